@@ -1,0 +1,330 @@
+//! The frames: [`ClientFrame`] (client -> server) and [`ServerFrame`] (server -> client).
+//!
+//! Append-only: postcard encodes a variant by its index and a struct by its field order,
+//! so new variants go at the end of an enum and existing fields never change. Changing
+//! the shape of an existing frame needs a new [`crate::PROTOCOL_VERSION`].
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+use crate::ids::{Cursor, MessageId, Millis, RequestId, UserRef};
+use crate::limits::Limits;
+
+/// A frame sent by a client.
+///
+/// The first frame of every connection is [`ClientFrame::Hello`]. No frame names its
+/// sender: the server takes the sender from the token the connection authenticated with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// Opens the session: the protocol version spoken and the auth token (an HS256 JWT
+    /// minted by the host app). Answered by `Welcome`, or by `Fatal` and a close.
+    Hello {
+        /// [`crate::PROTOCOL_VERSION`] of the client.
+        version: u16,
+        /// The token.
+        token: String,
+    },
+    /// Sends a message. Answered by `Sent` once the message is committed, or `Error`.
+    /// Sending the same id again returns the original `Sent` and stores nothing.
+    Send {
+        /// Request id.
+        req: RequestId,
+        /// The message id, chosen by the client (a random UUID), reused on every retry.
+        id: MessageId,
+        /// The recipient.
+        to: UserRef,
+        /// The text.
+        content: String,
+    },
+    /// Asks for a page of the conversation with `peer`, newest first. Answered by `History`.
+    History {
+        /// Request id.
+        req: RequestId,
+        /// The other user of the conversation.
+        peer: UserRef,
+        /// Only messages strictly older than this position; `None` for the newest page.
+        before: Option<Cursor>,
+        /// Page size, 1..=[`crate::MAX_HISTORY_PAGE`].
+        limit: u16,
+    },
+    /// Asks for the conversation list. Answered by `Conversations`.
+    Conversations {
+        /// Request id.
+        req: RequestId,
+    },
+    /// Marks the messages `peer` sent to this user up to and including `up_to` as read.
+    /// Answered by `MarkedRead`; `peer` and this user's other connections get `Read`.
+    MarkRead {
+        /// Request id.
+        req: RequestId,
+        /// The other user of the conversation.
+        peer: UserRef,
+        /// The position of the newest message read.
+        up_to: Cursor,
+    },
+    /// Tells `peer` this user started or stopped typing. Never stored. Answered by `Done`.
+    Typing {
+        /// Request id.
+        req: RequestId,
+        /// Who is told.
+        peer: UserRef,
+        /// Typing or not.
+        on: bool,
+    },
+    /// Replaces the set of users whose presence this connection follows. Answered by
+    /// `Watching` with who of them is online now; changes follow as `Presence`.
+    WatchPresence {
+        /// Request id.
+        req: RequestId,
+        /// The users to follow, at most [`crate::MAX_WATCH_LIST`].
+        users: Vec<UserRef>,
+    },
+    /// Replaces the connection's token before it expires. Answered by `TokenRefreshed`.
+    RefreshToken {
+        /// Request id.
+        req: RequestId,
+        /// The new token; it must name the same user.
+        token: String,
+    },
+    /// Application-level ping. Answered by `Pong`.
+    Ping {
+        /// Request id.
+        req: RequestId,
+    },
+    /// Asks for the messages sent to or by this user after `after`, oldest first, across
+    /// all conversations: how a client catches up after being offline. Answered by
+    /// `SyncPage`; ask again from the last message's cursor while `more` is true.
+    Sync {
+        /// Request id.
+        req: RequestId,
+        /// Only messages strictly after this position.
+        after: Cursor,
+        /// Page size, 1..=[`crate::MAX_SYNC_PAGE`].
+        limit: u16,
+    },
+}
+
+/// A message as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// The id the sender chose.
+    pub id: MessageId,
+    /// The sender.
+    pub from: UserRef,
+    /// The recipient.
+    pub to: UserRef,
+    /// The text.
+    pub content: String,
+    /// When the server stored it (`createdAt`).
+    pub created_at: Millis,
+    /// Whether the recipient has read it (`isRead`).
+    pub read: bool,
+}
+
+impl StoredMessage {
+    /// The message's position in the total order of messages.
+    #[must_use]
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.created_at,
+            id: self.id,
+        }
+    }
+
+    /// The other user of the conversation, seen from `me`.
+    #[must_use]
+    pub fn peer_of(&self, me: UserRef) -> UserRef {
+        if self.from == me { self.to } else { self.from }
+    }
+}
+
+/// One entry of the conversation list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// The other user.
+    pub peer: UserRef,
+    /// The other user's display name (`users_view.name`).
+    pub peer_name: String,
+    /// The newest message either way.
+    pub last: StoredMessage,
+    /// How many messages from `peer` this user has not read.
+    pub unread: u32,
+}
+
+/// A frame sent by the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    /// The hello was accepted.
+    Welcome {
+        /// Who this connection is, from the token.
+        user: UserRef,
+        /// The user's display name.
+        name: String,
+        /// The server's clock, for the client to estimate skew.
+        server_time: Millis,
+        /// When the token expires; refresh before then or the connection is closed.
+        token_expires_at: Millis,
+        /// The limits in force on this server.
+        limits: Limits,
+    },
+    /// A send was committed (or had been committed before, for a resend).
+    Sent {
+        /// The request answered.
+        req: RequestId,
+        /// The stored message's id.
+        id: MessageId,
+        /// The stored `createdAt`.
+        created_at: Millis,
+    },
+    /// A request failed; the connection stays open.
+    Error {
+        /// The request answered.
+        req: RequestId,
+        /// What went wrong.
+        code: ErrorCode,
+        /// A short human-readable explanation (never database text).
+        message: String,
+    },
+    /// A message arrived live: sent to this user, or by this user from another connection.
+    Message {
+        /// The stored message.
+        message: StoredMessage,
+    },
+    /// A page of a conversation, newest first.
+    History {
+        /// The request answered.
+        req: RequestId,
+        /// The other user of the conversation.
+        peer: UserRef,
+        /// The messages, newest first.
+        messages: Vec<StoredMessage>,
+        /// The cursor for the next (older) page; `None` when this was the oldest.
+        next: Option<Cursor>,
+    },
+    /// The conversation list, most recent activity first.
+    Conversations {
+        /// The request answered.
+        req: RequestId,
+        /// The conversations.
+        conversations: Vec<Conversation>,
+    },
+    /// A read receipt: `reader` read the messages `peer` sent them, up to `up_to`.
+    /// Sent to `peer` and to the reader's other connections.
+    Read {
+        /// Who read.
+        reader: UserRef,
+        /// Whose messages were read.
+        peer: UserRef,
+        /// The newest message read.
+        up_to: Cursor,
+    },
+    /// `from` started or stopped typing to this user.
+    Typing {
+        /// Who is typing.
+        from: UserRef,
+        /// Typing or not.
+        on: bool,
+    },
+    /// A watched user came online or went offline.
+    Presence {
+        /// The user.
+        user: UserRef,
+        /// Online (at least one open connection) or not.
+        online: bool,
+    },
+    /// The answer to `Ping`.
+    Pong {
+        /// The request answered.
+        req: RequestId,
+        /// The server's clock.
+        server_time: Millis,
+    },
+    /// The server is closing the connection for this reason.
+    Fatal {
+        /// Why.
+        code: ErrorCode,
+        /// A short human-readable explanation.
+        message: String,
+    },
+    /// A request without a result succeeded (e.g. `Typing`).
+    Done {
+        /// The request answered.
+        req: RequestId,
+    },
+    /// The answer to `WatchPresence`: which of the watched users are online now.
+    Watching {
+        /// The request answered.
+        req: RequestId,
+        /// The watched users that are online.
+        online: Vec<UserRef>,
+    },
+    /// The answer to `RefreshToken`.
+    TokenRefreshed {
+        /// The request answered.
+        req: RequestId,
+        /// When the new token expires.
+        expires_at: Millis,
+    },
+    /// The answer to `MarkRead`.
+    MarkedRead {
+        /// The request answered.
+        req: RequestId,
+        /// How many messages changed from unread to read.
+        count: u32,
+    },
+    /// The answer to `Sync`: missed messages, oldest first.
+    SyncPage {
+        /// The request answered.
+        req: RequestId,
+        /// The messages, oldest first.
+        messages: Vec<StoredMessage>,
+        /// Whether more messages follow the last one.
+        more: bool,
+    },
+}
+
+impl ServerFrame {
+    /// The request this frame answers, if it answers one.
+    #[must_use]
+    pub fn request_id(&self) -> Option<RequestId> {
+        match self {
+            ServerFrame::Sent { req, .. }
+            | ServerFrame::Error { req, .. }
+            | ServerFrame::History { req, .. }
+            | ServerFrame::Conversations { req, .. }
+            | ServerFrame::Pong { req, .. }
+            | ServerFrame::Done { req }
+            | ServerFrame::Watching { req, .. }
+            | ServerFrame::TokenRefreshed { req, .. }
+            | ServerFrame::MarkedRead { req, .. }
+            | ServerFrame::SyncPage { req, .. } => Some(*req),
+            ServerFrame::Welcome { .. }
+            | ServerFrame::Message { .. }
+            | ServerFrame::Read { .. }
+            | ServerFrame::Typing { .. }
+            | ServerFrame::Presence { .. }
+            | ServerFrame::Fatal { .. } => None,
+        }
+    }
+}
+
+impl ClientFrame {
+    /// The request id the answer to this frame will carry (`None` for `Hello`).
+    #[must_use]
+    pub fn request_id(&self) -> Option<RequestId> {
+        match self {
+            ClientFrame::Hello { .. } => None,
+            ClientFrame::Send { req, .. }
+            | ClientFrame::History { req, .. }
+            | ClientFrame::Conversations { req }
+            | ClientFrame::MarkRead { req, .. }
+            | ClientFrame::Typing { req, .. }
+            | ClientFrame::WatchPresence { req, .. }
+            | ClientFrame::RefreshToken { req, .. }
+            | ClientFrame::Ping { req }
+            | ClientFrame::Sync { req, .. } => Some(*req),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Decoding hostile input: oversized, truncated, lying lengths, bad UTF-8, trailing bytes.
+
+mod samples;
+
+use chat_protocol::{
+    ClientFrame, DecodeError, ErrorCode, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES,
+    MAX_SERVER_FRAME_BYTES, MessageId, ServerFrame, StoredMessage,
+};
+
+#[test]
+fn input_over_the_limit_is_refused_before_parsing() {
+    let bytes = vec![0u8; MAX_CLIENT_FRAME_BYTES + 1];
+    assert_eq!(
+        ClientFrame::decode(&bytes),
+        Err(DecodeError::TooLarge {
+            len: MAX_CLIENT_FRAME_BYTES + 1,
+            max: MAX_CLIENT_FRAME_BYTES
+        })
+    );
+    assert_eq!(
+        DecodeError::TooLarge { len: 0, max: 0 }.code(),
+        ErrorCode::FRAME_TOO_LARGE
+    );
+}
+
+#[test]
+fn a_string_claiming_four_gigabytes_is_an_error_not_an_allocation() {
+    // Hello { version: 1, token: <length 0xFFFF_FFFF> } followed by three bytes.
+    let bytes = [0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0x0f, b'a', b'b', b'c'];
+    assert_eq!(ClientFrame::decode(&bytes), Err(DecodeError::Truncated));
+    // The same for a sequence: SyncPage { req: 1, messages: <0xFFFF_FFFF elements> }.
+    let bytes = [0x0f, 0x01, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
+    assert!(ServerFrame::decode(&bytes).is_err());
+}
+
+#[test]
+fn a_length_varint_overflowing_usize_is_malformed() {
+    let bytes = [
+        0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+    ];
+    assert_eq!(ClientFrame::decode(&bytes), Err(DecodeError::Malformed));
+}
+
+#[test]
+fn invalid_utf8_in_content_has_its_own_code() {
+    // Send { req: 1, id, to: student 1, content: [0xff, 0xfe] }
+    let mut bytes = vec![0x01, 0x01];
+    bytes.extend_from_slice(&samples::ID.0);
+    bytes.extend_from_slice(&[0x01, 0x02, 0x02, 0xff, 0xfe]);
+    let err = ClientFrame::decode(&bytes).expect_err("not UTF-8");
+    assert_eq!(err, DecodeError::InvalidUtf8);
+    assert_eq!(err.code(), ErrorCode::INVALID_UTF8);
+}
+
+#[test]
+fn unknown_variants_bad_bools_and_empty_input_are_rejected() {
+    assert_eq!(ClientFrame::decode(&[]), Err(DecodeError::Truncated));
+    assert_eq!(ClientFrame::decode(&[0x7f]), Err(DecodeError::Malformed));
+    // Typing { req: 1, peer: student 1, on: 2 } - a bool must be 0 or 1.
+    assert_eq!(
+        ClientFrame::decode(&[0x05, 0x01, 0x01, 0x02, 0x02]),
+        Err(DecodeError::Malformed)
+    );
+    // A role outside {teacher, student}.
+    assert_eq!(
+        ClientFrame::decode(&[0x05, 0x01, 0x02, 0x02, 0x01]),
+        Err(DecodeError::Malformed)
+    );
+}
+
+#[test]
+fn trailing_bytes_after_a_frame_are_rejected() {
+    let mut bytes = ClientFrame::Ping { req: 1 }.encode().expect("encodes");
+    bytes.push(0);
+    assert_eq!(ClientFrame::decode(&bytes), Err(DecodeError::TrailingBytes));
+    assert_eq!(DecodeError::TrailingBytes.code(), ErrorCode::BAD_FRAME);
+}
+
+#[test]
+fn the_largest_valid_send_fits_in_a_client_frame() {
+    let frame = ClientFrame::Send {
+        req: u32::MAX,
+        id: MessageId([0xff; 16]),
+        to: chat_protocol::UserRef::student(i32::MAX),
+        content: "é".repeat(MAX_CONTENT_BYTES / 2),
+    };
+    assert_eq!(frame.validate(), Ok(()));
+    let bytes = frame.encode().expect("fits");
+    assert!(bytes.len() <= MAX_CLIENT_FRAME_BYTES);
+    assert_eq!(ClientFrame::decode(&bytes), Ok(frame));
+}
+
+#[test]
+fn a_full_page_of_the_longest_messages_fits_in_a_server_frame() {
+    let message = StoredMessage {
+        content: "x".repeat(MAX_CONTENT_BYTES),
+        created_at: i64::MAX,
+        ..samples::stored()
+    };
+    let frame = ServerFrame::SyncPage {
+        req: u32::MAX,
+        messages: vec![message; usize::from(chat_protocol::MAX_SYNC_PAGE)],
+        more: true,
+    };
+    let bytes = frame.encode().expect("fits");
+    assert!(bytes.len() <= MAX_SERVER_FRAME_BYTES);
+}
+
+#[test]
+fn encoding_a_frame_over_the_limit_fails_and_leaves_the_buffer_alone() {
+    let frame = ClientFrame::Hello {
+        version: 1,
+        token: "x".repeat(MAX_CLIENT_FRAME_BYTES),
+    };
+    let mut buf = vec![1, 2, 3];
+    let err = frame.encode_into(&mut buf).expect_err("too large");
+    assert!(matches!(
+        err,
+        chat_protocol::EncodeError::TooLarge {
+            max: MAX_CLIENT_FRAME_BYTES,
+            ..
+        }
+    ));
+    assert_eq!(buf, [1, 2, 3]);
+}

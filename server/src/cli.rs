@@ -1,0 +1,521 @@
+//! The `chat-server` command line: the guide's npm scripts as subcommands.
+//!
+//! | guide                  | here                               |
+//! |------------------------|------------------------------------|
+//! | `npm run socket`       | `chat-server serve` (the default)  |
+//! | `npm run setup:chat`   | `chat-server setup`                |
+//! | `npm run db:message`   | `chat-server setup --only message` |
+//! | `npm run db:view`      | `chat-server setup --only view`    |
+//! | `npm run check:socket` | `chat-server check`                |
+//! | `npm run check:prisma` | `chat-server check-db`             |
+//!
+//! Settings come from flags, the environment, `.env.local` and `.env` in the working
+//! directory, in that order of precedence, as in a Next.js app.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::MIN_SECRET_BYTES;
+use crate::config::{Origins, Policy, ServeConfig, ServerLimits};
+use crate::db::{DbTarget, explain_connect_error};
+use crate::schema::{self, Part};
+use crate::server;
+use crate::store::{PgStore, Store};
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chat-server",
+    version,
+    about = "Real-time chat server for school apps (Next.js + Prisma + PostgreSQL)"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the WebSocket chat server (the default; replaces `npm run socket`).
+    Serve(ServeArgs),
+    /// Create the Message table and users_view; safe to repeat (replaces `npm run setup:chat`).
+    Setup(SetupArgs),
+    /// Ask a running server whether it is healthy (replaces `npm run check:socket`).
+    Check(CheckArgs),
+    /// Check the database connection and the chat tables (replaces `npm run check:prisma`).
+    CheckDb(DbArgs),
+}
+
+/// Where the database is.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The app's PostgreSQL URL, exactly as Prisma uses it (`?schema=` is honoured).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// `setup` options.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Apply only one part: `message` (the table, like `db:message`) or `view` (like `db:view`).
+    #[arg(long, value_enum)]
+    pub only: Option<Part>,
+}
+
+/// `check` options.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The server's URL, as the app's NEXT_PUBLIC_SOCKET_URL (http://localhost:4000).
+    #[arg(long, env = "NEXT_PUBLIC_SOCKET_URL")]
+    pub url: Option<String>,
+    /// The port to try on localhost when no URL is given.
+    #[arg(long, env = "SOCKET_PORT", default_value_t = 4000)]
+    pub port: u16,
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The port to listen on.
+    #[arg(long, env = "SOCKET_PORT", default_value_t = 4000)]
+    pub port: u16,
+    /// The address to listen on (0.0.0.0 to accept connections from other machines).
+    #[arg(long, env = "CHAT_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// The HS256 secret the app signs chat tokens with (at least 32 bytes).
+    #[arg(long, env = "CHAT_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+    /// Browser origins allowed to connect, comma-separated, or `*` for any.
+    #[arg(
+        long,
+        env = "CHAT_ALLOWED_ORIGINS",
+        default_value = "http://localhost:3000,http://127.0.0.1:3000"
+    )]
+    pub allowed_origins: String,
+    /// Who may message whom: pairs among teacher-student, teacher-teacher, student-student.
+    #[arg(
+        long,
+        env = "CHAT_POLICY",
+        default_value = "teacher-student,teacher-teacher"
+    )]
+    pub policy: String,
+    /// Maximum open connections.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Requests per second allowed per connection, sustained.
+    #[arg(long, env = "CHAT_RATE_PER_SECOND", default_value_t = 30)]
+    pub rate_per_second: u32,
+    /// Requests allowed in a burst per connection.
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 60)]
+    pub rate_burst: u32,
+    /// Seconds without any frame before a connection is closed.
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout: u64,
+    /// Seconds a new connection has to say hello.
+    #[arg(long, env = "CHAT_HELLO_TIMEOUT", default_value_t = 5)]
+    pub hello_timeout: u64,
+    /// Frames queued for one client before it is disconnected as a slow consumer.
+    #[arg(long, env = "CHAT_OUTBOUND_QUEUE", default_value_t = 512)]
+    pub outbound_queue: usize,
+    /// Sends waiting to be stored before new ones are refused as overloaded.
+    #[arg(long, env = "CHAT_WRITE_QUEUE", default_value_t = 16_384)]
+    pub write_queue: usize,
+    /// Messages stored per transaction at most.
+    #[arg(long, env = "CHAT_MAX_BATCH", default_value_t = 1_024)]
+    pub max_batch: usize,
+    /// Database connections (unless DATABASE_URL sets connection_limit).
+    #[arg(long, env = "CHAT_DB_POOL", default_value_t = 8)]
+    pub db_pool: u32,
+    /// Create the Message table and users_view first if they are missing.
+    #[arg(long, env = "CHAT_APPLY_SCHEMA")]
+    pub apply_schema: bool,
+}
+
+/// Loads `.env.local` and `.env` (without overriding the environment), parses the command
+/// line and runs it. `serve` is assumed when no subcommand is given.
+#[must_use]
+pub fn main() -> ExitCode {
+    for file in [".env.local", ".env"] {
+        match dotenvy::from_filename(file) {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => {
+                eprintln!("error: {file} could not be read: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let cli = Cli::parse_from(with_default_subcommand(std::env::args_os().collect()));
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Setup(args) => setup(args).await,
+            Command::Check(args) => check(args).await,
+            Command::CheckDb(args) => check_db(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Inserts `serve` when the first argument is not a subcommand (or help/version).
+fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
+    let first = args.get(1).and_then(|a| a.to_str()).map(str::to_owned);
+    let needs_serve = match first.as_deref() {
+        None => true,
+        Some("-h" | "--help" | "-V" | "--version" | "help") => false,
+        Some(arg) => arg.starts_with('-'),
+    };
+    if needs_serve {
+        args.insert(1.min(args.len()), OsString::from("serve"));
+    }
+    args
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _already_set_in_tests = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+type CmdResult = Result<ExitCode, String>;
+
+fn database_target(args: &DbArgs) -> Result<DbTarget, String> {
+    let raw = args
+        .database_url
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            "DATABASE_URL is not set: put your app's PostgreSQL URL in the environment or in .env \
+         (e.g. DATABASE_URL=postgresql://USER:PASSWORD@localhost:5432/DATABASE)"
+                .to_owned()
+        })?;
+    DbTarget::parse(raw).map_err(|e| e.to_string())
+}
+
+async fn connect(target: &DbTarget, pool_size: u32) -> Result<sqlx::PgPool, String> {
+    target
+        .connect(pool_size)
+        .await
+        .map_err(|e| explain_connect_error(target, &e))
+}
+
+/// Turns `serve` arguments into a configuration, naming the variable at fault.
+///
+/// # Errors
+/// One sentence naming the variable and what to do.
+pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
+    let secret = args.token_secret.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
+        "CHAT_TOKEN_SECRET is not set: the chat server verifies the tokens your Next.js app signs with it; \
+         set the same random string (at least 32 bytes, e.g. from `openssl rand -hex 32`) for both"
+            .to_owned()
+    })?;
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "CHAT_TOKEN_SECRET is {} bytes long; use at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -hex 32`)",
+            secret.len()
+        ));
+    }
+    let positive = |name: &str, value: usize| {
+        if value == 0 {
+            Err(format!("{name} must be at least 1"))
+        } else {
+            Ok(value)
+        }
+    };
+    let limits = ServerLimits {
+        max_connections: positive("CHAT_MAX_CONNECTIONS", args.max_connections)?,
+        requests_per_second: u32::try_from(positive(
+            "CHAT_RATE_PER_SECOND",
+            args.rate_per_second as usize,
+        )?)
+        .unwrap_or(u32::MAX),
+        request_burst: args.rate_burst.max(args.rate_per_second),
+        idle_timeout: Duration::from_secs(
+            positive("CHAT_IDLE_TIMEOUT", args.idle_timeout as usize)? as u64,
+        ),
+        hello_timeout: Duration::from_secs(positive(
+            "CHAT_HELLO_TIMEOUT",
+            args.hello_timeout as usize,
+        )? as u64),
+        outbound_queue: positive("CHAT_OUTBOUND_QUEUE", args.outbound_queue)?,
+        write_queue: positive("CHAT_WRITE_QUEUE", args.write_queue)?,
+        max_batch: positive("CHAT_MAX_BATCH", args.max_batch)?,
+        ..ServerLimits::default()
+    };
+    Ok(ServeConfig {
+        bind: SocketAddr::new(args.host, args.port),
+        token_secret: secret.as_bytes().to_vec(),
+        origins: Origins::parse(&args.allowed_origins)?,
+        policy: Policy::parse(&args.policy)?,
+        limits,
+    })
+}
+
+async fn serve(args: ServeArgs) -> CmdResult {
+    let config = serve_config(&args)?;
+    let target = database_target(&args.db)?;
+    let pool = connect(&target, args.db_pool).await?;
+    let schema_name = target.schema_name().to_owned();
+    if args.apply_schema {
+        let applied = schema::apply(&pool, &schema_name, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        for step in applied.steps {
+            tracing::info!("{step}");
+        }
+    } else {
+        schema::require_ready(&pool, &schema_name).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|e| {
+        format!(
+            "cannot listen on {}: {e}. Is another server (or the old socket server) using port {}? Set SOCKET_PORT to another port.",
+            config.bind,
+            config.bind.port()
+        )
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        "chat-server {} listening on ws://{addr}{} (database {}, schema {schema_name})",
+        env!("CARGO_PKG_VERSION"),
+        crate::http::WS_PATH,
+        target.redacted
+    );
+    server::run(
+        listener,
+        config,
+        Store::Postgres(PgStore::new(pool)),
+        shutdown_signal(),
+    )
+    .await
+    .map_err(|e| format!("the server failed: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+async fn setup(args: SetupArgs) -> CmdResult {
+    let target = database_target(&args.db)?;
+    let pool = connect(&target, 1).await?;
+    let applied = schema::apply(&pool, target.schema_name(), args.only)
+        .await
+        .map_err(|e| e.to_string())?;
+    for step in applied.steps {
+        println!("{step}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check_db(args: DbArgs) -> CmdResult {
+    let target = database_target(&args)?;
+    let pool = connect(&target, 1).await?;
+    let schema_name = target.schema_name();
+    let report = schema::inspect(&pool, schema_name)
+        .await
+        .map_err(|e| format!("cannot inspect the database: {e}"))?;
+    println!(
+        "connected to {} (PostgreSQL {}), schema {schema_name}",
+        target.redacted, report.server_version
+    );
+    for line in &report.ok {
+        println!("  ok: {line}");
+    }
+    for finding in &report.problems {
+        println!("  problem: {}", finding.problem);
+        println!("    fix: {}", finding.fix);
+    }
+    if report.problems.is_empty() {
+        println!("the database is ready for chat-server serve");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Health {
+    status: String,
+    version: String,
+    protocol: u16,
+    connections: i64,
+}
+
+async fn check(args: CheckArgs) -> CmdResult {
+    let base = args
+        .url
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| format!("http://localhost:{}", args.port));
+    let health_url = health_url(&base)?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = match client.get(health_url.clone()).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            println!("chat server at {base}: not reachable ({e})");
+            println!("  start it with: chat-server serve");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let status = response.status();
+    let health: Result<Health, _> = response.json().await;
+    match health {
+        Ok(h) if status.is_success() && h.status == "ok" => {
+            println!(
+                "chat server at {base}: ok (version {}, protocol {}, {} connection{})",
+                h.version,
+                h.protocol,
+                h.connections,
+                if h.connections == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(h) => {
+            println!("chat server at {base}: {} (HTTP {status})", h.status);
+            Ok(ExitCode::FAILURE)
+        }
+        Err(_) => {
+            println!(
+                "chat server at {base}: {health_url} answered HTTP {status}, which is not a chat-server health report"
+            );
+            println!("  is NEXT_PUBLIC_SOCKET_URL pointing at the chat server?");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `http://host:4000` (or `ws://…/ws`) -> `http://host:4000/healthz`.
+fn health_url(base: &str) -> Result<url::Url, String> {
+    let mut url = url::Url::parse(base.trim())
+        .map_err(|e| format!("NEXT_PUBLIC_SOCKET_URL '{base}' is not a URL ({e}); expected e.g. http://localhost:4000"))?;
+    let scheme = match url.scheme() {
+        "http" | "ws" => "http",
+        "https" | "wss" => "https",
+        other => {
+            return Err(format!(
+                "NEXT_PUBLIC_SOCKET_URL '{base}' has the scheme '{other}'; expected http(s) or ws(s)"
+            ));
+        }
+    };
+    url.set_scheme(scheme)
+        .map_err(|()| format!("cannot use the URL {base}"))?;
+    let path = url
+        .path()
+        .trim_end_matches('/')
+        .trim_end_matches(crate::http::WS_PATH)
+        .to_owned();
+    url.set_path(&format!("{path}/healthz"));
+    url.set_query(None);
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_is_the_default_subcommand() {
+        let args = |v: &[&str]| with_default_subcommand(v.iter().map(OsString::from).collect());
+        assert_eq!(args(&["chat-server"]), ["chat-server", "serve"]);
+        assert_eq!(
+            args(&["chat-server", "--port", "5"]),
+            ["chat-server", "serve", "--port", "5"]
+        );
+        assert_eq!(args(&["chat-server", "setup"]), ["chat-server", "setup"]);
+        assert_eq!(args(&["chat-server", "--help"]), ["chat-server", "--help"]);
+    }
+
+    #[test]
+    fn health_urls_follow_the_socket_url() {
+        let h = |s: &str| health_url(s).map(|u| u.to_string());
+        assert_eq!(
+            h("http://localhost:4000"),
+            Ok("http://localhost:4000/healthz".into())
+        );
+        assert_eq!(
+            h("http://localhost:4000/"),
+            Ok("http://localhost:4000/healthz".into())
+        );
+        assert_eq!(
+            h("wss://chat.school.example/ws"),
+            Ok("https://chat.school.example/healthz".into())
+        );
+        assert_eq!(
+            h("https://school.example/chat"),
+            Ok("https://school.example/chat/healthz".into())
+        );
+        assert!(h("localhost:4000").is_err());
+    }
+
+    #[test]
+    fn a_short_or_missing_secret_names_the_variable() {
+        let cli = Cli::parse_from(["chat-server", "serve", "--token-secret", "short"]);
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        let err = serve_config(&args).expect_err("too short");
+        assert!(
+            err.starts_with("CHAT_TOKEN_SECRET is 5 bytes long"),
+            "{err}"
+        );
+    }
+}

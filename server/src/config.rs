@@ -1,0 +1,234 @@
+//! The server's configuration once parsed and checked: what `serve` runs with.
+//!
+//! The CLI (`cli.rs`) reads flags, the environment and `.env` files; this module holds the
+//! validated result and the small value types (origins, policy) with their parsers, so
+//! tests can build a configuration without going through the command line.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chat_protocol::{Limits, Role};
+
+/// Which browser origins may open a WebSocket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origins {
+    /// Any origin (`*`): only for development.
+    Any,
+    /// Exactly these (scheme://host[:port], compared case-insensitively).
+    List(Vec<String>),
+}
+
+impl Origins {
+    /// Parses a comma-separated list, or `*`.
+    ///
+    /// # Errors
+    /// A sentence naming the bad entry.
+    pub fn parse(value: &str) -> Result<Origins, String> {
+        if value.trim() == "*" {
+            return Ok(Origins::Any);
+        }
+        let mut list = Vec::new();
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let url = url::Url::parse(entry).map_err(|_| {
+                format!("CHAT_ALLOWED_ORIGINS entry '{entry}' is not an origin like https://school.example")
+            })?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(format!(
+                    "CHAT_ALLOWED_ORIGINS entry '{entry}' must be an http(s) origin"
+                ));
+            }
+            list.push(url.origin().ascii_serialization());
+        }
+        Ok(Origins::List(list))
+    }
+
+    /// Whether a browser page from `origin` may connect.
+    #[must_use]
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            Origins::Any => true,
+            Origins::List(list) => list
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin.trim_end_matches('/'))),
+        }
+    }
+}
+
+/// Who may message whom. Symmetric: allowing teacher-student allows both directions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    teacher_student: bool,
+    teacher_teacher: bool,
+    student_student: bool,
+}
+
+impl Default for Policy {
+    /// Teachers and students may talk, teachers among themselves too; students may not
+    /// message each other.
+    fn default() -> Self {
+        Policy {
+            teacher_student: true,
+            teacher_teacher: true,
+            student_student: false,
+        }
+    }
+}
+
+impl Policy {
+    /// Parses a comma-separated list of allowed pairs: `teacher-student`,
+    /// `teacher-teacher`, `student-student`.
+    ///
+    /// # Errors
+    /// A sentence naming the bad entry.
+    pub fn parse(value: &str) -> Result<Policy, String> {
+        let mut policy = Policy {
+            teacher_student: false,
+            teacher_teacher: false,
+            student_student: false,
+        };
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (a, b) = entry
+                .split_once('-')
+                .and_then(|(a, b)| Some((Role::parse(a)?, Role::parse(b)?)))
+                .ok_or_else(|| {
+                    format!(
+                        "CHAT_POLICY entry '{entry}' is not a pair like teacher-student, teacher-teacher or student-student"
+                    )
+                })?;
+            *policy.slot(a, b) = true;
+        }
+        Ok(policy)
+    }
+
+    fn slot(&mut self, a: Role, b: Role) -> &mut bool {
+        match (a, b) {
+            (Role::Teacher, Role::Teacher) => &mut self.teacher_teacher,
+            (Role::Student, Role::Student) => &mut self.student_student,
+            _ => &mut self.teacher_student,
+        }
+    }
+
+    /// Whether users of these roles may exchange messages, typing and presence.
+    #[must_use]
+    pub fn allows(self, a: Role, b: Role) -> bool {
+        match (a, b) {
+            (Role::Teacher, Role::Teacher) => self.teacher_teacher,
+            (Role::Student, Role::Student) => self.student_student,
+            _ => self.teacher_student,
+        }
+    }
+}
+
+/// Flow control and resource limits.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    /// Open WebSocket connections at most.
+    pub max_connections: usize,
+    /// Sustained requests per second per connection.
+    pub requests_per_second: u32,
+    /// Burst above the sustained rate.
+    pub request_burst: u32,
+    /// Close a connection after this long without a frame from the client.
+    pub idle_timeout: Duration,
+    /// Close a connection that has not said hello after this long.
+    pub hello_timeout: Duration,
+    /// Frames waiting to be written to one client before it counts as a slow consumer.
+    pub outbound_queue: usize,
+    /// Sends waiting for the writer before new ones are refused with `overloaded`.
+    pub write_queue: usize,
+    /// Messages committed in one transaction at most.
+    pub max_batch: usize,
+    /// How long a user stays "online" after their last connection closed (a reload).
+    pub presence_grace: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 10_000,
+            requests_per_second: 30,
+            request_burst: 60,
+            idle_timeout: Duration::from_secs(60),
+            hello_timeout: Duration::from_secs(5),
+            outbound_queue: 512,
+            write_queue: 16_384,
+            max_batch: 1_024,
+            presence_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+impl ServerLimits {
+    /// The limits as announced to clients in the welcome.
+    #[must_use]
+    pub fn announced(&self) -> Limits {
+        Limits::protocol(
+            self.requests_per_second,
+            self.request_burst,
+            u32::try_from(self.idle_timeout.as_millis()).unwrap_or(u32::MAX),
+        )
+    }
+}
+
+/// Everything `serve` needs besides the database.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Where to listen.
+    pub bind: SocketAddr,
+    /// The HS256 secret shared with the app.
+    pub token_secret: Vec<u8>,
+    /// Allowed browser origins.
+    pub origins: Origins,
+    /// Who may message whom.
+    pub policy: Policy,
+    /// Limits.
+    pub limits: ServerLimits,
+}
+
+impl ServeConfig {
+    /// A configuration for tests: any port on loopback, the given secret, any origin
+    /// allowed unless a list is given, default limits.
+    #[must_use]
+    pub fn for_tests(secret: &[u8]) -> Self {
+        ServeConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token_secret: secret.to_vec(),
+            origins: Origins::Any,
+            policy: Policy::default(),
+            limits: ServerLimits::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_match_exactly_and_ignore_case() {
+        let o = Origins::parse("http://localhost:3000, https://School.example").expect("parses");
+        assert!(o.allows("http://localhost:3000"));
+        assert!(o.allows("https://school.example"));
+        assert!(!o.allows("http://localhost:3001"));
+        assert!(!o.allows("https://school.example.evil.test"));
+        assert!(
+            Origins::parse("*")
+                .expect("parses")
+                .allows("http://anything")
+        );
+        assert!(Origins::parse("localhost:3000").is_err());
+    }
+
+    #[test]
+    fn the_default_policy_refuses_student_to_student() {
+        let p = Policy::default();
+        assert!(p.allows(Role::Teacher, Role::Student));
+        assert!(p.allows(Role::Student, Role::Teacher));
+        assert!(p.allows(Role::Teacher, Role::Teacher));
+        assert!(!p.allows(Role::Student, Role::Student));
+        let all = Policy::parse("teacher-student,student-student").expect("parses");
+        assert!(all.allows(Role::Student, Role::Student));
+        assert!(!all.allows(Role::Teacher, Role::Teacher));
+        assert!(Policy::parse("teacher-parent").is_err());
+    }
+}

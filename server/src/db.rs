@@ -1,0 +1,205 @@
+//! Connecting to the app's PostgreSQL with the `DATABASE_URL` exactly as Prisma writes it.
+//!
+//! Prisma's URL may carry parameters plain PostgreSQL drivers reject or ignore:
+//! `schema` (the schema Prisma's tables live in), `connection_limit`, `pool_timeout`,
+//! `connect_timeout`, `pgbouncer`, `socket_timeout`, `statement_cache_size`. This module
+//! strips them and maps each to its sqlx equivalent, so the same string works for both.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use url::Url;
+
+/// A parsed `DATABASE_URL`.
+#[derive(Clone, Debug)]
+pub struct DbTarget {
+    /// Options for sqlx, with Prisma-only parameters removed.
+    pub options: PgConnectOptions,
+    /// The schema from `?schema=`, if any (PostgreSQL's default `public` otherwise).
+    pub schema: Option<String>,
+    /// `connection_limit`, if given.
+    pub connection_limit: Option<u32>,
+    /// `pool_timeout` (seconds), if given.
+    pub pool_timeout: Option<Duration>,
+    /// The URL with any password replaced by `***`, for logs and messages.
+    pub redacted: String,
+}
+
+/// Why a `DATABASE_URL` is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum DbUrlError {
+    /// Not a URL at all.
+    #[error(
+        "DATABASE_URL is not a valid URL ({0}); expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+    )]
+    NotAUrl(url::ParseError),
+    /// Another database.
+    #[error(
+        "DATABASE_URL uses the scheme '{0}', but this server needs PostgreSQL (postgresql://...)"
+    )]
+    Scheme(String),
+    /// A parameter with a value we cannot use.
+    #[error("DATABASE_URL parameter '{name}' has the invalid value '{value}'")]
+    Parameter {
+        /// The parameter.
+        name: String,
+        /// Its value.
+        value: String,
+    },
+    /// sqlx refused what remained.
+    #[error("DATABASE_URL is not usable: {0}")]
+    Options(sqlx::Error),
+}
+
+impl DbTarget {
+    /// The schema the chat tables live in (`public` unless `?schema=` says otherwise).
+    #[must_use]
+    pub fn schema_name(&self) -> &str {
+        self.schema.as_deref().unwrap_or("public")
+    }
+
+    /// Parses a Prisma-style `DATABASE_URL`.
+    ///
+    /// # Errors
+    /// [`DbUrlError`] naming what is wrong.
+    pub fn parse(raw: &str) -> Result<DbTarget, DbUrlError> {
+        let mut url = Url::parse(raw.trim()).map_err(DbUrlError::NotAUrl)?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(DbUrlError::Scheme(url.scheme().to_owned()));
+        }
+        let mut schema = None;
+        let mut connection_limit = None;
+        let mut pool_timeout = None;
+        let mut connect_timeout = None;
+        let mut pgbouncer = false;
+        let mut kept: Vec<(String, String)> = Vec::new();
+        for (name, value) in url.query_pairs() {
+            let bad = || DbUrlError::Parameter {
+                name: name.to_string(),
+                value: value.to_string(),
+            };
+            match name.as_ref() {
+                "schema" => schema = Some(value.to_string()).filter(|s| !s.is_empty()),
+                "connection_limit" => {
+                    connection_limit = Some(value.parse::<u32>().map_err(|_| bad())?)
+                }
+                "pool_timeout" => pool_timeout = Some(seconds(&value).ok_or_else(bad)?),
+                "connect_timeout" => connect_timeout = Some(seconds(&value).ok_or_else(bad)?),
+                "pgbouncer" => pgbouncer = value.as_ref() == "true",
+                // Prisma-only knobs with no sqlx equivalent worth mapping.
+                "socket_timeout"
+                | "statement_cache_size"
+                | "sslaccept"
+                | "sslidentity"
+                | "sslpassword" => {}
+                _ => kept.push((name.to_string(), value.to_string())),
+            }
+        }
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept.iter());
+        }
+        let mut options = PgConnectOptions::from_str(url.as_str()).map_err(DbUrlError::Options)?;
+        if let Some(schema) = &schema {
+            options = options.options([("search_path", quote_ident(schema))]);
+        }
+        if pgbouncer {
+            // PgBouncer in transaction mode cannot keep prepared statements across transactions.
+            options = options.statement_cache_capacity(0);
+        }
+        options = options.log_statements(tracing::log::LevelFilter::Trace);
+        let mut redacted = url.clone();
+        if redacted.password().is_some() {
+            let _ = redacted.set_password(Some("***"));
+        }
+        Ok(DbTarget {
+            options,
+            schema,
+            connection_limit,
+            pool_timeout: pool_timeout.or(connect_timeout),
+            redacted: redacted.to_string(),
+        })
+    }
+
+    /// Opens a pool. `default_size` applies unless the URL set `connection_limit`.
+    ///
+    /// # Errors
+    /// The connection error, if the first connection fails.
+    pub async fn connect(&self, default_size: u32) -> Result<PgPool, sqlx::Error> {
+        PgPoolOptions::new()
+            .max_connections(self.connection_limit.unwrap_or(default_size).max(1))
+            .acquire_timeout(self.pool_timeout.unwrap_or(Duration::from_secs(10)))
+            .connect_with(self.options.clone())
+            .await
+    }
+}
+
+fn seconds(value: &str) -> Option<Duration> {
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Quotes an identifier for PostgreSQL (`my schema` -> `"my schema"`).
+#[must_use]
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Describes a connection failure in one sentence with what to do about it.
+#[must_use]
+pub fn explain_connect_error(target: &DbTarget, err: &sqlx::Error) -> String {
+    let detail = match err {
+        sqlx::Error::Io(e) => format!("the server could not be reached ({e})"),
+        sqlx::Error::Database(e) => e.message().to_owned(),
+        sqlx::Error::PoolTimedOut => "timed out waiting for a connection".to_owned(),
+        other => other.to_string(),
+    };
+    format!(
+        "cannot connect to the database at {}: {detail}. Check DATABASE_URL (in the environment, .env or .env.local) and that PostgreSQL is running.",
+        target.redacted
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prisma_parameters_are_stripped_and_mapped() {
+        let t = DbTarget::parse(
+            "postgresql://app:s3cret@db.example:5433/school?schema=chat&connection_limit=5&pool_timeout=3&pgbouncer=true&sslmode=disable",
+        )
+        .expect("parses");
+        assert_eq!(t.schema.as_deref(), Some("chat"));
+        assert_eq!(t.connection_limit, Some(5));
+        assert_eq!(t.pool_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(t.options.get_host(), "db.example");
+        assert_eq!(t.options.get_port(), 5433);
+        assert_eq!(t.options.get_database(), Some("school"));
+        assert!(!t.redacted.contains("s3cret"), "{}", t.redacted);
+        assert!(t.redacted.contains("sslmode=disable"), "{}", t.redacted);
+        assert!(!t.redacted.contains("schema="), "{}", t.redacted);
+    }
+
+    #[test]
+    fn other_databases_and_garbage_are_explained() {
+        let err = DbTarget::parse("mysql://root@localhost/db").expect_err("not postgres");
+        assert!(err.to_string().contains("PostgreSQL"), "{err}");
+        let err = DbTarget::parse("not a url").expect_err("garbage");
+        assert!(
+            err.to_string()
+                .starts_with("DATABASE_URL is not a valid URL"),
+            "{err}"
+        );
+        let err = DbTarget::parse("postgres://h/db?connection_limit=lots").expect_err("bad number");
+        assert!(err.to_string().contains("connection_limit"), "{err}");
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("chat"), "\"chat\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}

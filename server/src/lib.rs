@@ -1,0 +1,40 @@
+//! The chat server: a WebSocket server that persists messages to the school app's own
+//! PostgreSQL (the `Message` table Prisma reads) and delivers them live.
+//!
+//! Layout, following the life of a message:
+//! - [`cli`]: the `chat-server` command line (serve, setup, check, check-db).
+//! - [`config`], [`db`]: validated settings; the Prisma-style `DATABASE_URL`.
+//! - [`schema`]: the SQL in `migrations/postgres/`, applied and inspected.
+//! - [`http`]: the routes; `/ws` upgrades to a WebSocket handled by `conn`.
+//! - `conn`: one connection: hello, then requests; frames out through its [`hub::Outbox`].
+//! - [`writer`]: group commit: sends queue up, are stored in batches, acked after commit.
+//! - [`hub`]: who is connected; delivery to a user's connections; presence.
+//! - [`store`]: the storage seam (PostgreSQL today).
+//! - [`auth`]: HS256 tokens minted by the app.
+//! - [`server`]: wiring, graceful shutdown.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+mod conn;
+pub mod db;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod schema;
+pub mod server;
+mod state;
+pub mod store;
+pub mod writer;
+
+pub use config::ServeConfig;
+pub use server::{Running, run};
+pub use store::Store;
+
+/// The current time in milliseconds since the Unix epoch.
+#[must_use]
+pub fn now_ms() -> chat_protocol::Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

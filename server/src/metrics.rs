@@ -1,0 +1,147 @@
+//! Prometheus metrics, one registry per server instance (no global recorder, so tests
+//! can run several servers in one process).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: &'static str,
+}
+
+/// The server's metrics. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    connections: Gauge,
+    stored: Counter,
+    delivered: Counter,
+    batch_size: Histogram,
+    commit_seconds: Histogram,
+    errors: Family<CodeLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric at zero.
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("chat");
+        let connections = Gauge::default();
+        let stored = Counter::default();
+        let delivered = Counter::default();
+        let batch_size = Histogram::new([
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+        ]);
+        let commit_seconds = Histogram::new([
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
+        ]);
+        let errors = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "connections",
+            "Open authenticated WebSocket connections",
+            connections.clone(),
+        );
+        registry.register(
+            "messages_stored",
+            "Messages committed to the database",
+            stored.clone(),
+        );
+        registry.register(
+            "messages_delivered",
+            "Message frames queued to recipient connections",
+            delivered.clone(),
+        );
+        registry.register(
+            "batch_size",
+            "Messages per group commit",
+            batch_size.clone(),
+        );
+        registry.register(
+            "commit_seconds",
+            "Time to commit one batch",
+            commit_seconds.clone(),
+        );
+        registry.register(
+            "errors",
+            "Error frames sent, by protocol error code",
+            errors.clone(),
+        );
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                connections,
+                stored,
+                delivered,
+                batch_size,
+                commit_seconds,
+                errors,
+            }),
+        }
+    }
+
+    /// A connection was authenticated.
+    pub fn connection_opened(&self) {
+        self.inner.connections.inc();
+    }
+
+    /// An authenticated connection closed.
+    pub fn connection_closed(&self) {
+        self.inner.connections.dec();
+    }
+
+    /// The number of open authenticated connections.
+    #[must_use]
+    pub fn connections(&self) -> i64 {
+        self.inner.connections.get()
+    }
+
+    /// A batch of `size` was committed in `seconds`, storing `stored` new rows.
+    pub fn batch(&self, size: usize, stored: usize, seconds: f64) {
+        self.inner.batch_size.observe(size as f64);
+        self.inner.commit_seconds.observe(seconds);
+        self.inner.stored.inc_by(stored as u64);
+    }
+
+    /// Frames were queued to `n` connections.
+    pub fn delivered(&self, n: usize) {
+        if n > 0 {
+            self.inner.delivered.inc_by(n as u64);
+        }
+    }
+
+    /// An error frame (or fatal close) with this code was sent.
+    pub fn error(&self, code: chat_protocol::ErrorCode) {
+        self.inner
+            .errors
+            .get_or_create(&CodeLabel { code: code.name() })
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = encode(&mut out, &self.inner.registry) {
+            tracing::error!(error = %e, "metrics could not be encoded");
+        }
+        out
+    }
+}

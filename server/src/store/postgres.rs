@@ -1,0 +1,327 @@
+//! The PostgreSQL backend: the app's own database, shared with Prisma.
+//!
+//! Timestamps are `TIMESTAMP(3)` without time zone holding UTC, as Prisma writes them;
+//! they cross this boundary as integer milliseconds, converted in SQL with exact integer
+//! and numeric arithmetic (no floating point). Message ids are the lowercase hyphenated
+//! UUID text Prisma's `uuid()` writes, whose text order equals the byte order of
+//! [`MessageId`], so `(createdAt, id)` orders the same here and in the protocol.
+
+use std::collections::{HashMap, HashSet};
+
+use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
+use sqlx::PgPool;
+
+use super::{InsertOutcome, NewMessage, StoreError};
+
+/// `9999-12-31T23:59:59.999Z`: later than any stored message; cursors are clamped to it.
+const MAX_MS: Millis = 253_402_300_799_999;
+/// `0001-01-01T00:00:00Z`.
+const MIN_MS: Millis = -62_135_596_800_000;
+
+const MESSAGE_COLUMNS: &str = r#"id, "senderRole", "senderId", "recipientRole", "recipientId", content,
+    (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8 AS created_ms, "isRead""#;
+
+type MessageRow = (String, String, i32, String, i32, String, i64, bool);
+
+/// The PostgreSQL store. Cheap to clone (the pool is shared).
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Wraps a pool whose connections see the chat tables through their search path.
+    #[must_use]
+    pub fn new(pool: PgPool) -> Self {
+        PgStore { pool }
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(super) async fn find_user(&self, user: UserRef) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT name FROM users_view WHERE role = $1 AND id = $2",
+        )
+        .bind(user.role.as_str())
+        .bind(user.id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub(super) async fn insert_batch(
+        &self,
+        batch: &[&NewMessage],
+        created_at: Millis,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let n = batch.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut sender_roles = Vec::with_capacity(n);
+        let mut sender_ids = Vec::with_capacity(n);
+        let mut recipient_roles = Vec::with_capacity(n);
+        let mut recipient_ids = Vec::with_capacity(n);
+        let mut contents = Vec::with_capacity(n);
+        for m in batch {
+            ids.push(m.id.hyphenated().as_str().to_owned());
+            sender_roles.push(m.from.role.as_str());
+            sender_ids.push(m.from.id);
+            recipient_roles.push(m.to.role.as_str());
+            recipient_ids.push(m.to.id);
+            contents.push(m.content.as_str());
+        }
+        let mut tx = self.pool.begin().await?;
+        // One statement for the whole batch. ON CONFLICT DO NOTHING skips ids already
+        // stored (a resend) and repeated ids inside the batch; RETURNING tells which rows
+        // are new.
+        let inserted: Vec<String> = sqlx::query_scalar(
+            r#"INSERT INTO "Message"
+                   (id, "senderId", "senderRole", "recipientId", "recipientRole", content,
+                    "createdAt", "updatedAt", "isRead")
+               SELECT t.id, t.sid, t.srole, t.rid, t.rrole, t.content, ts.at, ts.at, false
+               FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::int4[], $5::text[], $6::text[])
+                    AS t(id, sid, srole, rid, rrole, content),
+                    (SELECT TIMESTAMP '1970-01-01' + $7::int8 * INTERVAL '1 millisecond' AS at) ts
+               ON CONFLICT (id) DO NOTHING
+               RETURNING id"#,
+        )
+        .bind(&ids)
+        .bind(&sender_ids)
+        .bind(&sender_roles)
+        .bind(&recipient_ids)
+        .bind(&recipient_roles)
+        .bind(&contents)
+        .bind(created_at)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut new_ids: HashSet<String> = inserted.into_iter().collect();
+
+        let mut existing: HashMap<String, (UserRef, Millis)> = HashMap::new();
+        if new_ids.len() < n {
+            let others: Vec<&str> = ids
+                .iter()
+                .filter(|id| !new_ids.contains(id.as_str()))
+                .map(String::as_str)
+                .collect();
+            let rows: Vec<(String, String, i32, i64)> = sqlx::query_as(
+                r#"SELECT id, "senderRole", "senderId", (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8
+                   FROM "Message" WHERE id = ANY($1::text[])"#,
+            )
+            .bind(&others)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, role, sid, at) in rows {
+                let role = Role::parse(&role)
+                    .ok_or_else(|| StoreError::BadRow(format!("role {role:?}")))?;
+                existing.insert(id, (UserRef::new(role, sid), at));
+            }
+        }
+        tx.commit().await?;
+
+        let mut outcomes = Vec::with_capacity(n);
+        let mut first_in_batch: HashMap<&str, UserRef> = HashMap::new();
+        for (m, id) in batch.iter().zip(&ids) {
+            let outcome = if new_ids.remove(id.as_str()) {
+                first_in_batch.insert(id, m.from);
+                InsertOutcome::Stored { created_at }
+            } else if let Some(&owner) = first_in_batch.get(id.as_str()) {
+                // Repeated inside this batch: the first copy was stored just now.
+                if owner == m.from {
+                    InsertOutcome::Duplicate { created_at }
+                } else {
+                    InsertOutcome::Conflict
+                }
+            } else {
+                match existing.get(id) {
+                    Some(&(owner, at)) if owner == m.from => {
+                        InsertOutcome::Duplicate { created_at: at }
+                    }
+                    Some(_) => InsertOutcome::Conflict,
+                    None => {
+                        return Err(StoreError::BadRow(format!(
+                            "message {id} neither inserted nor found"
+                        )));
+                    }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    pub(super) async fn history(
+        &self,
+        me: UserRef,
+        peer: UserRef,
+        before: Option<Cursor>,
+        limit: u16,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let (at, id) = match before {
+            Some(c) => (c.at.clamp(MIN_MS, MAX_MS), c.id),
+            None => (MAX_MS, MessageId([0xff; 16])),
+        };
+        // Each direction walks its own index backwards; the outer query merges them.
+        let sql = format!(
+            r#"SELECT {MESSAGE_COLUMNS} FROM (
+                 (SELECT * FROM "Message"
+                  WHERE "senderRole" = $1 AND "senderId" = $2 AND "recipientRole" = $3 AND "recipientId" = $4
+                    AND ("createdAt", id) < (TIMESTAMP '1970-01-01' + $5::int8 * INTERVAL '1 millisecond', $6)
+                  ORDER BY "createdAt" DESC, id DESC LIMIT $7)
+                 UNION ALL
+                 (SELECT * FROM "Message"
+                  WHERE "senderRole" = $3 AND "senderId" = $4 AND "recipientRole" = $1 AND "recipientId" = $2
+                    AND ("createdAt", id) < (TIMESTAMP '1970-01-01' + $5::int8 * INTERVAL '1 millisecond', $6)
+                  ORDER BY "createdAt" DESC, id DESC LIMIT $7)
+               ) m ORDER BY "createdAt" DESC, id DESC LIMIT $7"#
+        );
+        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+            .bind(me.role.as_str())
+            .bind(me.id)
+            .bind(peer.role.as_str())
+            .bind(peer.id)
+            .bind(at)
+            .bind(id.hyphenated().as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(to_message).collect()
+    }
+
+    pub(super) async fn sync(
+        &self,
+        me: UserRef,
+        after: Cursor,
+        limit: u16,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let sql = format!(
+            r#"SELECT {MESSAGE_COLUMNS} FROM (
+                 (SELECT * FROM "Message"
+                  WHERE "recipientRole" = $1 AND "recipientId" = $2
+                    AND ("createdAt", id) > (TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond', $4)
+                  ORDER BY "createdAt", id LIMIT $5)
+                 UNION ALL
+                 (SELECT * FROM "Message"
+                  WHERE "senderRole" = $1 AND "senderId" = $2
+                    AND ("createdAt", id) > (TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond', $4)
+                  ORDER BY "createdAt", id LIMIT $5)
+               ) m ORDER BY "createdAt", id LIMIT $5"#
+        );
+        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+            .bind(me.role.as_str())
+            .bind(me.id)
+            .bind(after.at.clamp(MIN_MS, MAX_MS))
+            .bind(after.id.hyphenated().as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(to_message).collect()
+    }
+
+    pub(super) async fn conversations(&self, me: UserRef) -> Result<Vec<Conversation>, StoreError> {
+        let sql = format!(
+            r#"WITH mine AS (
+                 SELECT CASE WHEN "senderRole" = $1 AND "senderId" = $2 THEN "recipientRole" ELSE "senderRole" END AS peer_role,
+                        CASE WHEN "senderRole" = $1 AND "senderId" = $2 THEN "recipientId" ELSE "senderId" END AS peer_id,
+                        m.*
+                 FROM "Message" m
+                 WHERE ("senderRole" = $1 AND "senderId" = $2) OR ("recipientRole" = $1 AND "recipientId" = $2)
+               ), last AS (
+                 SELECT DISTINCT ON (peer_role, peer_id) * FROM mine
+                 ORDER BY peer_role, peer_id, "createdAt" DESC, id DESC
+               ), unread AS (
+                 SELECT "senderRole" AS peer_role, "senderId" AS peer_id, count(*)::int8 AS n
+                 FROM "Message"
+                 WHERE "recipientRole" = $1 AND "recipientId" = $2 AND NOT "isRead"
+                 GROUP BY 1, 2
+               )
+               SELECT {MESSAGE_COLUMNS}, COALESCE(u.name, ''), COALESCE(unread.n, 0)
+               FROM last
+               LEFT JOIN users_view u ON u.role = last.peer_role AND u.id = last.peer_id
+               LEFT JOIN unread USING (peer_role, peer_id)
+               ORDER BY "createdAt" DESC, id DESC"#
+        );
+        type Row = (
+            String,
+            String,
+            i32,
+            String,
+            i32,
+            String,
+            i64,
+            bool,
+            String,
+            i64,
+        );
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(me.role.as_str())
+            .bind(me.id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(
+                |(id, sr, si, rr, ri, content, at, read, peer_name, unread)| {
+                    let last = to_message((id, sr, si, rr, ri, content, at, read))?;
+                    Ok(Conversation {
+                        peer: last.peer_of(me),
+                        peer_name,
+                        last,
+                        unread: u32::try_from(unread).unwrap_or(u32::MAX),
+                    })
+                },
+            )
+            .collect()
+    }
+
+    pub(super) async fn mark_read(
+        &self,
+        me: UserRef,
+        peer: UserRef,
+        up_to: Cursor,
+        now: Millis,
+    ) -> Result<u32, StoreError> {
+        // `updatedAt` changes with `isRead`, as Prisma's @updatedAt would do.
+        let done = sqlx::query(
+            r#"UPDATE "Message"
+               SET "isRead" = true, "updatedAt" = TIMESTAMP '1970-01-01' + $6::int8 * INTERVAL '1 millisecond'
+               WHERE "recipientRole" = $1 AND "recipientId" = $2 AND "senderRole" = $3 AND "senderId" = $4
+                 AND NOT "isRead"
+                 AND ("createdAt", id) <= (TIMESTAMP '1970-01-01' + $5::int8 * INTERVAL '1 millisecond', $7)"#,
+        )
+        .bind(me.role.as_str())
+        .bind(me.id)
+        .bind(peer.role.as_str())
+        .bind(peer.id)
+        .bind(up_to.at.clamp(MIN_MS, MAX_MS))
+        .bind(now)
+        .bind(up_to.id.hyphenated().as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
+    }
+}
+
+fn to_message(row: MessageRow) -> Result<StoredMessage, StoreError> {
+    let (id, sender_role, sender_id, recipient_role, recipient_id, content, created_at, read) = row;
+    let bad = |what: &str| StoreError::BadRow(format!("message {id:?}: {what}"));
+    Ok(StoredMessage {
+        id: MessageId::parse(&id).ok_or_else(|| bad("id is not a UUID"))?,
+        from: UserRef::new(
+            Role::parse(&sender_role).ok_or_else(|| bad("unknown senderRole"))?,
+            sender_id,
+        ),
+        to: UserRef::new(
+            Role::parse(&recipient_role).ok_or_else(|| bad("unknown recipientRole"))?,
+            recipient_id,
+        ),
+        content,
+        created_at,
+        read,
+    })
+}

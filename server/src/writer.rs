@@ -1,0 +1,182 @@
+//! The write path: group commit.
+//!
+//! Connections hand accepted sends to one writer task through a bounded queue. The writer
+//! takes everything waiting (up to `max_batch`), stores it with one multi-row insert in
+//! one transaction, and only after the commit acks each sender and hands the message to
+//! the hub for delivery. There is no timer: while one commit is in flight the next batch
+//! accumulates, so a light load commits each message at once and a heavy load gets large
+//! batches. A full queue answers `overloaded` instead of growing memory.
+//!
+//! One writer means commits happen in order and `createdAt` never goes backwards
+//! (it is `max(now, previous)`), which is what lets clients catch up by time cursor.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use chat_protocol::{ErrorCode, Millis, RequestId, ServerFrame, StoredMessage};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{Hub, Outbox};
+use crate::metrics::Metrics;
+use crate::now_ms;
+use crate::store::{InsertOutcome, NewMessage, Store};
+
+/// One accepted send waiting to be stored.
+#[derive(Debug)]
+pub struct WriteRequest {
+    /// The message.
+    pub msg: NewMessage,
+    /// The request to answer.
+    pub req: RequestId,
+    /// The sending connection.
+    pub reply: Outbox,
+}
+
+/// The handle connections submit sends through. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    tx: mpsc::Sender<WriteRequest>,
+}
+
+impl Writer {
+    /// Queues a send for the next batch.
+    ///
+    /// # Errors
+    /// [`ErrorCode::OVERLOADED`] when the queue is full, [`ErrorCode::SHUTTING_DOWN`] once
+    /// the writer stopped taking work.
+    pub fn submit(&self, request: WriteRequest) -> Result<(), ErrorCode> {
+        self.tx.try_send(request).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ErrorCode::OVERLOADED,
+            mpsc::error::TrySendError::Closed(_) => ErrorCode::SHUTTING_DOWN,
+        })
+    }
+}
+
+/// Starts the writer. When `stop` is cancelled it refuses new work, commits and acks
+/// everything already queued, and then the returned task ends.
+#[must_use]
+pub fn spawn(
+    store: Store,
+    hub: Hub,
+    metrics: Metrics,
+    capacity: usize,
+    max_batch: usize,
+    stop: CancellationToken,
+) -> (Writer, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let task = tokio::spawn(run(rx, store, hub, metrics, max_batch.max(1), stop));
+    (Writer { tx }, task)
+}
+
+async fn run(
+    mut rx: mpsc::Receiver<WriteRequest>,
+    store: Store,
+    hub: Hub,
+    metrics: Metrics,
+    max_batch: usize,
+    stop: CancellationToken,
+) {
+    let mut batch: Vec<WriteRequest> = Vec::with_capacity(max_batch);
+    let mut last_at: Millis = 0;
+    let mut stopping = false;
+    loop {
+        let n = tokio::select! {
+            biased;
+            () = stop.cancelled(), if !stopping => {
+                // Refuse new sends; what is queued is still committed below.
+                rx.close();
+                stopping = true;
+                continue;
+            }
+            n = rx.recv_many(&mut batch, max_batch) => n,
+        };
+        if n == 0 {
+            break;
+        }
+        last_at = now_ms().max(last_at);
+        commit(&store, &hub, &metrics, &batch, last_at).await;
+        batch.clear();
+    }
+    tracing::debug!("writer drained and stopped");
+}
+
+async fn commit(
+    store: &Store,
+    hub: &Hub,
+    metrics: &Metrics,
+    batch: &[WriteRequest],
+    created_at: Millis,
+) {
+    let messages: Vec<&NewMessage> = batch.iter().map(|r| &r.msg).collect();
+    let started = Instant::now();
+    let outcomes = match store.insert_batch(&messages, created_at).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            // Nothing of the batch is stored; every sender may retry with the same id.
+            tracing::error!(error = %e, batch = batch.len(), "storing a batch failed");
+            for r in batch {
+                metrics.error(ErrorCode::INTERNAL);
+                r.reply.push_frame(&ServerFrame::Error {
+                    req: r.req,
+                    code: ErrorCode::INTERNAL,
+                    message: "the message could not be stored; retry".into(),
+                });
+            }
+            return;
+        }
+    };
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, InsertOutcome::Stored { .. }))
+        .count();
+    metrics.batch(batch.len(), stored, started.elapsed().as_secs_f64());
+
+    for (r, outcome) in batch.iter().zip(outcomes) {
+        match outcome {
+            InsertOutcome::Stored { created_at } => {
+                r.reply.push_frame(&ServerFrame::Sent {
+                    req: r.req,
+                    id: r.msg.id,
+                    created_at,
+                });
+                let frame = ServerFrame::Message {
+                    message: StoredMessage {
+                        id: r.msg.id,
+                        from: r.msg.from,
+                        to: r.msg.to,
+                        content: r.msg.content.clone(),
+                        created_at,
+                        read: false,
+                    },
+                };
+                match frame.encode() {
+                    Ok(bytes) => {
+                        let bytes = Bytes::from(bytes);
+                        hub.send_to_user(r.msg.to, &bytes, None);
+                        hub.send_to_user(r.msg.from, &bytes, Some(r.reply.id()));
+                    }
+                    Err(e) => tracing::error!(error = %e, "a message frame could not be encoded"),
+                }
+            }
+            InsertOutcome::Duplicate { created_at } => {
+                // A resend of a message already stored: the original ack, nothing new.
+                r.reply.push_frame(&ServerFrame::Sent {
+                    req: r.req,
+                    id: r.msg.id,
+                    created_at,
+                });
+            }
+            InsertOutcome::Conflict => {
+                metrics.error(ErrorCode::ID_CONFLICT);
+                r.reply.push_frame(&ServerFrame::Error {
+                    req: r.req,
+                    code: ErrorCode::ID_CONFLICT,
+                    message: "this message id belongs to another sender; use a new random id"
+                        .into(),
+                });
+            }
+        }
+    }
+}
