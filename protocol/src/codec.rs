@@ -66,7 +66,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, DecodeErro
         });
     }
     match postcard::take_from_bytes::<T>(bytes) {
-        Ok((value, rest)) if rest.is_empty() => Ok(value),
+        Ok((value, [])) => Ok(value),
         Ok(_) => Err(DecodeError::TrailingBytes),
         Err(postcard::Error::DeserializeUnexpectedEnd) => Err(DecodeError::Truncated),
         Err(postcard::Error::DeserializeBadUtf8) => Err(DecodeError::InvalidUtf8),

@@ -30,7 +30,7 @@ pub mod limits;
 pub use codec::EncodeError;
 pub use error::{DecodeError, ErrorCode};
 pub use frame::{ClientFrame, Conversation, ServerFrame, StoredMessage};
-pub use ids::{Cursor, HyphenatedId, MessageId, Millis, RequestId, Role, UserRef};
+pub use ids::{Cursor, HyphenatedId, IdGenerator, MessageId, Millis, RequestId, Role, UserRef};
 pub use limits::{
     Limits, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MAX_HISTORY_PAGE, MAX_SERVER_FRAME_BYTES,
     MAX_SYNC_PAGE, MAX_TOKEN_BYTES, MAX_WATCH_LIST, validate_content, validate_message_id,

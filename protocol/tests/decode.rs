@@ -1,5 +1,7 @@
 //! Decoding hostile input: oversized, truncated, lying lengths, bad UTF-8, trailing bytes.
 
+#![allow(clippy::unwrap_used)]
+
 mod samples;
 
 use chat_protocol::{

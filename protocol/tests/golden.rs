@@ -4,6 +4,8 @@
 //! variant or a field silently changes the wire format. If a test here fails, you changed
 //! the encoding of an existing frame: append instead, or bump `PROTOCOL_VERSION`.
 
+#![allow(clippy::unwrap_used)]
+
 mod samples;
 
 use std::collections::BTreeSet;

@@ -1,5 +1,7 @@
 //! The validation rules both ends run, ids and roles in text form, and close codes.
 
+#![allow(clippy::unwrap_used)]
+
 use chat_protocol::{
     ClientFrame, Cursor, ErrorCode, MAX_CONTENT_BYTES, MAX_HISTORY_PAGE, MAX_SYNC_PAGE,
     MAX_TOKEN_BYTES, MAX_WATCH_LIST, MessageId, Role, UserRef, validate_content,
@@ -230,4 +232,33 @@ proptest! {
         prop_assert_eq!(ca.cmp(&cb), a.cmp(&b));
         prop_assert!(Cursor::from_time(a.0) <= ca);
     }
+}
+
+#[test]
+fn generated_ids_sort_in_creation_order_even_within_a_millisecond_or_backwards_clocks() {
+    let mut g = chat_protocol::IdGenerator::new();
+    let mut previous = MessageId::NIL;
+    let clock = [5u64, 5, 5, 6, 6, 4, 4, 7];
+    for (i, now) in clock.into_iter().enumerate() {
+        // Random bytes that would sort backwards if they decided the order.
+        let id = g.next(now, [255 - i as u8; 8]);
+        assert!(id > previous, "id {i} sorts after the one before");
+        assert_eq!(&id.hyphenated().as_str()[14..15], "7", "version 7");
+        previous = id;
+    }
+    // 5000 ids in the same millisecond still increase.
+    for _ in 0..5000 {
+        let id = g.next(7, [0; 8]);
+        assert!(id > previous);
+        previous = id;
+    }
+}
+
+#[test]
+fn v7_ids_carry_their_millisecond_in_the_first_six_bytes() {
+    let id = MessageId::new_v7(0x0123_4567_89ab, 0x0abc, [0xff; 8]);
+    assert_eq!(
+        id.hyphenated().as_str(),
+        "01234567-89ab-7abc-bfff-ffffffffffff"
+    );
 }

@@ -207,6 +207,7 @@ fn init_tracing() {
     let _already_set_in_tests = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
         .try_init();
 }
 

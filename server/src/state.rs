@@ -95,10 +95,10 @@ impl UserDirectory {
     pub(crate) async fn name(&self, user: UserRef) -> Result<Option<Arc<str>>, StoreError> {
         {
             let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((name, at)) = cache.get(&user) {
-                if at.elapsed() < self.ttl {
-                    return Ok(Some(Arc::clone(name)));
-                }
+            if let Some((name, at)) = cache.get(&user)
+                && at.elapsed() < self.ttl
+            {
+                return Ok(Some(Arc::clone(name)));
             }
         }
         // Unknown users are not cached: a user created a moment ago must work at once.

@@ -241,10 +241,12 @@ impl PgStore {
                  WHERE "recipientRole" = $1 AND "recipientId" = $2 AND NOT "isRead"
                  GROUP BY 1, 2
                )
-               SELECT {MESSAGE_COLUMNS}, COALESCE(u.name, ''), COALESCE(unread.n, 0)
-               FROM last
-               LEFT JOIN users_view u ON u.role = last.peer_role AND u.id = last.peer_id
-               LEFT JOIN unread USING (peer_role, peer_id)
+               SELECT {MESSAGE_COLUMNS}, peer_name, unread_count FROM (
+                 SELECT last.*, COALESCE(u.name, '') AS peer_name, COALESCE(unread.n, 0) AS unread_count
+                 FROM last
+                 LEFT JOIN users_view u ON u.role = last.peer_role AND u.id = last.peer_id
+                 LEFT JOIN unread ON unread.peer_role = last.peer_role AND unread.peer_id = last.peer_id
+               ) c
                ORDER BY "createdAt" DESC, id DESC"#
         );
         type Row = (

@@ -1,0 +1,368 @@
+//! The `chat-server` binary's subcommands against a real database, as a user runs them.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use chat_protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame, UserRef};
+use chat_server::auth::Auth;
+use common::{APP_TABLES, Client, TestDb, now_secs};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chat-server");
+const SECRET: &str = "cli-test-secret-cli-test-secret-0123456789";
+
+/// The binary with a clean environment: only what each test sets.
+fn cmd(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir);
+    for var in [
+        "DATABASE_URL",
+        "SOCKET_PORT",
+        "NEXT_PUBLIC_SOCKET_URL",
+        "CHAT_TOKEN_SECRET",
+        "CHAT_HOST",
+        "CHAT_APPLY_SCHEMA",
+        "CHAT_ALLOWED_ORIGINS",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("RUST_LOG", "info");
+    c
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "chat-cli-{}",
+        common::hex(&rand::random::<[u8; 6]>())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(c: &mut Command) -> (bool, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    (status.success(), text)
+}
+
+fn mint(user: UserRef) -> String {
+    Auth::new(SECRET.as_bytes())
+        .mint(user, now_secs(), now_secs() + 60)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn setup_creates_the_table_and_view_and_is_idempotent() {
+    let db = TestDb::with_app_tables().await;
+    let dir = tempdir();
+    let (ok, out) = run(cmd(&dir).arg("setup").env("DATABASE_URL", &db.url));
+    assert!(ok, "{out}");
+    assert!(out.contains("created table public.\"Message\""), "{out}");
+    assert!(out.contains("created view public.users_view"), "{out}");
+    let (ok, out) = run(cmd(&dir).arg("setup").env("DATABASE_URL", &db.url));
+    assert!(ok, "{out}");
+    assert!(out.contains("already exists"), "{out}");
+    let users: Vec<(i32, String, String)> =
+        sqlx::query_as("SELECT id, name, role FROM users_view ORDER BY role, id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(users.len(), 5);
+    assert_eq!(users[0], (1, "S-Carol".into(), "student".into()));
+    assert_eq!(users[3], (1, "T-Alice".into(), "teacher".into()));
+}
+
+#[tokio::test]
+async fn setup_only_message_and_only_view_do_one_part_each() {
+    let db = TestDb::empty().await;
+    let dir = tempdir();
+    let (ok, out) = run(cmd(&dir)
+        .args(["setup", "--only", "message"])
+        .env("DATABASE_URL", &db.url));
+    assert!(ok, "{out}");
+    assert!(!out.contains("users_view"), "{out}");
+    // The view needs the app's tables, and says so.
+    let (ok, out) = run(cmd(&dir)
+        .args(["setup", "--only", "view"])
+        .env("DATABASE_URL", &db.url));
+    assert!(!ok);
+    assert!(
+        out.contains("The table 'public.Teacher' does not exist"),
+        "{out}"
+    );
+    sqlx::raw_sql(APP_TABLES).execute(&db.pool).await.unwrap();
+    let (ok, out) = run(cmd(&dir)
+        .args(["setup", "--only", "view"])
+        .env("DATABASE_URL", &db.url));
+    assert!(ok, "{out}");
+    assert!(out.contains("created view"), "{out}");
+}
+
+#[tokio::test]
+async fn check_db_reports_each_problem_with_its_fix() {
+    let db = TestDb::with_app_tables().await;
+    let dir = tempdir();
+    let (ok, out) = run(cmd(&dir).arg("check-db").env("DATABASE_URL", &db.url));
+    assert!(!ok, "{out}");
+    assert!(out.contains("(PostgreSQL 1"), "server version: {out}");
+    assert!(
+        out.contains("The table 'public.Message' does not exist"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: chat-server setup --only message"),
+        "{out}"
+    );
+    assert!(out.contains("fix: chat-server setup --only view"), "{out}");
+    assert!(
+        out.contains("ok: table public.\"Teacher\" has id and name"),
+        "{out}"
+    );
+    let (ok, _) = run(cmd(&dir).arg("setup").env("DATABASE_URL", &db.url));
+    assert!(ok);
+    let (ok, out) = run(cmd(&dir).arg("check-db").env("DATABASE_URL", &db.url));
+    assert!(ok, "{out}");
+    assert!(out.contains("matches the Prisma model"), "{out}");
+}
+
+#[tokio::test]
+async fn check_db_explains_an_unreachable_database_and_a_missing_url() {
+    let dir = tempdir();
+    let (ok, out) = run(cmd(&dir)
+        .arg("check-db")
+        .env("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing"));
+    assert!(!ok);
+    assert!(
+        out.contains("cannot connect to the database at postgresql://nobody@127.0.0.1:1/nothing"),
+        "{out}"
+    );
+    assert!(out.contains("Check DATABASE_URL"), "{out}");
+    let (ok, out) = run(cmd(&dir).arg("check-db"));
+    assert!(!ok);
+    assert!(out.contains("DATABASE_URL is not set"), "{out}");
+    let (ok, out) = run(cmd(&dir)
+        .arg("check-db")
+        .env("DATABASE_URL", "mysql://root@localhost/db"));
+    assert!(!ok);
+    assert!(out.contains("needs PostgreSQL"), "{out}");
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_the_message_table_and_says_how_to_fix_it() {
+    let db = TestDb::with_app_tables().await;
+    let dir = tempdir();
+    let (ok, out) = run(cmd(&dir)
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("CHAT_TOKEN_SECRET", SECRET)
+        .env("SOCKET_PORT", "0"));
+    assert!(!ok);
+    assert!(
+        out.contains("The table 'public.Message' does not exist"),
+        "{out}"
+    );
+    assert!(out.contains("chat-server setup"), "{out}");
+}
+
+#[tokio::test]
+async fn serve_names_the_missing_or_invalid_variable() {
+    let db = TestDb::ready().await;
+    let dir = tempdir();
+    let (ok, out) = run(cmd(&dir).env("DATABASE_URL", &db.url));
+    assert!(!ok);
+    assert!(out.contains("CHAT_TOKEN_SECRET is not set"), "{out}");
+    let (ok, out) = run(cmd(&dir)
+        .env("DATABASE_URL", &db.url)
+        .env("CHAT_TOKEN_SECRET", SECRET)
+        .env("SOCKET_PORT", "lots"));
+    assert!(!ok);
+    assert!(
+        out.contains("SOCKET_PORT") || out.contains("--port"),
+        "{out}"
+    );
+    let (ok, out) = run(cmd(&dir)
+        .env("DATABASE_URL", &db.url)
+        .env("CHAT_TOKEN_SECRET", SECRET)
+        .env("CHAT_ALLOWED_ORIGINS", "localhost:3000"));
+    assert!(!ok);
+    assert!(out.contains("CHAT_ALLOWED_ORIGINS"), "{out}");
+}
+
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `chat-server` (no subcommand: serve is the default) and waits for its address.
+fn serve(dir: &std::path::Path, db_url: &str, extra: &[&str]) -> Served {
+    let mut child = cmd(dir)
+        .args(extra)
+        .env("DATABASE_URL", db_url)
+        .env("CHAT_TOKEN_SECRET", SECRET)
+        .env("SOCKET_PORT", "0")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            log.push_str(&line);
+            log.push('\n');
+            if !sent && let Some(rest) = line.split("listening on ws://").nth(1) {
+                let addr = rest.split('/').next().unwrap_or_default().to_owned();
+                let _ = tx.send(Ok(addr));
+                sent = true;
+            }
+        }
+        if !sent {
+            let _ = tx.send(Err(log));
+        }
+    });
+    match rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server starts")
+    {
+        Ok(addr) => Served { child, addr },
+        Err(log) => panic!("the server did not start:\n{log}"),
+    }
+}
+
+#[tokio::test]
+async fn serve_with_apply_schema_starts_check_reports_it_and_sigterm_stops_it() {
+    let db = TestDb::with_app_tables().await;
+    let dir = tempdir();
+    let mut served = serve(&dir, &db.url, &["--apply-schema"]);
+    let url = format!("http://{}", served.addr);
+    let (ok, out) = run(cmd(&dir).arg("check").env("NEXT_PUBLIC_SOCKET_URL", &url));
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("chat server at {url}: ok")), "{out}");
+    assert!(out.contains("protocol 1"), "{out}");
+    // SOCKET_PORT alone is used when NEXT_PUBLIC_SOCKET_URL is absent.
+    let port = served.addr.rsplit(':').next().unwrap().to_owned();
+    let (ok, out) = run(cmd(&dir).arg("check").env("SOCKET_PORT", &port));
+    assert!(ok, "{out}");
+
+    // A real client can use it.
+    let mut c = Client::open(&format!("ws://{}/ws", served.addr)).await;
+    c.send(&ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        token: mint(UserRef::teacher(1)),
+    })
+    .await;
+    assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
+
+    // SIGTERM: a graceful stop, exit status 0, and the client hears "going away".
+    let pid = served.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (_, close) = c.expect_close().await;
+    assert_eq!(close, Some(1001));
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn check_says_when_nothing_is_listening() {
+    let dir = tempdir();
+    let (ok, out) = run(cmd(&dir)
+        .arg("check")
+        .env("NEXT_PUBLIC_SOCKET_URL", "http://127.0.0.1:1"));
+    assert!(!ok);
+    assert!(out.contains("not reachable"), "{out}");
+    assert!(out.contains("chat-server serve"), "{out}");
+}
+
+#[tokio::test]
+async fn a_prisma_url_with_schema_and_pool_parameters_works_for_every_command() {
+    let db = TestDb::empty().await;
+    sqlx::raw_sql(&format!(
+        "CREATE SCHEMA chat; SET search_path TO chat; {APP_TABLES}"
+    ))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let url = format!(
+        "{}?schema=chat&connection_limit=3&pool_timeout=5&pgbouncer=false",
+        db.url
+    );
+    let dir = tempdir();
+    let (ok, out) = run(cmd(&dir).arg("setup").env("DATABASE_URL", &url));
+    assert!(ok, "{out}");
+    assert!(out.contains("created table chat.\"Message\""), "{out}");
+    let in_chat: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'chat' AND table_name IN ('Message', 'users_view')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(in_chat, 2);
+    let in_public: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(in_public, 0);
+    let (ok, out) = run(cmd(&dir).arg("check-db").env("DATABASE_URL", &url));
+    assert!(ok, "{out}");
+    assert!(out.contains("schema chat"), "{out}");
+
+    let served = serve(&dir, &url, &[]);
+    let mut c = Client::open(&format!("ws://{}/ws", served.addr)).await;
+    c.send(&ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        token: mint(UserRef::teacher(1)),
+    })
+    .await;
+    assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
+    let (_, ack) = c.send_message(UserRef::student(1), "in schema chat").await;
+    assert!(matches!(ack, ServerFrame::Sent { .. }), "{ack:?}");
+    let n: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM chat."Message""#)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn settings_are_read_from_env_files_in_the_working_directory() {
+    let db = TestDb::ready().await;
+    let dir = tempdir();
+    // .env.local wins over .env, as in Next.js.
+    std::fs::write(
+        dir.join(".env"),
+        "DATABASE_URL=postgresql://nobody@127.0.0.1:1/wrong\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join(".env.local"), format!("DATABASE_URL={}\n", db.url)).unwrap();
+    let (ok, out) = run(cmd(&dir).arg("check-db"));
+    assert!(ok, "{out}");
+}

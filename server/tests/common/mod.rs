@@ -1,0 +1,298 @@
+//! Test harness: a fresh PostgreSQL database per test, a real server on a real socket,
+//! and a small WebSocket client speaking the protocol's frames.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use chat_protocol::{ClientFrame, ErrorCode, MessageId, PROTOCOL_VERSION, ServerFrame, UserRef};
+use chat_server::auth::Auth;
+use chat_server::store::{PgStore, Store};
+use chat_server::{Running, ServeConfig, db::DbTarget, schema};
+use futures_util::{SinkExt, StreamExt};
+use sqlx::PgPool;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+/// The server tests create their databases on.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own for one test, dropped (forcibly) when the value is dropped.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+/// The host app's own tables, as the verified app has them, with overlapping ids.
+pub const APP_TABLES: &str = r#"
+CREATE TABLE "Teacher" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE "Student" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
+INSERT INTO "Teacher" (name) VALUES ('T-Alice'), ('T-Bob');
+INSERT INTO "Student" (name) VALUES ('S-Carol'), ('S-Dan'), ('S-Eve');
+"#;
+
+impl TestDb {
+    /// An empty database (no tables at all).
+    pub async fn empty() -> TestDb {
+        let admin = admin_url();
+        let name = format!("chat_test_{}", hex(&rand::random::<[u8; 6]>()));
+        let admin_pool = PgPool::connect(&admin)
+            .await
+            .expect("the test PostgreSQL server is reachable");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin_pool)
+            .await
+            .unwrap();
+        admin_pool.close().await;
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&format!("/{name}"));
+        let url = url.to_string();
+        let pool = PgPool::connect(&url).await.unwrap();
+        TestDb { name, url, pool }
+    }
+
+    /// A database with the app's Teacher and Student tables but no chat schema.
+    pub async fn with_app_tables() -> TestDb {
+        let db = TestDb::empty().await;
+        sqlx::raw_sql(APP_TABLES).execute(&db.pool).await.unwrap();
+        db
+    }
+
+    /// A database ready for the chat: app tables plus `chat-server setup`.
+    pub async fn ready() -> TestDb {
+        let db = TestDb::with_app_tables().await;
+        schema::apply(&db.pool, "public", None).await.unwrap();
+        db
+    }
+
+    pub fn store(&self) -> Store {
+        Store::Postgres(PgStore::new(self.pool.clone()))
+    }
+
+    pub async fn message_count(&self) -> i64 {
+        sqlx::query_scalar(r#"SELECT count(*) FROM "Message""#)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn count_id(&self, id: MessageId) -> i64 {
+        sqlx::query_scalar(r#"SELECT count(*) FROM "Message" WHERE id = $1"#)
+            .bind(id.hyphenated().as_str())
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // The test's runtime may be blocked right here (this runs inside it), so the pool it
+        // drives cannot be closed gracefully: drop the database with FORCE, which ends its
+        // sessions from the server side, from a private runtime on another thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(admin) = PgPool::connect(&admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&admin)
+                        .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A time-ordered id, as the SDK makes them: ids made one after the other sort in order.
+pub fn new_id() -> MessageId {
+    static GENERATOR: std::sync::Mutex<chat_protocol::IdGenerator> =
+        std::sync::Mutex::new(chat_protocol::IdGenerator::new());
+    let now = u64::try_from(chat_server::now_ms()).unwrap();
+    GENERATOR.lock().unwrap().next(now, rand::random())
+}
+
+pub fn now_secs() -> i64 {
+    chat_server::now_ms() / 1000
+}
+
+pub fn token(user: UserRef) -> String {
+    Auth::new(SECRET)
+        .mint(user, now_secs(), now_secs() + 3600)
+        .unwrap()
+}
+
+pub fn parse_db(url: &str) -> DbTarget {
+    DbTarget::parse(url).unwrap()
+}
+
+pub async fn start(db: &TestDb) -> Running {
+    start_with(db, |_| {}).await
+}
+
+pub async fn start_with(db: &TestDb, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
+    let mut config = ServeConfig::for_tests(SECRET);
+    tweak(&mut config);
+    Running::start(config, db.store()).await.unwrap()
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A raw protocol client.
+pub struct Client {
+    pub ws: Ws,
+    next_req: u32,
+}
+
+pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Client {
+    pub async fn open(url: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connects");
+        Client { ws, next_req: 1 }
+    }
+
+    pub async fn open_with_origin(url: &str, origin: &str) -> Result<Client, tungstenite::Error> {
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Client { ws, next_req: 1 })
+    }
+
+    /// Connects and authenticates; panics unless welcomed.
+    pub async fn login(server: &Running, user: UserRef) -> Client {
+        let mut c = Client::open(&server.ws_url()).await;
+        c.send(&ClientFrame::Hello {
+            version: PROTOCOL_VERSION,
+            token: token(user),
+        })
+        .await;
+        match c.recv().await {
+            ServerFrame::Welcome { user: who, .. } => assert_eq!(who, user),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        c
+    }
+
+    pub fn req(&mut self) -> u32 {
+        self.next_req += 1;
+        self.next_req
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) {
+        self.ws
+            .send(Message::Binary(frame.encode().unwrap().into()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.ws.send(message).await.unwrap();
+    }
+
+    /// The next protocol frame; panics on timeout or close.
+    pub async fn recv(&mut self) -> ServerFrame {
+        loop {
+            let msg = tokio::time::timeout(RECV_TIMEOUT, self.ws.next())
+                .await
+                .expect("a frame within the timeout")
+                .expect("the socket is open")
+                .expect("no socket error");
+            match msg {
+                Message::Binary(b) => {
+                    return ServerFrame::decode(&b).expect("a valid server frame");
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a binary frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Frames until one matches `pred`, which is returned; the others are returned too.
+    pub async fn recv_until(
+        &mut self,
+        mut pred: impl FnMut(&ServerFrame) -> bool,
+    ) -> (ServerFrame, Vec<ServerFrame>) {
+        let mut skipped = Vec::new();
+        loop {
+            let f = self.recv().await;
+            if pred(&f) {
+                return (f, skipped);
+            }
+            skipped.push(f);
+        }
+    }
+
+    /// Sends a message and waits for its ack (or error), returning it.
+    pub async fn send_message(&mut self, to: UserRef, content: &str) -> (MessageId, ServerFrame) {
+        let id = new_id();
+        let req = self.req();
+        self.send(&ClientFrame::Send {
+            req,
+            id,
+            to,
+            content: content.into(),
+        })
+        .await;
+        let (answer, _) = self.recv_until(|f| f.request_id() == Some(req)).await;
+        (id, answer)
+    }
+
+    /// Reads until the server closes: the fatal frame if one came, and the close code.
+    pub async fn expect_close(&mut self) -> (Option<ServerFrame>, Option<u16>) {
+        let mut fatal = None;
+        loop {
+            let next = tokio::time::timeout(RECV_TIMEOUT, self.ws.next())
+                .await
+                .expect("the server closes in time");
+            match next {
+                Some(Ok(Message::Binary(b))) => {
+                    let f = ServerFrame::decode(&b).expect("a valid server frame");
+                    if matches!(f, ServerFrame::Fatal { .. }) {
+                        fatal = Some(f);
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return (fatal, frame.map(|f| u16::from(f.code)));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return (fatal, None),
+            }
+        }
+    }
+
+    /// Expects the server to close with `code`, after a fatal frame carrying it.
+    pub async fn expect_fatal(&mut self, code: ErrorCode) {
+        let (fatal, close) = self.expect_close().await;
+        match fatal {
+            Some(ServerFrame::Fatal { code: got, .. }) => assert_eq!(got, code, "fatal frame code"),
+            other => panic!("expected a fatal frame with {code}, got {other:?}"),
+        }
+        assert_eq!(close, Some(code.close_code()), "close code for {code}");
+    }
+}
+
+pub fn close_code_of(code: CloseCode) -> u16 {
+    u16::from(code)
+}
