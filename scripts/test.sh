@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the one command the README gives, and what CI runs.
+#
+# Needs: the Rust toolchain (rustup), a PostgreSQL server where the tests may create
+# databases (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "checking PostgreSQL at $TEST_DATABASE_URL"
+if ! psql "$TEST_DATABASE_URL" -Atqc 'select 1' >/dev/null 2>&1; then
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "PostgreSQL is not answering; starting the local cluster"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+    for _ in $(seq 1 30); do psql "$TEST_DATABASE_URL" -Atqc 'select 1' >/dev/null 2>&1 && break; sleep 1; done
+  fi
+  psql "$TEST_DATABASE_URL" -Atqc 'select 1' >/dev/null || {
+    echo "error: no PostgreSQL at $TEST_DATABASE_URL; start one or set TEST_DATABASE_URL" >&2
+    exit 1
+  }
+fi
+# Databases left behind by an interrupted earlier run.
+for db in $(psql "$TEST_DATABASE_URL" -Atqc "select datname from pg_database where datname like 'chat_test_%'"); do
+  psql "$TEST_DATABASE_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null
+done
+
+step "protocol builds without std: wasm32-unknown-unknown and thumbv7em-none-eabihf"
+rustup target add wasm32-unknown-unknown thumbv7em-none-eabihf >/dev/null
+cargo build -p chat-protocol --target wasm32-unknown-unknown
+cargo build -p chat-protocol --target thumbv7em-none-eabihf
+
+LOG="$(mktemp)"
+trap 'rm -f "$LOG"' EXIT
+
+step "unit and integration tests (real PostgreSQL, real sockets)"
+cargo test --workspace --all-targets 2>&1 | tee -a "$LOG"
+
+# One closing line for the whole suite, summed over every test binary above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nsuite: %d passed, %d failed\n", p, f }' "$LOG"
