@@ -1,1 +1,24 @@
 //! The chat client SDK.
+//!
+//! - [`core`]: the session state machine, sans IO (no sockets, no clock, no randomness
+//!   of its own): the outbox, request correlation and timeouts, de-duplication, reconnect
+//!   with backoff, token refresh, catch-up after a disconnect.
+//! - [`url`]: the server URL as the app writes it (`http://localhost:4000`) to the
+//!   WebSocket endpoint (`ws://localhost:4000/ws`).
+//! - `native` (feature `native`): a tokio + tokio-tungstenite transport, used by the Rust
+//!   integration tests that run the real server and real clients in one process.
+//! - `web` (wasm32 only): the browser transport (web-sys `WebSocket`) and the JavaScript
+//!   API exported with wasm-bindgen, packaged as the `chat-sdk` npm package in `pkg/`.
+
+extern crate alloc;
+
+pub mod core;
+pub mod url;
+
+#[cfg(feature = "native")]
+pub mod native;
+
+#[cfg(target_arch = "wasm32")]
+mod web;
+
+pub use chat_protocol as protocol;

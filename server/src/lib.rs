@@ -25,6 +25,8 @@ pub mod schema;
 pub mod server;
 mod state;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod writer;
 
 pub use config::ServeConfig;
