@@ -36,7 +36,7 @@ LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 
 step "unit and integration tests (real PostgreSQL, real sockets)"
-cargo test --workspace --all-targets 2>&1 | tee -a "$LOG"
+cargo test --workspace --all-targets --all-features 2>&1 | tee -a "$LOG"
 
 # One closing line for the whole suite, summed over every test binary above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -1,0 +1,495 @@
+//! The session state machine driven deterministically: a fake clock and scripted frames.
+
+#![allow(clippy::unwrap_used)]
+
+use chat_client::core::{Action, Event, Request, Session, Status, Timings, TokenPurpose};
+use chat_protocol::{
+    ClientFrame, Cursor, ErrorCode, Limits, MessageId, ServerFrame, StoredMessage, UserRef,
+};
+
+const ME: UserRef = UserRef::teacher(1);
+const PEER: UserRef = UserRef::student(1);
+
+/// A session plus a scripted server.
+struct Pair {
+    s: Session,
+    now: i64,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        Pair {
+            s: Session::new(Timings::default(), 42),
+            now: 1_000_000,
+        }
+    }
+
+    fn actions(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.s.poll_action()).collect()
+    }
+
+    fn sent(&mut self) -> Vec<ClientFrame> {
+        std::iter::from_fn(|| self.s.poll_transmit())
+            .map(|b| ClientFrame::decode(&b).unwrap())
+            .collect()
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.s.poll_event()).collect()
+    }
+
+    fn server(&mut self, frame: ServerFrame) {
+        self.s.handle_frame(self.now, &frame.encode().unwrap());
+    }
+
+    fn advance(&mut self, ms: i64) {
+        self.now += ms;
+        self.s.handle_timeout(self.now);
+    }
+
+    /// Runs the connect handshake up to an open session; returns the hello's token.
+    fn open(&mut self, token: &str, expires_in: i64) -> String {
+        let actions = self.actions();
+        assert!(
+            actions.contains(&Action::FetchToken(TokenPurpose::Connect)),
+            "{actions:?}"
+        );
+        self.s
+            .handle_token(self.now, TokenPurpose::Connect, token.into());
+        assert_eq!(self.actions(), [Action::Open]);
+        self.s.handle_open(self.now);
+        let hello = self.sent();
+        let [ClientFrame::Hello { token, .. }] = hello.as_slice() else {
+            panic!("{hello:?}")
+        };
+        let token = token.clone();
+        self.server(ServerFrame::Welcome {
+            user: ME,
+            name: "Ann".into(),
+            server_time: self.now,
+            token_expires_at: self.now + expires_in,
+            limits: Limits::protocol(30, 60, 60_000),
+        });
+        assert_eq!(self.s.status(), Status::Open);
+        token
+    }
+
+    fn connect(&mut self) {
+        self.s.connect(self.now);
+        self.open("tok", 3_600_000);
+    }
+}
+
+fn stored(id: MessageId, at: i64, content: &str) -> StoredMessage {
+    StoredMessage {
+        id,
+        from: PEER,
+        to: ME,
+        content: content.into(),
+        created_at: at,
+        read: false,
+    }
+}
+
+#[test]
+fn connecting_asks_for_a_token_opens_the_socket_and_says_hello() {
+    let mut p = Pair::new();
+    p.s.connect(p.now);
+    assert_eq!(p.s.status(), Status::Connecting);
+    let token = p.open("secret-token", 60_000);
+    assert_eq!(token, "secret-token");
+    let events = p.events();
+    assert!(events.contains(&Event::Status(Status::Open)));
+    assert!(events.contains(&Event::Welcome {
+        user: ME,
+        name: "Ann".into()
+    }));
+}
+
+#[test]
+fn sends_made_offline_wait_and_go_out_in_order_once_open() {
+    let mut p = Pair::new();
+    let a = p.s.send(p.now, PEER, "first".into()).unwrap();
+    let b = p.s.send(p.now, PEER, "second".into()).unwrap();
+    assert!(a < b, "time-ordered ids");
+    assert!(p.sent().is_empty());
+    p.connect();
+    let frames = p.sent();
+    let ids: Vec<_> = frames
+        .iter()
+        .filter_map(|f| {
+            if let ClientFrame::Send { id, .. } = f {
+                Some(*id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(ids, [a, b]);
+}
+
+#[test]
+fn unacknowledged_sends_are_resent_with_the_same_id_after_a_reconnect() {
+    let mut p = Pair::new();
+    p.connect();
+    let id = p.s.send(p.now, PEER, "hello".into()).unwrap();
+    let first = p.sent();
+    let [ClientFrame::Send { id: sent_id, .. }] = first.as_slice() else {
+        panic!()
+    };
+    assert_eq!(*sent_id, id);
+    // The connection drops before the ack.
+    p.s.handle_close(p.now, Some(1006));
+    assert_eq!(p.s.status(), Status::Reconnecting);
+    assert_eq!(p.s.pending_sends(), 1);
+    p.advance(Timings::default().backoff_base);
+    p.open("tok", 3_600_000);
+    let again = p.sent();
+    let resent: Vec<_> = again
+        .iter()
+        .filter_map(|f| {
+            if let ClientFrame::Send { id, req, .. } = f {
+                Some((*id, *req))
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].0, id);
+    // The ack resolves it.
+    p.events();
+    p.server(ServerFrame::Sent {
+        req: resent[0].1,
+        id,
+        created_at: p.now,
+    });
+    let events = p.events();
+    assert!(
+        matches!(events.as_slice(), [Event::Sent(m)] if m.id == id && m.content == "hello"),
+        "{events:?}"
+    );
+    assert_eq!(p.s.pending_sends(), 0);
+}
+
+#[test]
+fn a_message_delivered_twice_reaches_the_app_once() {
+    let mut p = Pair::new();
+    p.connect();
+    p.events();
+    let m = stored(MessageId::new_v7(1, 0, [1; 8]), p.now, "hi");
+    p.server(ServerFrame::Message { message: m.clone() });
+    p.server(ServerFrame::Message { message: m.clone() });
+    assert_eq!(
+        p.events(),
+        [Event::Message {
+            message: m,
+            live: true
+        }]
+    );
+}
+
+#[test]
+fn a_request_without_an_answer_fails_with_request_timeout() {
+    let mut p = Pair::new();
+    p.connect();
+    p.events();
+    let req = p.s.request(p.now, Request::Conversations).unwrap();
+    p.advance(Timings::default().request_timeout - 1);
+    assert!(
+        p.events()
+            .iter()
+            .all(|e| !matches!(e, Event::RequestFailed { .. }))
+    );
+    p.advance(1);
+    let events = p.events();
+    assert!(
+        events.contains(&Event::RequestFailed {
+            req,
+            code: ErrorCode::REQUEST_TIMEOUT,
+            message: "no answer in time".into()
+        }),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn requests_are_answered_by_matching_request_id() {
+    let mut p = Pair::new();
+    p.connect();
+    p.events();
+    let a = p.s.request(p.now, Request::Conversations).unwrap();
+    let b =
+        p.s.request(
+            p.now,
+            Request::History {
+                peer: PEER,
+                before: None,
+                limit: 5,
+            },
+        )
+        .unwrap();
+    p.server(ServerFrame::History {
+        req: b,
+        peer: PEER,
+        messages: vec![],
+        next: None,
+    });
+    p.server(ServerFrame::Error {
+        req: a,
+        code: ErrorCode::INTERNAL,
+        message: "db".into(),
+    });
+    let events = p.events();
+    assert!(matches!(&events[0], Event::Response { req, .. } if *req == b));
+    assert!(
+        matches!(&events[1], Event::RequestFailed { req, code: ErrorCode::INTERNAL, .. } if *req == a)
+    );
+    // Invalid requests fail before anything is sent.
+    assert_eq!(
+        p.s.request(
+            p.now,
+            Request::History {
+                peer: PEER,
+                before: None,
+                limit: 0
+            }
+        ),
+        Err(ErrorCode::BAD_LIMIT)
+    );
+    assert_eq!(
+        p.s.send(p.now, PEER, " ".into()),
+        Err(ErrorCode::CONTENT_EMPTY)
+    );
+    assert_eq!(
+        p.s.send(p.now, ME, "me".into()),
+        Err(ErrorCode::SELF_MESSAGE)
+    );
+}
+
+#[test]
+fn a_refused_token_is_terminal_and_fails_pending_work() {
+    let mut p = Pair::new();
+    p.connect();
+    let id = p.s.send(p.now, PEER, "x".into()).unwrap();
+    p.events();
+    p.s.handle_close(p.now, Some(ErrorCode::UNAUTHORIZED.close_code()));
+    assert_eq!(p.s.status(), Status::Unauthorized);
+    let events = p.events();
+    assert!(events.iter().any(
+        |e| matches!(e, Event::SendFailed { id: i, code: ErrorCode::UNAUTHORIZED, .. } if *i == id)
+    ));
+    // Nothing is scheduled: no reconnect loop.
+    assert_eq!(p.s.poll_timeout(), None);
+    assert!(p.actions().is_empty());
+    assert_eq!(
+        p.s.send(p.now, PEER, "y".into()),
+        Err(ErrorCode::UNAUTHORIZED)
+    );
+}
+
+#[test]
+fn an_expired_token_gets_one_immediate_retry_with_a_fresh_token() {
+    let mut p = Pair::new();
+    p.s.connect(p.now);
+    p.s.handle_token(p.now, TokenPurpose::Connect, "stale".into());
+    p.actions();
+    p.s.handle_open(p.now);
+    p.sent();
+    p.s.handle_close(p.now, Some(ErrorCode::TOKEN_EXPIRED.close_code()));
+    assert_eq!(p.s.status(), Status::Connecting);
+    assert_eq!(p.actions(), [Action::FetchToken(TokenPurpose::Connect)]);
+    p.s.handle_token(p.now, TokenPurpose::Connect, "still stale".into());
+    p.actions();
+    p.s.handle_open(p.now);
+    p.s.handle_close(p.now, Some(ErrorCode::TOKEN_EXPIRED.close_code()));
+    assert_eq!(p.s.status(), Status::Unauthorized);
+}
+
+#[test]
+fn reconnect_delays_grow_exponentially_with_jitter_and_are_capped() {
+    let t = Timings::default();
+    let mut p = Pair::new();
+    p.s.connect(p.now);
+    let mut ceilings = Vec::new();
+    for attempt in 0..12u32 {
+        p.actions();
+        p.s.handle_close(p.now, None);
+        let at = p.s.poll_timeout().unwrap();
+        let delay = at - p.now;
+        let ceiling = (t.backoff_base << attempt.min(20)).min(t.backoff_cap);
+        assert!(
+            (0..=ceiling).contains(&delay),
+            "attempt {attempt}: {delay} within 0..={ceiling}"
+        );
+        ceilings.push(ceiling);
+        p.now = at;
+        p.s.handle_timeout(p.now);
+        assert_eq!(p.s.status(), Status::Connecting);
+    }
+    assert_eq!(*ceilings.last().unwrap(), t.backoff_cap);
+    // Going online skips the wait.
+    p.actions();
+    p.s.handle_close(p.now, None);
+    p.s.handle_online(p.now);
+    assert_eq!(p.s.status(), Status::Connecting);
+}
+
+#[test]
+fn the_token_is_refreshed_before_it_expires() {
+    let mut p = Pair::new();
+    p.s.connect(p.now);
+    p.open("t1", 600_000);
+    p.actions();
+    // Refresh happens 60 s before expiry.
+    p.advance(600_000 - 60_000 - 1);
+    assert!(
+        !p.actions()
+            .contains(&Action::FetchToken(TokenPurpose::Refresh))
+    );
+    p.sent();
+    p.advance(1);
+    assert!(
+        p.actions()
+            .contains(&Action::FetchToken(TokenPurpose::Refresh))
+    );
+    p.s.handle_token(p.now, TokenPurpose::Refresh, "t2".into());
+    let frames = p.sent();
+    let Some(ClientFrame::RefreshToken { req, token }) = frames.last().cloned() else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(token, "t2");
+    p.server(ServerFrame::TokenRefreshed {
+        req,
+        expires_at: p.now + 600_000,
+    });
+    assert_eq!(p.s.status(), Status::Open);
+}
+
+#[test]
+fn a_silent_connection_is_detected_by_the_heartbeat_and_replaced() {
+    let mut p = Pair::new();
+    p.connect();
+    p.sent();
+    // Heartbeat after idle/3 = 20 s; no pong within the request timeout.
+    p.advance(20_000);
+    assert!(
+        p.sent()
+            .iter()
+            .any(|f| matches!(f, ClientFrame::Ping { .. }))
+    );
+    p.advance(Timings::default().request_timeout);
+    assert!(p.actions().contains(&Action::Close(1000)));
+    assert_eq!(p.s.status(), Status::Reconnecting);
+}
+
+#[test]
+fn after_a_reconnect_the_session_catches_up_from_a_margin_before_the_last_message() {
+    let mut p = Pair::new();
+    p.connect();
+    let seen = stored(MessageId::new_v7(10, 0, [1; 8]), 5_000_000, "seen live");
+    p.server(ServerFrame::Message {
+        message: seen.clone(),
+    });
+    p.events();
+    p.s.handle_close(p.now, Some(1001));
+    p.advance(Timings::default().backoff_base);
+    p.open("tok", 3_600_000);
+    let frames = p.sent();
+    let Some(ClientFrame::Sync { req, after, .. }) = frames
+        .iter()
+        .find(|f| matches!(f, ClientFrame::Sync { .. }))
+        .cloned()
+    else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(
+        after,
+        Cursor::from_time(5_000_000 - Timings::default().sync_margin)
+    );
+    p.events();
+    let missed1 = stored(MessageId::new_v7(11, 0, [1; 8]), 5_000_100, "missed 1");
+    let missed2 = stored(MessageId::new_v7(12, 0, [1; 8]), 5_000_200, "missed 2");
+    // The page repeats the message seen live (inside the margin): it is not reported again.
+    p.server(ServerFrame::SyncPage {
+        req,
+        messages: vec![seen, missed1.clone()],
+        more: true,
+    });
+    let frames = p.sent();
+    let Some(ClientFrame::Sync {
+        req: req2,
+        after: after2,
+        ..
+    }) = frames.first().cloned()
+    else {
+        panic!()
+    };
+    assert_eq!(after2, missed1.cursor());
+    p.server(ServerFrame::SyncPage {
+        req: req2,
+        messages: vec![missed2.clone()],
+        more: false,
+    });
+    assert_eq!(
+        p.events(),
+        [
+            Event::Message {
+                message: missed1,
+                live: false
+            },
+            Event::Message {
+                message: missed2,
+                live: false
+            },
+            Event::CaughtUp { count: 2 },
+        ]
+    );
+}
+
+#[test]
+fn a_retryable_refusal_keeps_the_send_queued_and_tries_again() {
+    let mut p = Pair::new();
+    p.connect();
+    let id = p.s.send(p.now, PEER, "busy?".into()).unwrap();
+    let frames = p.sent();
+    let Some(ClientFrame::Send { req, .. }) = frames.last().cloned() else {
+        panic!()
+    };
+    p.server(ServerFrame::Error {
+        req,
+        code: ErrorCode::OVERLOADED,
+        message: "busy".into(),
+    });
+    assert_eq!(p.s.pending_sends(), 1);
+    assert!(
+        !p.events()
+            .iter()
+            .any(|e| matches!(e, Event::SendFailed { .. }))
+    );
+    p.advance(1_000);
+    let again = p.sent();
+    assert!(
+        again
+            .iter()
+            .any(|f| matches!(f, ClientFrame::Send { id: i, .. } if *i == id)),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn closing_fails_everything_pending_with_client_closed() {
+    let mut p = Pair::new();
+    p.connect();
+    let id = p.s.send(p.now, PEER, "bye".into()).unwrap();
+    let req = p.s.request(p.now, Request::Ping).unwrap();
+    p.events();
+    p.s.close(p.now);
+    assert_eq!(p.s.status(), Status::Closed);
+    let events = p.events();
+    assert!(events.iter().any(
+        |e| matches!(e, Event::SendFailed { id: i, code: ErrorCode::CLIENT_CLOSED, .. } if *i == id)
+    ));
+    assert!(events.iter().any(|e| matches!(e, Event::RequestFailed { req: r, code: ErrorCode::CLIENT_CLOSED, .. } if *r == req)));
+    assert_eq!(p.actions(), [Action::Close(1000)]);
+}

@@ -1,0 +1,312 @@
+//! The SDK's native client against the real server and PostgreSQL, in one process.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chat_client::core::{Event, Status, Timings};
+use chat_client::native::{Client, TokenProvider};
+use chat_protocol::{ErrorCode, UserRef};
+use chat_server::auth::Auth;
+use chat_server::testing::TestDb;
+use chat_server::{Running, ServeConfig};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const SECRET: &[u8] = b"sdk-test-secret-sdk-test-secret-000";
+const T1: UserRef = UserRef::teacher(1);
+const S1: UserRef = UserRef::student(1);
+
+fn now_secs() -> i64 {
+    chat_server::now_ms() / 1000
+}
+
+fn fast() -> Timings {
+    Timings {
+        backoff_base: 100,
+        backoff_cap: 1_000,
+        ..Timings::default()
+    }
+}
+
+/// A token provider for `user` that counts its calls; tokens live `ttl` seconds.
+fn provider(user: UserRef, ttl: i64, calls: Arc<AtomicUsize>) -> TokenProvider {
+    Arc::new(move || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let token = Auth::new(SECRET)
+            .mint(user, now_secs(), now_secs() + ttl)
+            .unwrap();
+        Box::pin(async move { Ok(token) })
+    })
+}
+
+async fn server(db: &TestDb) -> Running {
+    server_at(db, "127.0.0.1:0").await
+}
+
+async fn server_at(db: &TestDb, addr: &str) -> Running {
+    let mut config = ServeConfig::for_tests(SECRET);
+    config.bind = addr.parse().unwrap();
+    config.limits.requests_per_second = 10_000;
+    config.limits.request_burst = 10_000;
+    Running::start(config, db.store()).await.unwrap()
+}
+
+async fn client(server: &Running, user: UserRef) -> (Client, UnboundedReceiver<Event>) {
+    let (c, events) = Client::start(
+        &server.http_url(),
+        provider(user, 3600, Arc::default()),
+        fast(),
+    )
+    .unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Open))
+            .await
+            .unwrap(),
+        Status::Open
+    );
+    (c, events)
+}
+
+/// The next message event, skipping others.
+async fn next_message(
+    events: &mut UnboundedReceiver<Event>,
+) -> (chat_protocol::StoredMessage, bool) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("an event in time")
+        {
+            Some(Event::Message { message, live }) => return (message, live),
+            Some(_) => {}
+            None => panic!("the client stopped"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_send_resolves_once_committed_and_reaches_the_recipient() {
+    let db = TestDb::ready().await;
+    let server = server(&db).await;
+    let (teacher, _teacher_events) = client(&server, T1).await;
+    let (_student, mut student_events) = client(&server, S1).await;
+
+    let stored = teacher.send(S1, "Read chapter 3").await.unwrap();
+    assert_eq!(
+        (stored.from, stored.to, stored.content.as_str()),
+        (T1, S1, "Read chapter 3")
+    );
+    assert_eq!(db.count_id(stored.id).await, 1);
+    let (message, live) = next_message(&mut student_events).await;
+    assert!(live);
+    assert_eq!(message, stored);
+
+    // History and the conversation list through the same client.
+    let (page, next) = teacher.history(S1, None, 10).await.unwrap();
+    assert_eq!(page, vec![stored.clone()]);
+    assert_eq!(next, None);
+    let conversations = teacher.conversations().await.unwrap();
+    assert_eq!(conversations[0].peer, S1);
+    assert_eq!(conversations[0].peer_name, "S-Carol");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_rejects_the_send_and_validation_fails_before_sending() {
+    let db = TestDb::ready().await;
+    let server = server(&db).await;
+    let (student, _events) = client(&server, S1).await;
+    let err = student.send(UserRef::student(2), "hi").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NOT_ALLOWED);
+    let err = student.send(T1, "   ").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::CONTENT_EMPTY);
+    let err = student
+        .send(UserRef::teacher(77), "hello?")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::UNKNOWN_RECIPIENT);
+    assert_eq!(db.message_count().await, 0);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_killed_mid_send_delivers_every_message_exactly_once() {
+    let db = TestDb::ready().await;
+    let server = server(&db).await;
+    let (teacher, _teacher_events) = client(&server, T1).await;
+    let (_student, mut student_events) = client(&server, S1).await;
+
+    let n = 60;
+    let mut sends = Vec::new();
+    for i in 0..n {
+        let t = teacher.clone();
+        sends.push(tokio::spawn(async move {
+            t.send(S1, format!("message {i}")).await
+        }));
+        if i == n / 3 || i == 2 * n / 3 {
+            // The network drops while sends are in flight.
+            teacher.drop_connection();
+        }
+    }
+    let mut ids = Vec::new();
+    for s in sends {
+        ids.push(
+            tokio::time::timeout(Duration::from_secs(20), s)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap()
+                .id,
+        );
+    }
+    assert_eq!(db.message_count().await, n);
+    let mut received = std::collections::HashSet::new();
+    while received.len() < n as usize {
+        let (message, _) = next_message(&mut student_events).await;
+        assert!(
+            received.insert(message.id),
+            "message {} delivered twice",
+            message.content
+        );
+    }
+    for id in ids {
+        assert_eq!(db.count_id(id).await, 1);
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn sends_made_while_the_server_is_down_go_out_after_it_restarts_and_the_recipient_catches_up()
+{
+    let db = TestDb::ready().await;
+    let a = server(&db).await;
+    let addr = a.addr.to_string();
+    let (teacher, _te) = client(&a, T1).await;
+    let (student, mut student_events) = client(&a, S1).await;
+    let first = teacher.send(S1, "before").await.unwrap();
+    assert_eq!(next_message(&mut student_events).await.0, first);
+
+    a.stop().await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            student.wait_for(Status::Reconnecting)
+        )
+        .await
+        .unwrap(),
+        Status::Reconnecting
+    );
+    // Queued while offline: these resolve only once a server stored them.
+    let queued: Vec<_> = (0..5)
+        .map(|i| {
+            let t = teacher.clone();
+            tokio::spawn(async move { t.send(S1, format!("while down {i}")).await })
+        })
+        .collect();
+    // Meanwhile another instance on the same database takes messages from another teacher.
+    let b = server(&db).await;
+    let (other, _oe) = client(&b, UserRef::teacher(2)).await;
+    let mut missed = Vec::new();
+    for i in 0..30 {
+        missed.push(other.send(S1, format!("missed {i}")).await.unwrap());
+    }
+
+    let a = server_at(&db, &addr).await;
+    for q in queued {
+        tokio::time::timeout(Duration::from_secs(20), q)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(db.message_count().await, 36);
+    // The student gets every missed message once, in order, marked as caught up.
+    let mut caught_up = Vec::new();
+    let mut live_after = Vec::new();
+    while caught_up.len() + live_after.len() < 35 {
+        let (message, live) = next_message(&mut student_events).await;
+        if live {
+            live_after.push(message)
+        } else {
+            caught_up.push(message)
+        }
+    }
+    let missed_ids: Vec<_> = missed.iter().map(|m| m.id).collect();
+    let caught_missed: Vec<_> = caught_up
+        .iter()
+        .filter(|m| m.from == UserRef::teacher(2))
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(
+        caught_missed, missed_ids,
+        "all missed messages, in order, exactly once"
+    );
+    let mut all: Vec<_> = caught_up.iter().chain(&live_after).map(|m| m.id).collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 35);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_token_is_refreshed_before_it_expires_without_reconnecting() {
+    let db = TestDb::ready().await;
+    let server = server(&db).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (c, mut events) =
+        Client::start(&server.http_url(), provider(T1, 3, calls.clone()), fast()).unwrap();
+    c.wait_for(Status::Open).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(calls.load(Ordering::SeqCst) >= 2, "refreshed");
+    // Still the same connection: no status change since it opened.
+    let mut statuses = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let Event::Status(s) = e {
+            statuses.push(s);
+        }
+    }
+    assert_eq!(statuses, [Status::Connecting, Status::Open]);
+    c.send(S1, "after refresh").await.unwrap();
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_token_ends_in_the_unauthorized_state_instead_of_retrying_forever() {
+    let db = TestDb::ready().await;
+    let server = server(&db).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let forged: TokenProvider = Arc::new(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let token = Auth::new(b"not-the-server-secret-not-the-secret")
+            .mint(T1, now_secs(), now_secs() + 60)
+            .unwrap();
+        Box::pin(async move { Ok(token) })
+    });
+    let (c, _events) = Client::start(&server.http_url(), forged, fast()).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Unauthorized))
+        .await
+        .unwrap();
+    assert_eq!(status, Status::Unauthorized);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no retry loop");
+    assert_eq!(
+        c.send(S1, "hi").await.unwrap_err().code,
+        ErrorCode::UNAUTHORIZED
+    );
+
+    // An unknown user is refused the same way.
+    let (c, _events) = Client::start(
+        &server.http_url(),
+        provider(UserRef::teacher(99), 60, Arc::default()),
+        fast(),
+    )
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Unauthorized))
+        .await
+        .unwrap();
+    assert_eq!(status, Status::Unauthorized);
+    server.stop().await.unwrap();
+}
