@@ -12,7 +12,7 @@
 //! delivered twice reaches the app once; requests time out cleanly; a refused token ends
 //! in the terminal `Unauthorized` state instead of reconnecting forever.
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -262,8 +262,72 @@ struct PendingRequest {
     sent: bool,
 }
 
-/// How many message ids are remembered to drop repeats.
+/// How many message ids are remembered to drop repeats (at least; up to twice as many).
 const DEDUP_CAPACITY: usize = 10_000;
+
+/// The ids of messages already reported, as a sorted vector.
+///
+/// Ids are mostly time-ordered (UUIDv7), so inserts land at the end and cost O(1); when
+/// the vector holds twice the capacity, the lowest (oldest) half is dropped at once. A
+/// plain sorted `Vec` keeps the browser bundle far smaller than a tree or hash map.
+#[derive(Debug, Default)]
+struct SeenIds(Vec<u128>);
+
+impl SeenIds {
+    /// Adds `id`; returns false if it was already there.
+    fn insert(&mut self, id: MessageId) -> bool {
+        let key = u128::from_be_bytes(id.0);
+        let position = if self.0.last().is_none_or(|&last| last < key) {
+            self.0.len()
+        } else {
+            match self.0.binary_search(&key) {
+                Ok(_) => return false,
+                Err(position) => position,
+            }
+        };
+        self.0.insert(position, key);
+        if self.0.len() >= 2 * DEDUP_CAPACITY {
+            self.0.drain(..DEDUP_CAPACITY);
+        }
+        true
+    }
+}
+
+/// Requests waiting for an answer. Few at a time, so a vector is enough.
+#[derive(Debug, Default)]
+struct Requests(Vec<(RequestId, PendingRequest)>);
+
+impl Requests {
+    fn insert(&mut self, req: RequestId, request: PendingRequest) {
+        self.0.push((req, request));
+    }
+
+    fn remove(&mut self, req: &RequestId) -> Option<PendingRequest> {
+        // `remove`, not `swap_remove`: the vector stays in request order.
+        let index = self.0.iter().position(|(r, _)| r == req)?;
+        Some(self.0.remove(index).1)
+    }
+
+    fn get_mut(&mut self, req: &RequestId) -> Option<&mut PendingRequest> {
+        self.0.iter_mut().find(|(r, _)| r == req).map(|(_, p)| p)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&RequestId, &PendingRequest)> {
+        self.0.iter().map(|(r, p)| (r, p))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &PendingRequest> {
+        self.0.iter().map(|(_, p)| p)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut PendingRequest> {
+        self.0.iter_mut().map(|(_, p)| p)
+    }
+
+    fn take(&mut self) -> Vec<(RequestId, PendingRequest)> {
+        core::mem::take(&mut self.0)
+    }
+}
 
 /// The session.
 #[derive(Debug)]
@@ -295,9 +359,8 @@ pub struct Session {
     retry_sends_at: Option<Millis>,
 
     outbox: VecDeque<PendingSend>,
-    requests: BTreeMap<RequestId, PendingRequest>,
-    seen: BTreeSet<MessageId>,
-    seen_order: VecDeque<MessageId>,
+    requests: Requests,
+    seen: SeenIds,
 
     /// The newest `createdAt` this session has seen; a catch-up starts a margin before it.
     last_seen_at: Option<Millis>,
@@ -337,9 +400,8 @@ impl Session {
             ping_req: None,
             retry_sends_at: None,
             outbox: VecDeque::new(),
-            requests: BTreeMap::new(),
-            seen: BTreeSet::new(),
-            seen_order: VecDeque::new(),
+            requests: Requests::default(),
+            seen: SeenIds::default(),
             last_seen_at: None,
             sync_req: None,
             sync_count: 0,
@@ -848,16 +910,7 @@ impl Session {
     }
 
     fn remember(&mut self, id: MessageId) -> bool {
-        if !self.seen.insert(id) {
-            return false;
-        }
-        self.seen_order.push_back(id);
-        if self.seen_order.len() > DEDUP_CAPACITY
-            && let Some(old) = self.seen_order.pop_front()
-        {
-            self.seen.remove(&old);
-        }
-        true
+        self.seen.insert(id)
     }
 
     fn on_sent(&mut self, req: RequestId, id: MessageId, created_at: Millis) {
@@ -932,7 +985,7 @@ impl Session {
                 message: why.into(),
             });
         }
-        for (req, _) in core::mem::take(&mut self.requests) {
+        for (req, _) in self.requests.take() {
             self.events.push_back(Event::RequestFailed {
                 req,
                 code,
