@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the one command the README gives, and what CI runs.
 #
-# Needs: the Rust toolchain (rustup), a PostgreSQL server where the tests may create
-# databases (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
+# Needs: the Rust toolchain (rustup), Node 20+ with npm, Chromium and chromedriver
+# (Debian: apt-get install chromium chromium-driver), psql, and a PostgreSQL server where
+# the tests may create databases (TEST_DATABASE_URL, default
+# postgres://postgres@127.0.0.1:5432/postgres). wasm-bindgen-cli is installed on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +39,9 @@ trap 'rm -f "$LOG"' EXIT
 
 step "unit and integration tests (real PostgreSQL, real sockets)"
 cargo test --workspace --all-targets --all-features 2>&1 | tee -a "$LOG"
+
+step "browser: the chat-sdk package, wasm-bindgen-test and Playwright in headless Chromium"
+bash scripts/browser-tests.sh 2>&1 | tee -a "$LOG"
 
 # One closing line for the whole suite, summed over every test binary above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

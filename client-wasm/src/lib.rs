@@ -19,7 +19,7 @@ pub mod url;
 pub mod native;
 
 #[cfg(target_arch = "wasm32")]
-mod web;
+pub mod web;
 
 // talc instead of dlmalloc: it saves several KB of the browser bundle.
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]

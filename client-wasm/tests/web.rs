@@ -1,0 +1,141 @@
+//! Browser tests: the real `ChatClient` (as JavaScript sees it) in headless Chromium,
+//! against a real chat-server started by `pkg/test/harness.mjs` (see scripts/test.sh).
+//! The harness URL is given at compile time in `CHAT_TEST_HARNESS`.
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use chat_client::web::{ChatClient, ChatClientOptions, JsUserRef};
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const HARNESS: &str = match option_env!("CHAT_TEST_HARNESS") {
+    Some(url) => url,
+    None => "http://127.0.0.1:9",
+};
+
+fn js(args: &str, body: &str) -> Function {
+    Function::new_with_args(args, body)
+}
+
+async fn call(f: &Function, args: &[JsValue]) -> JsValue {
+    let array: js_sys::Array = args.iter().collect();
+    let promise: js_sys::Promise = f.apply(&JsValue::NULL, &array).unwrap().unchecked_into();
+    JsFuture::from(promise).await.unwrap()
+}
+
+async fn sleep(ms: u32) {
+    call(&js("ms", "return new Promise(r => setTimeout(r, ms))"), &[ms.into()]).await;
+}
+
+async fn fetch_json(path: &str, method: &str) -> JsValue {
+    let f = js("url, method", "return fetch(url, { method }).then(r => r.ok ? r.text() : Promise.reject(r.status)).then(t => { try { return JSON.parse(t) } catch { return t } })");
+    call(&f, &[format!("{HARNESS}{path}").into(), method.into()]).await
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap()
+}
+
+fn user(role: &str, id: i32) -> JsUserRef {
+    let o = Object::new();
+    Reflect::set(&o, &"role".into(), &role.into()).unwrap();
+    Reflect::set(&o, &"id".into(), &id.into()).unwrap();
+    o.unchecked_into()
+}
+
+/// A client for `role`/`id` whose getToken asks the harness, as an app's route would.
+async fn client(role: &str, id: i32) -> ChatClient {
+    let config = fetch_json("/config", "GET").await;
+    let options = Object::new();
+    Reflect::set(&options, &"url".into(), &get(&config, "http")).unwrap();
+    let get_token = js("", &format!("return fetch('{HARNESS}/token?role={role}&id={id}').then(r => r.text())"));
+    Reflect::set(&options, &"getToken".into(), &get_token).unwrap();
+    let client = ChatClient::new(options.unchecked_into::<ChatClientOptions>()).unwrap();
+    client.connect();
+    wait_status(&client, "open").await;
+    client
+}
+
+async fn wait_status(client: &ChatClient, wanted: &str) {
+    for _ in 0..300 {
+        if JsValue::from(client.status()).as_string().as_deref() == Some(wanted) {
+            return;
+        }
+        sleep(50).await;
+    }
+    panic!("status never became {wanted}");
+}
+
+/// Collects the payloads of `event`.
+fn collect(client: &ChatClient, event: &str) -> Rc<RefCell<Vec<JsValue>>> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| sink.borrow_mut().push(e));
+    client.on(event.into(), handler.as_ref().unchecked_ref::<Function>().clone());
+    // The test outlives nothing: keep the handler for the page's lifetime.
+    handler.forget();
+    seen
+}
+
+async fn wait_for_message(seen: &Rc<RefCell<Vec<JsValue>>>, id: &str) -> JsValue {
+    for _ in 0..300 {
+        if let Some(e) = seen.borrow().iter().find(|e| get(&get(e, "message"), "id").as_string().as_deref() == Some(id)) {
+            return e.clone();
+        }
+        sleep(50).await;
+    }
+    panic!("message {id} never arrived");
+}
+
+#[wasm_bindgen_test]
+async fn connect_send_and_receive_in_the_browser() {
+    let teacher = client("teacher", 1).await;
+    let student = client("student", 1).await;
+    let inbox = collect(&student, "message");
+
+    let sent = JsFuture::from(js_sys::Promise::from(JsValue::from(teacher.send(user("student", 1), "hello from Chromium".into()))))
+        .await
+        .unwrap();
+    assert_eq!(get(&sent, "content").as_string().unwrap(), "hello from Chromium");
+    assert_eq!(get(&get(&sent, "from"), "role").as_string().unwrap(), "teacher");
+    let id = get(&sent, "id").as_string().unwrap();
+    let event = wait_for_message(&inbox, &id).await;
+    assert!(get(&event, "live").as_bool().unwrap());
+
+    // A refusal rejects with an Error carrying the stable code.
+    let refused = JsFuture::from(js_sys::Promise::from(JsValue::from(student.send(user("student", 2), "psst".into())))).await;
+    let error = refused.unwrap_err();
+    assert_eq!(get(&error, "codeName").as_string().unwrap(), "not_allowed");
+    assert_eq!(get(&error, "code").as_f64().unwrap(), 31.0);
+    teacher.close();
+    student.close();
+}
+
+#[wasm_bindgen_test]
+async fn the_client_reconnects_after_the_server_restarts_and_delivers_queued_sends() {
+    let teacher = client("teacher", 2).await;
+    let student = client("student", 2).await;
+    let inbox = collect(&student, "message");
+    let statuses = collect(&teacher, "status");
+
+    fetch_json("/restart", "POST").await;
+    // Sent while the server was away (or just back): queued, then committed once.
+    let sent = JsFuture::from(js_sys::Promise::from(JsValue::from(teacher.send(user("student", 2), "after the restart".into()))))
+        .await
+        .unwrap();
+    let id = get(&sent, "id").as_string().unwrap();
+    wait_for_message(&inbox, &id).await;
+    let names: Vec<String> = statuses.borrow().iter().filter_map(|s| get(s, "status").as_string()).collect();
+    assert!(names.iter().any(|s| s == "reconnecting"), "{names:?}");
+    assert_eq!(names.last().map(String::as_str), Some("open"), "{names:?}");
+    teacher.close();
+    student.close();
+}

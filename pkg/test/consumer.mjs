@@ -1,0 +1,78 @@
+// Consumer test: the packed chat-sdk installed with npm into a plain page, two pages in
+// headless Chromium (Playwright) exchanging messages through the real chat-server.
+// Usage: node consumer.mjs HARNESS_URL   (the harness serves the page under /consumer/)
+import { chromium } from "playwright-core";
+
+const harness = process.argv[2];
+if (!harness) throw new Error("usage: node consumer.mjs HARNESS_URL");
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions"],
+});
+
+let passed = 0;
+let failed = 0;
+async function test(name, body) {
+  try {
+    await body();
+    passed += 1;
+    console.log(`test ${name} ... ok`);
+  } catch (e) {
+    failed += 1;
+    console.log(`test ${name} ... FAILED\n${e?.stack ?? e}`);
+  }
+}
+
+async function open(role, id) {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.log(`[${role} ${id}] page error: ${e}`));
+  await page.goto(`${harness}/consumer/index.html?role=${role}&id=${id}`);
+  await page.waitForFunction(() => document.body.dataset.status === "open", null, { timeout: 15000 });
+  return page;
+}
+
+await test("two_pages_exchange_messages_through_the_server", async () => {
+  const teacher = await open("teacher", 1);
+  const student = await open("student", 1);
+
+  const sent = await teacher.evaluate(() => window.chat.send({ role: "student", id: 1 }, "Hello from page one"));
+  if (sent.content !== "Hello from page one" || typeof sent.createdAt !== "number") {
+    throw new Error(`unexpected stored message ${JSON.stringify(sent)}`);
+  }
+  await student.waitForFunction((id) => window.received.some((m) => m.id === id), sent.id, { timeout: 10000 });
+  await student.getByText("teacher 1: Hello from page one").waitFor({ timeout: 5000 });
+
+  const reply = await student.evaluate(() => window.chat.send({ role: "teacher", id: 1 }, "Reply from page two"));
+  await teacher.waitForFunction((id) => window.received.some((m) => m.id === id), reply.id, { timeout: 10000 });
+
+  // History through the package, newest first.
+  const page = await teacher.evaluate(() => window.chat.history({ role: "student", id: 1 }, { limit: 10 }));
+  const contents = page.messages.map((m) => m.content);
+  if (contents[0] !== "Reply from page two" || contents[1] !== "Hello from page one") {
+    throw new Error(`history: ${JSON.stringify(contents)}`);
+  }
+  await teacher.close();
+  await student.close();
+});
+
+await test("errors_reach_javascript_with_their_stable_code", async () => {
+  const student = await open("student", 2);
+  const error = await student.evaluate(() =>
+    window.chat.send({ role: "student", id: 1 }, "hi").then(
+      () => null,
+      (e) => ({ isError: e instanceof Error, code: e.code, codeName: e.codeName, retryable: e.retryable }),
+    ),
+  );
+  if (!error || !error.isError || error.code !== 31 || error.codeName !== "not_allowed" || error.retryable) {
+    throw new Error(`unexpected ${JSON.stringify(error)}`);
+  }
+  const empty = await student.evaluate(() => window.chat.send({ role: "teacher", id: 1 }, "   ").catch((e) => e.codeName));
+  if (empty !== "content_empty") throw new Error(`unexpected ${empty}`);
+  await student.close();
+});
+
+await browser.close();
+console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed`);
+process.exit(failed ? 1 : 0);
