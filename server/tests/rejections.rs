@@ -562,3 +562,36 @@ async fn connections_beyond_the_maximum_are_refused_with_server_full() {
     c.expect_fatal(ErrorCode::SERVER_FULL).await;
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_database_failure_is_a_generic_retryable_error_never_database_text() {
+    let db = TestDb::ready().await;
+    let server = start(&db).await;
+    let mut c = Client::login(&server, T1).await;
+    // Break the table under the running server.
+    sqlx::query(r#"ALTER TABLE "Message" RENAME TO "Message_gone""#)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let (_, answer) = c.send_message(S1, "lost?").await;
+    match answer {
+        ServerFrame::Error { code, message, .. } => {
+            assert_eq!(code, ErrorCode::INTERNAL);
+            assert!(code.is_retryable());
+            assert!(
+                !message.contains("Message_gone") && !message.contains("relation"),
+                "{message}"
+            );
+        }
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    // Repaired, the same client's retry succeeds: nothing was half-stored.
+    sqlx::query(r#"ALTER TABLE "Message_gone" RENAME TO "Message""#)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let (_, answer) = c.send_message(S1, "again").await;
+    assert!(matches!(answer, ServerFrame::Sent { .. }), "{answer:?}");
+    assert_eq!(db.message_count().await, 1);
+    server.stop().await.unwrap();
+}
