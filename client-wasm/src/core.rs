@@ -17,7 +17,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use chat_protocol::{
-    ClientFrame, Cursor, ErrorCode, IdGenerator, Limits, MAX_SYNC_PAGE, MessageId, Millis,
+    ClientFrame, Conversation, Cursor, ErrorCode, IdGenerator, Limits, MAX_SYNC_PAGE, MessageId, Millis,
     PROTOCOL_VERSION, RequestId, ServerFrame, StoredMessage, UserRef,
 };
 
@@ -36,6 +36,10 @@ pub struct Timings {
     pub sync_margin: Millis,
     /// Refresh the token this long before it expires.
     pub refresh_before_expiry: Millis,
+    /// "Typing" is sent to a peer at most once per this interval while it stays on.
+    pub typing_throttle: Millis,
+    /// A peer's "typing" expires after this long without a refresh.
+    pub typing_expiry: Millis,
 }
 
 impl Default for Timings {
@@ -47,6 +51,8 @@ impl Default for Timings {
             connect_timeout: 10_000,
             sync_margin: 5_000,
             refresh_before_expiry: 60_000,
+            typing_throttle: 3_000,
+            typing_expiry: 6_000,
         }
     }
 }
@@ -145,16 +151,7 @@ pub enum Request {
 impl Request {
     fn into_frame(self, req: RequestId) -> ClientFrame {
         match self {
-            Request::History {
-                peer,
-                before,
-                limit,
-            } => ClientFrame::History {
-                req,
-                peer,
-                before,
-                limit,
-            },
+            Request::History { peer, before, limit } => ClientFrame::History { req, peer, before, limit },
             Request::Conversations => ClientFrame::Conversations { req },
             Request::MarkRead { peer, up_to } => ClientFrame::MarkRead { req, peer, up_to },
             Request::Typing { peer, on } => ClientFrame::Typing { req, peer, on },
@@ -185,9 +182,13 @@ pub enum Event {
         live: bool,
     },
     /// A catch-up after a reconnect finished; `count` messages were new to this session.
+    /// `conversations` is the fresh conversation list with unread counts (`None` if the
+    /// server could not answer it).
     CaughtUp {
         /// How many caught-up messages were reported.
         count: u32,
+        /// The conversation list after the catch-up.
+        conversations: Option<Vec<Conversation>>,
     },
     /// A send was committed by the server.
     Sent(StoredMessage),
@@ -366,6 +367,12 @@ pub struct Session {
     last_seen_at: Option<Millis>,
     sync_req: Option<RequestId>,
     sync_count: u32,
+    /// The conversation list requested at the end of a catch-up.
+    caught_up_req: Option<RequestId>,
+    /// Peers told "typing", with when it was last sent.
+    typing_out: Vec<(UserRef, Millis)>,
+    /// Peers typing to us, with when that expires.
+    typing_in: Vec<(UserRef, Millis)>,
     /// Whether a welcome has been received before (so the next one is a reconnect).
     was_open: bool,
 
@@ -405,6 +412,9 @@ impl Session {
             last_seen_at: None,
             sync_req: None,
             sync_count: 0,
+            caught_up_req: None,
+            typing_out: Vec::new(),
+            typing_in: Vec::new(),
             was_open: false,
             transmits: VecDeque::new(),
             actions: VecDeque::new(),
@@ -492,12 +502,7 @@ impl Session {
     /// # Errors
     /// The protocol's validation code (empty content, too long, bad recipient), or
     /// `client_closed` / `unauthorized` when the session cannot send any more.
-    pub fn send(
-        &mut self,
-        now: Millis,
-        to: UserRef,
-        content: String,
-    ) -> Result<MessageId, ErrorCode> {
+    pub fn send(&mut self, now: Millis, to: UserRef, content: String) -> Result<MessageId, ErrorCode> {
         if matches!(self.status, Status::Closed) {
             return Err(ErrorCode::CLIENT_CLOSED);
         }
@@ -509,16 +514,10 @@ impl Session {
         if Some(to) == self.user {
             return Err(ErrorCode::SELF_MESSAGE);
         }
+        self.typing_out.retain(|(p, _)| *p != to);
         let random = self.random().to_le_bytes();
-        let id = self
-            .ids
-            .next(u64::try_from(now.max(0)).unwrap_or(0), random);
-        self.outbox.push_back(PendingSend {
-            id,
-            to,
-            content,
-            req: None,
-        });
+        let id = self.ids.next(u64::try_from(now.max(0)).unwrap_or(0), random);
+        self.outbox.push_back(PendingSend { id, to, content, req: None });
         if self.status == Status::Open {
             self.transmit_send(self.outbox.len() - 1);
         }
@@ -531,12 +530,7 @@ impl Session {
             return;
         };
         pending.req = Some(req);
-        let frame = ClientFrame::Send {
-            req,
-            id: pending.id,
-            to: pending.to,
-            content: pending.content.clone(),
-        };
+        let frame = ClientFrame::Send { req, id: pending.id, to: pending.to, content: pending.content.clone() };
         self.transmit(&frame);
     }
 
@@ -554,21 +548,72 @@ impl Session {
             return Err(ErrorCode::UNAUTHORIZED);
         }
         let req = self.next_request_id();
+        if let Request::Typing { peer, on } = request
+            && !self.typing_needs_sending(now, peer, on)
+        {
+            // Throttled, or nothing to clear: answered locally.
+            chat_protocol::validate_user(&peer)?;
+            self.events.push_back(Event::Response { req, frame: ServerFrame::Done { req } });
+            return Ok(req);
+        }
         let frame = request.into_frame(req);
         frame.validate()?;
         let sent = self.status == Status::Open;
         if sent {
             self.transmit(&frame);
         }
-        self.requests.insert(
-            req,
-            PendingRequest {
-                frame,
-                deadline: now + self.timings.request_timeout,
-                sent,
-            },
-        );
+        self.requests.insert(req, PendingRequest { frame, deadline: now + self.timings.request_timeout, sent });
         Ok(req)
+    }
+
+    /// Whether a typing change must go to the server (and records it if so).
+    fn typing_needs_sending(&mut self, now: Millis, peer: UserRef, on: bool) -> bool {
+        let index = self.typing_out.iter().position(|(p, _)| *p == peer);
+        match (on, index) {
+            (true, Some(i)) if now < self.typing_out[i].1 + self.timings.typing_throttle => false,
+            (true, Some(i)) => {
+                self.typing_out[i].1 = now;
+                true
+            }
+            (true, None) => {
+                self.typing_out.push((peer, now));
+                true
+            }
+            (false, Some(i)) => {
+                self.typing_out.swap_remove(i);
+                true
+            }
+            (false, None) => false,
+        }
+    }
+
+    fn on_typing(&mut self, now: Millis, from: UserRef, on: bool) {
+        let index = self.typing_in.iter().position(|(p, _)| *p == from);
+        match (on, index) {
+            (true, Some(i)) => self.typing_in[i].1 = now + self.timings.typing_expiry,
+            (true, None) => {
+                self.typing_in.push((from, now + self.timings.typing_expiry));
+                self.events.push_back(Event::Typing { from, on: true });
+            }
+            (false, Some(i)) => {
+                self.typing_in.swap_remove(i);
+                self.events.push_back(Event::Typing { from, on: false });
+            }
+            (false, None) => {}
+        }
+    }
+
+    fn clear_typing_in(&mut self, from: Option<UserRef>, now: Option<Millis>) {
+        let mut i = 0;
+        while i < self.typing_in.len() {
+            let (peer, expires) = self.typing_in[i];
+            if from.is_none_or(|f| f == peer) && now.is_none_or(|n| n >= expires) {
+                self.typing_in.swap_remove(i);
+                self.events.push_back(Event::Typing { from: peer, on: false });
+            } else {
+                i += 1;
+            }
+        }
     }
 
     // ----- the transport's inputs -----
@@ -579,8 +624,7 @@ impl Session {
         self.set_status(Status::Connecting);
         if !self.fetching_token {
             self.fetching_token = true;
-            self.actions
-                .push_back(Action::FetchToken(TokenPurpose::Connect));
+            self.actions.push_back(Action::FetchToken(TokenPurpose::Connect));
         }
     }
 
@@ -601,20 +645,11 @@ impl Session {
                 }
                 let req = self.next_request_id();
                 self.refresh_req = Some(req);
-                let frame = ClientFrame::RefreshToken {
-                    req,
-                    token: token.clone(),
-                };
+                let frame = ClientFrame::RefreshToken { req, token: token.clone() };
                 self.token = Some(token);
                 self.transmit(&frame);
-                self.requests.insert(
-                    req,
-                    PendingRequest {
-                        frame,
-                        deadline: now + self.timings.request_timeout,
-                        sent: true,
-                    },
-                );
+                self.requests
+                    .insert(req, PendingRequest { frame, deadline: now + self.timings.request_timeout, sent: true });
             }
         }
     }
@@ -629,9 +664,7 @@ impl Session {
                     self.schedule_reconnect(now);
                 }
             }
-            TokenPurpose::Refresh => {
-                self.refresh_at = Some(now + self.timings.backoff_base.max(1_000))
-            }
+            TokenPurpose::Refresh => self.refresh_at = Some(now + self.timings.backoff_base.max(1_000)),
         }
     }
 
@@ -641,18 +674,12 @@ impl Session {
             return;
         }
         let token = self.token.clone().unwrap_or_default();
-        self.transmit(&ClientFrame::Hello {
-            version: PROTOCOL_VERSION,
-            token,
-        });
+        self.transmit(&ClientFrame::Hello { version: PROTOCOL_VERSION, token });
     }
 
     /// The socket closed (or failed to open). `code` is the WebSocket close code, if any.
     pub fn handle_close(&mut self, now: Millis, code: Option<u16>) {
-        if matches!(
-            self.status,
-            Status::Closed | Status::Unauthorized | Status::Idle
-        ) {
+        if matches!(self.status, Status::Closed | Status::Unauthorized | Status::Idle) {
             return;
         }
         let error = code.and_then(ErrorCode::from_close_code);
@@ -674,10 +701,7 @@ impl Session {
             return;
         }
         if matches!(error, Some(ErrorCode::UNSUPPORTED_VERSION)) {
-            self.fail_everything(
-                ErrorCode::UNSUPPORTED_VERSION,
-                "this SDK's protocol is not supported by the server",
-            );
+            self.fail_everything(ErrorCode::UNSUPPORTED_VERSION, "this SDK's protocol is not supported by the server");
             self.set_status(Status::Closed);
             return;
         }
@@ -691,6 +715,9 @@ impl Session {
         self.retry_sends_at = None;
         self.ping_req = None;
         self.sync_req = None;
+        self.caught_up_req = None;
+        self.typing_out.clear();
+        self.clear_typing_in(None, None);
         self.transmits.clear();
         for pending in &mut self.outbox {
             pending.req = None;
@@ -705,12 +732,8 @@ impl Session {
 
     fn schedule_reconnect(&mut self, now: Millis) {
         // Capped exponential backoff with full jitter.
-        let ceiling = self
-            .timings
-            .backoff_base
-            .saturating_mul(1i64 << self.attempt.min(20))
-            .min(self.timings.backoff_cap)
-            .max(1);
+        let ceiling =
+            self.timings.backoff_base.saturating_mul(1i64 << self.attempt.min(20)).min(self.timings.backoff_cap).max(1);
         let delay = i64::try_from(self.random() % u64::try_from(ceiling).unwrap_or(1)).unwrap_or(0);
         self.attempt = self.attempt.saturating_add(1);
         self.reconnect_at = Some(now + delay);
@@ -731,56 +754,42 @@ impl Session {
             Ok(frame) => frame,
             Err(_) => {
                 // A server speaking something else: drop the connection and try again.
-                self.actions
-                    .push_back(Action::Close(ErrorCode::BAD_FRAME.close_code()));
+                self.actions.push_back(Action::Close(ErrorCode::BAD_FRAME.close_code()));
                 self.handle_close(now, None);
                 return;
             }
         };
         match frame {
-            ServerFrame::Welcome {
-                user,
-                name,
-                token_expires_at,
-                limits,
-                ..
-            } => self.on_welcome(now, user, name, token_expires_at, limits),
-            ServerFrame::Sent {
-                req,
-                id,
-                created_at,
-            } => self.on_sent(req, id, created_at),
+            ServerFrame::Welcome { user, name, token_expires_at, limits, .. } => {
+                self.on_welcome(now, user, name, token_expires_at, limits)
+            }
+            ServerFrame::Sent { req, id, created_at } => self.on_sent(req, id, created_at),
             ServerFrame::Error { req, code, message } => self.on_error(now, req, code, message),
             ServerFrame::Message { message } => {
+                // The message a peer was typing has arrived: they stopped typing.
+                if Some(message.to) == self.user {
+                    self.clear_typing_in(Some(message.from), None);
+                }
                 self.report_message(message, true);
             }
-            ServerFrame::Read {
-                reader,
-                peer,
-                up_to,
-            } => self.events.push_back(Event::Read {
-                reader,
-                peer,
-                up_to,
-            }),
-            ServerFrame::Typing { from, on } => self.events.push_back(Event::Typing { from, on }),
-            ServerFrame::Presence { user, online } => {
-                self.events.push_back(Event::Presence { user, online })
-            }
+            ServerFrame::Read { reader, peer, up_to } => self.events.push_back(Event::Read { reader, peer, up_to }),
+            ServerFrame::Typing { from, on } => self.on_typing(now, from, on),
+            ServerFrame::Presence { user, online } => self.events.push_back(Event::Presence { user, online }),
             ServerFrame::Fatal { .. } => {
                 // The close that follows carries the same code; nothing to do until then.
             }
-            ServerFrame::SyncPage {
-                req,
-                messages,
-                more,
-            } if Some(req) == self.sync_req => {
+            ServerFrame::SyncPage { req, messages, more } if Some(req) == self.sync_req => {
                 self.on_sync_page(now, messages, more);
             }
             ServerFrame::TokenRefreshed { req, expires_at } if Some(req) == self.refresh_req => {
                 self.refresh_req = None;
                 self.requests.remove(&req);
                 self.set_token_expiry(now, expires_at);
+            }
+            ServerFrame::Conversations { req, conversations } if Some(req) == self.caught_up_req => {
+                self.caught_up_req = None;
+                self.requests.remove(&req);
+                self.events.push_back(Event::CaughtUp { count: self.sync_count, conversations: Some(conversations) });
             }
             ServerFrame::Pong { req, .. } if Some(req) == self.ping_req => {
                 self.ping_req = None;
@@ -796,14 +805,7 @@ impl Session {
         }
     }
 
-    fn on_welcome(
-        &mut self,
-        now: Millis,
-        user: UserRef,
-        name: String,
-        token_expires_at: Millis,
-        limits: Limits,
-    ) {
+    fn on_welcome(&mut self, now: Millis, user: UserRef, name: String, token_expires_at: Millis, limits: Limits) {
         if self.status != Status::Connecting {
             return;
         }
@@ -821,12 +823,7 @@ impl Session {
             self.transmit_send(i);
         }
         // Then the requests made while offline.
-        let waiting: Vec<RequestId> = self
-            .requests
-            .iter()
-            .filter(|(_, r)| !r.sent)
-            .map(|(k, _)| *k)
-            .collect();
+        let waiting: Vec<RequestId> = self.requests.iter().filter(|(_, r)| !r.sent).map(|(k, _)| *k).collect();
         for req in waiting {
             if let Some(request) = self.requests.get_mut(&req) {
                 request.sent = true;
@@ -847,20 +844,9 @@ impl Session {
     fn request_sync(&mut self, now: Millis, after: Cursor) {
         let req = self.next_request_id();
         self.sync_req = Some(req);
-        let frame = ClientFrame::Sync {
-            req,
-            after,
-            limit: MAX_SYNC_PAGE,
-        };
+        let frame = ClientFrame::Sync { req, after, limit: MAX_SYNC_PAGE };
         self.transmit(&frame);
-        self.requests.insert(
-            req,
-            PendingRequest {
-                frame,
-                deadline: now + self.timings.request_timeout,
-                sent: true,
-            },
-        );
+        self.requests.insert(req, PendingRequest { frame, deadline: now + self.timings.request_timeout, sent: true });
     }
 
     fn on_sync_page(&mut self, now: Millis, messages: Vec<StoredMessage>, more: bool) {
@@ -875,9 +861,15 @@ impl Session {
         }
         match last {
             Some(cursor) if more => self.request_sync(now, cursor),
-            _ => self.events.push_back(Event::CaughtUp {
-                count: self.sync_count,
-            }),
+            _ => {
+                // Finish with fresh unread counts.
+                let req = self.next_request_id();
+                self.caught_up_req = Some(req);
+                let frame = ClientFrame::Conversations { req };
+                self.transmit(&frame);
+                self.requests
+                    .insert(req, PendingRequest { frame, deadline: now + self.timings.request_timeout, sent: true });
+            }
         }
     }
 
@@ -889,9 +881,7 @@ impl Session {
     }
 
     fn heartbeat_interval(&self) -> Millis {
-        let idle = self
-            .limits
-            .map_or(60_000, |l| Millis::from(l.idle_timeout_ms));
+        let idle = self.limits.map_or(60_000, |l| Millis::from(l.idle_timeout_ms));
         (idle / 3).clamp(1_000, 30_000)
     }
 
@@ -914,11 +904,7 @@ impl Session {
     }
 
     fn on_sent(&mut self, req: RequestId, id: MessageId, created_at: Millis) {
-        let Some(index) = self
-            .outbox
-            .iter()
-            .position(|p| p.id == id && p.req == Some(req))
-        else {
+        let Some(index) = self.outbox.iter().position(|p| p.id == id && p.req == Some(req)) else {
             // An ack for a transmission we no longer track (a duplicate resend's ack).
             return;
         };
@@ -926,14 +912,8 @@ impl Session {
             return;
         };
         let Some(user) = self.user else { return };
-        let message = StoredMessage {
-            id,
-            from: user,
-            to: pending.to,
-            content: pending.content,
-            created_at,
-            read: false,
-        };
+        let message =
+            StoredMessage { id, from: user, to: pending.to, content: pending.content, created_at, read: false };
         self.note_seen_time(created_at);
         // Our own message will not be reported again if a catch-up returns it.
         self.remember(id);
@@ -948,16 +928,11 @@ impl Session {
                 if let Some(p) = self.outbox.get_mut(index) {
                     p.req = None;
                 }
-                self.retry_sends_at
-                    .get_or_insert(now + self.timings.backoff_base.max(250));
+                self.retry_sends_at.get_or_insert(now + self.timings.backoff_base.max(250));
                 return;
             }
             if let Some(pending) = self.outbox.remove(index) {
-                self.events.push_back(Event::SendFailed {
-                    id: pending.id,
-                    code,
-                    message,
-                });
+                self.events.push_back(Event::SendFailed { id: pending.id, code, message });
             }
             return;
         }
@@ -971,26 +946,23 @@ impl Session {
             self.requests.remove(&req);
             return;
         }
+        if Some(req) == self.caught_up_req {
+            self.caught_up_req = None;
+            self.requests.remove(&req);
+            self.events.push_back(Event::CaughtUp { count: self.sync_count, conversations: None });
+            return;
+        }
         if self.requests.remove(&req).is_some() {
-            self.events
-                .push_back(Event::RequestFailed { req, code, message });
+            self.events.push_back(Event::RequestFailed { req, code, message });
         }
     }
 
     fn fail_everything(&mut self, code: ErrorCode, why: &str) {
         for pending in core::mem::take(&mut self.outbox) {
-            self.events.push_back(Event::SendFailed {
-                id: pending.id,
-                code,
-                message: why.into(),
-            });
+            self.events.push_back(Event::SendFailed { id: pending.id, code, message: why.into() });
         }
         for (req, _) in self.requests.take() {
-            self.events.push_back(Event::RequestFailed {
-                req,
-                code,
-                message: why.into(),
-            });
+            self.events.push_back(Event::RequestFailed { req, code, message: why.into() });
         }
         self.refresh_req = None;
         self.ping_req = None;
@@ -1023,18 +995,16 @@ impl Session {
                 }
             }
         }
-        let expired: Vec<RequestId> = self
-            .requests
-            .iter()
-            .filter(|(_, r)| now >= r.deadline)
-            .map(|(k, _)| *k)
-            .collect();
+        let expired: Vec<RequestId> =
+            self.requests.iter().filter(|(_, r)| now >= r.deadline).map(|(k, _)| *k).collect();
         for req in expired {
             self.requests.remove(&req);
-            if Some(req) == self.ping_req
-                || Some(req) == self.sync_req
-                || Some(req) == self.refresh_req
-            {
+            if Some(req) == self.caught_up_req {
+                self.caught_up_req = None;
+                self.events.push_back(Event::CaughtUp { count: self.sync_count, conversations: None });
+                continue;
+            }
+            if Some(req) == self.ping_req || Some(req) == self.sync_req || Some(req) == self.refresh_req {
                 // The connection stopped answering: drop it and reconnect.
                 self.actions.push_back(Action::Close(1000));
                 self.handle_close(now, None);
@@ -1045,6 +1015,9 @@ impl Session {
                 code: ErrorCode::REQUEST_TIMEOUT,
                 message: "no answer in time".into(),
             });
+        }
+        if self.typing_in.iter().any(|(_, expires)| now >= *expires) {
+            self.clear_typing_in(None, Some(now));
         }
         if self.status != Status::Open {
             return;
@@ -1058,22 +1031,15 @@ impl Session {
                 self.ping_req = Some(req);
                 let frame = ClientFrame::Ping { req };
                 self.transmit(&frame);
-                self.requests.insert(
-                    req,
-                    PendingRequest {
-                        frame,
-                        deadline: now + self.timings.request_timeout,
-                        sent: true,
-                    },
-                );
+                self.requests
+                    .insert(req, PendingRequest { frame, deadline: now + self.timings.request_timeout, sent: true });
             }
         }
         if let Some(at) = self.refresh_at
             && now >= at
         {
             self.refresh_at = None;
-            self.actions
-                .push_back(Action::FetchToken(TokenPurpose::Refresh));
+            self.actions.push_back(Action::FetchToken(TokenPurpose::Refresh));
         }
     }
 
@@ -1085,16 +1051,9 @@ impl Session {
             self.connect_deadline,
             self.retry_sends_at,
             self.requests.values().map(|r| r.deadline).min(),
-            if self.status == Status::Open {
-                self.heartbeat_at
-            } else {
-                None
-            },
-            if self.status == Status::Open {
-                self.refresh_at
-            } else {
-                None
-            },
+            self.typing_in.iter().map(|(_, expires)| *expires).min(),
+            if self.status == Status::Open { self.heartbeat_at } else { None },
+            if self.status == Status::Open { self.refresh_at } else { None },
         ]
         .into_iter()
         .flatten()

@@ -10,9 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chat_protocol::{
-    Conversation, Cursor, ErrorCode, MessageId, Millis, ServerFrame, StoredMessage, UserRef,
-};
+use chat_protocol::{Conversation, Cursor, ErrorCode, MessageId, Millis, ServerFrame, StoredMessage, UserRef};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -40,35 +38,19 @@ pub struct ClientError {
 
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.code.name(),
-            self.code.0,
-            self.message
-        )
+        write!(f, "{} ({}): {}", self.code.name(), self.code.0, self.message)
     }
 }
 
 impl std::error::Error for ClientError {}
 
 fn closed() -> ClientError {
-    ClientError {
-        code: ErrorCode::CLIENT_CLOSED,
-        message: "the client was closed".into(),
-    }
+    ClientError { code: ErrorCode::CLIENT_CLOSED, message: "the client was closed".into() }
 }
 
 enum Command {
-    Send {
-        to: UserRef,
-        content: String,
-        reply: oneshot::Sender<Result<StoredMessage, ClientError>>,
-    },
-    Request {
-        request: Request,
-        reply: oneshot::Sender<Result<ServerFrame, ClientError>>,
-    },
+    Send { to: UserRef, content: String, reply: oneshot::Sender<Result<StoredMessage, ClientError>> },
+    Request { request: Request, reply: oneshot::Sender<Result<ServerFrame, ClientError>> },
     Online,
     DropConnection,
     Close,
@@ -90,9 +72,7 @@ impl std::fmt::Debug for Command {
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn now_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Client {
@@ -115,9 +95,7 @@ impl Client {
         // A failure leaves the seed at zero, which only makes jitter and id bits predictable.
         let _ = getrandom::fill(&mut seed);
         let session = Session::new(timings, u64::from_le_bytes(seed));
-        tokio::spawn(drive(
-            url, get_token, session, command_rx, event_tx, status_tx,
-        ));
+        tokio::spawn(drive(url, get_token, session, command_rx, event_tx, status_tx));
         Ok((Client { commands, status }, event_rx))
     }
 
@@ -139,27 +117,15 @@ impl Client {
     ///
     /// # Errors
     /// A permanent refusal (validation, policy, unknown recipient, closed, unauthorized).
-    pub async fn send(
-        &self,
-        to: UserRef,
-        content: impl Into<String>,
-    ) -> Result<StoredMessage, ClientError> {
+    pub async fn send(&self, to: UserRef, content: impl Into<String>) -> Result<StoredMessage, ClientError> {
         let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Send {
-                to,
-                content: content.into(),
-                reply,
-            })
-            .map_err(|_| closed())?;
+        self.commands.send(Command::Send { to, content: content.into(), reply }).map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 
     async fn request(&self, request: Request) -> Result<ServerFrame, ClientError> {
         let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Request { request, reply })
-            .map_err(|_| closed())?;
+        self.commands.send(Command::Request { request, reply }).map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 
@@ -173,14 +139,7 @@ impl Client {
         before: Option<Cursor>,
         limit: u16,
     ) -> Result<(Vec<StoredMessage>, Option<Cursor>), ClientError> {
-        match self
-            .request(Request::History {
-                peer,
-                before,
-                limit,
-            })
-            .await?
-        {
+        match self.request(Request::History { peer, before, limit }).await? {
             ServerFrame::History { messages, next, .. } => Ok((messages, next)),
             other => Err(unexpected(&other)),
         }
@@ -244,10 +203,7 @@ impl Client {
 }
 
 fn unexpected(frame: &ServerFrame) -> ClientError {
-    ClientError {
-        code: ErrorCode::BAD_FRAME,
-        message: format!("unexpected answer {frame:?}"),
-    }
+    ClientError { code: ErrorCode::BAD_FRAME, message: format!("unexpected answer {frame:?}") }
 }
 
 type TokenResult = (TokenPurpose, Result<String, String>);
@@ -269,8 +225,7 @@ async fn drive(
 ) {
     let mut ws: Option<Ws> = None;
     let mut connecting: Option<Connecting> = None;
-    let mut tokens: FuturesUnordered<Pin<Box<dyn Future<Output = TokenResult> + Send>>> =
-        FuturesUnordered::new();
+    let mut tokens: FuturesUnordered<Pin<Box<dyn Future<Output = TokenResult> + Send>>> = FuturesUnordered::new();
     let mut waiters = Waiters::default();
     session.connect(now_ms());
     loop {
@@ -293,13 +248,8 @@ async fn drive(
                 Action::Close(code) => {
                     connecting = None;
                     if let Some(mut socket) = ws.take() {
-                        let frame = CloseFrame {
-                            code: code.into(),
-                            reason: "".into(),
-                        };
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(1), socket.close(Some(frame)))
-                                .await;
+                        let frame = CloseFrame { code: code.into(), reason: "".into() };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(Some(frame))).await;
                     }
                 }
             }
@@ -413,21 +363,14 @@ async fn drive(
     }
 }
 
-async fn next_message(
-    ws: &mut Option<Ws>,
-) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+async fn next_message(ws: &mut Option<Ws>) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
     match ws.as_mut() {
         Some(socket) => socket.next().await,
         None => std::future::pending().await,
     }
 }
 
-fn route(
-    event: Event,
-    waiters: &mut Waiters,
-    events: &mpsc::UnboundedSender<Event>,
-    status: &watch::Sender<Status>,
-) {
+fn route(event: Event, waiters: &mut Waiters, events: &mpsc::UnboundedSender<Event>, status: &watch::Sender<Status>) {
     match event {
         Event::Sent(message) => {
             if let Some(waiter) = waiters.sends.remove(&message.id) {
@@ -437,10 +380,7 @@ fn route(
         }
         Event::SendFailed { id, code, message } => {
             if let Some(waiter) = waiters.sends.remove(&id) {
-                let _ = waiter.send(Err(ClientError {
-                    code,
-                    message: message.clone(),
-                }));
+                let _ = waiter.send(Err(ClientError { code, message: message.clone() }));
             }
             let _ = events.send(Event::SendFailed { id, code, message });
         }

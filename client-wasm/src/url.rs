@@ -23,11 +23,7 @@ pub fn websocket_url(url: &str) -> Result<String, &'static str> {
     } else {
         return Err("the chat server URL must start with http://, https://, ws:// or wss://");
     };
-    let rest = rest
-        .split(['?', '#'])
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches('/');
+    let rest = rest.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
     if rest.is_empty() || rest.starts_with('/') {
         return Err("the chat server URL has no host");
     }
@@ -46,26 +42,11 @@ mod tests {
 
     #[test]
     fn the_guides_socket_url_maps_to_the_websocket_endpoint() {
-        assert_eq!(
-            websocket_url("http://localhost:4000").as_deref(),
-            Ok("ws://localhost:4000/ws")
-        );
-        assert_eq!(
-            websocket_url("http://localhost:4000/").as_deref(),
-            Ok("ws://localhost:4000/ws")
-        );
-        assert_eq!(
-            websocket_url("https://chat.school.example").as_deref(),
-            Ok("wss://chat.school.example/ws")
-        );
-        assert_eq!(
-            websocket_url("https://school.example/chat").as_deref(),
-            Ok("wss://school.example/chat/ws")
-        );
-        assert_eq!(
-            websocket_url("ws://127.0.0.1:9/ws").as_deref(),
-            Ok("ws://127.0.0.1:9/ws")
-        );
+        assert_eq!(websocket_url("http://localhost:4000").as_deref(), Ok("ws://localhost:4000/ws"));
+        assert_eq!(websocket_url("http://localhost:4000/").as_deref(), Ok("ws://localhost:4000/ws"));
+        assert_eq!(websocket_url("https://chat.school.example").as_deref(), Ok("wss://chat.school.example/ws"));
+        assert_eq!(websocket_url("https://school.example/chat").as_deref(), Ok("wss://school.example/chat/ws"));
+        assert_eq!(websocket_url("ws://127.0.0.1:9/ws").as_deref(), Ok("ws://127.0.0.1:9/ws"));
         assert_eq!(websocket_url("http://h:1/ws").as_deref(), Ok("ws://h:1/ws"));
         assert!(websocket_url("localhost:4000").is_err());
         assert!(websocket_url("http://").is_err());

@@ -15,8 +15,7 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use chat_protocol::{
-    Conversation, Cursor, ErrorCode, MessageId, Millis, RequestId, Role, ServerFrame,
-    StoredMessage, UserRef,
+    Conversation, Cursor, ErrorCode, MessageId, Millis, RequestId, Role, ServerFrame, StoredMessage, UserRef,
 };
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
@@ -63,8 +62,8 @@ export interface ChatEventMap {
   presence: { user: UserRef; online: boolean };
   /** The connection status changed; `code` is the protocol error code of a server close. */
   status: { status: Status; code?: number };
-  /** A catch-up after a reconnect finished. */
-  caughtUp: { count: number };
+  /** A catch-up after a reconnect finished: how many messages were new, and fresh unread counts. */
+  caughtUp: { count: number; conversations: Conversation[] | null };
 }
 /** Errors carry the protocol's stable error code. */
 export interface ChatError extends Error { code: number; codeName: string; retryable: boolean }
@@ -122,11 +121,7 @@ fn chat_error(code: ErrorCode, message: &str) -> JsValue {
     let error = js_sys::Error::new(message);
     set(&error, "code", &JsValue::from(code.0));
     set(&error, "codeName", &JsValue::from_str(code.name()));
-    set(
-        &error,
-        "retryable",
-        &JsValue::from_bool(code.is_retryable()),
-    );
+    set(&error, "retryable", &JsValue::from_bool(code.is_retryable()));
     error.into()
 }
 
@@ -141,43 +136,26 @@ fn user_from_js(value: &JsValue) -> Result<UserRef, JsValue> {
     let role = get(value, "role").as_string().and_then(|r| Role::parse(&r));
     let id = get(value, "id").as_f64();
     match (role, id) {
-        (Some(role), Some(id))
-            if id.fract() == 0.0 && id >= f64::from(i32::MIN) && id <= f64::from(i32::MAX) =>
-        {
+        (Some(role), Some(id)) if id.fract() == 0.0 && id >= f64::from(i32::MIN) && id <= f64::from(i32::MAX) => {
             Ok(UserRef::new(role, id as i32))
         }
-        _ => Err(chat_error(
-            ErrorCode::BAD_USER_ID,
-            "a user is { role: \"teacher\" | \"student\", id: number }",
-        )),
+        _ => Err(chat_error(ErrorCode::BAD_USER_ID, "a user is { role: \"teacher\" | \"student\", id: number }")),
     }
 }
 
 fn cursor_to_js(cursor: Cursor) -> JsValue {
     let o = Object::new();
     set(&o, "at", &JsValue::from_f64(cursor.at as f64));
-    set(
-        &o,
-        "id",
-        &JsValue::from_str(cursor.id.hyphenated().as_str()),
-    );
+    set(&o, "id", &JsValue::from_str(cursor.id.hyphenated().as_str()));
     o.into()
 }
 
 fn cursor_from_js(value: &JsValue) -> Result<Cursor, JsValue> {
     let at = get(value, "at").as_f64();
-    let id = get(value, "id")
-        .as_string()
-        .and_then(|s| MessageId::parse(&s));
+    let id = get(value, "id").as_string().and_then(|s| MessageId::parse(&s));
     match (at, id) {
-        (Some(at), Some(id)) => Ok(Cursor {
-            at: at as Millis,
-            id,
-        }),
-        _ => Err(chat_error(
-            ErrorCode::BAD_MESSAGE_ID,
-            "a cursor is { at: number, id: string }",
-        )),
+        (Some(at), Some(id)) => Ok(Cursor { at: at as Millis, id }),
+        _ => Err(chat_error(ErrorCode::BAD_MESSAGE_ID, "a cursor is { at: number, id: string }")),
     }
 }
 
@@ -214,17 +192,11 @@ fn answer_to_js(frame: &ServerFrame) -> JsValue {
             set(&o, "next", &next.map_or(JsValue::NULL, cursor_to_js));
             o.into()
         }
-        ServerFrame::Conversations { conversations, .. } => conversations
-            .iter()
-            .map(conversation_to_js)
-            .collect::<Array>()
-            .into(),
+        ServerFrame::Conversations { conversations, .. } => {
+            conversations.iter().map(conversation_to_js).collect::<Array>().into()
+        }
         ServerFrame::MarkedRead { count, .. } => JsValue::from(*count),
-        ServerFrame::Watching { online, .. } => online
-            .iter()
-            .map(|u| user_to_js(*u))
-            .collect::<Array>()
-            .into(),
+        ServerFrame::Watching { online, .. } => online.iter().map(|u| user_to_js(*u)).collect::<Array>().into(),
         _ => JsValue::UNDEFINED,
     }
 }
@@ -278,10 +250,7 @@ impl Drop for Inner {
                 window.clear_timeout_with_handle(timer.handle);
             }
             if let Some(on_online) = self.on_online.take() {
-                let _ = window.remove_event_listener_with_callback(
-                    "online",
-                    on_online.as_ref().unchecked_ref(),
-                );
+                let _ = window.remove_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
             }
         }
     }
@@ -316,9 +285,7 @@ impl Inner {
                 let data = event.data();
                 if data.is_instance_of::<js_sys::ArrayBuffer>() {
                     let bytes = Uint8Array::new(&data).to_vec();
-                    with(&me, generation, |inner| {
-                        inner.session.handle_frame(now(), &bytes)
-                    });
+                    with(&me, generation, |inner| inner.session.handle_frame(now(), &bytes));
                 }
             }
         });
@@ -332,12 +299,7 @@ impl Inner {
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        self.socket = Some(Socket {
-            ws,
-            _on_open: on_open,
-            _on_message: on_message,
-            _on_close: on_close,
-        });
+        self.socket = Some(Socket { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
     }
 
     fn fetch_token(&mut self, purpose: TokenPurpose) {
@@ -358,9 +320,7 @@ impl Inner {
             });
         });
         let on_err = Closure::once_into_js(move |_error: JsValue| {
-            with_any(&failed, |inner| {
-                inner.session.handle_token_error(now(), purpose)
-            });
+            with_any(&failed, |inner| inner.session.handle_token_error(now(), purpose));
         });
         // `then` through Reflect: the self-freeing one-shot functions need no owner.
         if let Ok(then) = get(&promise, "then").dyn_into::<Function>() {
@@ -424,14 +384,10 @@ impl Inner {
                 inner.session.handle_timeout(now());
             });
         });
-        if let Ok(handle) = window.set_timeout_with_callback_and_timeout_and_arguments_0(
-            callback.as_ref().unchecked_ref(),
-            delay,
-        ) {
-            self.timer = Some(Timer {
-                handle,
-                _callback: callback,
-            });
+        if let Ok(handle) =
+            window.set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), delay)
+        {
+            self.timer = Some(Timer { handle, _callback: callback });
         }
     }
 
@@ -471,11 +427,7 @@ impl Inner {
                 set(&o, "live", &JsValue::from_bool(live));
                 self.emit("message", &o, calls);
             }
-            Event::Read {
-                reader,
-                peer,
-                up_to,
-            } => {
+            Event::Read { reader, peer, up_to } => {
                 let o = Object::new();
                 set(&o, "reader", &user_to_js(reader));
                 set(&o, "peer", &user_to_js(peer));
@@ -501,17 +453,16 @@ impl Inner {
             }
             Event::Disconnected { code: Some(code) } => {
                 let o = Object::new();
-                set(
-                    &o,
-                    "status",
-                    &JsValue::from_str(self.session.status().as_str()),
-                );
+                set(&o, "status", &JsValue::from_str(self.session.status().as_str()));
                 set(&o, "code", &JsValue::from(code.0));
                 self.emit("status", &o, calls);
             }
-            Event::CaughtUp { count } => {
+            Event::CaughtUp { count, conversations } => {
                 let o = Object::new();
                 set(&o, "count", &JsValue::from(count));
+                let list =
+                    conversations.map_or(JsValue::NULL, |c| c.iter().map(conversation_to_js).collect::<Array>().into());
+                set(&o, "conversations", &list);
                 self.emit("caughtUp", &o, calls);
             }
             Event::Welcome { .. } | Event::Disconnected { code: None } => {}
@@ -584,16 +535,10 @@ impl ChatClient {
     #[wasm_bindgen(constructor)]
     pub fn new(options: ChatClientOptions) -> Result<ChatClient, JsValue> {
         let url = get(&options, "url").as_string().unwrap_or_default();
-        let url =
-            crate::url::websocket_url(&url).map_err(|why| chat_error(ErrorCode::BAD_FRAME, why))?;
-        let get_token = get(&options, "getToken")
-            .dyn_into::<Function>()
-            .map_err(|_| {
-                chat_error(
-                    ErrorCode::UNAUTHORIZED,
-                    "options.getToken must be a function returning a token",
-                )
-            })?;
+        let url = crate::url::websocket_url(&url).map_err(|why| chat_error(ErrorCode::BAD_FRAME, why))?;
+        let get_token = get(&options, "getToken").dyn_into::<Function>().map_err(|_| {
+            chat_error(ErrorCode::UNAUTHORIZED, "options.getToken must be a function returning a token")
+        })?;
         let mut seed = [0u8; 8];
         if let Some(crypto) = web_sys::window().and_then(|w| w.crypto().ok()) {
             let _ = crypto.get_random_values_with_u8_array(&mut seed);
@@ -617,12 +562,9 @@ impl ChatClient {
         });
         // Reconnect at once when the browser comes back online.
         let weak = Rc::downgrade(&inner);
-        let on_online = Closure::<dyn FnMut()>::new(move || {
-            with_any(&weak, |i| i.session.handle_online(now()))
-        });
+        let on_online = Closure::<dyn FnMut()>::new(move || with_any(&weak, |i| i.session.handle_online(now())));
         if let Some(window) = web_sys::window() {
-            let _ = window
-                .add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+            let _ = window.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
         }
         inner.borrow_mut().on_online = Some(on_online);
         Ok(ChatClient { inner })
@@ -651,12 +593,7 @@ impl ChatClient {
     /// Who the server says this client is, once connected.
     #[wasm_bindgen(getter)]
     pub fn user(&self) -> JsMaybeUser {
-        self.inner
-            .borrow()
-            .session
-            .user()
-            .map_or(JsValue::UNDEFINED, user_to_js)
-            .unchecked_into()
+        self.inner.borrow().session.user().map_or(JsValue::UNDEFINED, user_to_js).unchecked_into()
     }
 
     /// Sends a message. Resolves with the stored message once the server committed it;
@@ -664,10 +601,7 @@ impl ChatClient {
     pub fn send(&self, to: JsUserRef, content: String) -> PromiseMessage {
         let to = user_from_js(&to);
         self.promise(Box::new(move |inner, resolvers| {
-            let id = inner
-                .session
-                .send(now(), to?, content)
-                .map_err(|code| chat_error(code, code.name()))?;
+            let id = inner.session.send(now(), to?, content).map_err(|code| chat_error(code, code.name()))?;
             inner.sends.push((id, resolvers));
             Ok(())
         }))
@@ -679,21 +613,10 @@ impl ChatClient {
         let peer = user_from_js(&peer);
         let options: JsValue = options.into();
         let before = get(&options, "before");
-        let before = if before.is_undefined() || before.is_null() {
-            Ok(None)
-        } else {
-            cursor_from_js(&before).map(Some)
-        };
-        let limit = get(&options, "limit")
-            .as_f64()
-            .map_or(50, |l| l.clamp(0.0, 65_535.0) as u16);
-        let request = peer.and_then(|peer| {
-            Ok(Request::History {
-                peer,
-                before: before?,
-                limit,
-            })
-        });
+        let before =
+            if before.is_undefined() || before.is_null() { Ok(None) } else { cursor_from_js(&before).map(Some) };
+        let limit = get(&options, "limit").as_f64().map_or(50, |l| l.clamp(0.0, 65_535.0) as u16);
+        let request = peer.and_then(|peer| Ok(Request::History { peer, before: before?, limit }));
         self.request(request).unchecked_into()
     }
 
@@ -707,12 +630,7 @@ impl ChatClient {
     pub fn mark_read(&self, peer: JsUserRef, up_to: JsCursor) -> PromiseNumber {
         let peer = user_from_js(&peer);
         let up_to = cursor_from_js(&up_to);
-        let request = peer.and_then(|peer| {
-            Ok(Request::MarkRead {
-                peer,
-                up_to: up_to?,
-            })
-        });
+        let request = peer.and_then(|peer| Ok(Request::MarkRead { peer, up_to: up_to? }));
         self.request(request).unchecked_into()
     }
 
@@ -720,19 +638,15 @@ impl ChatClient {
     #[wasm_bindgen(js_name = setTyping)]
     pub fn set_typing(&self, peer: JsUserRef, on: bool) -> PromiseVoid {
         let peer = user_from_js(&peer);
-        self.request(peer.map(|peer| Request::Typing { peer, on }))
-            .unchecked_into()
+        self.request(peer.map(|peer| Request::Typing { peer, on })).unchecked_into()
     }
 
     /// Follows the presence of `users` (replacing the previous list); resolves with those online.
     #[wasm_bindgen(js_name = watchPresence)]
     pub fn watch_presence(&self, users: JsUserRefs) -> PromiseUsers {
-        let users: Result<Vec<UserRef>, JsValue> = Array::from(&users.into())
-            .iter()
-            .map(|u| user_from_js(&u))
-            .collect();
-        self.request(users.map(|users| Request::WatchPresence { users }))
-            .unchecked_into()
+        let users: Result<Vec<UserRef>, JsValue> =
+            Array::from(&users.into()).iter().map(|u| user_from_js(&u)).collect();
+        self.request(users.map(|users| Request::WatchPresence { users })).unchecked_into()
     }
 
     /// Subscribes `handler` to `event`; returns a function that unsubscribes.
@@ -758,10 +672,7 @@ impl ChatClient {
 
     fn request(&self, request: Result<Request, JsValue>) -> Promise {
         self.promise(Box::new(move |inner, resolvers| {
-            let req = inner
-                .session
-                .request(now(), request?)
-                .map_err(|code| chat_error(code, code.name()))?;
+            let req = inner.session.request(now(), request?).map_err(|code| chat_error(code, code.name()))?;
             inner.requests.push((req, resolvers));
             Ok(())
         }))

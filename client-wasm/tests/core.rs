@@ -3,9 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chat_client::core::{Action, Event, Request, Session, Status, Timings, TokenPurpose};
-use chat_protocol::{
-    ClientFrame, Cursor, ErrorCode, Limits, MessageId, ServerFrame, StoredMessage, UserRef,
-};
+use chat_protocol::{ClientFrame, Cursor, ErrorCode, Limits, MessageId, ServerFrame, StoredMessage, UserRef};
 
 const ME: UserRef = UserRef::teacher(1);
 const PEER: UserRef = UserRef::student(1);
@@ -18,10 +16,7 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
-        Pair {
-            s: Session::new(Timings::default(), 42),
-            now: 1_000_000,
-        }
+        Pair { s: Session::new(Timings::default(), 42), now: 1_000_000 }
     }
 
     fn actions(&mut self) -> Vec<Action> {
@@ -29,9 +24,7 @@ impl Pair {
     }
 
     fn sent(&mut self) -> Vec<ClientFrame> {
-        std::iter::from_fn(|| self.s.poll_transmit())
-            .map(|b| ClientFrame::decode(&b).unwrap())
-            .collect()
+        std::iter::from_fn(|| self.s.poll_transmit()).map(|b| ClientFrame::decode(&b).unwrap()).collect()
     }
 
     fn events(&mut self) -> Vec<Event> {
@@ -50,18 +43,12 @@ impl Pair {
     /// Runs the connect handshake up to an open session; returns the hello's token.
     fn open(&mut self, token: &str, expires_in: i64) -> String {
         let actions = self.actions();
-        assert!(
-            actions.contains(&Action::FetchToken(TokenPurpose::Connect)),
-            "{actions:?}"
-        );
-        self.s
-            .handle_token(self.now, TokenPurpose::Connect, token.into());
+        assert!(actions.contains(&Action::FetchToken(TokenPurpose::Connect)), "{actions:?}");
+        self.s.handle_token(self.now, TokenPurpose::Connect, token.into());
         assert_eq!(self.actions(), [Action::Open]);
         self.s.handle_open(self.now);
         let hello = self.sent();
-        let [ClientFrame::Hello { token, .. }] = hello.as_slice() else {
-            panic!("{hello:?}")
-        };
+        let [ClientFrame::Hello { token, .. }] = hello.as_slice() else { panic!("{hello:?}") };
         let token = token.clone();
         self.server(ServerFrame::Welcome {
             user: ME,
@@ -81,14 +68,7 @@ impl Pair {
 }
 
 fn stored(id: MessageId, at: i64, content: &str) -> StoredMessage {
-    StoredMessage {
-        id,
-        from: PEER,
-        to: ME,
-        content: content.into(),
-        created_at: at,
-        read: false,
-    }
+    StoredMessage { id, from: PEER, to: ME, content: content.into(), created_at: at, read: false }
 }
 
 #[test]
@@ -100,10 +80,7 @@ fn connecting_asks_for_a_token_opens_the_socket_and_says_hello() {
     assert_eq!(token, "secret-token");
     let events = p.events();
     assert!(events.contains(&Event::Status(Status::Open)));
-    assert!(events.contains(&Event::Welcome {
-        user: ME,
-        name: "Ann".into()
-    }));
+    assert!(events.contains(&Event::Welcome { user: ME, name: "Ann".into() }));
 }
 
 #[test]
@@ -115,16 +92,8 @@ fn sends_made_offline_wait_and_go_out_in_order_once_open() {
     assert!(p.sent().is_empty());
     p.connect();
     let frames = p.sent();
-    let ids: Vec<_> = frames
-        .iter()
-        .filter_map(|f| {
-            if let ClientFrame::Send { id, .. } = f {
-                Some(*id)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let ids: Vec<_> =
+        frames.iter().filter_map(|f| if let ClientFrame::Send { id, .. } = f { Some(*id) } else { None }).collect();
     assert_eq!(ids, [a, b]);
 }
 
@@ -134,9 +103,7 @@ fn unacknowledged_sends_are_resent_with_the_same_id_after_a_reconnect() {
     p.connect();
     let id = p.s.send(p.now, PEER, "hello".into()).unwrap();
     let first = p.sent();
-    let [ClientFrame::Send { id: sent_id, .. }] = first.as_slice() else {
-        panic!()
-    };
+    let [ClientFrame::Send { id: sent_id, .. }] = first.as_slice() else { panic!() };
     assert_eq!(*sent_id, id);
     // The connection drops before the ack.
     p.s.handle_close(p.now, Some(1006));
@@ -147,28 +114,15 @@ fn unacknowledged_sends_are_resent_with_the_same_id_after_a_reconnect() {
     let again = p.sent();
     let resent: Vec<_> = again
         .iter()
-        .filter_map(|f| {
-            if let ClientFrame::Send { id, req, .. } = f {
-                Some((*id, *req))
-            } else {
-                None
-            }
-        })
+        .filter_map(|f| if let ClientFrame::Send { id, req, .. } = f { Some((*id, *req)) } else { None })
         .collect();
     assert_eq!(resent.len(), 1);
     assert_eq!(resent[0].0, id);
     // The ack resolves it.
     p.events();
-    p.server(ServerFrame::Sent {
-        req: resent[0].1,
-        id,
-        created_at: p.now,
-    });
+    p.server(ServerFrame::Sent { req: resent[0].1, id, created_at: p.now });
     let events = p.events();
-    assert!(
-        matches!(events.as_slice(), [Event::Sent(m)] if m.id == id && m.content == "hello"),
-        "{events:?}"
-    );
+    assert!(matches!(events.as_slice(), [Event::Sent(m)] if m.id == id && m.content == "hello"), "{events:?}");
     assert_eq!(p.s.pending_sends(), 0);
 }
 
@@ -180,13 +134,7 @@ fn a_message_delivered_twice_reaches_the_app_once() {
     let m = stored(MessageId::new_v7(1, 0, [1; 8]), p.now, "hi");
     p.server(ServerFrame::Message { message: m.clone() });
     p.server(ServerFrame::Message { message: m.clone() });
-    assert_eq!(
-        p.events(),
-        [Event::Message {
-            message: m,
-            live: true
-        }]
-    );
+    assert_eq!(p.events(), [Event::Message { message: m, live: true }]);
 }
 
 #[test]
@@ -196,11 +144,7 @@ fn a_request_without_an_answer_fails_with_request_timeout() {
     p.events();
     let req = p.s.request(p.now, Request::Conversations).unwrap();
     p.advance(Timings::default().request_timeout - 1);
-    assert!(
-        p.events()
-            .iter()
-            .all(|e| !matches!(e, Event::RequestFailed { .. }))
-    );
+    assert!(p.events().iter().all(|e| !matches!(e, Event::RequestFailed { .. })));
     p.advance(1);
     let events = p.events();
     assert!(
@@ -219,52 +163,16 @@ fn requests_are_answered_by_matching_request_id() {
     p.connect();
     p.events();
     let a = p.s.request(p.now, Request::Conversations).unwrap();
-    let b =
-        p.s.request(
-            p.now,
-            Request::History {
-                peer: PEER,
-                before: None,
-                limit: 5,
-            },
-        )
-        .unwrap();
-    p.server(ServerFrame::History {
-        req: b,
-        peer: PEER,
-        messages: vec![],
-        next: None,
-    });
-    p.server(ServerFrame::Error {
-        req: a,
-        code: ErrorCode::INTERNAL,
-        message: "db".into(),
-    });
+    let b = p.s.request(p.now, Request::History { peer: PEER, before: None, limit: 5 }).unwrap();
+    p.server(ServerFrame::History { req: b, peer: PEER, messages: vec![], next: None });
+    p.server(ServerFrame::Error { req: a, code: ErrorCode::INTERNAL, message: "db".into() });
     let events = p.events();
     assert!(matches!(&events[0], Event::Response { req, .. } if *req == b));
-    assert!(
-        matches!(&events[1], Event::RequestFailed { req, code: ErrorCode::INTERNAL, .. } if *req == a)
-    );
+    assert!(matches!(&events[1], Event::RequestFailed { req, code: ErrorCode::INTERNAL, .. } if *req == a));
     // Invalid requests fail before anything is sent.
-    assert_eq!(
-        p.s.request(
-            p.now,
-            Request::History {
-                peer: PEER,
-                before: None,
-                limit: 0
-            }
-        ),
-        Err(ErrorCode::BAD_LIMIT)
-    );
-    assert_eq!(
-        p.s.send(p.now, PEER, " ".into()),
-        Err(ErrorCode::CONTENT_EMPTY)
-    );
-    assert_eq!(
-        p.s.send(p.now, ME, "me".into()),
-        Err(ErrorCode::SELF_MESSAGE)
-    );
+    assert_eq!(p.s.request(p.now, Request::History { peer: PEER, before: None, limit: 0 }), Err(ErrorCode::BAD_LIMIT));
+    assert_eq!(p.s.send(p.now, PEER, " ".into()), Err(ErrorCode::CONTENT_EMPTY));
+    assert_eq!(p.s.send(p.now, ME, "me".into()), Err(ErrorCode::SELF_MESSAGE));
 }
 
 #[test]
@@ -276,16 +184,13 @@ fn a_refused_token_is_terminal_and_fails_pending_work() {
     p.s.handle_close(p.now, Some(ErrorCode::UNAUTHORIZED.close_code()));
     assert_eq!(p.s.status(), Status::Unauthorized);
     let events = p.events();
-    assert!(events.iter().any(
-        |e| matches!(e, Event::SendFailed { id: i, code: ErrorCode::UNAUTHORIZED, .. } if *i == id)
-    ));
+    assert!(
+        events.iter().any(|e| matches!(e, Event::SendFailed { id: i, code: ErrorCode::UNAUTHORIZED, .. } if *i == id))
+    );
     // Nothing is scheduled: no reconnect loop.
     assert_eq!(p.s.poll_timeout(), None);
     assert!(p.actions().is_empty());
-    assert_eq!(
-        p.s.send(p.now, PEER, "y".into()),
-        Err(ErrorCode::UNAUTHORIZED)
-    );
+    assert_eq!(p.s.send(p.now, PEER, "y".into()), Err(ErrorCode::UNAUTHORIZED));
 }
 
 #[test]
@@ -318,10 +223,7 @@ fn reconnect_delays_grow_exponentially_with_jitter_and_are_capped() {
         let at = p.s.poll_timeout().unwrap();
         let delay = at - p.now;
         let ceiling = (t.backoff_base << attempt.min(20)).min(t.backoff_cap);
-        assert!(
-            (0..=ceiling).contains(&delay),
-            "attempt {attempt}: {delay} within 0..={ceiling}"
-        );
+        assert!((0..=ceiling).contains(&delay), "attempt {attempt}: {delay} within 0..={ceiling}");
         ceilings.push(ceiling);
         p.now = at;
         p.s.handle_timeout(p.now);
@@ -343,26 +245,15 @@ fn the_token_is_refreshed_before_it_expires() {
     p.actions();
     // Refresh happens 60 s before expiry.
     p.advance(600_000 - 60_000 - 1);
-    assert!(
-        !p.actions()
-            .contains(&Action::FetchToken(TokenPurpose::Refresh))
-    );
+    assert!(!p.actions().contains(&Action::FetchToken(TokenPurpose::Refresh)));
     p.sent();
     p.advance(1);
-    assert!(
-        p.actions()
-            .contains(&Action::FetchToken(TokenPurpose::Refresh))
-    );
+    assert!(p.actions().contains(&Action::FetchToken(TokenPurpose::Refresh)));
     p.s.handle_token(p.now, TokenPurpose::Refresh, "t2".into());
     let frames = p.sent();
-    let Some(ClientFrame::RefreshToken { req, token }) = frames.last().cloned() else {
-        panic!("{frames:?}")
-    };
+    let Some(ClientFrame::RefreshToken { req, token }) = frames.last().cloned() else { panic!("{frames:?}") };
     assert_eq!(token, "t2");
-    p.server(ServerFrame::TokenRefreshed {
-        req,
-        expires_at: p.now + 600_000,
-    });
+    p.server(ServerFrame::TokenRefreshed { req, expires_at: p.now + 600_000 });
     assert_eq!(p.s.status(), Status::Open);
 }
 
@@ -373,11 +264,7 @@ fn a_silent_connection_is_detected_by_the_heartbeat_and_replaced() {
     p.sent();
     // Heartbeat after idle/3 = 20 s; no pong within the request timeout.
     p.advance(20_000);
-    assert!(
-        p.sent()
-            .iter()
-            .any(|f| matches!(f, ClientFrame::Ping { .. }))
-    );
+    assert!(p.sent().iter().any(|f| matches!(f, ClientFrame::Ping { .. })));
     p.advance(Timings::default().request_timeout);
     assert!(p.actions().contains(&Action::Close(1000)));
     assert_eq!(p.s.status(), Status::Reconnecting);
@@ -388,63 +275,38 @@ fn after_a_reconnect_the_session_catches_up_from_a_margin_before_the_last_messag
     let mut p = Pair::new();
     p.connect();
     let seen = stored(MessageId::new_v7(10, 0, [1; 8]), 5_000_000, "seen live");
-    p.server(ServerFrame::Message {
-        message: seen.clone(),
-    });
+    p.server(ServerFrame::Message { message: seen.clone() });
     p.events();
     p.s.handle_close(p.now, Some(1001));
     p.advance(Timings::default().backoff_base);
     p.open("tok", 3_600_000);
     let frames = p.sent();
-    let Some(ClientFrame::Sync { req, after, .. }) = frames
-        .iter()
-        .find(|f| matches!(f, ClientFrame::Sync { .. }))
-        .cloned()
+    let Some(ClientFrame::Sync { req, after, .. }) =
+        frames.iter().find(|f| matches!(f, ClientFrame::Sync { .. })).cloned()
     else {
         panic!("{frames:?}")
     };
-    assert_eq!(
-        after,
-        Cursor::from_time(5_000_000 - Timings::default().sync_margin)
-    );
+    assert_eq!(after, Cursor::from_time(5_000_000 - Timings::default().sync_margin));
     p.events();
     let missed1 = stored(MessageId::new_v7(11, 0, [1; 8]), 5_000_100, "missed 1");
     let missed2 = stored(MessageId::new_v7(12, 0, [1; 8]), 5_000_200, "missed 2");
     // The page repeats the message seen live (inside the margin): it is not reported again.
-    p.server(ServerFrame::SyncPage {
-        req,
-        messages: vec![seen, missed1.clone()],
-        more: true,
-    });
+    p.server(ServerFrame::SyncPage { req, messages: vec![seen, missed1.clone()], more: true });
     let frames = p.sent();
-    let Some(ClientFrame::Sync {
-        req: req2,
-        after: after2,
-        ..
-    }) = frames.first().cloned()
-    else {
-        panic!()
-    };
+    let Some(ClientFrame::Sync { req: req2, after: after2, .. }) = frames.first().cloned() else { panic!() };
     assert_eq!(after2, missed1.cursor());
-    p.server(ServerFrame::SyncPage {
-        req: req2,
-        messages: vec![missed2.clone()],
-        more: false,
-    });
+    p.server(ServerFrame::SyncPage { req: req2, messages: vec![missed2.clone()], more: false });
     assert_eq!(
         p.events(),
-        [
-            Event::Message {
-                message: missed1,
-                live: false
-            },
-            Event::Message {
-                message: missed2,
-                live: false
-            },
-            Event::CaughtUp { count: 2 },
-        ]
+        [Event::Message { message: missed1, live: false }, Event::Message { message: missed2.clone(), live: false }]
     );
+    // Then fresh unread counts.
+    let frames = p.sent();
+    let Some(ClientFrame::Conversations { req: list_req }) = frames.first().cloned() else { panic!("{frames:?}") };
+    let conversations =
+        vec![chat_protocol::Conversation { peer: PEER, peer_name: "Bo".into(), last: missed2, unread: 2 }];
+    p.server(ServerFrame::Conversations { req: list_req, conversations: conversations.clone() });
+    assert_eq!(p.events(), [Event::CaughtUp { count: 2, conversations: Some(conversations) }]);
 }
 
 #[test]
@@ -453,28 +315,13 @@ fn a_retryable_refusal_keeps_the_send_queued_and_tries_again() {
     p.connect();
     let id = p.s.send(p.now, PEER, "busy?".into()).unwrap();
     let frames = p.sent();
-    let Some(ClientFrame::Send { req, .. }) = frames.last().cloned() else {
-        panic!()
-    };
-    p.server(ServerFrame::Error {
-        req,
-        code: ErrorCode::OVERLOADED,
-        message: "busy".into(),
-    });
+    let Some(ClientFrame::Send { req, .. }) = frames.last().cloned() else { panic!() };
+    p.server(ServerFrame::Error { req, code: ErrorCode::OVERLOADED, message: "busy".into() });
     assert_eq!(p.s.pending_sends(), 1);
-    assert!(
-        !p.events()
-            .iter()
-            .any(|e| matches!(e, Event::SendFailed { .. }))
-    );
+    assert!(!p.events().iter().any(|e| matches!(e, Event::SendFailed { .. })));
     p.advance(1_000);
     let again = p.sent();
-    assert!(
-        again
-            .iter()
-            .any(|f| matches!(f, ClientFrame::Send { id: i, .. } if *i == id)),
-        "{again:?}"
-    );
+    assert!(again.iter().any(|f| matches!(f, ClientFrame::Send { id: i, .. } if *i == id)), "{again:?}");
 }
 
 #[test]
@@ -487,9 +334,72 @@ fn closing_fails_everything_pending_with_client_closed() {
     p.s.close(p.now);
     assert_eq!(p.s.status(), Status::Closed);
     let events = p.events();
-    assert!(events.iter().any(
-        |e| matches!(e, Event::SendFailed { id: i, code: ErrorCode::CLIENT_CLOSED, .. } if *i == id)
-    ));
-    assert!(events.iter().any(|e| matches!(e, Event::RequestFailed { req: r, code: ErrorCode::CLIENT_CLOSED, .. } if *r == req)));
+    assert!(
+        events.iter().any(|e| matches!(e, Event::SendFailed { id: i, code: ErrorCode::CLIENT_CLOSED, .. } if *i == id))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::RequestFailed { req: r, code: ErrorCode::CLIENT_CLOSED, .. } if *r == req))
+    );
     assert_eq!(p.actions(), [Action::Close(1000)]);
+}
+
+#[test]
+fn typing_is_throttled_when_sent_and_expires_when_received() {
+    let mut p = Pair::new();
+    p.connect();
+    p.sent();
+    p.events();
+    let typing = |on| Request::Typing { peer: PEER, on };
+    // Keystrokes within the throttle interval send one frame.
+    for _ in 0..5 {
+        p.s.request(p.now, typing(true)).unwrap();
+        p.now += 500;
+    }
+    let sent: Vec<_> = p.sent().into_iter().filter(|f| matches!(f, ClientFrame::Typing { on: true, .. })).collect();
+    assert_eq!(sent.len(), 1);
+    // Throttled calls still resolve.
+    assert_eq!(p.events().iter().filter(|e| matches!(e, Event::Response { .. })).count(), 4);
+    p.now += 3_000;
+    p.s.request(p.now, typing(true)).unwrap();
+    assert_eq!(p.sent().len(), 1, "refreshed after the interval");
+    p.s.request(p.now, typing(false)).unwrap();
+    assert!(matches!(p.sent().as_slice(), [ClientFrame::Typing { on: false, .. }]));
+    // "Off" with nothing on is not sent.
+    p.s.request(p.now, typing(false)).unwrap();
+    assert!(p.sent().is_empty());
+
+    // Receiving: one "on" event per episode, off after the expiry without refresh.
+    p.events();
+    p.server(ServerFrame::Typing { from: PEER, on: true });
+    p.advance(4_000);
+    p.server(ServerFrame::Typing { from: PEER, on: true });
+    assert_eq!(p.events(), [Event::Typing { from: PEER, on: true }]);
+    // (The typing requests above were never answered by this scripted server; only look
+    // at typing events.)
+    let typing_events =
+        |p: &mut Pair| -> Vec<Event> { p.events().into_iter().filter(|e| matches!(e, Event::Typing { .. })).collect() };
+    p.advance(5_999);
+    assert!(typing_events(&mut p).is_empty());
+    p.advance(1);
+    assert_eq!(typing_events(&mut p), [Event::Typing { from: PEER, on: false }]);
+}
+
+#[test]
+fn a_peers_typing_is_cleared_when_their_message_arrives() {
+    let mut p = Pair::new();
+    p.connect();
+    p.events();
+    p.server(ServerFrame::Typing { from: PEER, on: true });
+    let m = stored(MessageId::new_v7(20, 0, [3; 8]), p.now, "done typing");
+    p.server(ServerFrame::Message { message: m.clone() });
+    assert_eq!(
+        p.events(),
+        [
+            Event::Typing { from: PEER, on: true },
+            Event::Typing { from: PEER, on: false },
+            Event::Message { message: m, live: true },
+        ]
+    );
 }

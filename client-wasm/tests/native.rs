@@ -23,20 +23,14 @@ fn now_secs() -> i64 {
 }
 
 fn fast() -> Timings {
-    Timings {
-        backoff_base: 100,
-        backoff_cap: 1_000,
-        ..Timings::default()
-    }
+    Timings { backoff_base: 100, backoff_cap: 1_000, ..Timings::default() }
 }
 
 /// A token provider for `user` that counts its calls; tokens live `ttl` seconds.
 fn provider(user: UserRef, ttl: i64, calls: Arc<AtomicUsize>) -> TokenProvider {
     Arc::new(move || {
         calls.fetch_add(1, Ordering::SeqCst);
-        let token = Auth::new(SECRET)
-            .mint(user, now_secs(), now_secs() + ttl)
-            .unwrap();
+        let token = Auth::new(SECRET).mint(user, now_secs(), now_secs() + ttl).unwrap();
         Box::pin(async move { Ok(token) })
     })
 }
@@ -54,30 +48,15 @@ async fn server_at(db: &TestDb, addr: &str) -> Running {
 }
 
 async fn client(server: &Running, user: UserRef) -> (Client, UnboundedReceiver<Event>) {
-    let (c, events) = Client::start(
-        &server.http_url(),
-        provider(user, 3600, Arc::default()),
-        fast(),
-    )
-    .unwrap();
-    assert_eq!(
-        tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Open))
-            .await
-            .unwrap(),
-        Status::Open
-    );
+    let (c, events) = Client::start(&server.http_url(), provider(user, 3600, Arc::default()), fast()).unwrap();
+    assert_eq!(tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Open)).await.unwrap(), Status::Open);
     (c, events)
 }
 
 /// The next message event, skipping others.
-async fn next_message(
-    events: &mut UnboundedReceiver<Event>,
-) -> (chat_protocol::StoredMessage, bool) {
+async fn next_message(events: &mut UnboundedReceiver<Event>) -> (chat_protocol::StoredMessage, bool) {
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.recv())
-            .await
-            .expect("an event in time")
-        {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an event in time") {
             Some(Event::Message { message, live }) => return (message, live),
             Some(_) => {}
             None => panic!("the client stopped"),
@@ -93,10 +72,7 @@ async fn a_send_resolves_once_committed_and_reaches_the_recipient() {
     let (_student, mut student_events) = client(&server, S1).await;
 
     let stored = teacher.send(S1, "Read chapter 3").await.unwrap();
-    assert_eq!(
-        (stored.from, stored.to, stored.content.as_str()),
-        (T1, S1, "Read chapter 3")
-    );
+    assert_eq!((stored.from, stored.to, stored.content.as_str()), (T1, S1, "Read chapter 3"));
     assert_eq!(db.count_id(stored.id).await, 1);
     let (message, live) = next_message(&mut student_events).await;
     assert!(live);
@@ -121,10 +97,7 @@ async fn a_permanent_refusal_rejects_the_send_and_validation_fails_before_sendin
     assert_eq!(err.code, ErrorCode::NOT_ALLOWED);
     let err = student.send(T1, "   ").await.unwrap_err();
     assert_eq!(err.code, ErrorCode::CONTENT_EMPTY);
-    let err = student
-        .send(UserRef::teacher(77), "hello?")
-        .await
-        .unwrap_err();
+    let err = student.send(UserRef::teacher(77), "hello?").await.unwrap_err();
     assert_eq!(err.code, ErrorCode::UNKNOWN_RECIPIENT);
     assert_eq!(db.message_count().await, 0);
     server.stop().await.unwrap();
@@ -141,9 +114,7 @@ async fn a_connection_killed_mid_send_delivers_every_message_exactly_once() {
     let mut sends = Vec::new();
     for i in 0..n {
         let t = teacher.clone();
-        sends.push(tokio::spawn(async move {
-            t.send(S1, format!("message {i}")).await
-        }));
+        sends.push(tokio::spawn(async move { t.send(S1, format!("message {i}")).await }));
         if i == n / 3 || i == 2 * n / 3 {
             // The network drops while sends are in flight.
             teacher.drop_connection();
@@ -151,24 +122,13 @@ async fn a_connection_killed_mid_send_delivers_every_message_exactly_once() {
     }
     let mut ids = Vec::new();
     for s in sends {
-        ids.push(
-            tokio::time::timeout(Duration::from_secs(20), s)
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap()
-                .id,
-        );
+        ids.push(tokio::time::timeout(Duration::from_secs(20), s).await.unwrap().unwrap().unwrap().id);
     }
     assert_eq!(db.message_count().await, n);
     let mut received = std::collections::HashSet::new();
     while received.len() < n as usize {
         let (message, _) = next_message(&mut student_events).await;
-        assert!(
-            received.insert(message.id),
-            "message {} delivered twice",
-            message.content
-        );
+        assert!(received.insert(message.id), "message {} delivered twice", message.content);
     }
     for id in ids {
         assert_eq!(db.count_id(id).await, 1);
@@ -177,8 +137,7 @@ async fn a_connection_killed_mid_send_delivers_every_message_exactly_once() {
 }
 
 #[tokio::test]
-async fn sends_made_while_the_server_is_down_go_out_after_it_restarts_and_the_recipient_catches_up()
-{
+async fn sends_made_while_the_server_is_down_go_out_after_it_restarts_and_the_recipient_catches_up() {
     let db = TestDb::ready().await;
     let a = server(&db).await;
     let addr = a.addr.to_string();
@@ -189,12 +148,7 @@ async fn sends_made_while_the_server_is_down_go_out_after_it_restarts_and_the_re
 
     a.stop().await.unwrap();
     assert_eq!(
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            student.wait_for(Status::Reconnecting)
-        )
-        .await
-        .unwrap(),
+        tokio::time::timeout(Duration::from_secs(5), student.wait_for(Status::Reconnecting)).await.unwrap(),
         Status::Reconnecting
     );
     // Queued while offline: these resolve only once a server stored them.
@@ -214,11 +168,7 @@ async fn sends_made_while_the_server_is_down_go_out_after_it_restarts_and_the_re
 
     let a = server_at(&db, &addr).await;
     for q in queued {
-        tokio::time::timeout(Duration::from_secs(20), q)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(20), q).await.unwrap().unwrap().unwrap();
     }
     assert_eq!(db.message_count().await, 36);
     // The student gets every missed message once, in order, marked as caught up.
@@ -226,22 +176,11 @@ async fn sends_made_while_the_server_is_down_go_out_after_it_restarts_and_the_re
     let mut live_after = Vec::new();
     while caught_up.len() + live_after.len() < 35 {
         let (message, live) = next_message(&mut student_events).await;
-        if live {
-            live_after.push(message)
-        } else {
-            caught_up.push(message)
-        }
+        if live { live_after.push(message) } else { caught_up.push(message) }
     }
     let missed_ids: Vec<_> = missed.iter().map(|m| m.id).collect();
-    let caught_missed: Vec<_> = caught_up
-        .iter()
-        .filter(|m| m.from == UserRef::teacher(2))
-        .map(|m| m.id)
-        .collect();
-    assert_eq!(
-        caught_missed, missed_ids,
-        "all missed messages, in order, exactly once"
-    );
+    let caught_missed: Vec<_> = caught_up.iter().filter(|m| m.from == UserRef::teacher(2)).map(|m| m.id).collect();
+    assert_eq!(caught_missed, missed_ids, "all missed messages, in order, exactly once");
     let mut all: Vec<_> = caught_up.iter().chain(&live_after).map(|m| m.id).collect();
     all.sort_unstable();
     all.dedup();
@@ -255,8 +194,7 @@ async fn the_token_is_refreshed_before_it_expires_without_reconnecting() {
     let db = TestDb::ready().await;
     let server = server(&db).await;
     let calls = Arc::new(AtomicUsize::new(0));
-    let (c, mut events) =
-        Client::start(&server.http_url(), provider(T1, 3, calls.clone()), fast()).unwrap();
+    let (c, mut events) = Client::start(&server.http_url(), provider(T1, 3, calls.clone()), fast()).unwrap();
     c.wait_for(Status::Open).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(calls.load(Ordering::SeqCst) >= 2, "refreshed");
@@ -280,33 +218,20 @@ async fn a_refused_token_ends_in_the_unauthorized_state_instead_of_retrying_fore
     let counted = calls.clone();
     let forged: TokenProvider = Arc::new(move || {
         counted.fetch_add(1, Ordering::SeqCst);
-        let token = Auth::new(b"not-the-server-secret-not-the-secret")
-            .mint(T1, now_secs(), now_secs() + 60)
-            .unwrap();
+        let token = Auth::new(b"not-the-server-secret-not-the-secret").mint(T1, now_secs(), now_secs() + 60).unwrap();
         Box::pin(async move { Ok(token) })
     });
     let (c, _events) = Client::start(&server.http_url(), forged, fast()).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Unauthorized))
-        .await
-        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Unauthorized)).await.unwrap();
     assert_eq!(status, Status::Unauthorized);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1, "no retry loop");
-    assert_eq!(
-        c.send(S1, "hi").await.unwrap_err().code,
-        ErrorCode::UNAUTHORIZED
-    );
+    assert_eq!(c.send(S1, "hi").await.unwrap_err().code, ErrorCode::UNAUTHORIZED);
 
     // An unknown user is refused the same way.
-    let (c, _events) = Client::start(
-        &server.http_url(),
-        provider(UserRef::teacher(99), 60, Arc::default()),
-        fast(),
-    )
-    .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Unauthorized))
-        .await
-        .unwrap();
+    let (c, _events) =
+        Client::start(&server.http_url(), provider(UserRef::teacher(99), 60, Arc::default()), fast()).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Unauthorized)).await.unwrap();
     assert_eq!(status, Status::Unauthorized);
     server.stop().await.unwrap();
 }

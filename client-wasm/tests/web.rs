@@ -32,11 +32,7 @@ async fn call(f: &Function, args: &[JsValue]) -> JsValue {
 }
 
 async fn sleep(ms: u32) {
-    call(
-        &js("ms", "return new Promise(r => setTimeout(r, ms))"),
-        &[ms.into()],
-    )
-    .await;
+    call(&js("ms", "return new Promise(r => setTimeout(r, ms))"), &[ms.into()]).await;
 }
 
 async fn fetch_json(path: &str, method: &str) -> JsValue {
@@ -63,10 +59,7 @@ async fn client(role: &str, id: i32) -> ChatClient {
     let config = fetch_json("/config", "GET").await;
     let options = Object::new();
     Reflect::set(&options, &"url".into(), &get(&config, "http")).unwrap();
-    let get_token = js(
-        "",
-        &format!("return fetch('{HARNESS}/token?role={role}&id={id}').then(r => r.text())"),
-    );
+    let get_token = js("", &format!("return fetch('{HARNESS}/token?role={role}&id={id}').then(r => r.text())"));
     Reflect::set(&options, &"getToken".into(), &get_token).unwrap();
     let client = ChatClient::new(options.unchecked_into::<ChatClientOptions>()).unwrap();
     client.connect();
@@ -89,10 +82,7 @@ fn collect(client: &ChatClient, event: &str) -> Rc<RefCell<Vec<JsValue>>> {
     let seen = Rc::new(RefCell::new(Vec::new()));
     let sink = seen.clone();
     let handler = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| sink.borrow_mut().push(e));
-    client.on(
-        event.into(),
-        handler.as_ref().unchecked_ref::<Function>().clone(),
-    );
+    client.on(event.into(), handler.as_ref().unchecked_ref::<Function>().clone());
     // The test outlives nothing: keep the handler for the page's lifetime.
     handler.forget();
     seen
@@ -100,10 +90,7 @@ fn collect(client: &ChatClient, event: &str) -> Rc<RefCell<Vec<JsValue>>> {
 
 async fn wait_for_message(seen: &Rc<RefCell<Vec<JsValue>>>, id: &str) -> JsValue {
     for _ in 0..300 {
-        if let Some(e) = seen
-            .borrow()
-            .iter()
-            .find(|e| get(&get(e, "message"), "id").as_string().as_deref() == Some(id))
+        if let Some(e) = seen.borrow().iter().find(|e| get(&get(e, "message"), "id").as_string().as_deref() == Some(id))
         {
             return e.clone();
         }
@@ -123,23 +110,15 @@ async fn connect_send_and_receive_in_the_browser() {
     )))
     .await
     .unwrap();
-    assert_eq!(
-        get(&sent, "content").as_string().unwrap(),
-        "hello from Chromium"
-    );
-    assert_eq!(
-        get(&get(&sent, "from"), "role").as_string().unwrap(),
-        "teacher"
-    );
+    assert_eq!(get(&sent, "content").as_string().unwrap(), "hello from Chromium");
+    assert_eq!(get(&get(&sent, "from"), "role").as_string().unwrap(), "teacher");
     let id = get(&sent, "id").as_string().unwrap();
     let event = wait_for_message(&inbox, &id).await;
     assert!(get(&event, "live").as_bool().unwrap());
 
     // A refusal rejects with an Error carrying the stable code.
-    let refused = JsFuture::from(js_sys::Promise::from(JsValue::from(
-        student.send(user("student", 2), "psst".into()),
-    )))
-    .await;
+    let refused =
+        JsFuture::from(js_sys::Promise::from(JsValue::from(student.send(user("student", 2), "psst".into())))).await;
     let error = refused.unwrap_err();
     assert_eq!(get(&error, "codeName").as_string().unwrap(), "not_allowed");
     assert_eq!(get(&error, "code").as_f64().unwrap(), 31.0);
@@ -163,11 +142,7 @@ async fn the_client_reconnects_after_the_server_restarts_and_delivers_queued_sen
     .unwrap();
     let id = get(&sent, "id").as_string().unwrap();
     wait_for_message(&inbox, &id).await;
-    let names: Vec<String> = statuses
-        .borrow()
-        .iter()
-        .filter_map(|s| get(s, "status").as_string())
-        .collect();
+    let names: Vec<String> = statuses.borrow().iter().filter_map(|s| get(s, "status").as_string()).collect();
     assert!(names.iter().any(|s| s == "reconnecting"), "{names:?}");
     assert_eq!(names.last().map(String::as_str), Some("open"), "{names:?}");
     teacher.close();

@@ -32,10 +32,7 @@ impl core::fmt::Display for EncodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             EncodeError::TooLarge { len, max } => {
-                write!(
-                    f,
-                    "encoded frame of {len} bytes exceeds the limit of {max} bytes"
-                )
+                write!(f, "encoded frame of {len} bytes exceeds the limit of {max} bytes")
             }
             EncodeError::Serialize => f.write_str("frame could not be serialized"),
         }
@@ -60,10 +57,7 @@ fn encode_into<T: Serialize>(value: &T, buf: &mut Vec<u8>, max: usize) -> Result
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, DecodeError> {
     if bytes.len() > max {
-        return Err(DecodeError::TooLarge {
-            len: bytes.len(),
-            max,
-        });
+        return Err(DecodeError::TooLarge { len: bytes.len(), max });
     }
     match postcard::take_from_bytes::<T>(bytes) {
         Ok((value, [])) => Ok(value),

@@ -124,11 +124,7 @@ impl ErrorCode {
     /// The WebSocket close code that carries this error (`4000 + code`, in the private range).
     #[must_use]
     pub const fn close_code(self) -> u16 {
-        if self.0 < 1000 {
-            CLOSE_CODE_BASE + self.0
-        } else {
-            CLOSE_CODE_BASE
-        }
+        if self.0 < 1000 { CLOSE_CODE_BASE + self.0 } else { CLOSE_CODE_BASE }
     }
 
     /// The error code a WebSocket close code carries, if it is one of ours.
@@ -165,10 +161,7 @@ impl ErrorCode {
     pub const fn is_auth_failure(self) -> bool {
         matches!(
             self,
-            ErrorCode::UNAUTHORIZED
-                | ErrorCode::TOKEN_EXPIRED
-                | ErrorCode::UNKNOWN_USER
-                | ErrorCode::IDENTITY_CHANGED
+            ErrorCode::UNAUTHORIZED | ErrorCode::TOKEN_EXPIRED | ErrorCode::UNKNOWN_USER | ErrorCode::IDENTITY_CHANGED
         )
     }
 }
@@ -206,9 +199,7 @@ impl DecodeError {
         match self {
             DecodeError::TooLarge { .. } => ErrorCode::FRAME_TOO_LARGE,
             DecodeError::InvalidUtf8 => ErrorCode::INVALID_UTF8,
-            DecodeError::Truncated | DecodeError::Malformed | DecodeError::TrailingBytes => {
-                ErrorCode::BAD_FRAME
-            }
+            DecodeError::Truncated | DecodeError::Malformed | DecodeError::TrailingBytes => ErrorCode::BAD_FRAME,
         }
     }
 }

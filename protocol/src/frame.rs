@@ -127,10 +127,7 @@ impl StoredMessage {
     /// The message's position in the total order of messages.
     #[must_use]
     pub fn cursor(&self) -> Cursor {
-        Cursor {
-            at: self.created_at,
-            id: self.id,
-        }
+        Cursor { at: self.created_at, id: self.id }
     }
 
     /// The other user of the conversation, seen from `me`.

@@ -150,11 +150,7 @@ impl MessageId {
         }
         let mut out = [0u8; 16];
         let mut nibbles = bytes.iter().enumerate().filter_map(|(i, &c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                if c == b'-' { None } else { Some(None) }
-            } else {
-                Some(hex_value(c))
-            }
+            if matches!(i, 8 | 13 | 18 | 23) { if c == b'-' { None } else { Some(None) } } else { Some(hex_value(c)) }
         });
         for slot in &mut out {
             let hi = nibbles.next()??;
@@ -219,10 +215,7 @@ impl Cursor {
     /// The cursor just before every message stored at or after `at`.
     #[must_use]
     pub const fn from_time(at: Millis) -> Self {
-        Cursor {
-            at,
-            id: MessageId::NIL,
-        }
+        Cursor { at, id: MessageId::NIL }
     }
 }
 
@@ -242,10 +235,7 @@ impl IdGenerator {
     /// A generator that has made no id yet.
     #[must_use]
     pub const fn new() -> Self {
-        IdGenerator {
-            last_ms: 0,
-            counter: 0,
-        }
+        IdGenerator { last_ms: 0, counter: 0 }
     }
 
     /// The next id, given the current time and 8 random bytes. Strictly greater than every

@@ -32,9 +32,8 @@ pub use error::{DecodeError, ErrorCode};
 pub use frame::{ClientFrame, Conversation, ServerFrame, StoredMessage};
 pub use ids::{Cursor, HyphenatedId, IdGenerator, MessageId, Millis, RequestId, Role, UserRef};
 pub use limits::{
-    Limits, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MAX_HISTORY_PAGE, MAX_SERVER_FRAME_BYTES,
-    MAX_SYNC_PAGE, MAX_TOKEN_BYTES, MAX_WATCH_LIST, validate_content, validate_message_id,
-    validate_page_limit, validate_user,
+    Limits, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MAX_HISTORY_PAGE, MAX_SERVER_FRAME_BYTES, MAX_SYNC_PAGE,
+    MAX_TOKEN_BYTES, MAX_WATCH_LIST, validate_content, validate_message_id, validate_page_limit, validate_user,
 };
 
 /// The protocol version this crate speaks. A client states it in its hello; the server

@@ -53,11 +53,7 @@ pub struct Limits {
 impl Limits {
     /// The protocol's own limits, with the given flow-control settings.
     #[must_use]
-    pub const fn protocol(
-        requests_per_second: u32,
-        request_burst: u32,
-        idle_timeout_ms: u32,
-    ) -> Self {
+    pub const fn protocol(requests_per_second: u32, request_burst: u32, idle_timeout_ms: u32) -> Self {
         Limits {
             max_frame_bytes: MAX_CLIENT_FRAME_BYTES as u32,
             max_content_bytes: MAX_CONTENT_BYTES as u32,
@@ -93,11 +89,7 @@ pub fn validate_content(content: &str) -> Result<(), ErrorCode> {
 /// # Errors
 /// [`ErrorCode::BAD_MESSAGE_ID`].
 pub fn validate_message_id(id: &MessageId) -> Result<(), ErrorCode> {
-    if id.is_nil() {
-        Err(ErrorCode::BAD_MESSAGE_ID)
-    } else {
-        Ok(())
-    }
+    if id.is_nil() { Err(ErrorCode::BAD_MESSAGE_ID) } else { Ok(()) }
 }
 
 /// Checks a user reference: ids are `SERIAL` keys, so positive.
@@ -105,11 +97,7 @@ pub fn validate_message_id(id: &MessageId) -> Result<(), ErrorCode> {
 /// # Errors
 /// [`ErrorCode::BAD_USER_ID`].
 pub fn validate_user(user: &UserRef) -> Result<(), ErrorCode> {
-    if user.id > 0 {
-        Ok(())
-    } else {
-        Err(ErrorCode::BAD_USER_ID)
-    }
+    if user.id > 0 { Ok(()) } else { Err(ErrorCode::BAD_USER_ID) }
 }
 
 /// Checks a page size against its maximum: 1..=max.
@@ -117,19 +105,11 @@ pub fn validate_user(user: &UserRef) -> Result<(), ErrorCode> {
 /// # Errors
 /// [`ErrorCode::BAD_LIMIT`].
 pub fn validate_page_limit(limit: u16, max: u16) -> Result<(), ErrorCode> {
-    if limit == 0 || limit > max {
-        Err(ErrorCode::BAD_LIMIT)
-    } else {
-        Ok(())
-    }
+    if limit == 0 || limit > max { Err(ErrorCode::BAD_LIMIT) } else { Ok(()) }
 }
 
 fn validate_token(token: &str) -> Result<(), ErrorCode> {
-    if token.len() > MAX_TOKEN_BYTES {
-        Err(ErrorCode::TOKEN_TOO_LONG)
-    } else {
-        Ok(())
-    }
+    if token.len() > MAX_TOKEN_BYTES { Err(ErrorCode::TOKEN_TOO_LONG) } else { Ok(()) }
 }
 
 impl ClientFrame {
@@ -140,12 +120,8 @@ impl ClientFrame {
     /// The code of the first failed check.
     pub fn validate(&self) -> Result<(), ErrorCode> {
         match self {
-            ClientFrame::Hello { token, .. } | ClientFrame::RefreshToken { token, .. } => {
-                validate_token(token)
-            }
-            ClientFrame::Send {
-                id, to, content, ..
-            } => {
+            ClientFrame::Hello { token, .. } | ClientFrame::RefreshToken { token, .. } => validate_token(token),
+            ClientFrame::Send { id, to, content, .. } => {
                 validate_message_id(id)?;
                 validate_user(to)?;
                 validate_content(content)

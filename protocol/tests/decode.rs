@@ -5,8 +5,8 @@
 mod samples;
 
 use chat_protocol::{
-    ClientFrame, DecodeError, ErrorCode, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES,
-    MAX_SERVER_FRAME_BYTES, MessageId, ServerFrame, StoredMessage,
+    ClientFrame, DecodeError, ErrorCode, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MAX_SERVER_FRAME_BYTES, MessageId,
+    ServerFrame, StoredMessage,
 };
 
 #[test]
@@ -14,15 +14,9 @@ fn input_over_the_limit_is_refused_before_parsing() {
     let bytes = vec![0u8; MAX_CLIENT_FRAME_BYTES + 1];
     assert_eq!(
         ClientFrame::decode(&bytes),
-        Err(DecodeError::TooLarge {
-            len: MAX_CLIENT_FRAME_BYTES + 1,
-            max: MAX_CLIENT_FRAME_BYTES
-        })
+        Err(DecodeError::TooLarge { len: MAX_CLIENT_FRAME_BYTES + 1, max: MAX_CLIENT_FRAME_BYTES })
     );
-    assert_eq!(
-        DecodeError::TooLarge { len: 0, max: 0 }.code(),
-        ErrorCode::FRAME_TOO_LARGE
-    );
+    assert_eq!(DecodeError::TooLarge { len: 0, max: 0 }.code(), ErrorCode::FRAME_TOO_LARGE);
 }
 
 #[test]
@@ -37,9 +31,7 @@ fn a_string_claiming_four_gigabytes_is_an_error_not_an_allocation() {
 
 #[test]
 fn a_length_varint_overflowing_usize_is_malformed() {
-    let bytes = [
-        0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
-    ];
+    let bytes = [0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
     assert_eq!(ClientFrame::decode(&bytes), Err(DecodeError::Malformed));
 }
 
@@ -59,15 +51,9 @@ fn unknown_variants_bad_bools_and_empty_input_are_rejected() {
     assert_eq!(ClientFrame::decode(&[]), Err(DecodeError::Truncated));
     assert_eq!(ClientFrame::decode(&[0x7f]), Err(DecodeError::Malformed));
     // Typing { req: 1, peer: student 1, on: 2 } - a bool must be 0 or 1.
-    assert_eq!(
-        ClientFrame::decode(&[0x05, 0x01, 0x01, 0x02, 0x02]),
-        Err(DecodeError::Malformed)
-    );
+    assert_eq!(ClientFrame::decode(&[0x05, 0x01, 0x01, 0x02, 0x02]), Err(DecodeError::Malformed));
     // A role outside {teacher, student}.
-    assert_eq!(
-        ClientFrame::decode(&[0x05, 0x01, 0x02, 0x02, 0x01]),
-        Err(DecodeError::Malformed)
-    );
+    assert_eq!(ClientFrame::decode(&[0x05, 0x01, 0x02, 0x02, 0x01]), Err(DecodeError::Malformed));
 }
 
 #[test]
@@ -94,11 +80,7 @@ fn the_largest_valid_send_fits_in_a_client_frame() {
 
 #[test]
 fn a_full_page_of_the_longest_messages_fits_in_a_server_frame() {
-    let message = StoredMessage {
-        content: "x".repeat(MAX_CONTENT_BYTES),
-        created_at: i64::MAX,
-        ..samples::stored()
-    };
+    let message = StoredMessage { content: "x".repeat(MAX_CONTENT_BYTES), created_at: i64::MAX, ..samples::stored() };
     let frame = ServerFrame::SyncPage {
         req: u32::MAX,
         messages: vec![message; usize::from(chat_protocol::MAX_SYNC_PAGE)],
@@ -110,18 +92,9 @@ fn a_full_page_of_the_longest_messages_fits_in_a_server_frame() {
 
 #[test]
 fn encoding_a_frame_over_the_limit_fails_and_leaves_the_buffer_alone() {
-    let frame = ClientFrame::Hello {
-        version: 1,
-        token: "x".repeat(MAX_CLIENT_FRAME_BYTES),
-    };
+    let frame = ClientFrame::Hello { version: 1, token: "x".repeat(MAX_CLIENT_FRAME_BYTES) };
     let mut buf = vec![1, 2, 3];
     let err = frame.encode_into(&mut buf).expect_err("too large");
-    assert!(matches!(
-        err,
-        chat_protocol::EncodeError::TooLarge {
-            max: MAX_CLIENT_FRAME_BYTES,
-            ..
-        }
-    ));
+    assert!(matches!(err, chat_protocol::EncodeError::TooLarge { max: MAX_CLIENT_FRAME_BYTES, .. }));
     assert_eq!(buf, [1, 2, 3]);
 }

@@ -15,49 +15,28 @@ use chat_protocol::{ClientFrame, ErrorCode, Role, ServerFrame};
 const CLIENT_GOLDEN: &[(&str, &str)] = &[
     ("hello", "000105742e6b2e6e"),
     ("send", "010767e5504410b1426f9247bb680e5fe0c80102024869"),
-    (
-        "history",
-        "0208010201f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c832",
-    ),
+    ("history", "0208010201f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c832"),
     ("history_newest", "020900020064"),
     ("conversations", "030a"),
-    (
-        "mark_read",
-        "040b0002f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c8",
-    ),
+    ("mark_read", "040b0002f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c8"),
     ("typing", "050c010201"),
     ("watch_presence", "060d0200020102"),
     ("refresh_token", "070e036e6577"),
     ("ping", "08ac02"),
-    (
-        "sync",
-        "090ff6a1bfe9d66600000000000000000000000000000000c801",
-    ),
+    ("sync", "090ff6a1bfe9d66600000000000000000000000000000000c801"),
 ];
 
 const SERVER_GOLDEN: &[(&str, &str)] = &[
-    (
-        "welcome",
-        "00000203416e6ef6a1bfe9d666f6dbf6ecd6668080028080016480021428e0d403",
-    ),
+    ("welcome", "00000203416e6ef6a1bfe9d666f6dbf6ecd6668080028080016480021428e0d403"),
     ("sent", "010767e5504410b1426f9247bb680e5fe0c8f6a1bfe9d666"),
     ("error", "02071405656d707479"),
-    (
-        "message",
-        "0367e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d66600",
-    ),
+    ("message", "0367e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d66600"),
     (
         "history",
         "040801020167e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d6660001f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c8",
     ),
-    (
-        "conversations",
-        "050a01010202426f67e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d6660003",
-    ),
-    (
-        "read",
-        "0601020002f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c8",
-    ),
+    ("conversations", "050a01010202426f67e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d6660003"),
+    ("read", "0601020002f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c8"),
     ("typing", "07010200"),
     ("presence", "08010201"),
     ("pong", "09ac02f6a1bfe9d666"),
@@ -66,17 +45,11 @@ const SERVER_GOLDEN: &[(&str, &str)] = &[
     ("watching", "0c0d010102"),
     ("token_refreshed", "0d0ef6a1bfe9d666"),
     ("marked_read", "0e0b02"),
-    (
-        "sync_page",
-        "0f0f0167e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d6660001",
-    ),
+    ("sync_page", "0f0f0167e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d6660001"),
 ];
 
 fn golden(table: &[(&str, &str)], name: &str) -> Vec<u8> {
-    let (_, hex) = table
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no golden vector for {name}"));
+    let (_, hex) = table.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no golden vector for {name}"));
     hex::decode(hex).expect("golden vectors are hex")
 }
 
@@ -84,11 +57,7 @@ fn golden(table: &[(&str, &str)], name: &str) -> Vec<u8> {
 fn client_frames_encode_to_their_golden_bytes() {
     for (name, frame) in samples::client_samples() {
         let expected = golden(CLIENT_GOLDEN, name);
-        assert_eq!(
-            hex::encode(frame.encode().expect("encodes")),
-            hex::encode(&expected),
-            "{name}"
-        );
+        assert_eq!(hex::encode(frame.encode().expect("encodes")), hex::encode(&expected), "{name}");
         assert_eq!(ClientFrame::decode(&expected), Ok(frame), "{name}");
     }
 }
@@ -97,11 +66,7 @@ fn client_frames_encode_to_their_golden_bytes() {
 fn server_frames_encode_to_their_golden_bytes() {
     for (name, frame) in samples::server_samples() {
         let expected = golden(SERVER_GOLDEN, name);
-        assert_eq!(
-            hex::encode(frame.encode().expect("encodes")),
-            hex::encode(&expected),
-            "{name}"
-        );
+        assert_eq!(hex::encode(frame.encode().expect("encodes")), hex::encode(&expected), "{name}");
         assert_eq!(ServerFrame::decode(&expected), Ok(frame), "{name}");
     }
 }
@@ -110,18 +75,12 @@ fn server_frames_encode_to_their_golden_bytes() {
 /// so a variant added without a golden vector fails here.
 #[test]
 fn golden_vectors_cover_every_variant() {
-    let client: BTreeSet<u8> = samples::client_samples()
-        .iter()
-        .map(|(_, f)| f.encode().expect("encodes")[0])
-        .collect();
+    let client: BTreeSet<u8> = samples::client_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
     assert_eq!(client, (0..=9).collect());
     // Variant 10 does not exist.
     assert!(ClientFrame::decode(&[10, 0]).is_err());
 
-    let server: BTreeSet<u8> = samples::server_samples()
-        .iter()
-        .map(|(_, f)| f.encode().expect("encodes")[0])
-        .collect();
+    let server: BTreeSet<u8> = samples::server_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
     assert_eq!(server, (0..=15).collect());
     assert!(ServerFrame::decode(&[16, 0]).is_err());
 }

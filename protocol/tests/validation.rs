@@ -3,30 +3,21 @@
 #![allow(clippy::unwrap_used)]
 
 use chat_protocol::{
-    ClientFrame, Cursor, ErrorCode, MAX_CONTENT_BYTES, MAX_HISTORY_PAGE, MAX_SYNC_PAGE,
-    MAX_TOKEN_BYTES, MAX_WATCH_LIST, MessageId, Role, UserRef, validate_content,
+    ClientFrame, Cursor, ErrorCode, MAX_CONTENT_BYTES, MAX_HISTORY_PAGE, MAX_SYNC_PAGE, MAX_TOKEN_BYTES,
+    MAX_WATCH_LIST, MessageId, Role, UserRef, validate_content,
 };
 use proptest::prelude::*;
 
 const ID: MessageId = MessageId::new_v4([7; 16]);
 
 fn send(content: &str) -> ClientFrame {
-    ClientFrame::Send {
-        req: 1,
-        id: ID,
-        to: UserRef::student(1),
-        content: content.into(),
-    }
+    ClientFrame::Send { req: 1, id: ID, to: UserRef::student(1), content: content.into() }
 }
 
 #[test]
 fn empty_and_whitespace_only_content_is_refused() {
     for content in ["", " ", "\n\t  \r\n", "\u{3000}"] {
-        assert_eq!(
-            send(content).validate(),
-            Err(ErrorCode::CONTENT_EMPTY),
-            "{content:?}"
-        );
+        assert_eq!(send(content).validate(), Err(ErrorCode::CONTENT_EMPTY), "{content:?}");
     }
     assert_eq!(send(" hi ").validate(), Ok(()));
 }
@@ -34,16 +25,10 @@ fn empty_and_whitespace_only_content_is_refused() {
 #[test]
 fn content_is_limited_in_bytes_not_characters() {
     assert_eq!(validate_content(&"a".repeat(MAX_CONTENT_BYTES)), Ok(()));
-    assert_eq!(
-        validate_content(&"a".repeat(MAX_CONTENT_BYTES + 1)),
-        Err(ErrorCode::CONTENT_TOO_LONG)
-    );
+    assert_eq!(validate_content(&"a".repeat(MAX_CONTENT_BYTES + 1)), Err(ErrorCode::CONTENT_TOO_LONG));
     // 3-byte characters: one more than fits.
     let n = MAX_CONTENT_BYTES / 3 + 1;
-    assert_eq!(
-        validate_content(&"€".repeat(n)),
-        Err(ErrorCode::CONTENT_TOO_LONG)
-    );
+    assert_eq!(validate_content(&"€".repeat(n)), Err(ErrorCode::CONTENT_TOO_LONG));
 }
 
 #[test]
@@ -53,83 +38,38 @@ fn nul_cannot_be_stored_so_it_is_refused() {
 
 #[test]
 fn nil_ids_and_non_positive_user_ids_are_refused() {
-    let frame = ClientFrame::Send {
-        req: 1,
-        id: MessageId::NIL,
-        to: UserRef::student(1),
-        content: "x".into(),
-    };
+    let frame = ClientFrame::Send { req: 1, id: MessageId::NIL, to: UserRef::student(1), content: "x".into() };
     assert_eq!(frame.validate(), Err(ErrorCode::BAD_MESSAGE_ID));
     for id in [0, -1, i32::MIN] {
-        let frame = ClientFrame::Send {
-            req: 1,
-            id: ID,
-            to: UserRef::teacher(id),
-            content: "x".into(),
-        };
+        let frame = ClientFrame::Send { req: 1, id: ID, to: UserRef::teacher(id), content: "x".into() };
         assert_eq!(frame.validate(), Err(ErrorCode::BAD_USER_ID));
     }
-    let frame = ClientFrame::MarkRead {
-        req: 1,
-        peer: UserRef::teacher(2),
-        up_to: Cursor::from_time(5),
-    };
+    let frame = ClientFrame::MarkRead { req: 1, peer: UserRef::teacher(2), up_to: Cursor::from_time(5) };
     assert_eq!(frame.validate(), Err(ErrorCode::BAD_MESSAGE_ID));
 }
 
 #[test]
 fn page_sizes_out_of_range_are_refused() {
-    let history = |limit| ClientFrame::History {
-        req: 1,
-        peer: UserRef::student(3),
-        before: None,
-        limit,
-    };
+    let history = |limit| ClientFrame::History { req: 1, peer: UserRef::student(3), before: None, limit };
     assert_eq!(history(0).validate(), Err(ErrorCode::BAD_LIMIT));
-    assert_eq!(
-        history(MAX_HISTORY_PAGE + 1).validate(),
-        Err(ErrorCode::BAD_LIMIT)
-    );
+    assert_eq!(history(MAX_HISTORY_PAGE + 1).validate(), Err(ErrorCode::BAD_LIMIT));
     assert_eq!(history(1).validate(), Ok(()));
     assert_eq!(history(MAX_HISTORY_PAGE).validate(), Ok(()));
-    let sync = |limit| ClientFrame::Sync {
-        req: 1,
-        after: Cursor::from_time(0),
-        limit,
-    };
+    let sync = |limit| ClientFrame::Sync { req: 1, after: Cursor::from_time(0), limit };
     assert_eq!(sync(0).validate(), Err(ErrorCode::BAD_LIMIT));
-    assert_eq!(
-        sync(MAX_SYNC_PAGE + 1).validate(),
-        Err(ErrorCode::BAD_LIMIT)
-    );
+    assert_eq!(sync(MAX_SYNC_PAGE + 1).validate(), Err(ErrorCode::BAD_LIMIT));
     assert_eq!(sync(MAX_SYNC_PAGE).validate(), Ok(()));
 }
 
 #[test]
 fn watch_lists_and_tokens_have_their_own_limits() {
     let users = vec![UserRef::student(1); MAX_WATCH_LIST + 1];
-    assert_eq!(
-        ClientFrame::WatchPresence { req: 1, users }.validate(),
-        Err(ErrorCode::WATCH_LIST_TOO_LONG)
-    );
+    assert_eq!(ClientFrame::WatchPresence { req: 1, users }.validate(), Err(ErrorCode::WATCH_LIST_TOO_LONG));
     let users = vec![UserRef::student(1), UserRef::teacher(0)];
-    assert_eq!(
-        ClientFrame::WatchPresence { req: 1, users }.validate(),
-        Err(ErrorCode::BAD_USER_ID)
-    );
+    assert_eq!(ClientFrame::WatchPresence { req: 1, users }.validate(), Err(ErrorCode::BAD_USER_ID));
     let token = "x".repeat(MAX_TOKEN_BYTES + 1);
-    assert_eq!(
-        ClientFrame::Hello {
-            version: 1,
-            token: token.clone()
-        }
-        .validate(),
-        Err(ErrorCode::TOKEN_TOO_LONG)
-    );
-    assert_eq!(
-        ClientFrame::RefreshToken { req: 1, token }.validate(),
-        Err(ErrorCode::TOKEN_TOO_LONG)
-    );
+    assert_eq!(ClientFrame::Hello { version: 1, token: token.clone() }.validate(), Err(ErrorCode::TOKEN_TOO_LONG));
+    assert_eq!(ClientFrame::RefreshToken { req: 1, token }.validate(), Err(ErrorCode::TOKEN_TOO_LONG));
 }
 
 #[test]
@@ -177,18 +117,10 @@ fn roles_use_the_database_spelling() {
 
 #[test]
 fn message_ids_print_like_prisma_uuids() {
-    let id = MessageId([
-        0x67, 0xe5, 0x50, 0x44, 0x10, 0xb1, 0x42, 0x6f, 0x92, 0x47, 0xbb, 0x68, 0x0e, 0x5f, 0xe0,
-        0xc8,
-    ]);
-    assert_eq!(
-        id.hyphenated().as_str(),
-        "67e55044-10b1-426f-9247-bb680e5fe0c8"
-    );
-    assert_eq!(
-        MessageId::parse("67E55044-10B1-426F-9247-BB680E5FE0C8"),
-        Some(id)
-    );
+    let id =
+        MessageId([0x67, 0xe5, 0x50, 0x44, 0x10, 0xb1, 0x42, 0x6f, 0x92, 0x47, 0xbb, 0x68, 0x0e, 0x5f, 0xe0, 0xc8]);
+    assert_eq!(id.hyphenated().as_str(), "67e55044-10b1-426f-9247-bb680e5fe0c8");
+    assert_eq!(MessageId::parse("67E55044-10B1-426F-9247-BB680E5FE0C8"), Some(id));
     for bad in [
         "",
         "67e5504410b1426f9247bb680e5fe0c8",
@@ -257,8 +189,5 @@ fn generated_ids_sort_in_creation_order_even_within_a_millisecond_or_backwards_c
 #[test]
 fn v7_ids_carry_their_millisecond_in_the_first_six_bytes() {
     let id = MessageId::new_v7(0x0123_4567_89ab, 0x0abc, [0xff; 8]);
-    assert_eq!(
-        id.hyphenated().as_str(),
-        "01234567-89ab-7abc-bfff-ffffffffffff"
-    );
+    assert_eq!(id.hyphenated().as_str(), "01234567-89ab-7abc-bfff-ffffffffffff");
 }

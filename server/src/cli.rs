@@ -99,18 +99,10 @@ pub struct ServeArgs {
     #[arg(long, env = "CHAT_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
     /// Browser origins allowed to connect, comma-separated, or `*` for any.
-    #[arg(
-        long,
-        env = "CHAT_ALLOWED_ORIGINS",
-        default_value = "http://localhost:3000,http://127.0.0.1:3000"
-    )]
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", default_value = "http://localhost:3000,http://127.0.0.1:3000")]
     pub allowed_origins: String,
     /// Who may message whom: pairs among teacher-student, teacher-teacher, student-student.
-    #[arg(
-        long,
-        env = "CHAT_POLICY",
-        default_value = "teacher-student,teacher-teacher"
-    )]
+    #[arg(long, env = "CHAT_POLICY", default_value = "teacher-student,teacher-teacher")]
     pub policy: String,
     /// Maximum open connections.
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -160,10 +152,7 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(with_default_subcommand(std::env::args_os().collect()));
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -204,33 +193,23 @@ fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _already_set_in_tests = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _already_set_in_tests =
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
 }
 
 type CmdResult = Result<ExitCode, String>;
 
 fn database_target(args: &DbArgs) -> Result<DbTarget, String> {
-    let raw = args
-        .database_url
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| {
-            "DATABASE_URL is not set: put your app's PostgreSQL URL in the environment or in .env \
+    let raw = args.database_url.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+        "DATABASE_URL is not set: put your app's PostgreSQL URL in the environment or in .env \
          (e.g. DATABASE_URL=postgresql://USER:PASSWORD@localhost:5432/DATABASE)"
-                .to_owned()
-        })?;
+            .to_owned()
+    })?;
     DbTarget::parse(raw).map_err(|e| e.to_string())
 }
 
 async fn connect(target: &DbTarget, pool_size: u32) -> Result<sqlx::PgPool, String> {
-    target
-        .connect(pool_size)
-        .await
-        .map_err(|e| explain_connect_error(target, &e))
+    target.connect(pool_size).await.map_err(|e| explain_connect_error(target, &e))
 }
 
 /// Turns `serve` arguments into a configuration, naming the variable at fault.
@@ -250,27 +229,15 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
         ));
     }
     let positive = |name: &str, value: usize| {
-        if value == 0 {
-            Err(format!("{name} must be at least 1"))
-        } else {
-            Ok(value)
-        }
+        if value == 0 { Err(format!("{name} must be at least 1")) } else { Ok(value) }
     };
     let limits = ServerLimits {
         max_connections: positive("CHAT_MAX_CONNECTIONS", args.max_connections)?,
-        requests_per_second: u32::try_from(positive(
-            "CHAT_RATE_PER_SECOND",
-            args.rate_per_second as usize,
-        )?)
-        .unwrap_or(u32::MAX),
+        requests_per_second: u32::try_from(positive("CHAT_RATE_PER_SECOND", args.rate_per_second as usize)?)
+            .unwrap_or(u32::MAX),
         request_burst: args.rate_burst.max(args.rate_per_second),
-        idle_timeout: Duration::from_secs(
-            positive("CHAT_IDLE_TIMEOUT", args.idle_timeout as usize)? as u64,
-        ),
-        hello_timeout: Duration::from_secs(positive(
-            "CHAT_HELLO_TIMEOUT",
-            args.hello_timeout as usize,
-        )? as u64),
+        idle_timeout: Duration::from_secs(positive("CHAT_IDLE_TIMEOUT", args.idle_timeout as usize)? as u64),
+        hello_timeout: Duration::from_secs(positive("CHAT_HELLO_TIMEOUT", args.hello_timeout as usize)? as u64),
         outbound_queue: positive("CHAT_OUTBOUND_QUEUE", args.outbound_queue)?,
         write_queue: positive("CHAT_WRITE_QUEUE", args.write_queue)?,
         max_batch: positive("CHAT_MAX_BATCH", args.max_batch)?,
@@ -291,9 +258,7 @@ async fn serve(args: ServeArgs) -> CmdResult {
     let pool = connect(&target, args.db_pool).await?;
     let schema_name = target.schema_name().to_owned();
     if args.apply_schema {
-        let applied = schema::apply(&pool, &schema_name, None)
-            .await
-            .map_err(|e| e.to_string())?;
+        let applied = schema::apply(&pool, &schema_name, None).await.map_err(|e| e.to_string())?;
         for step in applied.steps {
             tracing::info!("{step}");
         }
@@ -314,14 +279,9 @@ async fn serve(args: ServeArgs) -> CmdResult {
         crate::http::WS_PATH,
         target.redacted
     );
-    server::run(
-        listener,
-        config,
-        Store::Postgres(PgStore::new(pool)),
-        shutdown_signal(),
-    )
-    .await
-    .map_err(|e| format!("the server failed: {e}"))?;
+    server::run(listener, config, Store::Postgres(PgStore::new(pool)), shutdown_signal())
+        .await
+        .map_err(|e| format!("the server failed: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -356,9 +316,7 @@ async fn shutdown_signal() {
 async fn setup(args: SetupArgs) -> CmdResult {
     let target = database_target(&args.db)?;
     let pool = connect(&target, 1).await?;
-    let applied = schema::apply(&pool, target.schema_name(), args.only)
-        .await
-        .map_err(|e| e.to_string())?;
+    let applied = schema::apply(&pool, target.schema_name(), args.only).await.map_err(|e| e.to_string())?;
     for step in applied.steps {
         println!("{step}");
     }
@@ -369,13 +327,8 @@ async fn check_db(args: DbArgs) -> CmdResult {
     let target = database_target(&args)?;
     let pool = connect(&target, 1).await?;
     let schema_name = target.schema_name();
-    let report = schema::inspect(&pool, schema_name)
-        .await
-        .map_err(|e| format!("cannot inspect the database: {e}"))?;
-    println!(
-        "connected to {} (PostgreSQL {}), schema {schema_name}",
-        target.redacted, report.server_version
-    );
+    let report = schema::inspect(&pool, schema_name).await.map_err(|e| format!("cannot inspect the database: {e}"))?;
+    println!("connected to {} (PostgreSQL {}), schema {schema_name}", target.redacted, report.server_version);
     for line in &report.ok {
         println!("  ok: {line}");
     }
@@ -400,15 +353,9 @@ struct Health {
 }
 
 async fn check(args: CheckArgs) -> CmdResult {
-    let base = args
-        .url
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| format!("http://localhost:{}", args.port));
+    let base = args.url.filter(|u| !u.trim().is_empty()).unwrap_or_else(|| format!("http://localhost:{}", args.port));
     let health_url = health_url(&base)?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| e.to_string())?;
     let response = match client.get(health_url.clone()).send().await {
         Ok(r) => r,
         Err(e) => {
@@ -446,24 +393,18 @@ async fn check(args: CheckArgs) -> CmdResult {
 
 /// `http://host:4000` (or `ws://…/ws`) -> `http://host:4000/healthz`.
 fn health_url(base: &str) -> Result<url::Url, String> {
-    let mut url = url::Url::parse(base.trim())
-        .map_err(|e| format!("NEXT_PUBLIC_SOCKET_URL '{base}' is not a URL ({e}); expected e.g. http://localhost:4000"))?;
+    let mut url = url::Url::parse(base.trim()).map_err(|e| {
+        format!("NEXT_PUBLIC_SOCKET_URL '{base}' is not a URL ({e}); expected e.g. http://localhost:4000")
+    })?;
     let scheme = match url.scheme() {
         "http" | "ws" => "http",
         "https" | "wss" => "https",
         other => {
-            return Err(format!(
-                "NEXT_PUBLIC_SOCKET_URL '{base}' has the scheme '{other}'; expected http(s) or ws(s)"
-            ));
+            return Err(format!("NEXT_PUBLIC_SOCKET_URL '{base}' has the scheme '{other}'; expected http(s) or ws(s)"));
         }
     };
-    url.set_scheme(scheme)
-        .map_err(|()| format!("cannot use the URL {base}"))?;
-    let path = url
-        .path()
-        .trim_end_matches('/')
-        .trim_end_matches(crate::http::WS_PATH)
-        .to_owned();
+    url.set_scheme(scheme).map_err(|()| format!("cannot use the URL {base}"))?;
+    let path = url.path().trim_end_matches('/').trim_end_matches(crate::http::WS_PATH).to_owned();
     url.set_path(&format!("{path}/healthz"));
     url.set_query(None);
     Ok(url)
@@ -477,10 +418,7 @@ mod tests {
     fn serve_is_the_default_subcommand() {
         let args = |v: &[&str]| with_default_subcommand(v.iter().map(OsString::from).collect());
         assert_eq!(args(&["chat-server"]), ["chat-server", "serve"]);
-        assert_eq!(
-            args(&["chat-server", "--port", "5"]),
-            ["chat-server", "serve", "--port", "5"]
-        );
+        assert_eq!(args(&["chat-server", "--port", "5"]), ["chat-server", "serve", "--port", "5"]);
         assert_eq!(args(&["chat-server", "setup"]), ["chat-server", "setup"]);
         assert_eq!(args(&["chat-server", "--help"]), ["chat-server", "--help"]);
     }
@@ -488,35 +426,18 @@ mod tests {
     #[test]
     fn health_urls_follow_the_socket_url() {
         let h = |s: &str| health_url(s).map(|u| u.to_string());
-        assert_eq!(
-            h("http://localhost:4000"),
-            Ok("http://localhost:4000/healthz".into())
-        );
-        assert_eq!(
-            h("http://localhost:4000/"),
-            Ok("http://localhost:4000/healthz".into())
-        );
-        assert_eq!(
-            h("wss://chat.school.example/ws"),
-            Ok("https://chat.school.example/healthz".into())
-        );
-        assert_eq!(
-            h("https://school.example/chat"),
-            Ok("https://school.example/chat/healthz".into())
-        );
+        assert_eq!(h("http://localhost:4000"), Ok("http://localhost:4000/healthz".into()));
+        assert_eq!(h("http://localhost:4000/"), Ok("http://localhost:4000/healthz".into()));
+        assert_eq!(h("wss://chat.school.example/ws"), Ok("https://chat.school.example/healthz".into()));
+        assert_eq!(h("https://school.example/chat"), Ok("https://school.example/chat/healthz".into()));
         assert!(h("localhost:4000").is_err());
     }
 
     #[test]
     fn a_short_or_missing_secret_names_the_variable() {
         let cli = Cli::parse_from(["chat-server", "serve", "--token-secret", "short"]);
-        let Command::Serve(args) = cli.command else {
-            panic!("serve")
-        };
+        let Command::Serve(args) = cli.command else { panic!("serve") };
         let err = serve_config(&args).expect_err("too short");
-        assert!(
-            err.starts_with("CHAT_TOKEN_SECRET is 5 bytes long"),
-            "{err}"
-        );
+        assert!(err.starts_with("CHAT_TOKEN_SECRET is 5 bytes long"), "{err}");
     }
 }

@@ -33,9 +33,7 @@ impl Origins {
                 format!("CHAT_ALLOWED_ORIGINS entry '{entry}' is not an origin like https://school.example")
             })?;
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(format!(
-                    "CHAT_ALLOWED_ORIGINS entry '{entry}' must be an http(s) origin"
-                ));
+                return Err(format!("CHAT_ALLOWED_ORIGINS entry '{entry}' must be an http(s) origin"));
             }
             list.push(url.origin().ascii_serialization());
         }
@@ -47,9 +45,7 @@ impl Origins {
     pub fn allows(&self, origin: &str) -> bool {
         match self {
             Origins::Any => true,
-            Origins::List(list) => list
-                .iter()
-                .any(|o| o.eq_ignore_ascii_case(origin.trim_end_matches('/'))),
+            Origins::List(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin.trim_end_matches('/'))),
         }
     }
 }
@@ -66,11 +62,7 @@ impl Default for Policy {
     /// Teachers and students may talk, teachers among themselves too; students may not
     /// message each other.
     fn default() -> Self {
-        Policy {
-            teacher_student: true,
-            teacher_teacher: true,
-            student_student: false,
-        }
+        Policy { teacher_student: true, teacher_teacher: true, student_student: false }
     }
 }
 
@@ -81,11 +73,7 @@ impl Policy {
     /// # Errors
     /// A sentence naming the bad entry.
     pub fn parse(value: &str) -> Result<Policy, String> {
-        let mut policy = Policy {
-            teacher_student: false,
-            teacher_teacher: false,
-            student_student: false,
-        };
+        let mut policy = Policy { teacher_student: false, teacher_teacher: false, student_student: false };
         for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (a, b) = entry
                 .split_once('-')
@@ -211,11 +199,7 @@ mod tests {
         assert!(o.allows("https://school.example"));
         assert!(!o.allows("http://localhost:3001"));
         assert!(!o.allows("https://school.example.evil.test"));
-        assert!(
-            Origins::parse("*")
-                .expect("parses")
-                .allows("http://anything")
-        );
+        assert!(Origins::parse("*").expect("parses").allows("http://anything"));
         assert!(Origins::parse("localhost:3000").is_err());
     }
 

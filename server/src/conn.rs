@@ -13,8 +13,8 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use chat_protocol::{
-    ClientFrame, Cursor, ErrorCode, MAX_CLIENT_FRAME_BYTES, MIN_SUPPORTED_VERSION, Millis,
-    PROTOCOL_VERSION, ServerFrame, UserRef, is_supported_version,
+    ClientFrame, Cursor, ErrorCode, MAX_CLIENT_FRAME_BYTES, MIN_SUPPORTED_VERSION, Millis, PROTOCOL_VERSION,
+    ServerFrame, UserRef, is_supported_version,
 };
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -63,8 +63,7 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, slot: ConnectionSl
     };
 
     let limits = &state.config.limits;
-    let (outbox, rx, control) =
-        Outbox::new(state.hub.next_id(), session.user, limits.outbound_queue);
+    let (outbox, rx, control) = Outbox::new(state.hub.next_id(), session.user, limits.outbound_queue);
     let welcome = ServerFrame::Welcome {
         user: session.user,
         name: session.name.to_string(),
@@ -92,14 +91,8 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, slot: ConnectionSl
     };
     conn.read_loop(&mut stream).await;
     conn.close(&control).await;
-    if timeout(DRAIN_TIMEOUT + CLOSE_WRITE_TIMEOUT * 2, pump)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            conn = conn.outbox.id(),
-            "socket writer did not finish in time"
-        );
+    if timeout(DRAIN_TIMEOUT + CLOSE_WRITE_TIMEOUT * 2, pump).await.is_err() {
+        tracing::warn!(conn = conn.outbox.id(), "socket writer did not finish in time");
     }
     drop(slot);
 }
@@ -126,10 +119,7 @@ enum Refusal {
 async fn handshake(stream: &mut Stream, state: &AppState) -> Result<Session, Refusal> {
     let first = match timeout(state.config.limits.hello_timeout, stream.next()).await {
         Err(_) => {
-            return Err(Refusal::Fatal(
-                ErrorCode::HELLO_TIMEOUT,
-                "no hello arrived in time".into(),
-            ));
+            return Err(Refusal::Fatal(ErrorCode::HELLO_TIMEOUT, "no hello arrived in time".into()));
         }
         Ok(None | Some(Ok(Message::Close(_)))) => return Err(Refusal::Quiet),
         Ok(Some(Err(e))) => return Err(socket_error(&e)),
@@ -139,19 +129,13 @@ async fn handshake(stream: &mut Stream, state: &AppState) -> Result<Session, Ref
         Message::Binary(bytes) => bytes,
         Message::Text(_) => return Err(text_frame()),
         Message::Ping(_) | Message::Pong(_) => {
-            return Err(Refusal::Fatal(
-                ErrorCode::HELLO_REQUIRED,
-                "the first frame must be a hello".into(),
-            ));
+            return Err(Refusal::Fatal(ErrorCode::HELLO_REQUIRED, "the first frame must be a hello".into()));
         }
         Message::Close(_) => return Err(Refusal::Quiet),
     };
     let frame = ClientFrame::decode(&bytes).map_err(|e| Refusal::Fatal(e.code(), e.to_string()))?;
     let ClientFrame::Hello { version, token } = frame else {
-        return Err(Refusal::Fatal(
-            ErrorCode::HELLO_REQUIRED,
-            "the first frame must be a hello".into(),
-        ));
+        return Err(Refusal::Fatal(ErrorCode::HELLO_REQUIRED, "the first frame must be a hello".into()));
     };
     if !is_supported_version(version) {
         return Err(Refusal::Fatal(
@@ -162,58 +146,32 @@ async fn handshake(stream: &mut Stream, state: &AppState) -> Result<Session, Ref
         ));
     }
     if token.len() > chat_protocol::MAX_TOKEN_BYTES {
-        return Err(Refusal::Fatal(
-            ErrorCode::TOKEN_TOO_LONG,
-            "the token is too long".into(),
-        ));
+        return Err(Refusal::Fatal(ErrorCode::TOKEN_TOO_LONG, "the token is too long".into()));
     }
-    let verified = state
-        .auth
-        .verify(&token)
-        .map_err(|(code, why)| Refusal::Fatal(code, why.into()))?;
+    let verified = state.auth.verify(&token).map_err(|(code, why)| Refusal::Fatal(code, why.into()))?;
     match state.users.name(verified.user).await {
-        Ok(Some(name)) => Ok(Session {
-            user: verified.user,
-            name,
-            expires_at: verified.expires_at,
-        }),
+        Ok(Some(name)) => Ok(Session { user: verified.user, name, expires_at: verified.expires_at }),
         Ok(None) => Err(Refusal::Fatal(
             ErrorCode::UNKNOWN_USER,
-            format!(
-                "no {} with id {} exists in users_view",
-                verified.user.role.as_str(),
-                verified.user.id
-            ),
+            format!("no {} with id {} exists in users_view", verified.user.role.as_str(), verified.user.id),
         )),
         Err(e) => {
             tracing::error!(error = %e, "looking up a user at hello failed");
-            Err(Refusal::Fatal(
-                ErrorCode::INTERNAL,
-                "the server could not check the user; retry".into(),
-            ))
+            Err(Refusal::Fatal(ErrorCode::INTERNAL, "the server could not check the user; retry".into()))
         }
     }
 }
 
 fn text_frame() -> Refusal {
-    Refusal::Fatal(
-        ErrorCode::BAD_FRAME,
-        "text frames are not part of the protocol; send binary frames".into(),
-    )
+    Refusal::Fatal(ErrorCode::BAD_FRAME, "text frames are not part of the protocol; send binary frames".into())
 }
 
 fn socket_error(e: &axum::Error) -> Refusal {
     let text = e.to_string();
     // tungstenite reports an over-long message as a capacity error; everything else means
     // the transport broke and there is nobody left to tell.
-    if text.contains("Space limit exceeded")
-        || text.contains("too long")
-        || text.contains("Capacity")
-    {
-        Refusal::Fatal(
-            ErrorCode::FRAME_TOO_LARGE,
-            format!("frames are limited to {MAX_CLIENT_FRAME_BYTES} bytes"),
-        )
+    if text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity") {
+        Refusal::Fatal(ErrorCode::FRAME_TOO_LARGE, format!("frames are limited to {MAX_CLIENT_FRAME_BYTES} bytes"))
     } else {
         Refusal::Quiet
     }
@@ -288,11 +246,7 @@ impl Connection {
 
     fn error(&self, req: u32, code: ErrorCode, message: impl Into<String>) {
         self.state.metrics.error(code);
-        self.reply(&ServerFrame::Error {
-            req,
-            code,
-            message: message.into(),
-        });
+        self.reply(&ServerFrame::Error { req, code, message: message.into() });
     }
 
     async fn on_binary(&mut self, bytes: &[u8]) -> Next {
@@ -306,10 +260,7 @@ impl Connection {
             }
         };
         let Some(req) = frame.request_id() else {
-            self.fatal(
-                ErrorCode::ALREADY_AUTHENTICATED,
-                "this connection already said hello",
-            );
+            self.fatal(ErrorCode::ALREADY_AUTHENTICATED, "this connection already said hello");
             return Next::Stop;
         };
         if self.limiter.check().is_err() {
@@ -322,37 +273,14 @@ impl Connection {
         }
         match frame {
             ClientFrame::Hello { .. } => {}
-            ClientFrame::Send {
-                req,
-                id,
-                to,
-                content,
-            } => {
-                self.on_send(
-                    req,
-                    NewMessage {
-                        id,
-                        from: self.me,
-                        to,
-                        content,
-                    },
-                )
-                .await
+            ClientFrame::Send { req, id, to, content } => {
+                self.on_send(req, NewMessage { id, from: self.me, to, content }).await
             }
-            ClientFrame::History {
-                req,
-                peer,
-                before,
-                limit,
-            } => self.on_history(req, peer, before, limit).await,
-            ClientFrame::Conversations { req } => {
-                match self.state.store.conversations(self.me).await {
-                    Ok(conversations) => {
-                        self.reply(&ServerFrame::Conversations { req, conversations })
-                    }
-                    Err(e) => self.internal(req, &e),
-                }
-            }
+            ClientFrame::History { req, peer, before, limit } => self.on_history(req, peer, before, limit).await,
+            ClientFrame::Conversations { req } => match self.state.store.conversations(self.me).await {
+                Ok(conversations) => self.reply(&ServerFrame::Conversations { req, conversations }),
+                Err(e) => self.internal(req, &e),
+            },
             ClientFrame::MarkRead { req, peer, up_to } => self.on_mark_read(req, peer, up_to).await,
             ClientFrame::Typing { req, peer, on } => {
                 if self.check_peer(req, peer) {
@@ -368,10 +296,7 @@ impl Connection {
                     let mut users = users;
                     users.sort_unstable();
                     users.dedup();
-                    let online = self
-                        .state
-                        .hub
-                        .set_watch(&self.outbox, &self.watching, &users);
+                    let online = self.state.hub.set_watch(&self.outbox, &self.watching, &users);
                     self.watching = users;
                     self.reply(&ServerFrame::Watching { req, online });
                 }
@@ -379,68 +304,40 @@ impl Connection {
             ClientFrame::RefreshToken { req, token } => match self.state.auth.verify(&token) {
                 Ok(v) if v.user == self.me => {
                     self.token_expires_at = v.expires_at;
-                    self.reply(&ServerFrame::TokenRefreshed {
-                        req,
-                        expires_at: v.expires_at,
-                    });
+                    self.reply(&ServerFrame::TokenRefreshed { req, expires_at: v.expires_at });
                 }
-                Ok(_) => self.error(
-                    req,
-                    ErrorCode::IDENTITY_CHANGED,
-                    "the new token names another user",
-                ),
+                Ok(_) => self.error(req, ErrorCode::IDENTITY_CHANGED, "the new token names another user"),
                 Err((code, why)) => self.error(req, code, why),
             },
-            ClientFrame::Ping { req } => self.reply(&ServerFrame::Pong {
-                req,
-                server_time: now_ms(),
-            }),
-            ClientFrame::Sync { req, after, limit } => {
-                match self.state.store.sync(self.me, after, limit + 1).await {
-                    Ok(mut messages) => {
-                        let more = messages.len() > usize::from(limit);
-                        messages.truncate(usize::from(limit));
-                        self.reply(&ServerFrame::SyncPage {
-                            req,
-                            messages,
-                            more,
-                        });
-                    }
-                    Err(e) => self.internal(req, &e),
+            ClientFrame::Ping { req } => self.reply(&ServerFrame::Pong { req, server_time: now_ms() }),
+            ClientFrame::Sync { req, after, limit } => match self.state.store.sync(self.me, after, limit + 1).await {
+                Ok(mut messages) => {
+                    let more = messages.len() > usize::from(limit);
+                    messages.truncate(usize::from(limit));
+                    self.reply(&ServerFrame::SyncPage { req, messages, more });
                 }
-            }
+                Err(e) => self.internal(req, &e),
+            },
         }
         Next::Continue
     }
 
     fn internal(&self, req: u32, e: &crate::store::StoreError) {
         tracing::error!(error = %e, user = ?self.me, "a request failed in the database");
-        self.error(
-            req,
-            ErrorCode::INTERNAL,
-            "the server could not complete the request; retry",
-        );
+        self.error(req, ErrorCode::INTERNAL, "the server could not complete the request; retry");
     }
 
     /// Whether `me` may talk to `peer` at all (answers the request with an error if not).
     fn check_peer(&self, req: u32, peer: UserRef) -> bool {
         if peer == self.me {
-            self.error(
-                req,
-                ErrorCode::SELF_MESSAGE,
-                "a user cannot talk to themself",
-            );
+            self.error(req, ErrorCode::SELF_MESSAGE, "a user cannot talk to themself");
             return false;
         }
         if !self.state.config.policy.allows(self.me.role, peer.role) {
             self.error(
                 req,
                 ErrorCode::NOT_ALLOWED,
-                format!(
-                    "a {} may not message a {}",
-                    self.me.role.as_str(),
-                    peer.role.as_str()
-                ),
+                format!("a {} may not message a {}", self.me.role.as_str(), peer.role.as_str()),
             );
             return false;
         }
@@ -455,20 +352,12 @@ impl Connection {
             Ok(Some(_)) => {}
             Ok(None) => {
                 let to = msg.to;
-                self.error(
-                    req,
-                    ErrorCode::UNKNOWN_RECIPIENT,
-                    format!("no {} with id {}", to.role.as_str(), to.id),
-                );
+                self.error(req, ErrorCode::UNKNOWN_RECIPIENT, format!("no {} with id {}", to.role.as_str(), to.id));
                 return;
             }
             Err(e) => return self.internal(req, &e),
         }
-        if let Err(code) = self.state.writer.submit(WriteRequest {
-            msg,
-            req,
-            reply: self.outbox.clone(),
-        }) {
+        if let Err(code) = self.state.writer.submit(WriteRequest { msg, req, reply: self.outbox.clone() }) {
             let why = if code == ErrorCode::OVERLOADED {
                 "the server is busy; retry shortly"
             } else {
@@ -484,15 +373,9 @@ impl Connection {
         }
         match self.state.store.history(self.me, peer, before, limit).await {
             Ok(messages) => {
-                let next = (messages.len() == usize::from(limit))
-                    .then(|| messages.last().map(|m| m.cursor()))
-                    .flatten();
-                self.reply(&ServerFrame::History {
-                    req,
-                    peer,
-                    messages,
-                    next,
-                });
+                let next =
+                    (messages.len() == usize::from(limit)).then(|| messages.last().map(|m| m.cursor())).flatten();
+                self.reply(&ServerFrame::History { req, peer, messages, next });
             }
             Err(e) => self.internal(req, &e),
         }
@@ -502,26 +385,15 @@ impl Connection {
         if !self.check_peer(req, peer) {
             return;
         }
-        match self
-            .state
-            .store
-            .mark_read(self.me, peer, up_to, now_ms())
-            .await
-        {
+        match self.state.store.mark_read(self.me, peer, up_to, now_ms()).await {
             Ok(count) => {
                 self.reply(&ServerFrame::MarkedRead { req, count });
                 if count > 0 {
-                    let receipt = ServerFrame::Read {
-                        reader: self.me,
-                        peer,
-                        up_to,
-                    };
+                    let receipt = ServerFrame::Read { reader: self.me, peer, up_to };
                     if let Ok(bytes) = receipt.encode() {
                         let bytes = Bytes::from(bytes);
                         self.state.hub.send_to_user(peer, &bytes, None);
-                        self.state
-                            .hub
-                            .send_to_user(self.me, &bytes, Some(self.outbox.id()));
+                        self.state.hub.send_to_user(self.me, &bytes, Some(self.outbox.id()));
                     }
                 }
             }
@@ -538,16 +410,10 @@ impl Connection {
         if !control.is_killed() && state.shutdown.is_cancelled() {
             // Shutting down: everything this connection sent was accepted before we stopped
             // reading; wait until the writer committed it so the acks go out before the close.
-            if timeout(DRAIN_TIMEOUT, state.drained.cancelled())
-                .await
-                .is_err()
-            {
+            if timeout(DRAIN_TIMEOUT, state.drained.cancelled()).await.is_err() {
                 tracing::warn!("the writer did not drain in time");
             }
-            control.kill(
-                ErrorCode::SHUTTING_DOWN,
-                "the server is shutting down; reconnect shortly",
-            );
+            control.kill(ErrorCode::SHUTTING_DOWN, "the server is shutting down; reconnect shortly");
         } else {
             // The client went away (or a reason was already given).
             control.kill(ErrorCode::CONNECTION_CLOSED, "closed");
@@ -557,12 +423,7 @@ impl Connection {
 
 fn instant_at(at: Millis) -> Instant {
     let delta = at.saturating_sub(now_ms()).max(0);
-    Instant::now()
-        + Duration::from_millis(
-            u64::try_from(delta)
-                .unwrap_or(u64::MAX)
-                .min(u64::from(u32::MAX) * 1000),
-        )
+    Instant::now() + Duration::from_millis(u64::try_from(delta).unwrap_or(u64::MAX).min(u64::from(u32::MAX) * 1000))
 }
 
 /// Writes queued frames to the socket until the connection is told to close, then says
@@ -600,9 +461,7 @@ async fn pump(mut sink: Sink, mut rx: mpsc::Receiver<Bytes>, control: Arc<ConnCo
             },
         }
     }
-    let (code, message) = control
-        .reason()
-        .unwrap_or((ErrorCode::CONNECTION_CLOSED, "closed".into()));
+    let (code, message) = control.reason().unwrap_or((ErrorCode::CONNECTION_CLOSED, "closed".into()));
     let finish = async {
         match code {
             ErrorCode::CONNECTION_CLOSED => {
@@ -615,17 +474,11 @@ async fn pump(mut sink: Sink, mut rx: mpsc::Receiver<Bytes>, control: Arc<ConnCo
                         return;
                     }
                 }
-                let fatal = ServerFrame::Fatal {
-                    code,
-                    message: message.clone(),
-                };
+                let fatal = ServerFrame::Fatal { code, message: message.clone() };
                 if let Ok(bytes) = fatal.encode() {
                     let _ = sink.feed(Message::Binary(Bytes::from(bytes))).await;
                 }
-                let close = CloseFrame {
-                    code: 1001,
-                    reason: "server shutting down".into(),
-                };
+                let close = CloseFrame { code: 1001, reason: "server shutting down".into() };
                 let _ = sink.send(Message::Close(Some(close))).await;
             }
             _ => close_with(&mut sink, code, &message).await,
@@ -649,19 +502,9 @@ async fn send_frame(sink: &mut Sink, frame: &ServerFrame) -> Result<(), axum::Er
 /// Sends a fatal frame naming `code`, then closes with close code `4000 + code`.
 async fn close_with(sink: &mut Sink, code: ErrorCode, message: &str) {
     let work = async {
-        let _ = send_frame(
-            sink,
-            &ServerFrame::Fatal {
-                code,
-                message: message.to_owned(),
-            },
-        )
-        .await;
+        let _ = send_frame(sink, &ServerFrame::Fatal { code, message: message.to_owned() }).await;
         // Close reasons are limited to 123 bytes; the code name always fits.
-        let close = CloseFrame {
-            code: code.close_code(),
-            reason: code.name().into(),
-        };
+        let close = CloseFrame { code: code.close_code(), reason: code.name().into() };
         let _ = sink.send(Message::Close(Some(close))).await;
     };
     let _ = timeout(CLOSE_WRITE_TIMEOUT, work).await;

@@ -31,14 +31,10 @@ pub struct DbTarget {
 #[derive(Debug, thiserror::Error)]
 pub enum DbUrlError {
     /// Not a URL at all.
-    #[error(
-        "DATABASE_URL is not a valid URL ({0}); expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-    )]
+    #[error("DATABASE_URL is not a valid URL ({0}); expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE")]
     NotAUrl(url::ParseError),
     /// Another database.
-    #[error(
-        "DATABASE_URL uses the scheme '{0}', but this server needs PostgreSQL (postgresql://...)"
-    )]
+    #[error("DATABASE_URL uses the scheme '{0}', but this server needs PostgreSQL (postgresql://...)")]
     Scheme(String),
     /// A parameter with a value we cannot use.
     #[error("DATABASE_URL parameter '{name}' has the invalid value '{value}'")]
@@ -76,24 +72,15 @@ impl DbTarget {
         let mut pgbouncer = false;
         let mut kept: Vec<(String, String)> = Vec::new();
         for (name, value) in url.query_pairs() {
-            let bad = || DbUrlError::Parameter {
-                name: name.to_string(),
-                value: value.to_string(),
-            };
+            let bad = || DbUrlError::Parameter { name: name.to_string(), value: value.to_string() };
             match name.as_ref() {
                 "schema" => schema = Some(value.to_string()).filter(|s| !s.is_empty()),
-                "connection_limit" => {
-                    connection_limit = Some(value.parse::<u32>().map_err(|_| bad())?)
-                }
+                "connection_limit" => connection_limit = Some(value.parse::<u32>().map_err(|_| bad())?),
                 "pool_timeout" => pool_timeout = Some(seconds(&value).ok_or_else(bad)?),
                 "connect_timeout" => connect_timeout = Some(seconds(&value).ok_or_else(bad)?),
                 "pgbouncer" => pgbouncer = value.as_ref() == "true",
                 // Prisma-only knobs with no sqlx equivalent worth mapping.
-                "socket_timeout"
-                | "statement_cache_size"
-                | "sslaccept"
-                | "sslidentity"
-                | "sslpassword" => {}
+                "socket_timeout" | "statement_cache_size" | "sslaccept" | "sslidentity" | "sslpassword" => {}
                 _ => kept.push((name.to_string(), value.to_string())),
             }
         }
@@ -188,11 +175,7 @@ mod tests {
         let err = DbTarget::parse("mysql://root@localhost/db").expect_err("not postgres");
         assert!(err.to_string().contains("PostgreSQL"), "{err}");
         let err = DbTarget::parse("not a url").expect_err("garbage");
-        assert!(
-            err.to_string()
-                .starts_with("DATABASE_URL is not a valid URL"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("DATABASE_URL is not a valid URL"), "{err}");
         let err = DbTarget::parse("postgres://h/db?connection_limit=lots").expect_err("bad number");
         assert!(err.to_string().contains("connection_limit"), "{err}");
     }

@@ -29,21 +29,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn upgrade(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
+async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     // Browsers always send Origin on a WebSocket handshake; refusing unknown ones stops
     // another site's page from opening a socket in a user's name (cross-site WebSocket
     // hijacking). Non-browser clients send no Origin and authenticate by token alone.
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
         if !state.config.origins.allows(origin) {
-            tracing::info!(
-                origin,
-                "refused a WebSocket from an origin that is not allowed"
-            );
+            tracing::info!(origin, "refused a WebSocket from an origin that is not allowed");
             return (
                 StatusCode::FORBIDDEN,
                 format!("origin {origin} is not allowed; add it to CHAT_ALLOWED_ORIGINS on the chat server\n"),
@@ -52,11 +45,7 @@ async fn upgrade(
         }
     }
     if state.shutdown.is_cancelled() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down\n",
-        )
-            .into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down\n").into_response();
     }
     let slot = ConnectionSlot::take(&state);
     let tracker = state.tracker.clone();
@@ -81,11 +70,7 @@ struct Health {
 
 async fn healthz(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
-        status: if state.shutdown.is_cancelled() {
-            "shutting_down"
-        } else {
-            "ok"
-        },
+        status: if state.shutdown.is_cancelled() { "shutting_down" } else { "ok" },
         version: env!("CARGO_PKG_VERSION"),
         protocol: PROTOCOL_VERSION,
         connections: state.metrics.connections(),
@@ -102,24 +87,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => Json(Ready { database: "ok" }).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Ready {
-                    database: "unreachable",
-                }),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, Json(Ready { database: "unreachable" })).into_response()
         }
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
         .into_response()
 }

@@ -73,23 +73,10 @@ pub struct Outbox {
 impl Outbox {
     /// An outbox for connection `id` of `user`; the receiver goes to the socket writer.
     #[must_use]
-    pub fn new(
-        id: ConnId,
-        user: UserRef,
-        capacity: usize,
-    ) -> (Outbox, mpsc::Receiver<Bytes>, Arc<ConnControl>) {
+    pub fn new(id: ConnId, user: UserRef, capacity: usize) -> (Outbox, mpsc::Receiver<Bytes>, Arc<ConnControl>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let control = Arc::new(ConnControl::default());
-        (
-            Outbox {
-                id,
-                user,
-                tx,
-                control: Arc::clone(&control),
-            },
-            rx,
-            control,
-        )
+        (Outbox { id, user, tx, control: Arc::clone(&control) }, rx, control)
     }
 
     /// The connection's id.
@@ -116,10 +103,7 @@ impl Outbox {
         match self.tx.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.control.kill(
-                    ErrorCode::SLOW_CONSUMER,
-                    "the client did not read its messages fast enough",
-                );
+                self.control.kill(ErrorCode::SLOW_CONSUMER, "the client did not read its messages fast enough");
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -214,10 +198,7 @@ impl Hub {
         entry.generation += 1;
         if !entry.announced_online {
             entry.announced_online = true;
-            notify(
-                &entry.watchers,
-                &ServerFrame::Presence { user, online: true },
-            );
+            notify(&entry.watchers, &ServerFrame::Presence { user, online: true });
         }
     }
 
@@ -246,13 +227,7 @@ impl Hub {
             };
             if entry.generation == generation && entry.conns.is_empty() && entry.announced_online {
                 entry.announced_online = false;
-                notify(
-                    &entry.watchers,
-                    &ServerFrame::Presence {
-                        user,
-                        online: false,
-                    },
-                );
+                notify(&entry.watchers, &ServerFrame::Presence { user, online: false });
             }
             if entry.is_unused() {
                 shard.remove(&user);
@@ -263,9 +238,7 @@ impl Hub {
     /// Whether `user` counts as online (a connection is open, or closed within the grace).
     #[must_use]
     pub fn is_online(&self, user: UserRef) -> bool {
-        lock(self.shard(user))
-            .get(&user)
-            .is_some_and(|e| e.announced_online)
+        lock(self.shard(user)).get(&user).is_some_and(|e| e.announced_online)
     }
 
     /// Replaces what `outbox` watches: stops watching `old`, starts watching `new`.

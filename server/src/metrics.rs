@@ -47,53 +47,17 @@ impl Metrics {
         let connections = Gauge::default();
         let stored = Counter::default();
         let delivered = Counter::default();
-        let batch_size = Histogram::new([
-            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
-        ]);
-        let commit_seconds = Histogram::new([
-            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
-        ]);
+        let batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]);
+        let commit_seconds = Histogram::new([0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0]);
         let errors = Family::<CodeLabel, Counter>::default();
-        registry.register(
-            "connections",
-            "Open authenticated WebSocket connections",
-            connections.clone(),
-        );
-        registry.register(
-            "messages_stored",
-            "Messages committed to the database",
-            stored.clone(),
-        );
-        registry.register(
-            "messages_delivered",
-            "Message frames queued to recipient connections",
-            delivered.clone(),
-        );
-        registry.register(
-            "batch_size",
-            "Messages per group commit",
-            batch_size.clone(),
-        );
-        registry.register(
-            "commit_seconds",
-            "Time to commit one batch",
-            commit_seconds.clone(),
-        );
-        registry.register(
-            "errors",
-            "Error frames sent, by protocol error code",
-            errors.clone(),
-        );
+        registry.register("connections", "Open authenticated WebSocket connections", connections.clone());
+        registry.register("messages_stored", "Messages committed to the database", stored.clone());
+        registry.register("messages_delivered", "Message frames queued to recipient connections", delivered.clone());
+        registry.register("batch_size", "Messages per group commit", batch_size.clone());
+        registry.register("commit_seconds", "Time to commit one batch", commit_seconds.clone());
+        registry.register("errors", "Error frames sent, by protocol error code", errors.clone());
         Metrics {
-            inner: Arc::new(Inner {
-                registry,
-                connections,
-                stored,
-                delivered,
-                batch_size,
-                commit_seconds,
-                errors,
-            }),
+            inner: Arc::new(Inner { registry, connections, stored, delivered, batch_size, commit_seconds, errors }),
         }
     }
 
@@ -129,10 +93,7 @@ impl Metrics {
 
     /// An error frame (or fatal close) with this code was sent.
     pub fn error(&self, code: chat_protocol::ErrorCode) {
-        self.inner
-            .errors
-            .get_or_create(&CodeLabel { code: code.name() })
-            .inc();
+        self.inner.errors.get_or_create(&CodeLabel { code: code.name() }).inc();
     }
 
     /// The Prometheus text exposition.

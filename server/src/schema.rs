@@ -53,17 +53,11 @@ pub struct Applied {
 /// # Errors
 /// [`SchemaError::MissingAppTable`] when `"Teacher"` or `"Student"` is missing for the view;
 /// [`SchemaError::Database`] when a statement fails.
-pub async fn apply(
-    pool: &PgPool,
-    schema: &str,
-    only: Option<Part>,
-) -> Result<Applied, SchemaError> {
+pub async fn apply(pool: &PgPool, schema: &str, only: Option<Part>) -> Result<Applied, SchemaError> {
     let mut applied = Applied::default();
     let mut tx = pool.begin().await?;
     // Serialise concurrent `setup` runs (two servers started at once).
-    sqlx::query("SELECT pg_advisory_xact_lock(7405323)")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7405323)").execute(&mut *tx).await?;
     if only.is_none_or(|p| p == Part::Message) {
         let existed = relation_exists(&mut tx, "Message").await?;
         sqlx::raw_sql(MESSAGE_SQL).execute(&mut *tx).await?;
@@ -76,18 +70,13 @@ pub async fn apply(
     if only.is_none_or(|p| p == Part::View) {
         for table in ["Teacher", "Student"] {
             if !relation_exists(&mut tx, table).await? {
-                return Err(SchemaError::MissingAppTable {
-                    schema: schema.to_owned(),
-                    table,
-                });
+                return Err(SchemaError::MissingAppTable { schema: schema.to_owned(), table });
             }
         }
         let existed = relation_exists(&mut tx, "users_view").await?;
         sqlx::raw_sql(USERS_VIEW_SQL).execute(&mut *tx).await?;
         applied.steps.push(if existed {
-            format!(
-                "view {schema}.users_view already existed; replaced with the current definition"
-            )
+            format!("view {schema}.users_view already existed; replaced with the current definition")
         } else {
             format!("created view {schema}.users_view over \"Teacher\" and \"Student\"")
         });
@@ -98,10 +87,7 @@ pub async fn apply(
 
 async fn relation_exists(conn: &mut sqlx::PgConnection, name: &str) -> Result<bool, sqlx::Error> {
     // to_regclass resolves through search_path, like the unqualified names in our queries.
-    sqlx::query_scalar::<_, bool>("SELECT to_regclass(quote_ident($1)) IS NOT NULL")
-        .bind(name)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar::<_, bool>("SELECT to_regclass(quote_ident($1)) IS NOT NULL").bind(name).fetch_one(conn).await
 }
 
 /// One expected column of a relation.
@@ -117,17 +103,8 @@ pub struct ExpectedColumn {
     pub default: Option<&'static str>,
 }
 
-const fn col(
-    name: &'static str,
-    data_type: &'static str,
-    default: Option<&'static str>,
-) -> ExpectedColumn {
-    ExpectedColumn {
-        name,
-        data_type,
-        nullable: false,
-        default,
-    }
+const fn col(name: &'static str, data_type: &'static str, default: Option<&'static str>) -> ExpectedColumn {
+    ExpectedColumn { name, data_type, nullable: false, default }
 }
 
 /// The `Message` columns exactly as Prisma creates them.
@@ -138,11 +115,7 @@ pub const MESSAGE_COLUMNS: &[ExpectedColumn] = &[
     col("recipientId", "integer", None),
     col("recipientRole", "text", None),
     col("content", "text", None),
-    col(
-        "createdAt",
-        "timestamp without time zone",
-        Some("CURRENT_TIMESTAMP"),
-    ),
+    col("createdAt", "timestamp without time zone", Some("CURRENT_TIMESTAMP")),
     col("updatedAt", "timestamp without time zone", None),
     col("isRead", "boolean", Some("false")),
 ];
@@ -166,11 +139,7 @@ pub struct FoundColumn {
 ///
 /// # Errors
 /// A database error.
-pub async fn columns(
-    pool: &PgPool,
-    schema: &str,
-    table: &str,
-) -> Result<Vec<FoundColumn>, sqlx::Error> {
+pub async fn columns(pool: &PgPool, schema: &str, table: &str) -> Result<Vec<FoundColumn>, sqlx::Error> {
     sqlx::query_as::<_, FoundColumn>(
         "SELECT column_name::text, data_type::text, is_nullable::text, column_default::text, \
                 datetime_precision::int4 \
@@ -209,9 +178,7 @@ pub struct Report {
 /// A database error (not a missing table: that is a finding).
 pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error> {
     let mut report = Report {
-        server_version: sqlx::query_scalar("SHOW server_version")
-            .fetch_one(pool)
-            .await?,
+        server_version: sqlx::query_scalar("SHOW server_version").fetch_one(pool).await?,
         ..Report::default()
     };
 
@@ -219,27 +186,17 @@ pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error>
         let found = columns(pool, schema, table).await?;
         if found.is_empty() {
             report.problems.push(Finding {
-                problem: format!(
-                    "table {schema}.\"{table}\" does not exist (it is your app's own table)"
-                ),
-                fix: "create it through your Prisma schema (npx prisma db push or your migrations)"
-                    .into(),
+                problem: format!("table {schema}.\"{table}\" does not exist (it is your app's own table)"),
+                fix: "create it through your Prisma schema (npx prisma db push or your migrations)".into(),
             });
         } else {
-            let missing: Vec<&str> = ["id", "name"]
-                .into_iter()
-                .filter(|c| !found.iter().any(|f| f.column_name == *c))
-                .collect();
+            let missing: Vec<&str> =
+                ["id", "name"].into_iter().filter(|c| !found.iter().any(|f| f.column_name == *c)).collect();
             if missing.is_empty() {
-                report
-                    .ok
-                    .push(format!("table {schema}.\"{table}\" has id and name"));
+                report.ok.push(format!("table {schema}.\"{table}\" has id and name"));
             } else {
                 report.problems.push(Finding {
-                    problem: format!(
-                        "table {schema}.\"{table}\" lacks the column(s) {}",
-                        missing.join(", ")
-                    ),
+                    problem: format!("table {schema}.\"{table}\" lacks the column(s) {}", missing.join(", ")),
                     fix: "add them in your Prisma schema (users_view reads id and name)".into(),
                 });
             }
@@ -265,9 +222,7 @@ pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error>
             }
         }
         if mismatches.is_empty() {
-            report.ok.push(format!(
-                "table {schema}.\"Message\" matches the Prisma model"
-            ));
+            report.ok.push(format!("table {schema}.\"Message\" matches the Prisma model"));
         } else {
             let mut problem = format!("table {schema}.\"Message\" differs from the Prisma model:");
             for m in &mismatches {
@@ -288,9 +243,7 @@ pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error>
             fix: "chat-server setup --only view".into(),
         });
     } else if ["id", "name", "role"].iter().all(|c| names.contains(c)) {
-        report
-            .ok
-            .push(format!("view {schema}.users_view has id, name and role"));
+        report.ok.push(format!("view {schema}.users_view has id, name and role"));
     } else {
         report.problems.push(Finding {
             problem: format!(
@@ -308,22 +261,13 @@ pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error>
 pub fn column_mismatch(expected: &ExpectedColumn, found: &FoundColumn) -> Option<String> {
     let name = expected.name;
     if found.data_type != expected.data_type {
-        return Some(format!(
-            "\"{name}\" is {} instead of {}",
-            found.data_type, expected.data_type
-        ));
+        return Some(format!("\"{name}\" is {} instead of {}", found.data_type, expected.data_type));
     }
     if expected.data_type.starts_with("timestamp") && found.datetime_precision != Some(3) {
-        return Some(format!(
-            "\"{name}\" has precision {:?} instead of 3",
-            found.datetime_precision
-        ));
+        return Some(format!("\"{name}\" has precision {:?} instead of 3", found.datetime_precision));
     }
     if (found.is_nullable == "YES") != expected.nullable {
-        return Some(format!(
-            "\"{name}\" nullability is {} instead of NOT NULL",
-            found.is_nullable
-        ));
+        return Some(format!("\"{name}\" nullability is {} instead of NOT NULL", found.is_nullable));
     }
     if found.column_default.as_deref() != expected.default {
         return Some(format!(
@@ -340,9 +284,7 @@ pub fn column_mismatch(expected: &ExpectedColumn, found: &FoundColumn) -> Option
 /// # Errors
 /// A message in the guide's words with the command that fixes it.
 pub async fn require_ready(pool: &PgPool, schema: &str) -> Result<(), String> {
-    let report = inspect(pool, schema)
-        .await
-        .map_err(|e| format!("cannot inspect the database: {e}"))?;
+    let report = inspect(pool, schema).await.map_err(|e| format!("cannot inspect the database: {e}"))?;
     if report.problems.is_empty() {
         return Ok(());
     }

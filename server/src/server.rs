@@ -77,10 +77,7 @@ pub async fn run(
     }
     state.drained.cancel();
     state.tracker.close();
-    if tokio::time::timeout(CONNECTIONS_GRACE, state.tracker.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(CONNECTIONS_GRACE, state.tracker.wait()).await.is_err() {
         tracing::warn!("some connections did not close in time; dropping them");
         hub.kill_all(ErrorCode::SHUTTING_DOWN, "the server is shutting down");
     }
@@ -109,11 +106,7 @@ impl Running {
         let task = tokio::spawn(run(listener, config, store, async move {
             let _sender_dropped_means_stop_too = stopped.await;
         }));
-        Ok(Running {
-            addr,
-            stop: Some(stop),
-            task,
-        })
+        Ok(Running { addr, stop: Some(stop), task })
     }
 
     /// The WebSocket URL (`ws://addr/ws`).

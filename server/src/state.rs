@@ -57,10 +57,7 @@ pub(crate) struct ConnectionSlot {
 impl ConnectionSlot {
     pub(crate) fn take(state: &AppState) -> Self {
         let before = state.open.fetch_add(1, Ordering::AcqRel);
-        ConnectionSlot {
-            state: state.clone(),
-            over_limit: before >= state.config.limits.max_connections,
-        }
+        ConnectionSlot { state: state.clone(), over_limit: before >= state.config.limits.max_connections }
     }
 }
 
@@ -84,11 +81,7 @@ const DIRECTORY_CAPACITY: usize = 200_000;
 
 impl UserDirectory {
     pub(crate) fn new(store: Store, ttl: Duration) -> Self {
-        UserDirectory {
-            store,
-            cache: Mutex::new(HashMap::new()),
-            ttl,
-        }
+        UserDirectory { store, cache: Mutex::new(HashMap::new()), ttl }
     }
 
     /// The user's display name, or `None` if `users_view` has no such user.

@@ -11,8 +11,7 @@ use crate::store::{PgStore, Store};
 
 /// The server tests create their databases on.
 pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database of its own for one test, dropped (forcibly) when the value is dropped.
@@ -36,13 +35,8 @@ impl TestDb {
     pub async fn empty() -> TestDb {
         let admin = admin_url();
         let name = format!("chat_test_{}", hex(&random_bytes()));
-        let admin_pool = PgPool::connect(&admin)
-            .await
-            .expect("the test PostgreSQL server is reachable");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin_pool)
-            .await
-            .unwrap();
+        let admin_pool = PgPool::connect(&admin).await.expect("the test PostgreSQL server is reachable");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin_pool).await.unwrap();
         admin_pool.close().await;
         let mut url = url::Url::parse(&admin).unwrap();
         url.set_path(&format!("/{name}"));
@@ -70,10 +64,7 @@ impl TestDb {
     }
 
     pub async fn message_count(&self) -> i64 {
-        sqlx::query_scalar(r#"SELECT count(*) FROM "Message""#)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar(r#"SELECT count(*) FROM "Message""#).fetch_one(&self.pool).await.unwrap()
     }
 
     pub async fn count_id(&self, id: MessageId) -> i64 {
@@ -92,15 +83,10 @@ impl Drop for TestDb {
         // drives cannot be closed gracefully: drop the database with FORCE, which ends its
         // sessions from the server side, from a private runtime on another thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 if let Ok(admin) = PgPool::connect(&admin_url()).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&admin)
-                        .await;
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
                     admin.close().await;
                 }
             });

@@ -102,13 +102,7 @@ async fn run(
     tracing::debug!("writer drained and stopped");
 }
 
-async fn commit(
-    store: &Store,
-    hub: &Hub,
-    metrics: &Metrics,
-    batch: &[WriteRequest],
-    created_at: Millis,
-) {
+async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[WriteRequest], created_at: Millis) {
     let messages: Vec<&NewMessage> = batch.iter().map(|r| &r.msg).collect();
     let started = Instant::now();
     let outcomes = match store.insert_batch(&messages, created_at).await {
@@ -127,20 +121,13 @@ async fn commit(
             return;
         }
     };
-    let stored = outcomes
-        .iter()
-        .filter(|o| matches!(o, InsertOutcome::Stored { .. }))
-        .count();
+    let stored = outcomes.iter().filter(|o| matches!(o, InsertOutcome::Stored { .. })).count();
     metrics.batch(batch.len(), stored, started.elapsed().as_secs_f64());
 
     for (r, outcome) in batch.iter().zip(outcomes) {
         match outcome {
             InsertOutcome::Stored { created_at } => {
-                r.reply.push_frame(&ServerFrame::Sent {
-                    req: r.req,
-                    id: r.msg.id,
-                    created_at,
-                });
+                r.reply.push_frame(&ServerFrame::Sent { req: r.req, id: r.msg.id, created_at });
                 let frame = ServerFrame::Message {
                     message: StoredMessage {
                         id: r.msg.id,
@@ -162,19 +149,14 @@ async fn commit(
             }
             InsertOutcome::Duplicate { created_at } => {
                 // A resend of a message already stored: the original ack, nothing new.
-                r.reply.push_frame(&ServerFrame::Sent {
-                    req: r.req,
-                    id: r.msg.id,
-                    created_at,
-                });
+                r.reply.push_frame(&ServerFrame::Sent { req: r.req, id: r.msg.id, created_at });
             }
             InsertOutcome::Conflict => {
                 metrics.error(ErrorCode::ID_CONFLICT);
                 r.reply.push_frame(&ServerFrame::Error {
                     req: r.req,
                     code: ErrorCode::ID_CONFLICT,
-                    message: "this message id belongs to another sender; use a new random id"
-                        .into(),
+                    message: "this message id belongs to another sender; use a new random id".into(),
                 });
             }
         }

@@ -35,32 +35,19 @@ fn cmd(dir: &std::path::Path) -> Command {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "chat-cli-{}",
-        common::hex(&rand::random::<[u8; 6]>())
-    ));
+    let dir = std::env::temp_dir().join(format!("chat-cli-{}", common::hex(&rand::random::<[u8; 6]>())));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 fn run(c: &mut Command) -> (bool, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = c.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&stdout),
-        String::from_utf8_lossy(&stderr)
-    );
+    let Output { status, stdout, stderr } = c.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
     (status.success(), text)
 }
 
 fn mint(user: UserRef) -> String {
-    Auth::new(SECRET.as_bytes())
-        .mint(user, now_secs(), now_secs() + 60)
-        .unwrap()
+    Auth::new(SECRET.as_bytes()).mint(user, now_secs(), now_secs() + 60).unwrap()
 }
 
 #[tokio::test]
@@ -75,10 +62,7 @@ async fn setup_creates_the_table_and_view_and_is_idempotent() {
     assert!(ok, "{out}");
     assert!(out.contains("already exists"), "{out}");
     let users: Vec<(i32, String, String)> =
-        sqlx::query_as("SELECT id, name, role FROM users_view ORDER BY role, id")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
+        sqlx::query_as("SELECT id, name, role FROM users_view ORDER BY role, id").fetch_all(&db.pool).await.unwrap();
     assert_eq!(users.len(), 5);
     assert_eq!(users[0], (1, "S-Carol".into(), "student".into()));
     assert_eq!(users[3], (1, "T-Alice".into(), "teacher".into()));
@@ -88,24 +72,15 @@ async fn setup_creates_the_table_and_view_and_is_idempotent() {
 async fn setup_only_message_and_only_view_do_one_part_each() {
     let db = TestDb::empty().await;
     let dir = tempdir();
-    let (ok, out) = run(cmd(&dir)
-        .args(["setup", "--only", "message"])
-        .env("DATABASE_URL", &db.url));
+    let (ok, out) = run(cmd(&dir).args(["setup", "--only", "message"]).env("DATABASE_URL", &db.url));
     assert!(ok, "{out}");
     assert!(!out.contains("users_view"), "{out}");
     // The view needs the app's tables, and says so.
-    let (ok, out) = run(cmd(&dir)
-        .args(["setup", "--only", "view"])
-        .env("DATABASE_URL", &db.url));
+    let (ok, out) = run(cmd(&dir).args(["setup", "--only", "view"]).env("DATABASE_URL", &db.url));
     assert!(!ok);
-    assert!(
-        out.contains("The table 'public.Teacher' does not exist"),
-        "{out}"
-    );
+    assert!(out.contains("The table 'public.Teacher' does not exist"), "{out}");
     sqlx::raw_sql(APP_TABLES).execute(&db.pool).await.unwrap();
-    let (ok, out) = run(cmd(&dir)
-        .args(["setup", "--only", "view"])
-        .env("DATABASE_URL", &db.url));
+    let (ok, out) = run(cmd(&dir).args(["setup", "--only", "view"]).env("DATABASE_URL", &db.url));
     assert!(ok, "{out}");
     assert!(out.contains("created view"), "{out}");
 }
@@ -117,19 +92,10 @@ async fn check_db_reports_each_problem_with_its_fix() {
     let (ok, out) = run(cmd(&dir).arg("check-db").env("DATABASE_URL", &db.url));
     assert!(!ok, "{out}");
     assert!(out.contains("(PostgreSQL 1"), "server version: {out}");
-    assert!(
-        out.contains("The table 'public.Message' does not exist"),
-        "{out}"
-    );
-    assert!(
-        out.contains("fix: chat-server setup --only message"),
-        "{out}"
-    );
+    assert!(out.contains("The table 'public.Message' does not exist"), "{out}");
+    assert!(out.contains("fix: chat-server setup --only message"), "{out}");
     assert!(out.contains("fix: chat-server setup --only view"), "{out}");
-    assert!(
-        out.contains("ok: table public.\"Teacher\" has id and name"),
-        "{out}"
-    );
+    assert!(out.contains("ok: table public.\"Teacher\" has id and name"), "{out}");
     let (ok, _) = run(cmd(&dir).arg("setup").env("DATABASE_URL", &db.url));
     assert!(ok);
     let (ok, out) = run(cmd(&dir).arg("check-db").env("DATABASE_URL", &db.url));
@@ -140,21 +106,14 @@ async fn check_db_reports_each_problem_with_its_fix() {
 #[tokio::test]
 async fn check_db_explains_an_unreachable_database_and_a_missing_url() {
     let dir = tempdir();
-    let (ok, out) = run(cmd(&dir)
-        .arg("check-db")
-        .env("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing"));
+    let (ok, out) = run(cmd(&dir).arg("check-db").env("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing"));
     assert!(!ok);
-    assert!(
-        out.contains("cannot connect to the database at postgresql://nobody@127.0.0.1:1/nothing"),
-        "{out}"
-    );
+    assert!(out.contains("cannot connect to the database at postgresql://nobody@127.0.0.1:1/nothing"), "{out}");
     assert!(out.contains("Check DATABASE_URL"), "{out}");
     let (ok, out) = run(cmd(&dir).arg("check-db"));
     assert!(!ok);
     assert!(out.contains("DATABASE_URL is not set"), "{out}");
-    let (ok, out) = run(cmd(&dir)
-        .arg("check-db")
-        .env("DATABASE_URL", "mysql://root@localhost/db"));
+    let (ok, out) = run(cmd(&dir).arg("check-db").env("DATABASE_URL", "mysql://root@localhost/db"));
     assert!(!ok);
     assert!(out.contains("needs PostgreSQL"), "{out}");
 }
@@ -169,10 +128,7 @@ async fn serve_refuses_to_start_without_the_message_table_and_says_how_to_fix_it
         .env("CHAT_TOKEN_SECRET", SECRET)
         .env("SOCKET_PORT", "0"));
     assert!(!ok);
-    assert!(
-        out.contains("The table 'public.Message' does not exist"),
-        "{out}"
-    );
+    assert!(out.contains("The table 'public.Message' does not exist"), "{out}");
     assert!(out.contains("chat-server setup"), "{out}");
 }
 
@@ -183,15 +139,10 @@ async fn serve_names_the_missing_or_invalid_variable() {
     let (ok, out) = run(cmd(&dir).env("DATABASE_URL", &db.url));
     assert!(!ok);
     assert!(out.contains("CHAT_TOKEN_SECRET is not set"), "{out}");
-    let (ok, out) = run(cmd(&dir)
-        .env("DATABASE_URL", &db.url)
-        .env("CHAT_TOKEN_SECRET", SECRET)
-        .env("SOCKET_PORT", "lots"));
+    let (ok, out) =
+        run(cmd(&dir).env("DATABASE_URL", &db.url).env("CHAT_TOKEN_SECRET", SECRET).env("SOCKET_PORT", "lots"));
     assert!(!ok);
-    assert!(
-        out.contains("SOCKET_PORT") || out.contains("--port"),
-        "{out}"
-    );
+    assert!(out.contains("SOCKET_PORT") || out.contains("--port"), "{out}");
     let (ok, out) = run(cmd(&dir)
         .env("DATABASE_URL", &db.url)
         .env("CHAT_TOKEN_SECRET", SECRET)
@@ -241,10 +192,7 @@ fn serve(dir: &std::path::Path, db_url: &str, extra: &[&str]) -> Served {
             let _ = tx.send(Err(log));
         }
     });
-    match rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server starts")
-    {
+    match rx.recv_timeout(Duration::from_secs(30)).expect("the server starts") {
         Ok(addr) => Served { child, addr },
         Err(log) => panic!("the server did not start:\n{log}"),
     }
@@ -267,22 +215,12 @@ async fn serve_with_apply_schema_starts_check_reports_it_and_sigterm_stops_it() 
 
     // A real client can use it.
     let mut c = Client::open(&format!("ws://{}/ws", served.addr)).await;
-    c.send(&ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        token: mint(UserRef::teacher(1)),
-    })
-    .await;
+    c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: mint(UserRef::teacher(1)) }).await;
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
 
     // SIGTERM: a graceful stop, exit status 0, and the client hears "going away".
     let pid = served.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let (_, close) = c.expect_close().await;
     assert_eq!(close, Some(1001));
     let status = served.child.wait().unwrap();
@@ -292,9 +230,7 @@ async fn serve_with_apply_schema_starts_check_reports_it_and_sigterm_stops_it() 
 #[tokio::test]
 async fn check_says_when_nothing_is_listening() {
     let dir = tempdir();
-    let (ok, out) = run(cmd(&dir)
-        .arg("check")
-        .env("NEXT_PUBLIC_SOCKET_URL", "http://127.0.0.1:1"));
+    let (ok, out) = run(cmd(&dir).arg("check").env("NEXT_PUBLIC_SOCKET_URL", "http://127.0.0.1:1"));
     assert!(!ok);
     assert!(out.contains("not reachable"), "{out}");
     assert!(out.contains("chat-server serve"), "{out}");
@@ -303,16 +239,11 @@ async fn check_says_when_nothing_is_listening() {
 #[tokio::test]
 async fn a_prisma_url_with_schema_and_pool_parameters_works_for_every_command() {
     let db = TestDb::empty().await;
-    sqlx::raw_sql(&format!(
-        "CREATE SCHEMA chat; SET search_path TO chat; {APP_TABLES}"
-    ))
-    .execute(&db.pool)
-    .await
-    .unwrap();
-    let url = format!(
-        "{}?schema=chat&connection_limit=3&pool_timeout=5&pgbouncer=false",
-        db.url
-    );
+    sqlx::raw_sql(&format!("CREATE SCHEMA chat; SET search_path TO chat; {APP_TABLES}"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let url = format!("{}?schema=chat&connection_limit=3&pool_timeout=5&pgbouncer=false", db.url);
     let dir = tempdir();
     let (ok, out) = run(cmd(&dir).arg("setup").env("DATABASE_URL", &url));
     assert!(ok, "{out}");
@@ -324,12 +255,11 @@ async fn a_prisma_url_with_schema_and_pool_parameters_works_for_every_command() 
     .await
     .unwrap();
     assert_eq!(in_chat, 2);
-    let in_public: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let in_public: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(in_public, 0);
     let (ok, out) = run(cmd(&dir).arg("check-db").env("DATABASE_URL", &url));
     assert!(ok, "{out}");
@@ -337,18 +267,11 @@ async fn a_prisma_url_with_schema_and_pool_parameters_works_for_every_command() 
 
     let served = serve(&dir, &url, &[]);
     let mut c = Client::open(&format!("ws://{}/ws", served.addr)).await;
-    c.send(&ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        token: mint(UserRef::teacher(1)),
-    })
-    .await;
+    c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: mint(UserRef::teacher(1)) }).await;
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
     let (_, ack) = c.send_message(UserRef::student(1), "in schema chat").await;
     assert!(matches!(ack, ServerFrame::Sent { .. }), "{ack:?}");
-    let n: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM chat."Message""#)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let n: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM chat."Message""#).fetch_one(&db.pool).await.unwrap();
     assert_eq!(n, 1);
 }
 
@@ -357,11 +280,7 @@ async fn settings_are_read_from_env_files_in_the_working_directory() {
     let db = TestDb::ready().await;
     let dir = tempdir();
     // .env.local wins over .env, as in Next.js.
-    std::fs::write(
-        dir.join(".env"),
-        "DATABASE_URL=postgresql://nobody@127.0.0.1:1/wrong\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join(".env"), "DATABASE_URL=postgresql://nobody@127.0.0.1:1/wrong\n").unwrap();
     std::fs::write(dir.join(".env.local"), format!("DATABASE_URL={}\n", db.url)).unwrap();
     let (ok, out) = run(cmd(&dir).arg("check-db"));
     assert!(ok, "{out}");

@@ -20,14 +20,7 @@ async fn a_teacher_and_a_student_exchange_messages() {
     let mut student = Client::login(&server, S1).await;
 
     let (id, ack) = teacher.send_message(S1, "Homework is due Friday").await;
-    let ServerFrame::Sent {
-        id: acked,
-        created_at,
-        ..
-    } = ack
-    else {
-        panic!("expected an ack, got {ack:?}")
-    };
+    let ServerFrame::Sent { id: acked, created_at, .. } = ack else { panic!("expected an ack, got {ack:?}") };
     assert_eq!(acked, id);
     // Acked means committed: the row is there, as Prisma will read it.
     let row: (String, i32, String, i32, String, bool, i64, i64) = sqlx::query_as(
@@ -41,36 +34,17 @@ async fn a_teacher_and_a_student_exchange_messages() {
     .unwrap();
     assert_eq!(
         row,
-        (
-            "teacher".into(),
-            1,
-            "student".into(),
-            1,
-            "Homework is due Friday".into(),
-            false,
-            created_at,
-            created_at
-        )
+        ("teacher".into(), 1, "student".into(), 1, "Homework is due Friday".into(), false, created_at, created_at)
     );
 
-    let ServerFrame::Message { message } = student.recv().await else {
-        panic!("expected a message")
-    };
-    assert_eq!(
-        (message.id, message.from, message.to, message.created_at),
-        (id, T1, S1, created_at)
-    );
+    let ServerFrame::Message { message } = student.recv().await else { panic!("expected a message") };
+    assert_eq!((message.id, message.from, message.to, message.created_at), (id, T1, S1, created_at));
     assert_eq!(message.content, "Homework is due Friday");
 
     let (_, ack) = student.send_message(T1, "OK!").await;
     assert!(matches!(ack, ServerFrame::Sent { .. }), "{ack:?}");
-    let ServerFrame::Message { message } = teacher.recv().await else {
-        panic!("expected a message")
-    };
-    assert_eq!(
-        (message.from, message.to, message.content.as_str()),
-        (S1, T1, "OK!")
-    );
+    let ServerFrame::Message { message } = teacher.recv().await else { panic!("expected a message") };
+    assert_eq!((message.from, message.to, message.content.as_str()), (S1, T1, "OK!"));
     assert_eq!(db.message_count().await, 2);
     server.stop().await.unwrap();
 }
@@ -85,9 +59,7 @@ async fn teacher_one_and_student_one_are_different_users() {
     // A message to teacher 1 must not reach student 1, whose id is also 1.
     let (_, ack) = teacher2.send_message(T1, "staff meeting").await;
     assert!(matches!(ack, ServerFrame::Sent { .. }));
-    let ServerFrame::Message { message } = teacher1.recv().await else {
-        panic!()
-    };
+    let ServerFrame::Message { message } = teacher1.recv().await else { panic!() };
     assert_eq!(message.content, "staff meeting");
     let req = student1.req();
     student1.send(&ClientFrame::Ping { req }).await;
@@ -110,9 +82,7 @@ async fn every_tab_of_the_recipient_and_the_senders_other_tabs_receive_the_messa
     let (id, ack) = sender_tab1.send_message(S2, "hello both tabs").await;
     assert!(matches!(ack, ServerFrame::Sent { .. }));
     for client in [&mut recipient_tab1, &mut recipient_tab2, &mut sender_tab2] {
-        let ServerFrame::Message { message } = client.recv().await else {
-            panic!("expected the message")
-        };
+        let ServerFrame::Message { message } = client.recv().await else { panic!("expected the message") };
         assert_eq!(message.id, id);
     }
     // The sending tab gets the ack, not a second copy.
@@ -129,33 +99,16 @@ async fn resend_of_a_stored_id_returns_the_original_ack_and_stores_nothing() {
     let mut teacher = Client::login(&server, T1).await;
     let mut student = Client::login(&server, S1).await;
     let id = new_id();
-    let send = |req| ClientFrame::Send {
-        req,
-        id,
-        to: S1,
-        content: "once".into(),
-    };
+    let send = |req| ClientFrame::Send { req, id, to: S1, content: "once".into() };
     teacher.send(&send(10)).await;
-    let ServerFrame::Sent {
-        created_at: first, ..
-    } = teacher.recv().await
-    else {
-        panic!()
-    };
+    let ServerFrame::Sent { created_at: first, .. } = teacher.recv().await else { panic!() };
     assert!(matches!(student.recv().await, ServerFrame::Message { .. }));
 
     // The client lost the ack and retries, even on a new connection.
     drop(teacher);
     let mut teacher = Client::login(&server, T1).await;
     teacher.send(&send(11)).await;
-    let ServerFrame::Sent {
-        req,
-        created_at: again,
-        ..
-    } = teacher.recv().await
-    else {
-        panic!()
-    };
+    let ServerFrame::Sent { req, created_at: again, .. } = teacher.recv().await else { panic!() };
     assert_eq!((req, again), (11, first));
     assert_eq!(db.count_id(id).await, 1);
     // And the recipient does not get it twice.
@@ -172,30 +125,17 @@ async fn the_same_id_sent_twice_at_once_is_stored_once() {
     let mut teacher = Client::login(&server, T1).await;
     let id = new_id();
     for req in [1, 2, 3] {
-        teacher
-            .send(&ClientFrame::Send {
-                req,
-                id,
-                to: S1,
-                content: "burst".into(),
-            })
-            .await;
+        teacher.send(&ClientFrame::Send { req, id, to: S1, content: "burst".into() }).await;
     }
     let mut acks = Vec::new();
     while acks.len() < 3 {
-        if let ServerFrame::Sent {
-            req, created_at, ..
-        } = teacher.recv().await
-        {
+        if let ServerFrame::Sent { req, created_at, .. } = teacher.recv().await {
             acks.push((req, created_at));
         }
     }
     acks.sort_unstable();
     assert_eq!(acks.iter().map(|a| a.0).collect::<Vec<_>>(), [1, 2, 3]);
-    assert!(
-        acks.iter().all(|a| a.1 == acks[0].1),
-        "all acks carry the stored timestamp: {acks:?}"
-    );
+    assert!(acks.iter().all(|a| a.1 == acks[0].1), "all acks carry the stored timestamp: {acks:?}");
     assert_eq!(db.count_id(id).await, 1);
     server.stop().await.unwrap();
 }
@@ -207,34 +147,11 @@ async fn an_id_owned_by_another_sender_is_refused() {
     let mut teacher = Client::login(&server, T1).await;
     let mut other = Client::login(&server, T2).await;
     let id = new_id();
-    teacher
-        .send(&ClientFrame::Send {
-            req: 1,
-            id,
-            to: S1,
-            content: "mine".into(),
-        })
-        .await;
+    teacher.send(&ClientFrame::Send { req: 1, id, to: S1, content: "mine".into() }).await;
     assert!(matches!(teacher.recv().await, ServerFrame::Sent { .. }));
-    other
-        .send(&ClientFrame::Send {
-            req: 2,
-            id,
-            to: S1,
-            content: "hijack".into(),
-        })
-        .await;
+    other.send(&ClientFrame::Send { req: 2, id, to: S1, content: "hijack".into() }).await;
     let (answer, _) = other.recv_until(|f| f.request_id() == Some(2)).await;
-    assert!(
-        matches!(
-            answer,
-            ServerFrame::Error {
-                code: ErrorCode::ID_CONFLICT,
-                ..
-            }
-        ),
-        "{answer:?}"
-    );
+    assert!(matches!(answer, ServerFrame::Error { code: ErrorCode::ID_CONFLICT, .. }), "{answer:?}");
     let content: String = sqlx::query_scalar(r#"SELECT content FROM "Message" WHERE id = $1"#)
         .bind(id.hyphenated().as_str())
         .fetch_one(&db.pool)
@@ -254,20 +171,11 @@ async fn many_concurrent_senders_are_all_stored_and_delivered_once() {
         let url = server.ws_url();
         handles.push(tokio::spawn(async move {
             let mut c = Client::open(&url).await;
-            c.send(&ClientFrame::Hello {
-                version: chat_protocol::PROTOCOL_VERSION,
-                token: common::token(sender),
-            })
-            .await;
+            c.send(&ClientFrame::Hello { version: chat_protocol::PROTOCOL_VERSION, token: common::token(sender) })
+                .await;
             assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
             for req in 1..=200u32 {
-                c.send(&ClientFrame::Send {
-                    req,
-                    id: new_id(),
-                    to: S1,
-                    content: format!("m{req}"),
-                })
-                .await;
+                c.send(&ClientFrame::Send { req, id: new_id(), to: S1, content: format!("m{req}") }).await;
             }
             let mut acked = 0;
             while acked < 200 {
@@ -319,18 +227,9 @@ async fn history_sync_conversations_and_read_receipts_work_through_the_socket() 
     let mut before = None;
     loop {
         let req = student.req();
-        student
-            .send(&ClientFrame::History {
-                req,
-                peer: T1,
-                before,
-                limit: 2,
-            })
-            .await;
+        student.send(&ClientFrame::History { req, peer: T1, before, limit: 2 }).await;
         let f = student.recv().await;
-        let ServerFrame::History { messages, next, .. } = f else {
-            panic!("{f:?}")
-        };
+        let ServerFrame::History { messages, next, .. } = f else { panic!("{f:?}") };
         seen.extend(messages.iter().map(|m| m.id));
         match next {
             Some(cursor) => before = Some(cursor),
@@ -345,67 +244,35 @@ async fn history_sync_conversations_and_read_receipts_work_through_the_socket() 
     let req = student.req();
     student.send(&ClientFrame::Conversations { req }).await;
     let f = student.recv().await;
-    let ServerFrame::Conversations { conversations, .. } = f else {
-        panic!("{f:?}")
-    };
+    let ServerFrame::Conversations { conversations, .. } = f else { panic!("{f:?}") };
     assert_eq!(conversations.len(), 1);
     assert_eq!(
-        (
-            conversations[0].peer,
-            conversations[0].peer_name.as_str(),
-            conversations[0].unread
-        ),
+        (conversations[0].peer, conversations[0].peer_name.as_str(), conversations[0].unread),
         (T1, "T-Alice", 5)
     );
 
     // Sync from the start returns everything, oldest first.
     let req = student.req();
-    student
-        .send(&ClientFrame::Sync {
-            req,
-            after: Cursor::from_time(0),
-            limit: 3,
-        })
-        .await;
-    let ServerFrame::SyncPage { messages, more, .. } = student.recv().await else {
-        panic!()
-    };
+    student.send(&ClientFrame::Sync { req, after: Cursor::from_time(0), limit: 3 }).await;
+    let ServerFrame::SyncPage { messages, more, .. } = student.recv().await else { panic!() };
     assert!(more);
     assert_eq!(messages.iter().map(|m| m.id).collect::<Vec<_>>(), ids[..3]);
 
     // Mark read up to the third message: 3 rows change, the teacher gets a receipt.
     let up_to = messages[2].cursor();
     let req = student.req();
-    student
-        .send(&ClientFrame::MarkRead {
-            req,
-            peer: T1,
-            up_to,
-        })
-        .await;
-    let ServerFrame::MarkedRead { count, .. } = student.recv().await else {
-        panic!()
-    };
+    student.send(&ClientFrame::MarkRead { req, peer: T1, up_to }).await;
+    let ServerFrame::MarkedRead { count, .. } = student.recv().await else { panic!() };
     assert_eq!(count, 3);
-    let ServerFrame::Read {
-        reader,
-        peer,
-        up_to: got,
-    } = teacher.recv().await
-    else {
-        panic!()
-    };
+    let ServerFrame::Read { reader, peer, up_to: got } = teacher.recv().await else { panic!() };
     assert_eq!((reader, peer, got), (S1, T1, up_to));
-    let unread: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "Message" WHERE NOT "isRead""#)
+    let unread: i64 =
+        sqlx::query_scalar(r#"SELECT count(*) FROM "Message" WHERE NOT "isRead""#).fetch_one(&db.pool).await.unwrap();
+    assert_eq!(unread, 2);
+    let changed: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "Message" WHERE "updatedAt" > "createdAt""#)
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    assert_eq!(unread, 2);
-    let changed: i64 =
-        sqlx::query_scalar(r#"SELECT count(*) FROM "Message" WHERE "updatedAt" > "createdAt""#)
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
     assert!(changed <= 3, "updatedAt moves only on the rows marked read");
     server.stop().await.unwrap();
 }
@@ -417,42 +284,26 @@ async fn shutdown_commits_and_acks_what_was_accepted_then_says_going_away() {
     let mut teacher = Client::login(&server, T1).await;
     let n = 300u32;
     for req in 1..=n {
-        teacher
-            .send(&ClientFrame::Send {
-                req,
-                id: new_id(),
-                to: S1,
-                content: format!("m{req}"),
-            })
-            .await;
+        teacher.send(&ClientFrame::Send { req, id: new_id(), to: S1, content: format!("m{req}") }).await;
     }
     // Make sure the server has read at least the first frames before stopping it.
-    let (first, _) = teacher
-        .recv_until(|f| matches!(f, ServerFrame::Sent { .. } | ServerFrame::Error { .. }))
-        .await;
+    let (first, _) = teacher.recv_until(|f| matches!(f, ServerFrame::Sent { .. } | ServerFrame::Error { .. })).await;
     assert!(matches!(first, ServerFrame::Sent { .. }));
     let stopping = tokio::spawn(server.stop());
     let mut acked = 1;
     let mut refused = 0;
     let close = loop {
-        match tokio::time::timeout(
-            common::RECV_TIMEOUT,
-            futures_util::StreamExt::next(&mut teacher.ws),
-        )
-        .await
-        .unwrap()
+        match tokio::time::timeout(common::RECV_TIMEOUT, futures_util::StreamExt::next(&mut teacher.ws)).await.unwrap()
         {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => {
-                match ServerFrame::decode(&b).unwrap() {
-                    ServerFrame::Sent { .. } => acked += 1,
-                    ServerFrame::Error { code, .. } => {
-                        assert_eq!(code, ErrorCode::SHUTTING_DOWN);
-                        refused += 1;
-                    }
-                    ServerFrame::Fatal { code, .. } => assert_eq!(code, ErrorCode::SHUTTING_DOWN),
-                    other => panic!("unexpected {other:?}"),
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => match ServerFrame::decode(&b).unwrap() {
+                ServerFrame::Sent { .. } => acked += 1,
+                ServerFrame::Error { code, .. } => {
+                    assert_eq!(code, ErrorCode::SHUTTING_DOWN);
+                    refused += 1;
                 }
-            }
+                ServerFrame::Fatal { code, .. } => assert_eq!(code, ErrorCode::SHUTTING_DOWN),
+                other => panic!("unexpected {other:?}"),
+            },
             Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
                 break frame.map(|f| u16::from(f.code));
             }

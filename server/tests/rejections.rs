@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use chat_protocol::{
-    ClientFrame, ErrorCode, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MessageId, PROTOCOL_VERSION,
-    ServerFrame, UserRef,
+    ClientFrame, ErrorCode, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MessageId, PROTOCOL_VERSION, ServerFrame,
+    UserRef,
 };
 use chat_server::auth::Auth;
 use common::{Client, SECRET, TestDb, new_id, now_secs, start, start_with, token};
@@ -21,11 +21,7 @@ const S2: UserRef = UserRef::student(2);
 
 async fn hello_refused(server: &chat_server::Running, token: String, code: ErrorCode) {
     let mut c = Client::open(&server.ws_url()).await;
-    c.send(&ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        token,
-    })
-    .await;
+    c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token }).await;
     c.expect_fatal(code).await;
 }
 
@@ -34,31 +30,18 @@ async fn bad_expired_forged_and_unsigned_tokens_are_refused_with_their_codes() {
     let db = TestDb::ready().await;
     let server = start(&db).await;
     hello_refused(&server, "not-a-jwt".into(), ErrorCode::UNAUTHORIZED).await;
-    let expired = Auth::new(SECRET)
-        .mint(T1, now_secs() - 7200, now_secs() - 3600)
-        .unwrap();
+    let expired = Auth::new(SECRET).mint(T1, now_secs() - 7200, now_secs() - 3600).unwrap();
     hello_refused(&server, expired, ErrorCode::TOKEN_EXPIRED).await;
-    let forged = Auth::new(b"some-other-secret-some-other-secret!")
-        .mint(T1, now_secs(), now_secs() + 60)
-        .unwrap();
+    let forged = Auth::new(b"some-other-secret-some-other-secret!").mint(T1, now_secs(), now_secs() + 60).unwrap();
     hello_refused(&server, forged, ErrorCode::UNAUTHORIZED).await;
     // alg "none" with valid-looking claims and no signature.
     let claims = format!(r#"{{"role":"teacher","id":1,"exp":{}}}"#, now_secs() + 3600);
-    let none = format!(
-        "{}.{}.",
-        b64(br#"{"alg":"none","typ":"JWT"}"#),
-        b64(claims.as_bytes())
-    );
+    let none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(claims.as_bytes()));
     hello_refused(&server, none, ErrorCode::UNAUTHORIZED).await;
     // HS512 with the right secret is still not HS256.
     let hs512 = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
-        &chat_server::auth::Claims {
-            role: "teacher".into(),
-            id: 1,
-            exp: now_secs() + 3600,
-            iat: None,
-        },
+        &chat_server::auth::Claims { role: "teacher".into(), id: 1, exp: now_secs() + 3600, iat: None },
         &jsonwebtoken::EncodingKey::from_secret(SECRET),
     )
     .unwrap();
@@ -78,10 +61,7 @@ fn b64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -93,12 +73,7 @@ fn b64(bytes: &[u8]) -> String {
 async fn a_token_for_a_user_missing_from_users_view_is_refused() {
     let db = TestDb::ready().await;
     let server = start(&db).await;
-    hello_refused(
-        &server,
-        token(UserRef::student(999)),
-        ErrorCode::UNKNOWN_USER,
-    )
-    .await;
+    hello_refused(&server, token(UserRef::student(999)), ErrorCode::UNKNOWN_USER).await;
     // Teacher 3 does not exist even though student 3 does.
     hello_refused(&server, token(UserRef::teacher(3)), ErrorCode::UNKNOWN_USER).await;
     server.stop().await.unwrap();
@@ -110,15 +85,9 @@ async fn an_incompatible_protocol_version_is_refused() {
     let server = start(&db).await;
     for version in [0, PROTOCOL_VERSION + 1] {
         let mut c = Client::open(&server.ws_url()).await;
-        c.send(&ClientFrame::Hello {
-            version,
-            token: token(T1),
-        })
-        .await;
+        c.send(&ClientFrame::Hello { version, token: token(T1) }).await;
         let (fatal, close) = c.expect_close().await;
-        let Some(ServerFrame::Fatal { code, message }) = fatal else {
-            panic!("fatal frame")
-        };
+        let Some(ServerFrame::Fatal { code, message }) = fatal else { panic!("fatal frame") };
         assert_eq!(code, ErrorCode::UNSUPPORTED_VERSION);
         assert!(message.contains("update the chat-sdk"), "{message}");
         assert_eq!(close, Some(ErrorCode::UNSUPPORTED_VERSION.close_code()));
@@ -141,15 +110,8 @@ async fn a_browser_page_from_another_origin_cannot_open_a_socket() {
         Err(other) => panic!("expected HTTP 403, got {other}"),
         Ok(_) => panic!("the handshake must be refused"),
     }
-    let mut allowed = Client::open_with_origin(&server.ws_url(), "http://localhost:3000")
-        .await
-        .expect("allowed");
-    allowed
-        .send(&ClientFrame::Hello {
-            version: PROTOCOL_VERSION,
-            token: token(T1),
-        })
-        .await;
+    let mut allowed = Client::open_with_origin(&server.ws_url(), "http://localhost:3000").await.expect("allowed");
+    allowed.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: token(T1) }).await;
     assert!(matches!(allowed.recv().await, ServerFrame::Welcome { .. }));
     server.stop().await.unwrap();
 }
@@ -166,11 +128,7 @@ async fn the_first_frame_must_be_a_hello_and_arrive_in_time() {
     c.expect_fatal(ErrorCode::HELLO_TIMEOUT).await;
 
     let mut c = Client::login(&server, T1).await;
-    c.send(&ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        token: token(T1),
-    })
-    .await;
+    c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: token(T1) }).await;
     c.expect_fatal(ErrorCode::ALREADY_AUTHENTICATED).await;
     server.stop().await.unwrap();
 }
@@ -181,8 +139,7 @@ async fn garbage_text_and_oversized_frames_close_the_connection_with_their_codes
     let server = start(&db).await;
     // Garbage before hello.
     let mut c = Client::open(&server.ws_url()).await;
-    c.send_raw(Message::Binary(vec![0xff, 0x00, 0x13].into()))
-        .await;
+    c.send_raw(Message::Binary(vec![0xff, 0x00, 0x13].into())).await;
     c.expect_fatal(ErrorCode::BAD_FRAME).await;
     // Garbage after hello.
     let mut c = Client::login(&server, T1).await;
@@ -190,19 +147,11 @@ async fn garbage_text_and_oversized_frames_close_the_connection_with_their_codes
     c.expect_fatal(ErrorCode::BAD_FRAME).await;
     // A text frame.
     let mut c = Client::login(&server, T1).await;
-    c.send_raw(Message::Text("{\"type\":\"send\"}".into()))
-        .await;
+    c.send_raw(Message::Text("{\"type\":\"send\"}".into())).await;
     c.expect_fatal(ErrorCode::BAD_FRAME).await;
     // Invalid UTF-8 inside a send's content.
     let mut c = Client::login(&server, T1).await;
-    let mut bytes = ClientFrame::Send {
-        req: 1,
-        id: new_id(),
-        to: S1,
-        content: "ab".into(),
-    }
-    .encode()
-    .unwrap();
+    let mut bytes = ClientFrame::Send { req: 1, id: new_id(), to: S1, content: "ab".into() }.encode().unwrap();
     let n = bytes.len();
     bytes[n - 2..].copy_from_slice(&[0xc3, 0x28]);
     c.send_raw(Message::Binary(bytes.into())).await;
@@ -213,23 +162,12 @@ async fn garbage_text_and_oversized_frames_close_the_connection_with_their_codes
         c.send_raw(Message::Binary(vec![0u8; size].into())).await;
         let (fatal, close) = c.expect_close().await;
         if size <= MAX_CLIENT_FRAME_BYTES * 2 {
-            assert!(
-                matches!(
-                    fatal,
-                    Some(ServerFrame::Fatal {
-                        code: ErrorCode::FRAME_TOO_LARGE,
-                        ..
-                    })
-                ),
-                "{fatal:?}"
-            );
+            assert!(matches!(fatal, Some(ServerFrame::Fatal { code: ErrorCode::FRAME_TOO_LARGE, .. })), "{fatal:?}");
             assert_eq!(close, Some(ErrorCode::FRAME_TOO_LARGE.close_code()));
         } else {
             // Refused by the WebSocket layer before it buffers it; the server still closes.
             assert!(
-                close.is_none()
-                    || close == Some(ErrorCode::FRAME_TOO_LARGE.close_code())
-                    || close == Some(1009),
+                close.is_none() || close == Some(ErrorCode::FRAME_TOO_LARGE.close_code()) || close == Some(1009),
                 "{close:?}"
             );
         }
@@ -247,92 +185,25 @@ async fn invalid_requests_get_an_error_and_the_connection_stays_open() {
     let server = start(&db).await;
     let mut c = Client::login(&server, T1).await;
     let cases: Vec<(ClientFrame, ErrorCode)> = vec![
+        (ClientFrame::Send { req: 1, id: new_id(), to: S1, content: "   ".into() }, ErrorCode::CONTENT_EMPTY),
         (
-            ClientFrame::Send {
-                req: 1,
-                id: new_id(),
-                to: S1,
-                content: "   ".into(),
-            },
-            ErrorCode::CONTENT_EMPTY,
-        ),
-        (
-            ClientFrame::Send {
-                req: 2,
-                id: new_id(),
-                to: S1,
-                content: "x".repeat(MAX_CONTENT_BYTES + 1),
-            },
+            ClientFrame::Send { req: 2, id: new_id(), to: S1, content: "x".repeat(MAX_CONTENT_BYTES + 1) },
             ErrorCode::CONTENT_TOO_LONG,
         ),
+        (ClientFrame::Send { req: 3, id: new_id(), to: S1, content: "a\0b".into() }, ErrorCode::CONTENT_INVALID),
+        (ClientFrame::Send { req: 4, id: MessageId::NIL, to: S1, content: "hi".into() }, ErrorCode::BAD_MESSAGE_ID),
         (
-            ClientFrame::Send {
-                req: 3,
-                id: new_id(),
-                to: S1,
-                content: "a\0b".into(),
-            },
-            ErrorCode::CONTENT_INVALID,
-        ),
-        (
-            ClientFrame::Send {
-                req: 4,
-                id: MessageId::NIL,
-                to: S1,
-                content: "hi".into(),
-            },
-            ErrorCode::BAD_MESSAGE_ID,
-        ),
-        (
-            ClientFrame::Send {
-                req: 5,
-                id: new_id(),
-                to: UserRef::student(0),
-                content: "hi".into(),
-            },
+            ClientFrame::Send { req: 5, id: new_id(), to: UserRef::student(0), content: "hi".into() },
             ErrorCode::BAD_USER_ID,
         ),
         (
-            ClientFrame::Send {
-                req: 6,
-                id: new_id(),
-                to: UserRef::student(999),
-                content: "hi".into(),
-            },
+            ClientFrame::Send { req: 6, id: new_id(), to: UserRef::student(999), content: "hi".into() },
             ErrorCode::UNKNOWN_RECIPIENT,
         ),
-        (
-            ClientFrame::Send {
-                req: 7,
-                id: new_id(),
-                to: T1,
-                content: "me".into(),
-            },
-            ErrorCode::SELF_MESSAGE,
-        ),
-        (
-            ClientFrame::History {
-                req: 8,
-                peer: S1,
-                before: None,
-                limit: 0,
-            },
-            ErrorCode::BAD_LIMIT,
-        ),
-        (
-            ClientFrame::WatchPresence {
-                req: 9,
-                users: vec![S1; 300],
-            },
-            ErrorCode::WATCH_LIST_TOO_LONG,
-        ),
-        (
-            ClientFrame::RefreshToken {
-                req: 10,
-                token: token(S1),
-            },
-            ErrorCode::IDENTITY_CHANGED,
-        ),
+        (ClientFrame::Send { req: 7, id: new_id(), to: T1, content: "me".into() }, ErrorCode::SELF_MESSAGE),
+        (ClientFrame::History { req: 8, peer: S1, before: None, limit: 0 }, ErrorCode::BAD_LIMIT),
+        (ClientFrame::WatchPresence { req: 9, users: vec![S1; 300] }, ErrorCode::WATCH_LIST_TOO_LONG),
+        (ClientFrame::RefreshToken { req: 10, token: token(S1) }, ErrorCode::IDENTITY_CHANGED),
     ];
     for (frame, code) in cases {
         let req = frame.request_id().unwrap();
@@ -355,46 +226,16 @@ async fn students_cannot_message_or_watch_each_other_by_default() {
     let server = start(&db).await;
     let mut s1 = Client::login(&server, S1).await;
     let (_, answer) = s1.send_message(S2, "psst").await;
-    assert!(
-        matches!(
-            answer,
-            ServerFrame::Error {
-                code: ErrorCode::NOT_ALLOWED,
-                ..
-            }
-        ),
-        "{answer:?}"
-    );
+    assert!(matches!(answer, ServerFrame::Error { code: ErrorCode::NOT_ALLOWED, .. }), "{answer:?}");
     for frame in [
-        ClientFrame::Typing {
-            req: 20,
-            peer: S2,
-            on: true,
-        },
-        ClientFrame::WatchPresence {
-            req: 21,
-            users: vec![T1, S2],
-        },
-        ClientFrame::History {
-            req: 22,
-            peer: S2,
-            before: None,
-            limit: 10,
-        },
+        ClientFrame::Typing { req: 20, peer: S2, on: true },
+        ClientFrame::WatchPresence { req: 21, users: vec![T1, S2] },
+        ClientFrame::History { req: 22, peer: S2, before: None, limit: 10 },
     ] {
         let req = frame.request_id().unwrap();
         s1.send(&frame).await;
         let (answer, _) = s1.recv_until(|f| f.request_id() == Some(req)).await;
-        assert!(
-            matches!(
-                answer,
-                ServerFrame::Error {
-                    code: ErrorCode::NOT_ALLOWED,
-                    ..
-                }
-            ),
-            "{answer:?}"
-        );
+        assert!(matches!(answer, ServerFrame::Error { code: ErrorCode::NOT_ALLOWED, .. }), "{answer:?}");
     }
     assert_eq!(db.message_count().await, 0);
     server.stop().await.unwrap();
@@ -417,10 +258,7 @@ async fn a_client_over_its_rate_gets_rate_limited_errors() {
     while pongs + limited < 20 {
         match c.recv().await {
             ServerFrame::Pong { .. } => pongs += 1,
-            ServerFrame::Error {
-                code: ErrorCode::RATE_LIMITED,
-                ..
-            } => limited += 1,
+            ServerFrame::Error { code: ErrorCode::RATE_LIMITED, .. } => limited += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -447,14 +285,7 @@ async fn a_client_that_stops_reading_is_disconnected_as_a_slow_consumer() {
     let mut acked = 0;
     for chunk in (1..=total).collect::<Vec<_>>().chunks(4) {
         for &req in chunk {
-            sender
-                .send(&ClientFrame::Send {
-                    req,
-                    id: new_id(),
-                    to: S1,
-                    content: big.clone(),
-                })
-                .await;
+            sender.send(&ClientFrame::Send { req, id: new_id(), to: S1, content: big.clone() }).await;
         }
         let mut got = 0;
         while got < chunk.len() {
@@ -469,10 +300,7 @@ async fn a_client_that_stops_reading_is_disconnected_as_a_slow_consumer() {
     let mut saw_fatal = None;
     let mut close = None;
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), slow.ws.next())
-            .await
-            .expect("closes")
-        {
+        match tokio::time::timeout(Duration::from_secs(10), slow.ws.next()).await.expect("closes") {
             Some(Ok(Message::Binary(b))) => {
                 if let ServerFrame::Fatal { code, .. } = ServerFrame::decode(&b).unwrap() {
                     saw_fatal = Some(code);
@@ -507,16 +335,10 @@ async fn idle_connections_are_closed_and_expired_tokens_end_the_session() {
     let mut idle = Client::login(&server, T1).await;
     idle.expect_fatal(ErrorCode::IDLE_TIMEOUT).await;
 
-    let short = Auth::new(SECRET)
-        .mint(S1, now_secs(), now_secs() + 1)
-        .unwrap();
+    let short = Auth::new(SECRET).mint(S1, now_secs(), now_secs() + 1).unwrap();
     let server2 = start(&db).await;
     let mut c = Client::open(&server2.ws_url()).await;
-    c.send(&ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        token: short,
-    })
-    .await;
+    c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: short }).await;
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
     c.expect_fatal(ErrorCode::TOKEN_EXPIRED).await;
     server.stop().await.unwrap();
@@ -527,24 +349,12 @@ async fn idle_connections_are_closed_and_expired_tokens_end_the_session() {
 async fn a_refreshed_token_keeps_the_session_alive() {
     let db = TestDb::ready().await;
     let server = start(&db).await;
-    let short = Auth::new(SECRET)
-        .mint(S1, now_secs(), now_secs() + 2)
-        .unwrap();
+    let short = Auth::new(SECRET).mint(S1, now_secs(), now_secs() + 2).unwrap();
     let mut c = Client::open(&server.ws_url()).await;
-    c.send(&ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        token: short,
-    })
-    .await;
+    c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: short }).await;
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
-    c.send(&ClientFrame::RefreshToken {
-        req: 1,
-        token: token(S1),
-    })
-    .await;
-    let ServerFrame::TokenRefreshed { expires_at, .. } = c.recv().await else {
-        panic!()
-    };
+    c.send(&ClientFrame::RefreshToken { req: 1, token: token(S1) }).await;
+    let ServerFrame::TokenRefreshed { expires_at, .. } = c.recv().await else { panic!() };
     assert!(expires_at > (now_secs() + 3000) * 1000);
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let (_, ack) = c.send_message(T1, "still here").await;
@@ -569,27 +379,18 @@ async fn a_database_failure_is_a_generic_retryable_error_never_database_text() {
     let server = start(&db).await;
     let mut c = Client::login(&server, T1).await;
     // Break the table under the running server.
-    sqlx::query(r#"ALTER TABLE "Message" RENAME TO "Message_gone""#)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    sqlx::query(r#"ALTER TABLE "Message" RENAME TO "Message_gone""#).execute(&db.pool).await.unwrap();
     let (_, answer) = c.send_message(S1, "lost?").await;
     match answer {
         ServerFrame::Error { code, message, .. } => {
             assert_eq!(code, ErrorCode::INTERNAL);
             assert!(code.is_retryable());
-            assert!(
-                !message.contains("Message_gone") && !message.contains("relation"),
-                "{message}"
-            );
+            assert!(!message.contains("Message_gone") && !message.contains("relation"), "{message}");
         }
         other => panic!("expected an internal error, got {other:?}"),
     }
     // Repaired, the same client's retry succeeds: nothing was half-stored.
-    sqlx::query(r#"ALTER TABLE "Message_gone" RENAME TO "Message""#)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    sqlx::query(r#"ALTER TABLE "Message_gone" RENAME TO "Message""#).execute(&db.pool).await.unwrap();
     let (_, answer) = c.send_message(S1, "again").await;
     assert!(matches!(answer, ServerFrame::Sent { .. }), "{answer:?}");
     assert_eq!(db.message_count().await, 1);

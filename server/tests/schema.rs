@@ -26,15 +26,7 @@ CREATE TABLE prisma."Message" (
 );
 "#;
 
-type Column = (
-    String,
-    i32,
-    String,
-    String,
-    Option<String>,
-    Option<i32>,
-    Option<i32>,
-);
+type Column = (String, i32, String, String, Option<String>, Option<i32>, Option<i32>);
 
 async fn columns_of(db: &TestDb, schema: &str) -> Vec<Column> {
     sqlx::query_as(
@@ -65,50 +57,23 @@ async fn the_message_table_matches_prismas_ddl_column_by_column() {
     .fetch_all(&db.pool)
     .await
     .unwrap();
-    assert_eq!(
-        pkeys,
-        [
-            ("prisma".into(), "Message_pkey".into()),
-            ("public".into(), "Message_pkey".into())
-        ]
-    );
+    assert_eq!(pkeys, [("prisma".into(), "Message_pkey".into()), ("public".into(), "Message_pkey".into())]);
     // And check-db's own comparison agrees.
     let report = schema::inspect(&db.pool, "prisma").await.unwrap();
-    assert!(
-        !report
-            .problems
-            .iter()
-            .any(|p| p.problem.contains("differs")),
-        "{:?}",
-        report.problems
-    );
+    assert!(!report.problems.iter().any(|p| p.problem.contains("differs")), "{:?}", report.problems);
 }
 
 #[tokio::test]
 async fn check_db_notices_a_message_table_that_differs_from_the_model() {
     let db = TestDb::with_app_tables().await;
-    sqlx::raw_sql(
-        r#"CREATE TABLE "Message" (id uuid PRIMARY KEY, "senderId" int NOT NULL, content text)"#,
-    )
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    sqlx::raw_sql(r#"CREATE TABLE "Message" (id uuid PRIMARY KEY, "senderId" int NOT NULL, content text)"#)
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let report = schema::inspect(&db.pool, "public").await.unwrap();
-    let problem = report
-        .problems
-        .iter()
-        .find(|p| p.problem.contains("differs"))
-        .expect("a mismatch is reported");
-    assert!(
-        problem.problem.contains("\"id\" is uuid instead of text"),
-        "{}",
-        problem.problem
-    );
-    assert!(
-        problem.problem.contains("column \"isRead\" is missing"),
-        "{}",
-        problem.problem
-    );
+    let problem = report.problems.iter().find(|p| p.problem.contains("differs")).expect("a mismatch is reported");
+    assert!(problem.problem.contains("\"id\" is uuid instead of text"), "{}", problem.problem);
+    assert!(problem.problem.contains("column \"isRead\" is missing"), "{}", problem.problem);
 }
 
 #[tokio::test]
@@ -124,34 +89,14 @@ async fn rows_written_by_prisma_are_served_and_marked_read_for_prisma_to_see() {
     .unwrap();
     let server = start(&db).await;
     let mut student = Client::login(&server, UserRef::student(2)).await;
-    student
-        .send(&ClientFrame::History {
-            req: 1,
-            peer: UserRef::teacher(1),
-            before: None,
-            limit: 10,
-        })
-        .await;
-    let ServerFrame::History { messages, .. } = student.recv().await else {
-        panic!()
-    };
+    student.send(&ClientFrame::History { req: 1, peer: UserRef::teacher(1), before: None, limit: 10 }).await;
+    let ServerFrame::History { messages, .. } = student.recv().await else { panic!() };
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].content, "from prisma");
-    assert_eq!(
-        messages[0].id.hyphenated().as_str(),
-        "2f1c6a2e-8a43-4a4e-9c59-6f1d2e3b4a5c"
-    );
+    assert_eq!(messages[0].id.hyphenated().as_str(), "2f1c6a2e-8a43-4a4e-9c59-6f1d2e3b4a5c");
     let up_to = messages[0].cursor();
-    student
-        .send(&ClientFrame::MarkRead {
-            req: 2,
-            peer: UserRef::teacher(1),
-            up_to,
-        })
-        .await;
-    let ServerFrame::MarkedRead { count, .. } = student.recv().await else {
-        panic!()
-    };
+    student.send(&ClientFrame::MarkRead { req: 2, peer: UserRef::teacher(1), up_to }).await;
+    let ServerFrame::MarkedRead { count, .. } = student.recv().await else { panic!() };
     assert_eq!(count, 1);
     let (read, updated_after_created): (bool, bool) =
         sqlx::query_as(r#"SELECT "isRead", "updatedAt" >= "createdAt" FROM "Message""#)
@@ -168,26 +113,19 @@ async fn timestamps_are_stored_as_utc_wall_clock_like_prisma() {
     let server = start(&db).await;
     let mut teacher = Client::login(&server, UserRef::teacher(1)).await;
     let (_, ack) = teacher.send_message(UserRef::student(1), "when?").await;
-    let ServerFrame::Sent { created_at, .. } = ack else {
-        panic!()
-    };
+    let ServerFrame::Sent { created_at, .. } = ack else { panic!() };
     // Prisma stores UTC in TIMESTAMP(3) without time zone; read it back as text.
-    let stored: String = sqlx::query_scalar(
-        r#"SELECT to_char("createdAt", 'YYYY-MM-DD"T"HH24:MI:SS.MS') FROM "Message""#,
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let stored: String =
+        sqlx::query_scalar(r#"SELECT to_char("createdAt", 'YYYY-MM-DD"T"HH24:MI:SS.MS') FROM "Message""#)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     let secs = created_at.div_euclid(1000);
     let expected_ms = created_at.rem_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    let expected = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{expected_ms:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    let expected =
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{expected_ms:03}", rem / 3600, rem % 3600 / 60, rem % 60);
     assert_eq!(stored, expected);
     server.stop().await.unwrap();
 }

@@ -2,8 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use chat_protocol::{
-    ClientFrame, Conversation, Cursor, ErrorCode, Limits, MessageId, Role, ServerFrame,
-    StoredMessage, UserRef,
+    ClientFrame, Conversation, Cursor, ErrorCode, Limits, MessageId, Role, ServerFrame, StoredMessage, UserRef,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -30,35 +29,13 @@ pub fn text() -> impl Strategy<Value = String> {
 }
 
 pub fn stored() -> impl Strategy<Value = StoredMessage> {
-    (
-        message_id(),
-        user(),
-        user(),
-        text(),
-        any::<i64>(),
-        any::<bool>(),
-    )
-        .prop_map(|(id, from, to, content, created_at, read)| StoredMessage {
-            id,
-            from,
-            to,
-            content,
-            created_at,
-            read,
-        })
+    (message_id(), user(), user(), text(), any::<i64>(), any::<bool>())
+        .prop_map(|(id, from, to, content, created_at, read)| StoredMessage { id, from, to, content, created_at, read })
 }
 
 pub fn limits() -> impl Strategy<Value = Limits> {
-    (
-        any::<u32>(),
-        any::<u32>(),
-        any::<u16>(),
-        any::<u16>(),
-        any::<u32>(),
-        any::<u32>(),
-        any::<u32>(),
-    )
-        .prop_map(|(a, b, c, d, e, f, g)| Limits {
+    (any::<u32>(), any::<u32>(), any::<u16>(), any::<u16>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
+        |(a, b, c, d, e, f, g)| Limits {
             max_frame_bytes: a,
             max_content_bytes: b,
             max_history_page: c,
@@ -66,48 +43,24 @@ pub fn limits() -> impl Strategy<Value = Limits> {
             requests_per_second: e,
             request_burst: f,
             idle_timeout_ms: g,
-        })
+        },
+    )
 }
 
 pub fn client_frame() -> impl Strategy<Value = ClientFrame> {
     prop_oneof![
         (any::<u16>(), text()).prop_map(|(version, token)| ClientFrame::Hello { version, token }),
-        (any::<u32>(), message_id(), user(), text()).prop_map(|(req, id, to, content)| {
-            ClientFrame::Send {
-                req,
-                id,
-                to,
-                content,
-            }
-        }),
-        (any::<u32>(), user(), option::of(cursor()), any::<u16>()).prop_map(
-            |(req, peer, before, limit)| ClientFrame::History {
-                req,
-                peer,
-                before,
-                limit
-            }
-        ),
+        (any::<u32>(), message_id(), user(), text())
+            .prop_map(|(req, id, to, content)| { ClientFrame::Send { req, id, to, content } }),
+        (any::<u32>(), user(), option::of(cursor()), any::<u16>())
+            .prop_map(|(req, peer, before, limit)| ClientFrame::History { req, peer, before, limit }),
         any::<u32>().prop_map(|req| ClientFrame::Conversations { req }),
-        (any::<u32>(), user(), cursor()).prop_map(|(req, peer, up_to)| ClientFrame::MarkRead {
-            req,
-            peer,
-            up_to
-        }),
-        (any::<u32>(), user(), any::<bool>()).prop_map(|(req, peer, on)| ClientFrame::Typing {
-            req,
-            peer,
-            on
-        }),
-        (any::<u32>(), vec(user(), 0..8))
-            .prop_map(|(req, users)| ClientFrame::WatchPresence { req, users }),
+        (any::<u32>(), user(), cursor()).prop_map(|(req, peer, up_to)| ClientFrame::MarkRead { req, peer, up_to }),
+        (any::<u32>(), user(), any::<bool>()).prop_map(|(req, peer, on)| ClientFrame::Typing { req, peer, on }),
+        (any::<u32>(), vec(user(), 0..8)).prop_map(|(req, users)| ClientFrame::WatchPresence { req, users }),
         (any::<u32>(), text()).prop_map(|(req, token)| ClientFrame::RefreshToken { req, token }),
         any::<u32>().prop_map(|req| ClientFrame::Ping { req }),
-        (any::<u32>(), cursor(), any::<u16>()).prop_map(|(req, after, limit)| ClientFrame::Sync {
-            req,
-            after,
-            limit
-        }),
+        (any::<u32>(), cursor(), any::<u16>()).prop_map(|(req, after, limit)| ClientFrame::Sync { req, after, limit }),
     ]
 }
 
@@ -122,73 +75,35 @@ pub fn server_frame() -> impl Strategy<Value = ServerFrame> {
                 limits
             }
         ),
-        (any::<u32>(), message_id(), any::<i64>()).prop_map(|(req, id, created_at)| {
-            ServerFrame::Sent {
-                req,
-                id,
-                created_at,
-            }
-        }),
+        (any::<u32>(), message_id(), any::<i64>())
+            .prop_map(|(req, id, created_at)| { ServerFrame::Sent { req, id, created_at } }),
         (any::<u32>(), any::<u16>(), text()).prop_map(|(req, code, message)| ServerFrame::Error {
             req,
             code: ErrorCode(code),
             message
         }),
         stored().prop_map(|message| ServerFrame::Message { message }),
-        (
-            any::<u32>(),
-            user(),
-            vec(stored(), 0..4),
-            option::of(cursor())
-        )
-            .prop_map(|(req, peer, messages, next)| ServerFrame::History {
-                req,
-                peer,
-                messages,
-                next
-            }),
-        (
-            any::<u32>(),
-            vec((user(), text(), stored(), any::<u32>()), 0..4)
-        )
-            .prop_map(|(req, items)| ServerFrame::Conversations {
+        (any::<u32>(), user(), vec(stored(), 0..4), option::of(cursor()))
+            .prop_map(|(req, peer, messages, next)| ServerFrame::History { req, peer, messages, next }),
+        (any::<u32>(), vec((user(), text(), stored(), any::<u32>()), 0..4)).prop_map(|(req, items)| {
+            ServerFrame::Conversations {
                 req,
                 conversations: items
                     .into_iter()
-                    .map(|(peer, peer_name, last, unread)| Conversation {
-                        peer,
-                        peer_name,
-                        last,
-                        unread
-                    })
-                    .collect()
-            }),
-        (user(), user(), cursor()).prop_map(|(reader, peer, up_to)| ServerFrame::Read {
-            reader,
-            peer,
-            up_to
-        }),
-        (user(), any::<bool>()).prop_map(|(from, on)| ServerFrame::Typing { from, on }),
-        (user(), any::<bool>()).prop_map(|(user, online)| ServerFrame::Presence { user, online }),
-        (any::<u32>(), any::<i64>())
-            .prop_map(|(req, server_time)| ServerFrame::Pong { req, server_time }),
-        (any::<u16>(), text()).prop_map(|(code, message)| ServerFrame::Fatal {
-            code: ErrorCode(code),
-            message
-        }),
-        any::<u32>().prop_map(|req| ServerFrame::Done { req }),
-        (any::<u32>(), vec(user(), 0..8))
-            .prop_map(|(req, online)| ServerFrame::Watching { req, online }),
-        (any::<u32>(), any::<i64>())
-            .prop_map(|(req, expires_at)| ServerFrame::TokenRefreshed { req, expires_at }),
-        (any::<u32>(), any::<u32>())
-            .prop_map(|(req, count)| ServerFrame::MarkedRead { req, count }),
-        (any::<u32>(), vec(stored(), 0..4), any::<bool>()).prop_map(|(req, messages, more)| {
-            ServerFrame::SyncPage {
-                req,
-                messages,
-                more,
+                    .map(|(peer, peer_name, last, unread)| Conversation { peer, peer_name, last, unread })
+                    .collect(),
             }
         }),
+        (user(), user(), cursor()).prop_map(|(reader, peer, up_to)| ServerFrame::Read { reader, peer, up_to }),
+        (user(), any::<bool>()).prop_map(|(from, on)| ServerFrame::Typing { from, on }),
+        (user(), any::<bool>()).prop_map(|(user, online)| ServerFrame::Presence { user, online }),
+        (any::<u32>(), any::<i64>()).prop_map(|(req, server_time)| ServerFrame::Pong { req, server_time }),
+        (any::<u16>(), text()).prop_map(|(code, message)| ServerFrame::Fatal { code: ErrorCode(code), message }),
+        any::<u32>().prop_map(|req| ServerFrame::Done { req }),
+        (any::<u32>(), vec(user(), 0..8)).prop_map(|(req, online)| ServerFrame::Watching { req, online }),
+        (any::<u32>(), any::<i64>()).prop_map(|(req, expires_at)| ServerFrame::TokenRefreshed { req, expires_at }),
+        (any::<u32>(), any::<u32>()).prop_map(|(req, count)| ServerFrame::MarkedRead { req, count }),
+        (any::<u32>(), vec(stored(), 0..4), any::<bool>())
+            .prop_map(|(req, messages, more)| { ServerFrame::SyncPage { req, messages, more } }),
     ]
 }

@@ -106,12 +106,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn sync(
-        &self,
-        me: UserRef,
-        after: Cursor,
-        limit: u16,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
+    pub async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
         match self {
             Store::Postgres(s) => s.sync(me, after, limit).await,
         }
@@ -131,13 +126,7 @@ impl Store {
     ///
     /// # Errors
     /// A database error.
-    pub async fn mark_read(
-        &self,
-        me: UserRef,
-        peer: UserRef,
-        up_to: Cursor,
-        now: Millis,
-    ) -> Result<u32, StoreError> {
+    pub async fn mark_read(&self, me: UserRef, peer: UserRef, up_to: Cursor, now: Millis) -> Result<u32, StoreError> {
         match self {
             Store::Postgres(s) => s.mark_read(me, peer, up_to, now).await,
         }

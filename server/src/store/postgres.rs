@@ -48,13 +48,11 @@ impl PgStore {
     }
 
     pub(super) async fn find_user(&self, user: UserRef) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar::<_, String>(
-            "SELECT name FROM users_view WHERE role = $1 AND id = $2",
-        )
-        .bind(user.role.as_str())
-        .bind(user.id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar::<_, String>("SELECT name FROM users_view WHERE role = $1 AND id = $2")
+            .bind(user.role.as_str())
+            .bind(user.id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub(super) async fn insert_batch(
@@ -105,11 +103,8 @@ impl PgStore {
 
         let mut existing: HashMap<String, (UserRef, Millis)> = HashMap::new();
         if new_ids.len() < n {
-            let others: Vec<&str> = ids
-                .iter()
-                .filter(|id| !new_ids.contains(id.as_str()))
-                .map(String::as_str)
-                .collect();
+            let others: Vec<&str> =
+                ids.iter().filter(|id| !new_ids.contains(id.as_str())).map(String::as_str).collect();
             let rows: Vec<(String, String, i32, i64)> = sqlx::query_as(
                 r#"SELECT id, "senderRole", "senderId", (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8
                    FROM "Message" WHERE id = ANY($1::text[])"#,
@@ -118,8 +113,7 @@ impl PgStore {
             .fetch_all(&mut *tx)
             .await?;
             for (id, role, sid, at) in rows {
-                let role = Role::parse(&role)
-                    .ok_or_else(|| StoreError::BadRow(format!("role {role:?}")))?;
+                let role = Role::parse(&role).ok_or_else(|| StoreError::BadRow(format!("role {role:?}")))?;
                 existing.insert(id, (UserRef::new(role, sid), at));
             }
         }
@@ -133,21 +127,13 @@ impl PgStore {
                 InsertOutcome::Stored { created_at }
             } else if let Some(&owner) = first_in_batch.get(id.as_str()) {
                 // Repeated inside this batch: the first copy was stored just now.
-                if owner == m.from {
-                    InsertOutcome::Duplicate { created_at }
-                } else {
-                    InsertOutcome::Conflict
-                }
+                if owner == m.from { InsertOutcome::Duplicate { created_at } } else { InsertOutcome::Conflict }
             } else {
                 match existing.get(id) {
-                    Some(&(owner, at)) if owner == m.from => {
-                        InsertOutcome::Duplicate { created_at: at }
-                    }
+                    Some(&(owner, at)) if owner == m.from => InsertOutcome::Duplicate { created_at: at },
                     Some(_) => InsertOutcome::Conflict,
                     None => {
-                        return Err(StoreError::BadRow(format!(
-                            "message {id} neither inserted nor found"
-                        )));
+                        return Err(StoreError::BadRow(format!("message {id} neither inserted nor found")));
                     }
                 }
             };
@@ -194,12 +180,7 @@ impl PgStore {
         rows.into_iter().map(to_message).collect()
     }
 
-    pub(super) async fn sync(
-        &self,
-        me: UserRef,
-        after: Cursor,
-        limit: u16,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
+    pub(super) async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
         let sql = format!(
             r#"SELECT {MESSAGE_COLUMNS} FROM (
                  (SELECT * FROM "Message"
@@ -249,35 +230,18 @@ impl PgStore {
                ) c
                ORDER BY "createdAt" DESC, id DESC"#
         );
-        type Row = (
-            String,
-            String,
-            i32,
-            String,
-            i32,
-            String,
-            i64,
-            bool,
-            String,
-            i64,
-        );
-        let rows: Vec<Row> = sqlx::query_as(&sql)
-            .bind(me.role.as_str())
-            .bind(me.id)
-            .fetch_all(&self.pool)
-            .await?;
+        type Row = (String, String, i32, String, i32, String, i64, bool, String, i64);
+        let rows: Vec<Row> = sqlx::query_as(&sql).bind(me.role.as_str()).bind(me.id).fetch_all(&self.pool).await?;
         rows.into_iter()
-            .map(
-                |(id, sr, si, rr, ri, content, at, read, peer_name, unread)| {
-                    let last = to_message((id, sr, si, rr, ri, content, at, read))?;
-                    Ok(Conversation {
-                        peer: last.peer_of(me),
-                        peer_name,
-                        last,
-                        unread: u32::try_from(unread).unwrap_or(u32::MAX),
-                    })
-                },
-            )
+            .map(|(id, sr, si, rr, ri, content, at, read, peer_name, unread)| {
+                let last = to_message((id, sr, si, rr, ri, content, at, read))?;
+                Ok(Conversation {
+                    peer: last.peer_of(me),
+                    peer_name,
+                    last,
+                    unread: u32::try_from(unread).unwrap_or(u32::MAX),
+                })
+            })
             .collect()
     }
 
@@ -314,14 +278,8 @@ fn to_message(row: MessageRow) -> Result<StoredMessage, StoreError> {
     let bad = |what: &str| StoreError::BadRow(format!("message {id:?}: {what}"));
     Ok(StoredMessage {
         id: MessageId::parse(&id).ok_or_else(|| bad("id is not a UUID"))?,
-        from: UserRef::new(
-            Role::parse(&sender_role).ok_or_else(|| bad("unknown senderRole"))?,
-            sender_id,
-        ),
-        to: UserRef::new(
-            Role::parse(&recipient_role).ok_or_else(|| bad("unknown recipientRole"))?,
-            recipient_id,
-        ),
+        from: UserRef::new(Role::parse(&sender_role).ok_or_else(|| bad("unknown senderRole"))?, sender_id),
+        to: UserRef::new(Role::parse(&recipient_role).ok_or_else(|| bad("unknown recipientRole"))?, recipient_id),
         content,
         created_at,
         read,

@@ -32,9 +32,7 @@ pub fn now_secs() -> i64 {
 }
 
 pub fn token(user: UserRef) -> String {
-    Auth::new(SECRET)
-        .mint(user, now_secs(), now_secs() + 3600)
-        .unwrap()
+    Auth::new(SECRET).mint(user, now_secs(), now_secs() + 3600).unwrap()
 }
 
 pub fn parse_db(url: &str) -> DbTarget {
@@ -63,17 +61,13 @@ pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Client {
     pub async fn open(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("connects");
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
         Client { ws, next_req: 1 }
     }
 
     pub async fn open_with_origin(url: &str, origin: &str) -> Result<Client, tungstenite::Error> {
         let mut request = url.into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("Origin", origin.parse().unwrap());
+        request.headers_mut().insert("Origin", origin.parse().unwrap());
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(Client { ws, next_req: 1 })
     }
@@ -81,11 +75,7 @@ impl Client {
     /// Connects and authenticates; panics unless welcomed.
     pub async fn login(server: &Running, user: UserRef) -> Client {
         let mut c = Client::open(&server.ws_url()).await;
-        c.send(&ClientFrame::Hello {
-            version: PROTOCOL_VERSION,
-            token: token(user),
-        })
-        .await;
+        c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: token(user) }).await;
         match c.recv().await {
             ServerFrame::Welcome { user: who, .. } => assert_eq!(who, user),
             other => panic!("expected welcome, got {other:?}"),
@@ -99,10 +89,7 @@ impl Client {
     }
 
     pub async fn send(&mut self, frame: &ClientFrame) {
-        self.ws
-            .send(Message::Binary(frame.encode().unwrap().into()))
-            .await
-            .unwrap();
+        self.ws.send(Message::Binary(frame.encode().unwrap().into())).await.unwrap();
     }
 
     pub async fn send_raw(&mut self, message: Message) {
@@ -128,10 +115,7 @@ impl Client {
     }
 
     /// Frames until one matches `pred`, which is returned; the others are returned too.
-    pub async fn recv_until(
-        &mut self,
-        mut pred: impl FnMut(&ServerFrame) -> bool,
-    ) -> (ServerFrame, Vec<ServerFrame>) {
+    pub async fn recv_until(&mut self, mut pred: impl FnMut(&ServerFrame) -> bool) -> (ServerFrame, Vec<ServerFrame>) {
         let mut skipped = Vec::new();
         loop {
             let f = self.recv().await;
@@ -146,13 +130,7 @@ impl Client {
     pub async fn send_message(&mut self, to: UserRef, content: &str) -> (MessageId, ServerFrame) {
         let id = new_id();
         let req = self.req();
-        self.send(&ClientFrame::Send {
-            req,
-            id,
-            to,
-            content: content.into(),
-        })
-        .await;
+        self.send(&ClientFrame::Send { req, id, to, content: content.into() }).await;
         let (answer, _) = self.recv_until(|f| f.request_id() == Some(req)).await;
         (id, answer)
     }
@@ -161,9 +139,7 @@ impl Client {
     pub async fn expect_close(&mut self) -> (Option<ServerFrame>, Option<u16>) {
         let mut fatal = None;
         loop {
-            let next = tokio::time::timeout(RECV_TIMEOUT, self.ws.next())
-                .await
-                .expect("the server closes in time");
+            let next = tokio::time::timeout(RECV_TIMEOUT, self.ws.next()).await.expect("the server closes in time");
             match next {
                 Some(Ok(Message::Binary(b))) => {
                     let f = ServerFrame::decode(&b).expect("a valid server frame");
