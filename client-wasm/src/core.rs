@@ -12,7 +12,6 @@
 //! delivered twice reaches the app once; requests time out cleanly; a refused token ends
 //! in the terminal `Unauthorized` state instead of reconnecting forever.
 
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -359,7 +358,7 @@ pub struct Session {
     /// Sends refused with a retryable code go out again at this time.
     retry_sends_at: Option<Millis>,
 
-    outbox: VecDeque<PendingSend>,
+    outbox: Vec<PendingSend>,
     requests: Requests,
     seen: SeenIds,
 
@@ -376,9 +375,9 @@ pub struct Session {
     /// Whether a welcome has been received before (so the next one is a reconnect).
     was_open: bool,
 
-    transmits: VecDeque<Vec<u8>>,
-    actions: VecDeque<Action>,
-    events: VecDeque<Event>,
+    transmits: Vec<Vec<u8>>,
+    actions: Vec<Action>,
+    events: Vec<Event>,
 }
 
 impl Session {
@@ -406,7 +405,7 @@ impl Session {
             heartbeat_at: None,
             ping_req: None,
             retry_sends_at: None,
-            outbox: VecDeque::new(),
+            outbox: Vec::new(),
             requests: Requests::default(),
             seen: SeenIds::default(),
             last_seen_at: None,
@@ -416,9 +415,9 @@ impl Session {
             typing_out: Vec::new(),
             typing_in: Vec::new(),
             was_open: false,
-            transmits: VecDeque::new(),
-            actions: VecDeque::new(),
-            events: VecDeque::new(),
+            transmits: Vec::new(),
+            actions: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -453,13 +452,13 @@ impl Session {
     fn set_status(&mut self, status: Status) {
         if self.status != status {
             self.status = status;
-            self.events.push_back(Event::Status(status));
+            self.events.push(Event::Status(status));
         }
     }
 
     fn transmit(&mut self, frame: &ClientFrame) {
         match frame.encode() {
-            Ok(bytes) => self.transmits.push_back(bytes),
+            Ok(bytes) => self.transmits.push(bytes),
             // Validation ran before; a frame that cannot be encoded is a bug, not input.
             Err(_) => debug_assert!(false, "a validated frame failed to encode"),
         }
@@ -485,7 +484,7 @@ impl Session {
     /// Closes for good: pending sends and requests fail with `client_closed`.
     pub fn close(&mut self, _now: Millis) {
         if matches!(self.status, Status::Open | Status::Connecting) {
-            self.actions.push_back(Action::Close(1000));
+            self.actions.push(Action::Close(1000));
         }
         self.reconnect_at = None;
         self.connect_deadline = None;
@@ -517,7 +516,7 @@ impl Session {
         self.typing_out.retain(|(p, _)| *p != to);
         let random = self.random().to_le_bytes();
         let id = self.ids.next(u64::try_from(now.max(0)).unwrap_or(0), random);
-        self.outbox.push_back(PendingSend { id, to, content, req: None });
+        self.outbox.push(PendingSend { id, to, content, req: None });
         if self.status == Status::Open {
             self.transmit_send(self.outbox.len() - 1);
         }
@@ -553,7 +552,7 @@ impl Session {
         {
             // Throttled, or nothing to clear: answered locally.
             chat_protocol::validate_user(&peer)?;
-            self.events.push_back(Event::Response { req, frame: ServerFrame::Done { req } });
+            self.events.push(Event::Response { req, frame: ServerFrame::Done { req } });
             return Ok(req);
         }
         let frame = request.into_frame(req);
@@ -593,11 +592,11 @@ impl Session {
             (true, Some(i)) => self.typing_in[i].1 = now + self.timings.typing_expiry,
             (true, None) => {
                 self.typing_in.push((from, now + self.timings.typing_expiry));
-                self.events.push_back(Event::Typing { from, on: true });
+                self.events.push(Event::Typing { from, on: true });
             }
             (false, Some(i)) => {
                 self.typing_in.swap_remove(i);
-                self.events.push_back(Event::Typing { from, on: false });
+                self.events.push(Event::Typing { from, on: false });
             }
             (false, None) => {}
         }
@@ -609,7 +608,7 @@ impl Session {
             let (peer, expires) = self.typing_in[i];
             if from.is_none_or(|f| f == peer) && now.is_none_or(|n| n >= expires) {
                 self.typing_in.swap_remove(i);
-                self.events.push_back(Event::Typing { from: peer, on: false });
+                self.events.push(Event::Typing { from: peer, on: false });
             } else {
                 i += 1;
             }
@@ -624,7 +623,7 @@ impl Session {
         self.set_status(Status::Connecting);
         if !self.fetching_token {
             self.fetching_token = true;
-            self.actions.push_back(Action::FetchToken(TokenPurpose::Connect));
+            self.actions.push(Action::FetchToken(TokenPurpose::Connect));
         }
     }
 
@@ -637,7 +636,7 @@ impl Session {
                     return;
                 }
                 self.token = Some(token);
-                self.actions.push_back(Action::Open);
+                self.actions.push(Action::Open);
             }
             TokenPurpose::Refresh => {
                 if self.status != Status::Open {
@@ -683,7 +682,7 @@ impl Session {
             return;
         }
         let error = code.and_then(ErrorCode::from_close_code);
-        self.events.push_back(Event::Disconnected { code: error });
+        self.events.push(Event::Disconnected { code: error });
         self.on_disconnected();
         if let Some(error) = error
             && error.is_auth_failure()
@@ -754,7 +753,7 @@ impl Session {
             Ok(frame) => frame,
             Err(_) => {
                 // A server speaking something else: drop the connection and try again.
-                self.actions.push_back(Action::Close(ErrorCode::BAD_FRAME.close_code()));
+                self.actions.push(Action::Close(ErrorCode::BAD_FRAME.close_code()));
                 self.handle_close(now, None);
                 return;
             }
@@ -772,9 +771,9 @@ impl Session {
                 }
                 self.report_message(message, true);
             }
-            ServerFrame::Read { reader, peer, up_to } => self.events.push_back(Event::Read { reader, peer, up_to }),
+            ServerFrame::Read { reader, peer, up_to } => self.events.push(Event::Read { reader, peer, up_to }),
             ServerFrame::Typing { from, on } => self.on_typing(now, from, on),
-            ServerFrame::Presence { user, online } => self.events.push_back(Event::Presence { user, online }),
+            ServerFrame::Presence { user, online } => self.events.push(Event::Presence { user, online }),
             ServerFrame::Fatal { .. } => {
                 // The close that follows carries the same code; nothing to do until then.
             }
@@ -789,7 +788,7 @@ impl Session {
             ServerFrame::Conversations { req, conversations } if Some(req) == self.caught_up_req => {
                 self.caught_up_req = None;
                 self.requests.remove(&req);
-                self.events.push_back(Event::CaughtUp { count: self.sync_count, conversations: Some(conversations) });
+                self.events.push(Event::CaughtUp { count: self.sync_count, conversations: Some(conversations) });
             }
             ServerFrame::Pong { req, .. } if Some(req) == self.ping_req => {
                 self.ping_req = None;
@@ -799,7 +798,7 @@ impl Session {
                 if let Some(req) = other.request_id()
                     && self.requests.remove(&req).is_some()
                 {
-                    self.events.push_back(Event::Response { req, frame: other });
+                    self.events.push(Event::Response { req, frame: other });
                 }
             }
         }
@@ -817,7 +816,7 @@ impl Session {
         self.set_token_expiry(now, token_expires_at);
         self.heartbeat_at = Some(now + self.heartbeat_interval());
         self.set_status(Status::Open);
-        self.events.push_back(Event::Welcome { user, name });
+        self.events.push(Event::Welcome { user, name });
         // Resend every unacknowledged message, in order, with its original id.
         for i in 0..self.outbox.len() {
             self.transmit_send(i);
@@ -891,7 +890,7 @@ impl Session {
         if !self.remember(message.id) {
             return false;
         }
-        self.events.push_back(Event::Message { message, live });
+        self.events.push(Event::Message { message, live });
         true
     }
 
@@ -908,16 +907,14 @@ impl Session {
             // An ack for a transmission we no longer track (a duplicate resend's ack).
             return;
         };
-        let Some(pending) = self.outbox.remove(index) else {
-            return;
-        };
+        let pending = self.outbox.remove(index);
         let Some(user) = self.user else { return };
         let message =
             StoredMessage { id, from: user, to: pending.to, content: pending.content, created_at, read: false };
         self.note_seen_time(created_at);
         // Our own message will not be reported again if a catch-up returns it.
         self.remember(id);
-        self.events.push_back(Event::Sent(message));
+        self.events.push(Event::Sent(message));
     }
 
     fn on_error(&mut self, now: Millis, req: RequestId, code: ErrorCode, message: String) {
@@ -931,9 +928,8 @@ impl Session {
                 self.retry_sends_at.get_or_insert(now + self.timings.backoff_base.max(250));
                 return;
             }
-            if let Some(pending) = self.outbox.remove(index) {
-                self.events.push_back(Event::SendFailed { id: pending.id, code, message });
-            }
+            let pending = self.outbox.remove(index);
+            self.events.push(Event::SendFailed { id: pending.id, code, message });
             return;
         }
         if Some(req) == self.refresh_req {
@@ -949,20 +945,20 @@ impl Session {
         if Some(req) == self.caught_up_req {
             self.caught_up_req = None;
             self.requests.remove(&req);
-            self.events.push_back(Event::CaughtUp { count: self.sync_count, conversations: None });
+            self.events.push(Event::CaughtUp { count: self.sync_count, conversations: None });
             return;
         }
         if self.requests.remove(&req).is_some() {
-            self.events.push_back(Event::RequestFailed { req, code, message });
+            self.events.push(Event::RequestFailed { req, code, message });
         }
     }
 
     fn fail_everything(&mut self, code: ErrorCode, why: &str) {
         for pending in core::mem::take(&mut self.outbox) {
-            self.events.push_back(Event::SendFailed { id: pending.id, code, message: why.into() });
+            self.events.push(Event::SendFailed { id: pending.id, code, message: why.into() });
         }
         for (req, _) in self.requests.take() {
-            self.events.push_back(Event::RequestFailed { req, code, message: why.into() });
+            self.events.push(Event::RequestFailed { req, code, message: why.into() });
         }
         self.refresh_req = None;
         self.ping_req = None;
@@ -980,7 +976,7 @@ impl Session {
             && now >= at
         {
             // The socket never opened or the welcome never came.
-            self.actions.push_back(Action::Close(1000));
+            self.actions.push(Action::Close(1000));
             self.handle_close(now, None);
         }
         if let Some(at) = self.retry_sends_at
@@ -1001,16 +997,16 @@ impl Session {
             self.requests.remove(&req);
             if Some(req) == self.caught_up_req {
                 self.caught_up_req = None;
-                self.events.push_back(Event::CaughtUp { count: self.sync_count, conversations: None });
+                self.events.push(Event::CaughtUp { count: self.sync_count, conversations: None });
                 continue;
             }
             if Some(req) == self.ping_req || Some(req) == self.sync_req || Some(req) == self.refresh_req {
                 // The connection stopped answering: drop it and reconnect.
-                self.actions.push_back(Action::Close(1000));
+                self.actions.push(Action::Close(1000));
                 self.handle_close(now, None);
                 return;
             }
-            self.events.push_back(Event::RequestFailed {
+            self.events.push(Event::RequestFailed {
                 req,
                 code: ErrorCode::REQUEST_TIMEOUT,
                 message: "no answer in time".into(),
@@ -1039,7 +1035,7 @@ impl Session {
             && now >= at
         {
             self.refresh_at = None;
-            self.actions.push_back(Action::FetchToken(TokenPurpose::Refresh));
+            self.actions.push(Action::FetchToken(TokenPurpose::Refresh));
         }
     }
 
@@ -1062,16 +1058,18 @@ impl Session {
 
     /// The next frame to write to the socket.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.transmits.pop_front()
+        // Queues stay short (a page of events at most), so removing at the front is cheap,
+        // and plain vectors keep the browser bundle smaller than `VecDeque`.
+        (!self.transmits.is_empty()).then(|| self.transmits.remove(0))
     }
 
     /// The next thing the transport must do.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        (!self.actions.is_empty()).then(|| self.actions.remove(0))
     }
 
     /// The next event for the app.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 }

@@ -76,8 +76,42 @@ impl UserRef {
 ///
 /// In the database it is the `Message.id` TEXT column in the lowercase hyphenated form
 /// Prisma's `uuid()` writes (`"3f2b…-…"`), see [`MessageId::hyphenated`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MessageId(pub [u8; 16]);
+
+// Hand-written instead of derived: the same wire form as `[u8; 16]` (a 16-tuple of bytes,
+// i.e. 16 raw bytes in postcard), but a loop where serde's array impl unrolls 16 steps,
+// which keeps the browser bundle smaller. The golden vectors pin the bytes.
+impl Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(16)?;
+        for byte in &self.0 {
+            tuple.serialize_element(byte)?;
+        }
+        tuple.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = MessageId;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("16 bytes")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<MessageId, A::Error> {
+                let mut out = [0u8; 16];
+                for (i, slot) in out.iter_mut().enumerate() {
+                    *slot = seq.next_element()?.ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                }
+                Ok(MessageId(out))
+            }
+        }
+        deserializer.deserialize_tuple(16, Bytes)
+    }
+}
 
 impl MessageId {
     /// The all-zero UUID. It is never a valid message id; as a cursor component it sorts
