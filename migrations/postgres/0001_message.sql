@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS "Message" (
 --   @@index([senderRole, senderId, recipientRole, recipientId, createdAt, id])
 --   @@index([recipientRole, recipientId, createdAt, id])
 --   @@index([senderRole, senderId, createdAt, id])
+--   @@index([recipientRole, recipientId, senderRole, senderId, isRead])
 -- A conversation's history, newest first, one direction at a time.
 CREATE INDEX IF NOT EXISTS "Message_conversation_idx"
     ON "Message" ("senderRole", "senderId", "recipientRole", "recipientId", "createdAt", "id");
@@ -30,3 +31,6 @@ CREATE INDEX IF NOT EXISTS "Message_recipient_idx"
 -- Everything a user sent, in order (catch-up of the user's other devices).
 CREATE INDEX IF NOT EXISTS "Message_sender_idx"
     ON "Message" ("senderRole", "senderId", "createdAt", "id");
+-- Who wrote to a user, and how many of their messages are unread (conversation list).
+CREATE INDEX IF NOT EXISTS "Message_inbox_idx"
+    ON "Message" ("recipientRole", "recipientId", "senderRole", "senderId", "isRead");

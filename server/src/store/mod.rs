@@ -7,7 +7,7 @@
 
 mod postgres;
 
-pub use postgres::PgStore;
+pub use postgres::{CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
 
 use chat_protocol::{Conversation, Cursor, MessageId, Millis, StoredMessage, UserRef};
 

@@ -7,6 +7,7 @@
 //! [`MessageId`], so `(createdAt, id)` orders the same here and in the protocol.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
 use sqlx::PgPool;
@@ -22,6 +23,92 @@ const MESSAGE_COLUMNS: &str = r#"id, "senderRole", "senderId", "recipientRole", 
     (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8 AS created_ms, "isRead""#;
 
 type MessageRow = (String, String, i32, String, i32, String, i64, bool);
+
+/// The SQL of [`PgStore::history`]; public so benchmarks can `EXPLAIN` exactly what runs.
+pub static HISTORY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"SELECT {MESSAGE_COLUMNS} FROM (
+                 (SELECT * FROM "Message"
+                  WHERE "senderRole" = $1 AND "senderId" = $2 AND "recipientRole" = $3 AND "recipientId" = $4
+                    AND ("createdAt", id) < (TIMESTAMP '1970-01-01' + $5::int8 * INTERVAL '1 millisecond', $6)
+                  ORDER BY "createdAt" DESC, id DESC LIMIT $7)
+                 UNION ALL
+                 (SELECT * FROM "Message"
+                  WHERE "senderRole" = $3 AND "senderId" = $4 AND "recipientRole" = $1 AND "recipientId" = $2
+                    AND ("createdAt", id) < (TIMESTAMP '1970-01-01' + $5::int8 * INTERVAL '1 millisecond', $6)
+                  ORDER BY "createdAt" DESC, id DESC LIMIT $7)
+               ) m ORDER BY "createdAt" DESC, id DESC LIMIT $7"#
+    )
+});
+
+/// The SQL of [`PgStore::sync`]; public so benchmarks can `EXPLAIN` exactly what runs.
+pub static SYNC_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"SELECT {MESSAGE_COLUMNS} FROM (
+                 (SELECT * FROM "Message"
+                  WHERE "recipientRole" = $1 AND "recipientId" = $2
+                    AND ("createdAt", id) > (TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond', $4)
+                  ORDER BY "createdAt", id LIMIT $5)
+                 UNION ALL
+                 (SELECT * FROM "Message"
+                  WHERE "senderRole" = $1 AND "senderId" = $2
+                    AND ("createdAt", id) > (TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond', $4)
+                  ORDER BY "createdAt", id LIMIT $5)
+               ) m ORDER BY "createdAt", id LIMIT $5"#
+    )
+});
+
+/// The SQL of [`PgStore::conversations`]; public so benchmarks can `EXPLAIN` exactly what runs.
+pub static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"WITH RECURSIVE
+               -- The distinct peers, found by skipping through the indexes (one probe per
+               -- peer) instead of reading every message of the user.
+               sent_to(r, i) AS (
+                 (SELECT "recipientRole", "recipientId" FROM "Message"
+                  WHERE "senderRole" = $1 AND "senderId" = $2
+                  ORDER BY "recipientRole", "recipientId" LIMIT 1)
+                 UNION ALL
+                 (SELECT n.r, n.i FROM sent_to p CROSS JOIN LATERAL (
+                    SELECT "recipientRole" AS r, "recipientId" AS i FROM "Message"
+                    WHERE "senderRole" = $1 AND "senderId" = $2 AND ("recipientRole", "recipientId") > (p.r, p.i)
+                    ORDER BY "recipientRole", "recipientId" LIMIT 1) n)
+               ),
+               received_from(r, i) AS (
+                 (SELECT "senderRole", "senderId" FROM "Message"
+                  WHERE "recipientRole" = $1 AND "recipientId" = $2
+                  ORDER BY "senderRole", "senderId" LIMIT 1)
+                 UNION ALL
+                 (SELECT n.r, n.i FROM received_from p CROSS JOIN LATERAL (
+                    SELECT "senderRole" AS r, "senderId" AS i FROM "Message"
+                    WHERE "recipientRole" = $1 AND "recipientId" = $2 AND ("senderRole", "senderId") > (p.r, p.i)
+                    ORDER BY "senderRole", "senderId" LIMIT 1) n)
+               ),
+               peers AS (SELECT r, i FROM sent_to UNION SELECT r, i FROM received_from)
+               SELECT {MESSAGE_COLUMNS}, peer_name, unread_count FROM (
+                 SELECT last.*, COALESCE(u.name, '') AS peer_name, unread.n AS unread_count
+                 FROM peers
+                 CROSS JOIN LATERAL (
+                   SELECT * FROM (
+                     (SELECT * FROM "Message"
+                      WHERE "senderRole" = $1 AND "senderId" = $2 AND "recipientRole" = peers.r AND "recipientId" = peers.i
+                      ORDER BY "createdAt" DESC, id DESC LIMIT 1)
+                     UNION ALL
+                     (SELECT * FROM "Message"
+                      WHERE "senderRole" = peers.r AND "senderId" = peers.i AND "recipientRole" = $1 AND "recipientId" = $2
+                      ORDER BY "createdAt" DESC, id DESC LIMIT 1)
+                   ) both_ways ORDER BY "createdAt" DESC, id DESC LIMIT 1
+                 ) last
+                 CROSS JOIN LATERAL (
+                   SELECT count(*)::int8 AS n FROM "Message"
+                   WHERE "recipientRole" = $1 AND "recipientId" = $2 AND "senderRole" = peers.r AND "senderId" = peers.i
+                     AND NOT "isRead"
+                 ) unread
+                 LEFT JOIN users_view u ON u.role = peers.r AND u.id = peers.i
+               ) c
+               ORDER BY "createdAt" DESC, id DESC"#
+    )
+});
 
 /// The PostgreSQL store. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
@@ -154,20 +241,8 @@ impl PgStore {
             None => (MAX_MS, MessageId([0xff; 16])),
         };
         // Each direction walks its own index backwards; the outer query merges them.
-        let sql = format!(
-            r#"SELECT {MESSAGE_COLUMNS} FROM (
-                 (SELECT * FROM "Message"
-                  WHERE "senderRole" = $1 AND "senderId" = $2 AND "recipientRole" = $3 AND "recipientId" = $4
-                    AND ("createdAt", id) < (TIMESTAMP '1970-01-01' + $5::int8 * INTERVAL '1 millisecond', $6)
-                  ORDER BY "createdAt" DESC, id DESC LIMIT $7)
-                 UNION ALL
-                 (SELECT * FROM "Message"
-                  WHERE "senderRole" = $3 AND "senderId" = $4 AND "recipientRole" = $1 AND "recipientId" = $2
-                    AND ("createdAt", id) < (TIMESTAMP '1970-01-01' + $5::int8 * INTERVAL '1 millisecond', $6)
-                  ORDER BY "createdAt" DESC, id DESC LIMIT $7)
-               ) m ORDER BY "createdAt" DESC, id DESC LIMIT $7"#
-        );
-        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+        let sql: &str = &HISTORY_SQL;
+        let rows: Vec<MessageRow> = sqlx::query_as(sql)
             .bind(me.role.as_str())
             .bind(me.id)
             .bind(peer.role.as_str())
@@ -181,20 +256,8 @@ impl PgStore {
     }
 
     pub(super) async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
-        let sql = format!(
-            r#"SELECT {MESSAGE_COLUMNS} FROM (
-                 (SELECT * FROM "Message"
-                  WHERE "recipientRole" = $1 AND "recipientId" = $2
-                    AND ("createdAt", id) > (TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond', $4)
-                  ORDER BY "createdAt", id LIMIT $5)
-                 UNION ALL
-                 (SELECT * FROM "Message"
-                  WHERE "senderRole" = $1 AND "senderId" = $2
-                    AND ("createdAt", id) > (TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond', $4)
-                  ORDER BY "createdAt", id LIMIT $5)
-               ) m ORDER BY "createdAt", id LIMIT $5"#
-        );
-        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+        let sql: &str = &SYNC_SQL;
+        let rows: Vec<MessageRow> = sqlx::query_as(sql)
             .bind(me.role.as_str())
             .bind(me.id)
             .bind(after.at.clamp(MIN_MS, MAX_MS))
@@ -206,32 +269,9 @@ impl PgStore {
     }
 
     pub(super) async fn conversations(&self, me: UserRef) -> Result<Vec<Conversation>, StoreError> {
-        let sql = format!(
-            r#"WITH mine AS (
-                 SELECT CASE WHEN "senderRole" = $1 AND "senderId" = $2 THEN "recipientRole" ELSE "senderRole" END AS peer_role,
-                        CASE WHEN "senderRole" = $1 AND "senderId" = $2 THEN "recipientId" ELSE "senderId" END AS peer_id,
-                        m.*
-                 FROM "Message" m
-                 WHERE ("senderRole" = $1 AND "senderId" = $2) OR ("recipientRole" = $1 AND "recipientId" = $2)
-               ), last AS (
-                 SELECT DISTINCT ON (peer_role, peer_id) * FROM mine
-                 ORDER BY peer_role, peer_id, "createdAt" DESC, id DESC
-               ), unread AS (
-                 SELECT "senderRole" AS peer_role, "senderId" AS peer_id, count(*)::int8 AS n
-                 FROM "Message"
-                 WHERE "recipientRole" = $1 AND "recipientId" = $2 AND NOT "isRead"
-                 GROUP BY 1, 2
-               )
-               SELECT {MESSAGE_COLUMNS}, peer_name, unread_count FROM (
-                 SELECT last.*, COALESCE(u.name, '') AS peer_name, COALESCE(unread.n, 0) AS unread_count
-                 FROM last
-                 LEFT JOIN users_view u ON u.role = last.peer_role AND u.id = last.peer_id
-                 LEFT JOIN unread ON unread.peer_role = last.peer_role AND unread.peer_id = last.peer_id
-               ) c
-               ORDER BY "createdAt" DESC, id DESC"#
-        );
+        let sql: &str = &CONVERSATIONS_SQL;
         type Row = (String, String, i32, String, i32, String, i64, bool, String, i64);
-        let rows: Vec<Row> = sqlx::query_as(&sql).bind(me.role.as_str()).bind(me.id).fetch_all(&self.pool).await?;
+        let rows: Vec<Row> = sqlx::query_as(sql).bind(me.role.as_str()).bind(me.id).fetch_all(&self.pool).await?;
         rows.into_iter()
             .map(|(id, sr, si, rr, ri, content, at, read, peer_name, unread)| {
                 let last = to_message((id, sr, si, rr, ri, content, at, read))?;
