@@ -127,7 +127,7 @@ async fn connect_send_and_receive_in_the_browser() {
 }
 
 #[wasm_bindgen_test]
-async fn the_client_reconnects_after_the_server_restarts_and_delivers_queued_sends() {
+async fn the_server_restarts_and_goes_away_the_client_reconnects_delivers_queued_sends_and_catches_up() {
     let teacher = client("teacher", 2).await;
     let student = client("student", 2).await;
     let inbox = collect(&student, "message");
@@ -146,5 +146,48 @@ async fn the_client_reconnects_after_the_server_restarts_and_delivers_queued_sen
     assert!(names.iter().any(|s| s == "reconnecting"), "{names:?}");
     assert_eq!(names.last().map(String::as_str), Some("open"), "{names:?}");
     teacher.close();
+    student.close();
+
+    after_an_outage_the_browser_catches_up_on_every_missed_message_once().await;
+}
+
+/// Runs after the restart test inside it: both disturb the one server, so they must not
+/// overlap with each other (wasm-bindgen-test may interleave async tests).
+async fn after_an_outage_the_browser_catches_up_on_every_missed_message_once() {
+    let teacher = client("teacher", 1).await;
+    let student = client("student", 3).await;
+    let inbox = collect(&student, "message");
+    let caught_up = collect(&student, "caughtUp");
+    let sent = JsFuture::from(js_sys::Promise::from(JsValue::from(teacher.send(user("student", 3), "before".into()))))
+        .await
+        .unwrap();
+    wait_for_message(&inbox, &get(&sent, "id").as_string().unwrap()).await;
+    teacher.close();
+
+    // The server goes away; meanwhile 300 messages are written by someone else.
+    fetch_json("/stop", "POST").await;
+    wait_status(&student, "reconnecting").await;
+    fetch_json("/inject?from=teacher:1&to=student:3&n=300", "POST").await;
+    fetch_json("/start", "POST").await;
+
+    for _ in 0..400 {
+        if !caught_up.borrow().is_empty() {
+            break;
+        }
+        sleep(50).await;
+    }
+    let done = caught_up.borrow().first().cloned().expect("caughtUp fired");
+    assert_eq!(get(&done, "count").as_f64().unwrap(), 300.0);
+    let conversations = js_sys::Array::from(&get(&done, "conversations"));
+    assert!(conversations.length() >= 1);
+    let missed: Vec<String> = inbox
+        .borrow()
+        .iter()
+        .filter(|e| !get(e, "live").as_bool().unwrap())
+        .map(|e| get(&get(e, "message"), "content").as_string().unwrap())
+        .collect();
+    assert_eq!(missed.len(), 300, "each missed message exactly once");
+    let expected: Vec<String> = (1..=300).map(|i| format!("offline {i}")).collect();
+    assert_eq!(missed, expected, "in order");
     student.close();
 }

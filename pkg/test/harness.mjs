@@ -3,6 +3,10 @@
 //   GET  /config                      -> { "ws": "ws://127.0.0.1:PORT/ws", "http": "http://127.0.0.1:PORT" }
 //   GET  /token?role=teacher&id=1     -> an HS256 chat token, minted here as a Next.js app would
 //   POST /restart                     -> stops chat-server (SIGTERM) and starts it again on the same port
+//   POST /stop, POST /start           -> the same in two steps (a longer outage)
+//   POST /inject?from=teacher:1&to=student:1&n=300
+//                                     -> writes n messages straight into the database, as another
+//                                        server instance (or Prisma) would while a client is offline
 //   GET  /consumer/...                -> the consumer test page and its node_modules (see consumer.mjs)
 // It prints "HARNESS http://127.0.0.1:PORT" once ready and cleans up on SIGTERM/SIGINT.
 //
@@ -34,7 +38,7 @@ psql(
   `CREATE TABLE "Teacher" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
    CREATE TABLE "Student" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
    INSERT INTO "Teacher" (name) VALUES ('T-Alice'), ('T-Bob');
-   INSERT INTO "Student" (name) VALUES ('S-Carol'), ('S-Dan');`,
+   INSERT INTO "Student" (name) VALUES ('S-Carol'), ('S-Dan'), ('S-Eve');`,
 );
 
 let server = null;
@@ -110,6 +114,29 @@ const http = createServer(async (req, res) => {
       const ttl = Number(url.searchParams.get("ttl") ?? 3600);
       res.writeHead(200, { "content-type": "text/plain" });
       res.end(mint(role, id, ttl));
+    } else if (url.pathname === "/stop" && req.method === "POST") {
+      await stopServer();
+      res.writeHead(200, { "content-type": "text/plain" }).end("stopped");
+    } else if (url.pathname === "/start" && req.method === "POST") {
+      await startServer();
+      res.writeHead(200, { "content-type": "text/plain" }).end("started");
+    } else if (url.pathname === "/inject" && req.method === "POST") {
+      const [fromRole, fromId] = url.searchParams.get("from").split(":");
+      const [toRole, toId] = url.searchParams.get("to").split(":");
+      const n = Number(url.searchParams.get("n"));
+      const roles = new Set(["teacher", "student"]);
+      if (!roles.has(fromRole) || !roles.has(toRole) || ![fromId, toId, n].every((v) => Number.isInteger(Number(v)))) {
+        return res.writeHead(400).end("bad parameters");
+      }
+      psql(
+        dbUrl.toString(),
+        `INSERT INTO "Message" (id, "senderId", "senderRole", "recipientId", "recipientRole", content, "createdAt", "updatedAt")
+         SELECT gen_random_uuid()::text, ${Number(fromId)}, '${fromRole}', ${Number(toId)}, '${toRole}', 'offline ' || g,
+                (now() AT TIME ZONE 'UTC')::timestamp(3) + g * INTERVAL '1 millisecond',
+                (now() AT TIME ZONE 'UTC')::timestamp(3) + g * INTERVAL '1 millisecond'
+         FROM generate_series(1, ${n}) g`,
+      );
+      res.writeHead(200, { "content-type": "text/plain" }).end(String(n));
     } else if (url.pathname === "/restart" && req.method === "POST") {
       await stopServer();
       await startServer();
