@@ -759,8 +759,8 @@ impl Session {
             }
         };
         match frame {
-            ServerFrame::Welcome { user, name, token_expires_at, limits, .. } => {
-                self.on_welcome(now, user, name, token_expires_at, limits)
+            ServerFrame::Welcome { user, name, token_expires_at, limits, server_time } => {
+                self.on_welcome(now, user, name, (server_time, token_expires_at), limits)
             }
             ServerFrame::Sent { req, id, created_at } => self.on_sent(req, id, created_at),
             ServerFrame::Error { req, code, message } => self.on_error(now, req, code, message),
@@ -804,9 +804,15 @@ impl Session {
         }
     }
 
-    fn on_welcome(&mut self, now: Millis, user: UserRef, name: String, token_expires_at: Millis, limits: Limits) {
+    fn on_welcome(&mut self, now: Millis, user: UserRef, name: String, times: (Millis, Millis), limits: Limits) {
+        let (server_time, token_expires_at) = times;
         if self.status != Status::Connecting {
             return;
+        }
+        // Everything stored from this session's first welcome on is the session's to see:
+        // a catch-up after a disconnect starts there even if no message was seen yet.
+        if self.last_seen_at.is_none() {
+            self.last_seen_at = Some(server_time);
         }
         self.connect_deadline = None;
         self.attempt = 0;

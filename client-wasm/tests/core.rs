@@ -403,3 +403,16 @@ fn a_peers_typing_is_cleared_when_their_message_arrives() {
         ]
     );
 }
+
+#[test]
+fn a_session_that_has_seen_no_message_still_catches_up_from_its_first_welcome() {
+    let mut p = Pair::new();
+    p.connect();
+    let welcomed_at = p.now;
+    p.s.handle_close(p.now, Some(1001));
+    p.advance(Timings::default().backoff_base);
+    p.open("tok", 3_600_000);
+    let frames = p.sent();
+    let sync = frames.iter().find_map(|f| if let ClientFrame::Sync { after, .. } = f { Some(*after) } else { None });
+    assert_eq!(sync, Some(Cursor::from_time(welcomed_at - Timings::default().sync_margin)), "{frames:?}");
+}
