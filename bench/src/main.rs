@@ -1,0 +1,425 @@
+//! `chat-bench`: a load generator for `chat-server`, speaking the real protocol over real
+//! WebSockets. Each scenario prints one JSON object on stdout (and a human line on stderr).
+//!
+//! Counting is honest: a message counts once it was acked to its sender and received by its
+//! recipient, and the run ends by checking the database row count against the acks.
+#![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chat_protocol::{ClientFrame, IdGenerator, PROTOCOL_VERSION, ServerFrame, UserRef};
+use clap::{Args, Parser, Subcommand};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::json;
+use tokio::net::TcpSocket;
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{WebSocketStream, client_async};
+
+#[derive(Parser, Debug)]
+#[command(name = "chat-bench", about = "Load scenarios against a running chat-server")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Args, Debug, Clone)]
+struct Common {
+    /// The server's WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:4000/ws", global = true)]
+    url: String,
+    /// The HS256 secret the server verifies tokens with.
+    #[arg(long, env = "CHAT_TOKEN_SECRET", global = true, hide_env_values = true)]
+    secret: Option<String>,
+    /// The server's database, to check the row count at the end.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// How many 127.0.0.x source addresses to spread connections over (ports per pair are limited).
+    #[arg(long, default_value_t = 8, global = true)]
+    source_ips: u8,
+}
+
+#[derive(Subcommand, Debug)]
+enum Scenario {
+    /// Teacher->student pairs sending as fast as acks allow (`inflight` unacked sends each).
+    Throughput {
+        #[arg(long, default_value_t = 50)]
+        pairs: u32,
+        #[arg(long, default_value_t = 8)]
+        inflight: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// A fixed message rate over `pairs` pairs while `idle` authenticated connections are held.
+    Latency {
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        #[arg(long, default_value_t = 100)]
+        pairs: u32,
+        #[arg(long, default_value_t = 10_000)]
+        idle: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Open `connections` authenticated idle connections and report the server's RSS per connection.
+    Idle {
+        #[arg(long, default_value_t = 10_000)]
+        connections: u32,
+        /// The server's process id (RSS is read from /proc/PID/status).
+        #[arg(long)]
+        server_pid: u32,
+    },
+    /// Connect `connections` clients, drop them all at once, reconnect them all at once.
+    Storm {
+        #[arg(long, default_value_t = 5_000)]
+        connections: u32,
+    },
+}
+
+type Ws = WebSocketStream<tokio::net::TcpStream>;
+
+struct Env {
+    common: Common,
+    server: SocketAddr,
+    secret: Vec<u8>,
+    next_ip: AtomicU64,
+    epoch: Instant,
+}
+
+impl Env {
+    fn token(&self, user: UserRef) -> Result<String> {
+        #[derive(serde::Serialize)]
+        struct Claims {
+            role: &'static str,
+            id: i32,
+            exp: u64,
+        }
+        let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 3600;
+        Ok(jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &Claims { role: user.role.as_str(), id: user.id, exp },
+            &jsonwebtoken::EncodingKey::from_secret(&self.secret),
+        )?)
+    }
+
+    /// Connects from the next 127.0.0.x source address and says hello.
+    async fn connect(&self, user: UserRef) -> Result<Ws> {
+        let n = self.next_ip.fetch_add(1, Ordering::Relaxed);
+        let ip = Ipv4Addr::new(127, 0, 0, 1 + (n % u64::from(self.common.source_ips.max(1))) as u8);
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
+        let stream = socket.connect(self.server).await.context("connecting")?;
+        stream.set_nodelay(true)?;
+        let (mut ws, _) = client_async(self.common.url.as_str(), stream).await.context("handshake")?;
+        let hello = ClientFrame::Hello { version: PROTOCOL_VERSION, token: self.token(user)? };
+        ws.send(Message::Binary(hello.encode()?.into())).await?;
+        match next_frame(&mut ws).await? {
+            ServerFrame::Welcome { .. } => Ok(ws),
+            other => bail!("expected a welcome, got {other:?}"),
+        }
+    }
+
+    fn micros(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+}
+
+async fn next_frame(ws: &mut Ws) -> Result<ServerFrame> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Binary(b))) => return Ok(ServerFrame::decode(&b)?),
+            Some(Ok(Message::Close(f))) => bail!("closed: {f:?}"),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("connection ended"),
+        }
+    }
+}
+
+fn resolve(url: &str) -> Result<SocketAddr> {
+    let rest = url.strip_prefix("ws://").context("only ws:// URLs")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    use std::net::ToSocketAddrs;
+    host.to_socket_addrs()?.next().context("the URL's host does not resolve")
+}
+
+struct Latencies(Mutex<Histogram<u64>>);
+
+impl Latencies {
+    fn new() -> Result<Self> {
+        Ok(Latencies(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?)))
+    }
+    async fn record(&self, micros: u64) {
+        let _ = self.0.lock().await.record(micros.max(1));
+    }
+    async fn summary(&self) -> serde_json::Value {
+        let h = self.0.lock().await;
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        json!({ "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99), "max_ms": h.max() as f64 / 1000.0, "count": h.len() })
+    }
+}
+
+/// Reads a student's connection until `stop`, counting messages and recording latency.
+fn spawn_receiver(
+    env: Arc<Env>,
+    mut ws: Ws,
+    received: Arc<AtomicU64>,
+    latencies: Arc<Latencies>,
+    stop: Arc<tokio::sync::Notify>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.notified() => return,
+                frame = next_frame(&mut ws) => match frame {
+                    Ok(ServerFrame::Message { message }) => {
+                        if let Some(sent) = message.content.strip_prefix("b:").and_then(|t| t.parse::<u64>().ok()) {
+                            latencies.record(env.micros().saturating_sub(sent)).await;
+                        }
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                },
+            }
+        }
+    })
+}
+
+async fn row_count(env: &Env) -> Result<Option<i64>> {
+    let Some(url) = env.common.database_url.as_deref() else { return Ok(None) };
+    let pool = sqlx::PgPool::connect(url).await?;
+    let n: i64 =
+        sqlx::query_scalar(r#"SELECT count(*) FROM "Message" WHERE content LIKE 'b:%'"#).fetch_one(&pool).await?;
+    pool.close().await;
+    Ok(Some(n))
+}
+
+async fn throughput(env: Arc<Env>, pairs: u32, inflight: u32, seconds: u64) -> Result<serde_json::Value> {
+    let before = row_count(&env).await?;
+    let received = Arc::new(AtomicU64::new(0));
+    let acked = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Latencies::new()?);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut receivers = Vec::new();
+    for i in 1..=pairs {
+        let ws = env.connect(UserRef::student(i as i32)).await?;
+        receivers.push(spawn_receiver(env.clone(), ws, received.clone(), latencies.clone(), stop.clone()));
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut senders = Vec::new();
+    for i in 1..=pairs {
+        let mut ws = env.connect(UserRef::teacher(i as i32)).await?;
+        let env = env.clone();
+        let acked = acked.clone();
+        senders.push(tokio::spawn(async move {
+            let mut ids = IdGenerator::new();
+            let mut req = 0u32;
+            let mut outstanding = 0u32;
+            let mut send_one = |req: &mut u32| {
+                *req += 1;
+                let id = ids.next(env.micros() / 1000 + 1, (u64::from(*req) ^ (u64::from(i) << 32)).to_le_bytes());
+                ClientFrame::Send {
+                    req: *req,
+                    id,
+                    to: UserRef::student(i as i32),
+                    content: format!("b:{}", env.micros()),
+                }
+            };
+            for _ in 0..inflight {
+                let frame = send_one(&mut req);
+                ws.feed(Message::Binary(frame.encode()?.into())).await?;
+                outstanding += 1;
+            }
+            ws.flush().await?;
+            while outstanding > 0 {
+                match next_frame(&mut ws).await? {
+                    ServerFrame::Sent { .. } => {
+                        acked.fetch_add(1, Ordering::Relaxed);
+                        outstanding -= 1;
+                        if Instant::now() < deadline {
+                            let frame = send_one(&mut req);
+                            ws.send(Message::Binary(frame.encode()?.into())).await?;
+                            outstanding += 1;
+                        }
+                    }
+                    ServerFrame::Error { code, message, .. } => bail!("send refused: {code} {message}"),
+                    _ => {}
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for s in senders {
+        s.await??;
+    }
+    let send_elapsed = started.elapsed().as_secs_f64();
+    let total = acked.load(Ordering::Relaxed);
+    // Let deliveries drain.
+    let drain_until = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::Relaxed) < total && Instant::now() < drain_until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.notify_waiters();
+    let delivered = received.load(Ordering::Relaxed);
+    let stored = match (before, row_count(&env).await?) {
+        (Some(b), Some(a)) => Some(a - b),
+        _ => None,
+    };
+    if let Some(stored) = stored
+        && stored != total as i64
+    {
+        bail!("{total} acked but {stored} rows stored");
+    }
+    let counted = total.min(delivered);
+    Ok(json!({
+        "scenario": "throughput", "pairs": pairs, "inflight": inflight, "seconds": send_elapsed,
+        "acked": total, "delivered": delivered, "stored": stored,
+        "msgs_per_sec": counted as f64 / send_elapsed,
+        "latency": latencies.summary().await,
+    }))
+}
+
+async fn hold_idle(env: &Arc<Env>, n: u32) -> Result<Vec<Ws>> {
+    let mut conns = Vec::with_capacity(n as usize);
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let env = env.clone();
+        // Idle users: students 1..=1000 and teachers 1..=1000, several connections each.
+        let user = if i % 2 == 0 {
+            UserRef::student((i / 2 % 1000) as i32 + 1)
+        } else {
+            UserRef::teacher((i / 2 % 1000) as i32 + 1)
+        };
+        batch.push(tokio::spawn(async move { env.connect(user).await }));
+        if batch.len() == 256 {
+            for c in batch.drain(..) {
+                conns.push(c.await??);
+            }
+        }
+    }
+    for c in batch {
+        conns.push(c.await??);
+    }
+    Ok(conns)
+}
+
+/// Keeps idle connections alive (the server closes silent ones) until dropped.
+fn keep_alive(conns: Vec<Ws>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut conns = conns;
+        loop {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            for ws in &mut conns {
+                let _ = ws.send(Message::Ping(Vec::new().into())).await;
+            }
+        }
+    })
+}
+
+async fn latency(env: Arc<Env>, rate: u32, pairs: u32, idle: u32, seconds: u64) -> Result<serde_json::Value> {
+    let idle_conns = hold_idle(&env, idle).await?;
+    let idle_task = keep_alive(idle_conns);
+    let received = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Latencies::new()?);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut receivers = Vec::new();
+    for i in 1..=pairs {
+        let ws = env.connect(UserRef::student(i as i32)).await?;
+        receivers.push(spawn_receiver(env.clone(), ws, received.clone(), latencies.clone(), stop.clone()));
+    }
+    let mut senders = Vec::new();
+    for i in 1..=pairs {
+        let ws = env.connect(UserRef::teacher(i as i32)).await?;
+        let (sink, mut stream) = ws.split();
+        tokio::spawn(async move { while stream.next().await.is_some() {} });
+        senders.push(sink);
+    }
+    let total = u64::from(rate) * seconds;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let started = tokio::time::Instant::now();
+    let mut ids = IdGenerator::new();
+    for n in 0..total {
+        tokio::time::sleep_until(started + interval * n as u32).await;
+        let i = (n % u64::from(pairs)) as usize;
+        let id = ids.next(env.micros() / 1000 + 1, n.to_le_bytes());
+        let frame = ClientFrame::Send {
+            req: n as u32 + 1,
+            id,
+            to: UserRef::student(i as i32 + 1),
+            content: format!("b:{}", env.micros()),
+        };
+        senders[i].send(Message::Binary(frame.encode()?.into())).await?;
+    }
+    let drain_until = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::Relaxed) < total && Instant::now() < drain_until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.notify_waiters();
+    idle_task.abort();
+    Ok(json!({
+        "scenario": "latency", "rate": rate, "pairs": pairs, "idle": idle, "sent": total,
+        "delivered": received.load(Ordering::Relaxed), "latency": latencies.summary().await,
+    }))
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+}
+
+async fn idle(env: Arc<Env>, connections: u32, pid: u32) -> Result<serde_json::Value> {
+    let before = rss_kib(pid)?;
+    let started = Instant::now();
+    let conns = hold_idle(&env, connections).await?;
+    let opened = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(pid)?;
+    let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / f64::from(connections);
+    drop(conns);
+    Ok(json!({
+        "scenario": "idle", "connections": connections, "open_seconds": opened,
+        "rss_before_kib": before, "rss_after_kib": after, "bytes_per_connection": per_conn,
+    }))
+}
+
+async fn storm(env: Arc<Env>, connections: u32) -> Result<serde_json::Value> {
+    let conns = hold_idle(&env, connections).await?;
+    drop(conns);
+    let started = Instant::now();
+    let conns = hold_idle(&env, connections).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    drop(conns);
+    Ok(json!({ "scenario": "storm", "connections": connections, "reconnect_seconds": seconds }))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let secret = cli.common.secret.clone().context("set CHAT_TOKEN_SECRET (or --secret)")?;
+    let env = Arc::new(Env {
+        server: resolve(&cli.common.url)?,
+        common: cli.common,
+        secret: secret.into_bytes(),
+        next_ip: AtomicU64::new(0),
+        epoch: Instant::now(),
+    });
+    let result = match cli.scenario {
+        Scenario::Throughput { pairs, inflight, seconds } => throughput(env, pairs, inflight, seconds).await?,
+        Scenario::Latency { rate, pairs, idle: n, seconds } => latency(env, rate, pairs, n, seconds).await?,
+        Scenario::Idle { connections, server_pid } => idle(env, connections, server_pid).await?,
+        Scenario::Storm { connections } => storm(env, connections).await?,
+    };
+    eprintln!("{result}");
+    println!("{result}");
+    Ok(())
+}
