@@ -41,8 +41,10 @@ struct Common {
     /// The server's database, to check the row count at the end.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
-    /// How many 127.0.0.x source addresses to spread connections over (ports per pair are limited).
-    #[arg(long, default_value_t = 8, global = true)]
+    /// How many 127.0.0.x source addresses to spread connections over. 1 (the default) lets
+    /// the kernel pick the port at connect, which is much faster than binding first; more are
+    /// needed only past ~28,000 connections (the ephemeral port range per address pair).
+    #[arg(long, default_value_t = 1, global = true)]
     source_ips: u8,
 }
 
@@ -111,10 +113,14 @@ impl Env {
 
     /// Connects from the next 127.0.0.x source address and says hello.
     async fn connect(&self, user: UserRef) -> Result<Ws> {
-        let n = self.next_ip.fetch_add(1, Ordering::Relaxed);
-        let ip = Ipv4Addr::new(127, 0, 0, 1 + (n % u64::from(self.common.source_ips.max(1))) as u8);
         let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
+        if self.common.source_ips > 1 {
+            // Binding before connecting makes the kernel search for a port free for every
+            // destination, which gets slow with thousands of sockets: only when needed.
+            let n = self.next_ip.fetch_add(1, Ordering::Relaxed);
+            let ip = Ipv4Addr::new(127, 0, 0, 1 + (n % u64::from(self.common.source_ips)) as u8);
+            socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
+        }
         let stream = socket.connect(self.server).await.context("connecting")?;
         stream.set_nodelay(true)?;
         let (mut ws, _) = client_async(self.common.url.as_str(), stream).await.context("handshake")?;

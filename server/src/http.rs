@@ -50,9 +50,10 @@ async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocke
     let slot = ConnectionSlot::take(&state);
     let tracker = state.tracker.clone();
     // Small buffers: tungstenite's defaults reserve 128 KiB per connection up front, and our
-    // frames are small. Messages are allowed past the protocol limit here so that the
+    // frames are small. A 1 KiB read buffer measured 7.0 KiB of RSS per idle connection at
+    // 19,000 connections (10.1 KiB with 4 KiB); larger frames just take more reads. Messages are allowed past the protocol limit here so that the
     // connection can answer an oversized frame with frame_too_large instead of a reset.
-    ws.read_buffer_size(4 * 1024)
+    ws.read_buffer_size(1024)
         .write_buffer_size(8 * 1024)
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(MAX_CLIENT_FRAME_BYTES * 2)

@@ -15,8 +15,10 @@ let nextIp = 0;
 
 function connect(role, id) {
   return new Promise((resolve, reject) => {
-    const localAddress = `127.0.0.${1 + (nextIp++ % 8)}`;
-    const s = io(url, { transports: ["websocket"], reconnection: false, forceNew: true, localAddress });
+    // Like chat-bench: spread over source addresses only when asked (binding first is slow).
+    const ips = Number(opt["source-ips"] ?? 1);
+    const extra = ips > 1 ? { localAddress: `127.0.0.${1 + (nextIp++ % ips)}` } : {};
+    const s = io(url, { transports: ["websocket"], reconnection: false, forceNew: true, ...extra });
     s.on("connect", () => {
       s.emit("join", { role, id });
       // The guide's server has no join ack; a round trip makes sure the room is joined.
