@@ -16,8 +16,9 @@ SECRET="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 OUR_PORT=4210
 BASE_PORT=4211
 
+NAME=latest
 if [ "${1:-}" = "--smoke" ]; then
-  SECONDS_RUN=2; PAIRS=10; RATE=200; IDLE=200; IDLE_MAX=500; STORM=200
+  NAME=smoke; SECONDS_RUN=2; PAIRS=10; RATE=200; IDLE=200; IDLE_MAX=500; STORM=200
 else
   SECONDS_RUN=10; PAIRS=50; RATE=1000; IDLE=10000; IDLE_MAX=19000; STORM=5000
 fi
@@ -85,5 +86,5 @@ stop_server
 ours storm --connections $STORM
 
 mkdir -p bench/results
-node bench/report.mjs "$RESULTS" "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)" | tee bench/results/latest.md
-cp "$RESULTS" bench/results/latest.jsonl
+node bench/report.mjs "$RESULTS" "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)" | tee "bench/results/$NAME.md"
+cp "$RESULTS" "bench/results/$NAME.jsonl"
