@@ -83,7 +83,7 @@ extern "C" {
     pub type JsUserRefs;
     #[wasm_bindgen(typescript_type = "Cursor")]
     pub type JsCursor;
-    #[wasm_bindgen(typescript_type = "HistoryOptions | undefined")]
+    #[wasm_bindgen(typescript_type = "HistoryOptions")]
     pub type JsHistoryOptions;
     #[wasm_bindgen(typescript_type = "Promise<Message>")]
     pub type PromiseMessage;
@@ -609,9 +609,9 @@ impl ChatClient {
     }
 
     /// A page of the conversation with `peer`, newest first.
-    pub fn history(&self, peer: JsUserRef, options: JsHistoryOptions) -> PromiseHistory {
+    pub fn history(&self, peer: JsUserRef, options: Option<JsHistoryOptions>) -> PromiseHistory {
         let peer = user_from_js(&peer);
-        let options: JsValue = options.into();
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let before = get(&options, "before");
         let before =
             if before.is_undefined() || before.is_null() { Ok(None) } else { cursor_from_js(&before).map(Some) };

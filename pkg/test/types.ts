@@ -11,6 +11,7 @@ export async function usage(): Promise<void> {
   const sent: Message = await client.send(peer, "hi");
   const at: number = sent.createdAt;
   const page: HistoryPage = await client.history(peer, { limit: 20 });
+  const newest: HistoryPage = await client.history(peer);
   const next: Cursor | null = page.next;
   const older: HistoryPage = await client.history(peer, { before: next });
   const list: Conversation[] = await client.conversations();
@@ -38,7 +39,7 @@ export async function usage(): Promise<void> {
     const code: number = error.code;
     void code;
   }
-  void [older, unread, changed, online, status];
+  void [older, newest, unread, changed, online, status];
 
   // @ts-expect-error: unknown event names are rejected
   client.on("mesage", () => {});
