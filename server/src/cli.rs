@@ -265,7 +265,7 @@ async fn serve(args: ServeArgs) -> CmdResult {
     } else {
         schema::require_ready(&pool, &schema_name).await?;
     }
-    let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|e| {
+    let listener = server::bind(config.bind).map_err(|e| {
         format!(
             "cannot listen on {}: {e}. Is another server (or the old socket server) using port {}? Set SOCKET_PORT to another port.",
             config.bind,

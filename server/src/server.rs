@@ -20,6 +20,23 @@ use crate::state::{AppState, Shared, UserDirectory};
 use crate::store::Store;
 use crate::{http, writer};
 
+/// The listen backlog. A reconnect storm (every client of a restarted server at once) needs
+/// a deep accept queue: with the 128 the default bind gives here, bursts of connections
+/// overflowed it and waited out a one-second SYN retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener with a deep accept queue (and `SO_REUSEADDR`, so a restart can take the
+/// port back at once).
+///
+/// # Errors
+/// The bind or listen error.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// How long connection tasks get to finish after the writer drained.
 const CONNECTIONS_GRACE: Duration = Duration::from_secs(20);
 
@@ -100,7 +117,7 @@ impl Running {
     /// # Errors
     /// The bind error.
     pub async fn start(config: ServeConfig, store: Store) -> std::io::Result<Running> {
-        let listener = TcpListener::bind(config.bind).await?;
+        let listener = bind(config.bind)?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, config, store, async move {
