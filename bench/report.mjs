@@ -21,7 +21,8 @@ if (t[0] && t[1]) {
 const l = [get("chat-server", "latency"), get("socketio", "latency")];
 if (l[0] && l[1]) {
   out.push(`| latency at ${l[0].rate} msg/s, ${l[0].idle} idle connections | send->deliver p50 / p95 / p99 ms | ${f(l[0].latency.p50_ms, 2)} / ${f(l[0].latency.p95_ms, 2)} / ${f(l[0].latency.p99_ms, 2)} | ${f(l[1].latency.p50_ms, 2)} / ${f(l[1].latency.p95_ms, 2)} / ${f(l[1].latency.p99_ms, 2)} | |`);
-  out.push(`| | delivered / sent | ${l[0].delivered} / ${l[0].sent} | ${l[1].delivered} / ${l[1].sent} | |`);
+  const counts = (r) => `${r.acked ?? "-"} / ${r.delivered} / ${r.sent}`;
+  out.push(`| | acked / delivered / sent | ${counts(l[0])} | ${counts(l[1])} | |`);
 }
 const i = [get("chat-server", "idle"), get("socketio", "idle")];
 if (i[0] && i[1]) {

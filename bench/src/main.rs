@@ -93,6 +93,8 @@ struct Env {
     secret: Vec<u8>,
     next_ip: AtomicU64,
     epoch: Instant,
+    /// Per-run random bits for message ids.
+    salt: u64,
 }
 
 impl Env {
@@ -134,6 +136,12 @@ impl Env {
 
     fn micros(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Wall-clock milliseconds for message ids: ids must be unique across runs against the
+    /// same database (a repeated id from the same sender is, correctly, stored once).
+    fn unix_ms(&self) -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
     }
 }
 
@@ -232,7 +240,7 @@ async fn throughput(env: Arc<Env>, pairs: u32, inflight: u32, seconds: u64) -> R
             let mut outstanding = 0u32;
             let mut send_one = |req: &mut u32| {
                 *req += 1;
-                let id = ids.next(env.micros() / 1000 + 1, (u64::from(*req) ^ (u64::from(i) << 32)).to_le_bytes());
+                let id = ids.next(env.unix_ms(), (u64::from(*req) ^ (u64::from(i) << 32) ^ env.salt).to_le_bytes());
                 ClientFrame::Send {
                     req: *req,
                     id,
@@ -342,11 +350,22 @@ async fn latency(env: Arc<Env>, rate: u32, pairs: u32, idle: u32, seconds: u64) 
         let ws = env.connect(UserRef::student(i as i32)).await?;
         receivers.push(spawn_receiver(env.clone(), ws, received.clone(), latencies.clone(), stop.clone()));
     }
+    let acked = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::new();
     for i in 1..=pairs {
         let ws = env.connect(UserRef::teacher(i as i32)).await?;
         let (sink, mut stream) = ws.split();
-        tokio::spawn(async move { while stream.next().await.is_some() {} });
+        let (acked, errors) = (acked.clone(), errors.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(Message::Binary(b))) = stream.next().await {
+                match ServerFrame::decode(&b) {
+                    Ok(ServerFrame::Sent { .. }) => acked.fetch_add(1, Ordering::Relaxed),
+                    Ok(ServerFrame::Error { .. }) => errors.fetch_add(1, Ordering::Relaxed),
+                    _ => 0,
+                };
+            }
+        });
         senders.push(sink);
     }
     let total = u64::from(rate) * seconds;
@@ -356,7 +375,7 @@ async fn latency(env: Arc<Env>, rate: u32, pairs: u32, idle: u32, seconds: u64) 
     for n in 0..total {
         tokio::time::sleep_until(started + interval * n as u32).await;
         let i = (n % u64::from(pairs)) as usize;
-        let id = ids.next(env.micros() / 1000 + 1, n.to_le_bytes());
+        let id = ids.next(env.unix_ms(), (n ^ env.salt).to_le_bytes());
         let frame = ClientFrame::Send {
             req: n as u32 + 1,
             id,
@@ -373,6 +392,7 @@ async fn latency(env: Arc<Env>, rate: u32, pairs: u32, idle: u32, seconds: u64) 
     idle_task.abort();
     Ok(json!({
         "scenario": "latency", "rate": rate, "pairs": pairs, "idle": idle, "sent": total,
+        "acked": acked.load(Ordering::Relaxed), "errors": errors.load(Ordering::Relaxed),
         "delivered": received.load(Ordering::Relaxed), "latency": latencies.summary().await,
     }))
 }
@@ -418,6 +438,10 @@ async fn main() -> Result<()> {
         secret: secret.into_bytes(),
         next_ip: AtomicU64::new(0),
         epoch: Instant::now(),
+        salt: {
+            use std::hash::{BuildHasher, RandomState};
+            RandomState::new().hash_one(std::process::id())
+        },
     });
     let result = match cli.scenario {
         Scenario::Throughput { pairs, inflight, seconds } => throughput(env, pairs, inflight, seconds).await?,

@@ -114,17 +114,20 @@ async function latency() {
   for (let i = 1; i <= pairs; i++) { const s = await connect("student", i); receiver(s, received, hist); students.push(s); }
   for (let i = 1; i <= pairs; i++) teachers.push(await connect("teacher", i));
   const total = rate * seconds;
+  let acked = 0;
   const start = performance.now();
   for (let n = 0; n < total; n++) {
     const due = start + (n * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const i = n % pairs;
-    teachers[i].emit("sendMessage", { recipientRole: "student", recipientId: i + 1, content: `b:${micros()}` }, () => {});
+    teachers[i].emit("sendMessage", { recipientRole: "student", recipientId: i + 1, content: `b:${micros()}` }, (res) => {
+      if (res && !res.error) acked += 1;
+    });
   }
   await drain(received, total);
   [...students, ...teachers, ...idleConns].forEach((s) => s.close());
-  return { scenario: "latency", rate, pairs, idle, sent: total, delivered: received.n, latency: hist.summary() };
+  return { scenario: "latency", rate, pairs, idle, sent: total, acked, delivered: received.n, latency: hist.summary() };
 }
 
 function rssKib(pid) {
