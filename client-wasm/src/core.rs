@@ -747,6 +747,16 @@ impl Session {
         }
     }
 
+    /// The browser went offline: the socket will not deliver anything now, so drop it and show
+    /// `reconnecting` at once instead of waiting for the heartbeat to notice. Sends stay queued;
+    /// [`Session::handle_online`] reconnects without waiting for the backoff.
+    pub fn handle_offline(&mut self, now: Millis) {
+        if matches!(self.status, Status::Open | Status::Connecting) {
+            self.actions.push(Action::Close(1000));
+            self.handle_close(now, None);
+        }
+    }
+
     /// A binary frame arrived.
     pub fn handle_frame(&mut self, now: Millis, bytes: &[u8]) {
         let frame = match ServerFrame::decode(bytes) {

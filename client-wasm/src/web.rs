@@ -240,6 +240,7 @@ struct Inner {
     sends: Vec<(MessageId, Resolvers)>,
     requests: Vec<(RequestId, Resolvers)>,
     on_online: Option<Closure<dyn FnMut()>>,
+    on_offline: Option<Closure<dyn FnMut()>>,
     me: Weak<RefCell<Inner>>,
 }
 
@@ -251,6 +252,9 @@ impl Drop for Inner {
             }
             if let Some(on_online) = self.on_online.take() {
                 let _ = window.remove_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+            }
+            if let Some(on_offline) = self.on_offline.take() {
+                let _ = window.remove_event_listener_with_callback("offline", on_offline.as_ref().unchecked_ref());
             }
         }
     }
@@ -557,6 +561,7 @@ impl ChatClient {
                 sends: Vec::new(),
                 requests: Vec::new(),
                 on_online: None,
+                on_offline: None,
                 me: me.clone(),
             })
         });
@@ -566,7 +571,13 @@ impl ChatClient {
         if let Some(window) = web_sys::window() {
             let _ = window.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
         }
+        let weak = Rc::downgrade(&inner);
+        let on_offline = Closure::<dyn FnMut()>::new(move || with_any(&weak, |i| i.session.handle_offline(now())));
+        if let Some(window) = web_sys::window() {
+            let _ = window.add_event_listener_with_callback("offline", on_offline.as_ref().unchecked_ref());
+        }
         inner.borrow_mut().on_online = Some(on_online);
+        inner.borrow_mut().on_offline = Some(on_offline);
         Ok(ChatClient { inner })
     }
 

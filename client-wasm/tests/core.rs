@@ -416,3 +416,20 @@ fn a_session_that_has_seen_no_message_still_catches_up_from_its_first_welcome() 
     let sync = frames.iter().find_map(|f| if let ClientFrame::Sync { after, .. } = f { Some(*after) } else { None });
     assert_eq!(sync, Some(Cursor::from_time(welcomed_at - Timings::default().sync_margin)), "{frames:?}");
 }
+
+#[test]
+fn going_offline_drops_the_socket_at_once_and_online_reconnects_without_backoff() {
+    let mut p = Pair::new();
+    p.connect();
+    let id = p.s.send(p.now, PEER, "written offline?".into()).unwrap();
+    p.actions();
+    p.s.handle_offline(p.now);
+    assert_eq!(p.s.status(), Status::Reconnecting);
+    assert!(p.actions().contains(&Action::Close(1000)));
+    assert_eq!(p.s.pending_sends(), 1, "the send stays queued");
+    p.s.handle_online(p.now);
+    assert_eq!(p.s.status(), Status::Connecting);
+    p.open("tok", 3_600_000);
+    let frames = p.sent();
+    assert!(frames.iter().any(|f| matches!(f, ClientFrame::Send { id: i, .. } if *i == id)), "{frames:?}");
+}

@@ -73,6 +73,20 @@ await test("errors_reach_javascript_with_their_stable_code", async () => {
   await student.close();
 });
 
+await test("going_offline_shows_reconnecting_and_catches_up_when_back_online", async () => {
+  const teacher = await open("teacher", 2);
+  const student = await open("student", 3);
+  await student.context().setOffline(true);
+  // The browser's offline event drops the socket at once, without waiting for a heartbeat.
+  await student.waitForFunction(() => document.body.dataset.status === "reconnecting", null, { timeout: 5000 });
+  const sent = await teacher.evaluate(() => window.chat.send({ role: "student", id: 3 }, "while you were offline"));
+  await student.context().setOffline(false);
+  await student.waitForFunction(() => document.body.dataset.status === "open", null, { timeout: 15000 });
+  await student.waitForFunction((id) => window.received.filter((m) => m.id === id).length === 1, sent.id, { timeout: 10000 });
+  await teacher.close();
+  await student.close();
+});
+
 await browser.close();
 console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed`);
 process.exit(failed ? 1 : 0);
