@@ -207,6 +207,38 @@ fn spawn_receiver(
     })
 }
 
+/// Students 1..=pairs, each connection counting its messages and recording their latency.
+struct Receivers {
+    received: Arc<AtomicU64>,
+    latencies: Arc<Latencies>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl Receivers {
+    async fn start(env: &Arc<Env>, pairs: u32) -> Result<Receivers> {
+        let r = Receivers {
+            received: Arc::new(AtomicU64::new(0)),
+            latencies: Arc::new(Latencies::new()?),
+            stop: Arc::new(tokio::sync::Notify::new()),
+        };
+        for i in 1..=pairs {
+            let ws = env.connect(UserRef::student(i as i32)).await?;
+            spawn_receiver(env.clone(), ws, r.received.clone(), r.latencies.clone(), r.stop.clone());
+        }
+        Ok(r)
+    }
+
+    /// Waits (at most 10 s) until `total` messages arrived, then stops the receivers.
+    async fn finish(&self, total: u64) -> u64 {
+        let until = Instant::now() + Duration::from_secs(10);
+        while self.received.load(Ordering::Relaxed) < total && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.stop.notify_waiters();
+        self.received.load(Ordering::Relaxed)
+    }
+}
+
 async fn row_count(env: &Env) -> Result<Option<i64>> {
     let Some(url) = env.common.database_url.as_deref() else { return Ok(None) };
     let pool = sqlx::PgPool::connect(url).await?;
@@ -218,15 +250,8 @@ async fn row_count(env: &Env) -> Result<Option<i64>> {
 
 async fn throughput(env: Arc<Env>, pairs: u32, inflight: u32, seconds: u64) -> Result<serde_json::Value> {
     let before = row_count(&env).await?;
-    let received = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(Latencies::new()?);
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let mut receivers = Vec::new();
-    for i in 1..=pairs {
-        let ws = env.connect(UserRef::student(i as i32)).await?;
-        receivers.push(spawn_receiver(env.clone(), ws, received.clone(), latencies.clone(), stop.clone()));
-    }
+    let receivers = Receivers::start(&env, pairs).await?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut senders = Vec::new();
@@ -277,13 +302,7 @@ async fn throughput(env: Arc<Env>, pairs: u32, inflight: u32, seconds: u64) -> R
     }
     let send_elapsed = started.elapsed().as_secs_f64();
     let total = acked.load(Ordering::Relaxed);
-    // Let deliveries drain.
-    let drain_until = Instant::now() + Duration::from_secs(10);
-    while received.load(Ordering::Relaxed) < total && Instant::now() < drain_until {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop.notify_waiters();
-    let delivered = received.load(Ordering::Relaxed);
+    let delivered = receivers.finish(total).await;
     let stored = match (before, row_count(&env).await?) {
         (Some(b), Some(a)) => Some(a - b),
         _ => None,
@@ -298,7 +317,7 @@ async fn throughput(env: Arc<Env>, pairs: u32, inflight: u32, seconds: u64) -> R
         "scenario": "throughput", "pairs": pairs, "inflight": inflight, "seconds": send_elapsed,
         "acked": total, "delivered": delivered, "stored": stored,
         "msgs_per_sec": counted as f64 / send_elapsed,
-        "latency": latencies.summary().await,
+        "latency": receivers.latencies.summary().await,
     }))
 }
 
@@ -342,14 +361,7 @@ fn keep_alive(conns: Vec<Ws>) -> tokio::task::JoinHandle<()> {
 async fn latency(env: Arc<Env>, rate: u32, pairs: u32, idle: u32, seconds: u64) -> Result<serde_json::Value> {
     let idle_conns = hold_idle(&env, idle).await?;
     let idle_task = keep_alive(idle_conns);
-    let received = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(Latencies::new()?);
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let mut receivers = Vec::new();
-    for i in 1..=pairs {
-        let ws = env.connect(UserRef::student(i as i32)).await?;
-        receivers.push(spawn_receiver(env.clone(), ws, received.clone(), latencies.clone(), stop.clone()));
-    }
+    let receivers = Receivers::start(&env, pairs).await?;
     let acked = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let mut senders = Vec::new();
@@ -384,16 +396,12 @@ async fn latency(env: Arc<Env>, rate: u32, pairs: u32, idle: u32, seconds: u64) 
         };
         senders[i].send(Message::Binary(frame.encode()?.into())).await?;
     }
-    let drain_until = Instant::now() + Duration::from_secs(10);
-    while received.load(Ordering::Relaxed) < total && Instant::now() < drain_until {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop.notify_waiters();
+    let delivered = receivers.finish(total).await;
     idle_task.abort();
     Ok(json!({
         "scenario": "latency", "rate": rate, "pairs": pairs, "idle": idle, "sent": total,
         "acked": acked.load(Ordering::Relaxed), "errors": errors.load(Ordering::Relaxed),
-        "delivered": received.load(Ordering::Relaxed), "latency": latencies.summary().await,
+        "delivered": delivered, "latency": receivers.latencies.summary().await,
     }))
 }
 

@@ -339,7 +339,6 @@ pub struct Session {
     next_req: RequestId,
 
     token: Option<String>,
-    token_expires_at: Option<Millis>,
     refresh_at: Option<Millis>,
     refresh_req: Option<RequestId>,
     fetching_token: bool,
@@ -392,7 +391,6 @@ impl Session {
             ids: IdGenerator::new(),
             next_req: 0,
             token: None,
-            token_expires_at: None,
             refresh_at: None,
             refresh_req: None,
             fetching_token: false,
@@ -889,7 +887,6 @@ impl Session {
     }
 
     fn set_token_expiry(&mut self, now: Millis, expires_at: Millis) {
-        self.token_expires_at = Some(expires_at);
         let lifetime = (expires_at - now).max(0);
         let lead = self.timings.refresh_before_expiry.min(lifetime / 5);
         self.refresh_at = Some(expires_at - lead);

@@ -276,9 +276,6 @@ async fn drive(
         while let Some(event) = session.poll_event() {
             route(event, &mut waiters, &events, &status);
         }
-        if session.status() == Status::Closed && commands.is_closed() {
-            break;
-        }
 
         let deadline = session.poll_timeout().map(|at| {
             let delta = u64::try_from((at - now_ms()).max(0)).unwrap_or(0);

@@ -3,62 +3,27 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chat_client::core::{Event, Status, Timings};
-use chat_client::native::{Client, TokenProvider};
+use chat_client::native::Client;
 use chat_protocol::{Cursor, ErrorCode, StoredMessage, UserRef};
-use chat_server::auth::Auth;
+use chat_server::Running;
 use chat_server::testing::TestDb;
-use chat_server::{Running, ServeConfig};
+use common::{client_with, fast, next_event, server, server_at};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-const SECRET: &[u8] = b"conversation-test-secret-0123456789";
 const T1: UserRef = UserRef::teacher(1);
 const T2: UserRef = UserRef::teacher(2);
 const S1: UserRef = UserRef::student(1);
 const S2: UserRef = UserRef::student(2);
 
-fn provider(user: UserRef) -> TokenProvider {
-    Arc::new(move || {
-        let now = chat_server::now_ms() / 1000;
-        let token = Auth::new(SECRET).mint(user, now, now + 3600).unwrap();
-        Box::pin(async move { Ok(token) })
-    })
-}
-
-fn timings() -> Timings {
-    Timings { backoff_base: 100, backoff_cap: 1_000, typing_expiry: 1_000, ..Timings::default() }
-}
-
-async fn server_at(db: &TestDb, addr: &str) -> Running {
-    let mut config = ServeConfig::for_tests(SECRET);
-    config.bind = addr.parse().unwrap();
-    config.limits.requests_per_second = 100_000;
-    config.limits.request_burst = 100_000;
-    config.limits.presence_grace = Duration::from_millis(500);
-    Running::start(config, db.store()).await.unwrap()
-}
-
-async fn server(db: &TestDb) -> Running {
-    server_at(db, "127.0.0.1:0").await
-}
-
+/// Typing expires after 1 s here, so the expiry test is quick.
 async fn client(server: &Running, user: UserRef) -> (Client, UnboundedReceiver<Event>) {
-    let (c, events) = Client::start(&server.http_url(), provider(user), timings()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Open)).await.unwrap();
-    (c, events)
-}
-
-async fn next_event(events: &mut UnboundedReceiver<Event>, mut wanted: impl FnMut(&Event) -> bool) -> Event {
-    loop {
-        let e = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("event in time").unwrap();
-        if wanted(&e) {
-            return e;
-        }
-    }
+    client_with(server, user, Timings { typing_expiry: 1_000, ..fast() }).await
 }
 
 /// Everything that arrives within `ms`.

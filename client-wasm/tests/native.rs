@@ -2,65 +2,33 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chat_client::core::{Event, Status, Timings};
+use chat_client::core::{Event, Status};
 use chat_client::native::{Client, TokenProvider};
 use chat_protocol::{ErrorCode, UserRef};
+use chat_server::Running;
 use chat_server::auth::Auth;
 use chat_server::testing::TestDb;
-use chat_server::{Running, ServeConfig};
+use common::{client_with, fast, next_event, now_secs, provider, server, server_at};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-const SECRET: &[u8] = b"sdk-test-secret-sdk-test-secret-000";
 const T1: UserRef = UserRef::teacher(1);
 const S1: UserRef = UserRef::student(1);
 
-fn now_secs() -> i64 {
-    chat_server::now_ms() / 1000
-}
-
-fn fast() -> Timings {
-    Timings { backoff_base: 100, backoff_cap: 1_000, ..Timings::default() }
-}
-
-/// A token provider for `user` that counts its calls; tokens live `ttl` seconds.
-fn provider(user: UserRef, ttl: i64, calls: Arc<AtomicUsize>) -> TokenProvider {
-    Arc::new(move || {
-        calls.fetch_add(1, Ordering::SeqCst);
-        let token = Auth::new(SECRET).mint(user, now_secs(), now_secs() + ttl).unwrap();
-        Box::pin(async move { Ok(token) })
-    })
-}
-
-async fn server(db: &TestDb) -> Running {
-    server_at(db, "127.0.0.1:0").await
-}
-
-async fn server_at(db: &TestDb, addr: &str) -> Running {
-    let mut config = ServeConfig::for_tests(SECRET);
-    config.bind = addr.parse().unwrap();
-    config.limits.requests_per_second = 10_000;
-    config.limits.request_burst = 10_000;
-    Running::start(config, db.store()).await.unwrap()
-}
-
 async fn client(server: &Running, user: UserRef) -> (Client, UnboundedReceiver<Event>) {
-    let (c, events) = Client::start(&server.http_url(), provider(user, 3600, Arc::default()), fast()).unwrap();
-    assert_eq!(tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Open)).await.unwrap(), Status::Open);
-    (c, events)
+    client_with(server, user, fast()).await
 }
 
 /// The next message event, skipping others.
 async fn next_message(events: &mut UnboundedReceiver<Event>) -> (chat_protocol::StoredMessage, bool) {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an event in time") {
-            Some(Event::Message { message, live }) => return (message, live),
-            Some(_) => {}
-            None => panic!("the client stopped"),
-        }
+    match next_event(events, |e| matches!(e, Event::Message { .. })).await {
+        Event::Message { message, live } => (message, live),
+        _ => unreachable!(),
     }
 }
 

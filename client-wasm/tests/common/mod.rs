@@ -1,0 +1,68 @@
+//! Shared by the native SDK tests: a real server on a fresh database, and SDK clients
+//! whose token provider mints tokens the way the app would.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chat_client::core::{Event, Status, Timings};
+use chat_client::native::{Client, TokenProvider};
+use chat_protocol::UserRef;
+use chat_server::auth::Auth;
+use chat_server::testing::TestDb;
+use chat_server::{Running, ServeConfig};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub const SECRET: &[u8] = b"sdk-test-secret-sdk-test-secret-000";
+
+pub fn now_secs() -> i64 {
+    chat_server::now_ms() / 1000
+}
+
+/// Short backoffs, so reconnects in tests take milliseconds.
+pub fn fast() -> Timings {
+    Timings { backoff_base: 100, backoff_cap: 1_000, ..Timings::default() }
+}
+
+/// A token provider for `user` that counts its calls; tokens live `ttl` seconds.
+pub fn provider(user: UserRef, ttl: i64, calls: Arc<AtomicUsize>) -> TokenProvider {
+    Arc::new(move || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let token = Auth::new(SECRET).mint(user, now_secs(), now_secs() + ttl).unwrap();
+        Box::pin(async move { Ok(token) })
+    })
+}
+
+pub async fn server(db: &TestDb) -> Running {
+    server_at(db, "127.0.0.1:0").await
+}
+
+/// A server on `addr` (a restart can take the same port back); generous rate limits and a
+/// short presence grace period.
+pub async fn server_at(db: &TestDb, addr: &str) -> Running {
+    let mut config = ServeConfig::for_tests(SECRET);
+    config.bind = addr.parse().unwrap();
+    config.limits.requests_per_second = 100_000;
+    config.limits.request_burst = 100_000;
+    config.limits.presence_grace = Duration::from_millis(500);
+    Running::start(config, db.store()).await.unwrap()
+}
+
+/// A client for `user`, open, with its event receiver.
+pub async fn client_with(server: &Running, user: UserRef, timings: Timings) -> (Client, UnboundedReceiver<Event>) {
+    let (c, events) = Client::start(&server.http_url(), provider(user, 3600, Arc::default()), timings).unwrap();
+    assert_eq!(tokio::time::timeout(Duration::from_secs(10), c.wait_for(Status::Open)).await.unwrap(), Status::Open);
+    (c, events)
+}
+
+/// The next event matching `wanted`, skipping others.
+pub async fn next_event(events: &mut UnboundedReceiver<Event>, mut wanted: impl FnMut(&Event) -> bool) -> Event {
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an event in time");
+        let e = e.expect("the client is running");
+        if wanted(&e) {
+            return e;
+        }
+    }
+}
