@@ -1,13 +1,16 @@
-//! Test support shared by this crate's integration tests and the SDK's: a fresh
-//! PostgreSQL database per test with the app's tables, and token minting.
+//! Test support shared by this crate's integration tests and the SDK's: a fresh database
+//! per test with the app's users, on either backend ([`TestStore`]), or a PostgreSQL one
+//! for what only PostgreSQL has ([`TestDb`]: `setup`, `check-db`, Prisma's DDL).
 //! Compiled only with the `testing` feature; never part of the shipped binary.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc, missing_docs)]
+
+use std::path::PathBuf;
 
 use chat_protocol::MessageId;
 use sqlx::PgPool;
 
 use crate::schema;
-use crate::store::{PgStore, Store};
+use crate::store::{PgStore, SqliteStore, Store};
 
 /// The server tests create their databases on.
 pub fn admin_url() -> String {
@@ -92,6 +95,141 @@ impl Drop for TestDb {
             });
         })
         .join();
+    }
+}
+
+/// A backend the same test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+    /// A fresh SQLite file in the temporary directory.
+    Sqlite,
+}
+
+/// A SQLite file of its own for one test, deleted when the value is dropped.
+#[derive(Debug)]
+pub struct TestSqlite {
+    pub path: PathBuf,
+    pub store: SqliteStore,
+}
+
+impl TestSqlite {
+    /// A fresh file with the schema applied and the same users as [`APP_TABLES`].
+    pub async fn ready() -> TestSqlite {
+        let path = std::env::temp_dir().join(format!("chat_test_{}.db", hex(&random_bytes())));
+        let store = SqliteStore::open(&path).await.unwrap();
+        sqlx::raw_sql(
+            r#"INSERT INTO "Teacher" (name) VALUES ('T-Alice'), ('T-Bob');
+               INSERT INTO "Student" (name) VALUES ('S-Carol'), ('S-Dan'), ('S-Eve');"#,
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        TestSqlite { path, store }
+    }
+}
+
+impl Drop for TestSqlite {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
+/// A fresh, ready database on either backend, with the users of [`APP_TABLES`].
+#[derive(Debug)]
+pub enum TestStore {
+    Postgres(TestDb),
+    Sqlite(TestSqlite),
+}
+
+/// A `Message` row as a test reads it back: sender role and id, recipient role and id,
+/// content, `isRead`, `createdAt` and `updatedAt` in milliseconds.
+pub type StoredRow = (String, i32, String, i32, String, bool, i64, i64);
+
+impl TestStore {
+    pub async fn ready(backend: Backend) -> TestStore {
+        match backend {
+            Backend::Postgres => TestStore::Postgres(TestDb::ready().await),
+            Backend::Sqlite => TestStore::Sqlite(TestSqlite::ready().await),
+        }
+    }
+
+    pub fn store(&self) -> Store {
+        match self {
+            TestStore::Postgres(db) => db.store(),
+            TestStore::Sqlite(db) => Store::Sqlite(db.store.clone()),
+        }
+    }
+
+    /// Runs a statement written in SQL both backends accept.
+    pub async fn execute(&self, sql: &str) {
+        match self {
+            TestStore::Postgres(db) => drop(sqlx::query(sql).execute(&db.pool).await.unwrap()),
+            TestStore::Sqlite(db) => drop(sqlx::query(sql).execute(db.store.pool()).await.unwrap()),
+        }
+    }
+
+    /// The single integer a query (in SQL both backends accept) returns.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match self {
+            TestStore::Postgres(db) => sqlx::query_scalar(sql).fetch_one(&db.pool).await.unwrap(),
+            TestStore::Sqlite(db) => sqlx::query_scalar(sql).fetch_one(db.store.pool()).await.unwrap(),
+        }
+    }
+
+    pub async fn message_count(&self) -> i64 {
+        self.scalar(r#"SELECT count(*) FROM "Message""#).await
+    }
+
+    pub async fn count_id(&self, id: MessageId) -> i64 {
+        self.scalar(&format!(r#"SELECT count(*) FROM "Message" WHERE id = '{}'"#, id.hyphenated().as_str())).await
+    }
+
+    /// The row with this id, read straight from the table.
+    pub async fn row(&self, id: MessageId) -> StoredRow {
+        let id = id.hyphenated();
+        match self {
+            TestStore::Postgres(db) => sqlx::query_as(
+                r#"SELECT "senderRole", "senderId", "recipientRole", "recipientId", content, "isRead",
+                          (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8, (EXTRACT(EPOCH FROM "updatedAt") * 1000)::int8
+                   FROM "Message" WHERE id = $1"#,
+            )
+            .bind(id.as_str())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap(),
+            TestStore::Sqlite(db) => sqlx::query_as(
+                r#"SELECT "senderRole", "senderId", "recipientRole", "recipientId", content, "isRead",
+                          "createdAt", "updatedAt"
+                   FROM "Message" WHERE id = ?1"#,
+            )
+            .bind(id.as_str())
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap(),
+        }
+    }
+}
+
+/// Anything a test server can be started on.
+pub trait HasStore {
+    fn store(&self) -> Store;
+}
+
+impl HasStore for TestDb {
+    fn store(&self) -> Store {
+        TestDb::store(self)
+    }
+}
+
+impl HasStore for TestStore {
+    fn store(&self) -> Store {
+        TestStore::store(self)
     }
 }
 

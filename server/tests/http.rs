@@ -5,11 +5,15 @@
 mod common;
 
 use chat_protocol::{ClientFrame, ServerFrame, UserRef};
-use common::{Client, TestDb, new_id, start};
+use common::{Backend, Client, TestStore, new_id, start};
+use rstest::rstest;
 
+#[rstest]
 #[tokio::test]
-async fn healthz_readyz_and_metrics_report_the_servers_state() {
-    let db = TestDb::ready().await;
+async fn healthz_readyz_and_metrics_report_the_servers_state(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let http = reqwest::Client::new();
     let health: serde_json::Value =
@@ -41,7 +45,7 @@ async fn healthz_readyz_and_metrics_report_the_servers_state() {
 
 #[tokio::test]
 async fn readyz_fails_when_the_database_is_gone() {
-    let db = TestDb::ready().await;
+    let db = common::TestDb::ready().await;
     let server = start(&db).await;
     // Take the database away under the running server.
     let admin = sqlx::PgPool::connect(&common::admin_url()).await.unwrap();

@@ -5,16 +5,18 @@
 mod common;
 
 use chat_protocol::{ClientFrame, Cursor, ErrorCode, ServerFrame, UserRef};
-use common::{Client, TestDb, new_id, start};
+use common::{Backend, Client, TestStore, new_id, start};
+use rstest::rstest;
 
 const T1: UserRef = UserRef::teacher(1);
 const T2: UserRef = UserRef::teacher(2);
 const S1: UserRef = UserRef::student(1);
 const S2: UserRef = UserRef::student(2);
 
+#[rstest]
 #[tokio::test]
-async fn a_teacher_and_a_student_exchange_messages() {
-    let db = TestDb::ready().await;
+async fn a_teacher_and_a_student_exchange_messages(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let mut teacher = Client::login(&server, T1).await;
     let mut student = Client::login(&server, S1).await;
@@ -23,15 +25,7 @@ async fn a_teacher_and_a_student_exchange_messages() {
     let ServerFrame::Sent { id: acked, created_at, .. } = ack else { panic!("expected an ack, got {ack:?}") };
     assert_eq!(acked, id);
     // Acked means committed: the row is there, as Prisma will read it.
-    let row: (String, i32, String, i32, String, bool, i64, i64) = sqlx::query_as(
-        r#"SELECT "senderRole", "senderId", "recipientRole", "recipientId", content, "isRead",
-                  (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8, (EXTRACT(EPOCH FROM "updatedAt") * 1000)::int8
-           FROM "Message" WHERE id = $1"#,
-    )
-    .bind(id.hyphenated().as_str())
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let row = db.row(id).await;
     assert_eq!(
         row,
         ("teacher".into(), 1, "student".into(), 1, "Homework is due Friday".into(), false, created_at, created_at)
@@ -49,9 +43,12 @@ async fn a_teacher_and_a_student_exchange_messages() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn teacher_one_and_student_one_are_different_users() {
-    let db = TestDb::ready().await;
+async fn teacher_one_and_student_one_are_different_users(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let mut teacher1 = Client::login(&server, T1).await;
     let mut student1 = Client::login(&server, S1).await;
@@ -70,9 +67,12 @@ async fn teacher_one_and_student_one_are_different_users() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn every_tab_of_the_recipient_and_the_senders_other_tabs_receive_the_message() {
-    let db = TestDb::ready().await;
+async fn every_tab_of_the_recipient_and_the_senders_other_tabs_receive_the_message(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let mut sender_tab1 = Client::login(&server, T1).await;
     let mut sender_tab2 = Client::login(&server, T1).await;
@@ -92,9 +92,12 @@ async fn every_tab_of_the_recipient_and_the_senders_other_tabs_receive_the_messa
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn resend_of_a_stored_id_returns_the_original_ack_and_stores_nothing() {
-    let db = TestDb::ready().await;
+async fn resend_of_a_stored_id_returns_the_original_ack_and_stores_nothing(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let mut teacher = Client::login(&server, T1).await;
     let mut student = Client::login(&server, S1).await;
@@ -118,9 +121,10 @@ async fn resend_of_a_stored_id_returns_the_original_ack_and_stores_nothing() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_same_id_sent_twice_at_once_is_stored_once() {
-    let db = TestDb::ready().await;
+async fn the_same_id_sent_twice_at_once_is_stored_once(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let mut teacher = Client::login(&server, T1).await;
     let id = new_id();
@@ -140,9 +144,10 @@ async fn the_same_id_sent_twice_at_once_is_stored_once() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn an_id_owned_by_another_sender_is_refused() {
-    let db = TestDb::ready().await;
+async fn an_id_owned_by_another_sender_is_refused(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let mut teacher = Client::login(&server, T1).await;
     let mut other = Client::login(&server, T2).await;
@@ -152,18 +157,16 @@ async fn an_id_owned_by_another_sender_is_refused() {
     other.send(&ClientFrame::Send { req: 2, id, to: S1, content: "hijack".into() }).await;
     let (answer, _) = other.recv_until(|f| f.request_id() == Some(2)).await;
     assert!(matches!(answer, ServerFrame::Error { code: ErrorCode::ID_CONFLICT, .. }), "{answer:?}");
-    let content: String = sqlx::query_scalar(r#"SELECT content FROM "Message" WHERE id = $1"#)
-        .bind(id.hyphenated().as_str())
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    assert_eq!(content, "mine");
+    assert_eq!(db.row(id).await.4, "mine");
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn many_concurrent_senders_are_all_stored_and_delivered_once() {
-    let db = TestDb::ready().await;
+async fn many_concurrent_senders_are_all_stored_and_delivered_once(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start_with_rate(&db).await;
     let mut student = Client::login(&server, S1).await;
     let mut handles = Vec::new();
@@ -198,7 +201,7 @@ async fn many_concurrent_senders_are_all_stored_and_delivered_once() {
     server.stop().await.unwrap();
 }
 
-async fn start_with_rate(db: &TestDb) -> chat_server::Running {
+async fn start_with_rate(db: &TestStore) -> chat_server::Running {
     common::start_with(db, |c| {
         c.limits.requests_per_second = 10_000;
         c.limits.request_burst = 10_000;
@@ -206,9 +209,12 @@ async fn start_with_rate(db: &TestDb) -> chat_server::Running {
     .await
 }
 
+#[rstest]
 #[tokio::test]
-async fn history_sync_conversations_and_read_receipts_work_through_the_socket() {
-    let db = TestDb::ready().await;
+async fn history_sync_conversations_and_read_receipts_work_through_the_socket(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let mut teacher = Client::login(&server, T1).await;
     let mut student = Client::login(&server, S1).await;
@@ -266,20 +272,19 @@ async fn history_sync_conversations_and_read_receipts_work_through_the_socket() 
     assert_eq!(count, 3);
     let ServerFrame::Read { reader, peer, up_to: got } = teacher.recv().await else { panic!() };
     assert_eq!((reader, peer, got), (S1, T1, up_to));
-    let unread: i64 =
-        sqlx::query_scalar(r#"SELECT count(*) FROM "Message" WHERE NOT "isRead""#).fetch_one(&db.pool).await.unwrap();
+    let unread = db.scalar(r#"SELECT count(*) FROM "Message" WHERE NOT "isRead""#).await;
     assert_eq!(unread, 2);
-    let changed: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "Message" WHERE "updatedAt" > "createdAt""#)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let changed = db.scalar(r#"SELECT count(*) FROM "Message" WHERE "updatedAt" > "createdAt""#).await;
     assert!(changed <= 3, "updatedAt moves only on the rows marked read");
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn shutdown_commits_and_acks_what_was_accepted_then_says_going_away() {
-    let db = TestDb::ready().await;
+async fn shutdown_commits_and_acks_what_was_accepted_then_says_going_away(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start_with_rate(&db).await;
     let mut teacher = Client::login(&server, T1).await;
     let n = 300u32;

@@ -11,8 +11,9 @@ use chat_protocol::{
     UserRef,
 };
 use chat_server::auth::Auth;
-use common::{Client, SECRET, TestDb, new_id, now_secs, start, start_with, token};
+use common::{Backend, Client, SECRET, TestStore, new_id, now_secs, start, start_with, token};
 use futures_util::StreamExt;
+use rstest::rstest;
 use tokio_tungstenite::tungstenite::Message;
 
 const T1: UserRef = UserRef::teacher(1);
@@ -25,9 +26,12 @@ async fn hello_refused(server: &chat_server::Running, token: String, code: Error
     c.expect_fatal(code).await;
 }
 
+#[rstest]
 #[tokio::test]
-async fn bad_expired_forged_and_unsigned_tokens_are_refused_with_their_codes() {
-    let db = TestDb::ready().await;
+async fn bad_expired_forged_and_unsigned_tokens_are_refused_with_their_codes(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     hello_refused(&server, "not-a-jwt".into(), ErrorCode::UNAUTHORIZED).await;
     let expired = Auth::new(SECRET).mint(T1, now_secs() - 7200, now_secs() - 3600).unwrap();
@@ -69,9 +73,12 @@ fn b64(bytes: &[u8]) -> String {
     out
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_token_for_a_user_missing_from_users_view_is_refused() {
-    let db = TestDb::ready().await;
+async fn a_token_for_a_user_missing_from_users_view_is_refused(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     hello_refused(&server, token(UserRef::student(999)), ErrorCode::UNKNOWN_USER).await;
     // Teacher 3 does not exist even though student 3 does.
@@ -79,9 +86,10 @@ async fn a_token_for_a_user_missing_from_users_view_is_refused() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn an_incompatible_protocol_version_is_refused() {
-    let db = TestDb::ready().await;
+async fn an_incompatible_protocol_version_is_refused(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     for version in [0, PROTOCOL_VERSION + 1] {
         let mut c = Client::open(&server.ws_url()).await;
@@ -95,9 +103,12 @@ async fn an_incompatible_protocol_version_is_refused() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_browser_page_from_another_origin_cannot_open_a_socket() {
-    let db = TestDb::ready().await;
+async fn a_browser_page_from_another_origin_cannot_open_a_socket(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start_with(&db, |c| {
         c.origins = chat_server::config::Origins::parse("http://localhost:3000").unwrap();
     })
@@ -116,9 +127,12 @@ async fn a_browser_page_from_another_origin_cannot_open_a_socket() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_first_frame_must_be_a_hello_and_arrive_in_time() {
-    let db = TestDb::ready().await;
+async fn the_first_frame_must_be_a_hello_and_arrive_in_time(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start_with(&db, |c| c.limits.hello_timeout = Duration::from_millis(300)).await;
     let mut c = Client::open(&server.ws_url()).await;
     c.send(&ClientFrame::Ping { req: 1 }).await;
@@ -133,9 +147,12 @@ async fn the_first_frame_must_be_a_hello_and_arrive_in_time() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn garbage_text_and_oversized_frames_close_the_connection_with_their_codes() {
-    let db = TestDb::ready().await;
+async fn garbage_text_and_oversized_frames_close_the_connection_with_their_codes(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     // Garbage before hello.
     let mut c = Client::open(&server.ws_url()).await;
@@ -179,9 +196,12 @@ async fn garbage_text_and_oversized_frames_close_the_connection_with_their_codes
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn invalid_requests_get_an_error_and_the_connection_stays_open() {
-    let db = TestDb::ready().await;
+async fn invalid_requests_get_an_error_and_the_connection_stays_open(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let mut c = Client::login(&server, T1).await;
     let cases: Vec<(ClientFrame, ErrorCode)> = vec![
@@ -220,9 +240,12 @@ async fn invalid_requests_get_an_error_and_the_connection_stays_open() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn students_cannot_message_or_watch_each_other_by_default() {
-    let db = TestDb::ready().await;
+async fn students_cannot_message_or_watch_each_other_by_default(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let mut s1 = Client::login(&server, S1).await;
     let (_, answer) = s1.send_message(S2, "psst").await;
@@ -241,9 +264,12 @@ async fn students_cannot_message_or_watch_each_other_by_default() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_client_over_its_rate_gets_rate_limited_errors() {
-    let db = TestDb::ready().await;
+async fn a_client_over_its_rate_gets_rate_limited_errors(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start_with(&db, |c| {
         c.limits.requests_per_second = 2;
         c.limits.request_burst = 5;
@@ -267,9 +293,12 @@ async fn a_client_over_its_rate_gets_rate_limited_errors() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_client_that_stops_reading_is_disconnected_as_a_slow_consumer() {
-    let db = TestDb::ready().await;
+async fn a_client_that_stops_reading_is_disconnected_as_a_slow_consumer(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start_with(&db, |c| {
         c.limits.outbound_queue = 8;
         c.limits.requests_per_second = 100_000;
@@ -328,9 +357,12 @@ async fn a_client_that_stops_reading_is_disconnected_as_a_slow_consumer() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn idle_connections_are_closed_and_expired_tokens_end_the_session() {
-    let db = TestDb::ready().await;
+async fn idle_connections_are_closed_and_expired_tokens_end_the_session(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start_with(&db, |c| c.limits.idle_timeout = Duration::from_millis(400)).await;
     let mut idle = Client::login(&server, T1).await;
     idle.expect_fatal(ErrorCode::IDLE_TIMEOUT).await;
@@ -345,9 +377,10 @@ async fn idle_connections_are_closed_and_expired_tokens_end_the_session() {
     server2.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_refreshed_token_keeps_the_session_alive() {
-    let db = TestDb::ready().await;
+async fn a_refreshed_token_keeps_the_session_alive(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let short = Auth::new(SECRET).mint(S1, now_secs(), now_secs() + 2).unwrap();
     let mut c = Client::open(&server.ws_url()).await;
@@ -362,9 +395,12 @@ async fn a_refreshed_token_keeps_the_session_alive() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn connections_beyond_the_maximum_are_refused_with_server_full() {
-    let db = TestDb::ready().await;
+async fn connections_beyond_the_maximum_are_refused_with_server_full(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start_with(&db, |c| c.limits.max_connections = 2).await;
     let _a = Client::login(&server, T1).await;
     let _b = Client::login(&server, S1).await;
@@ -373,13 +409,16 @@ async fn connections_beyond_the_maximum_are_refused_with_server_full() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_database_failure_is_a_generic_retryable_error_never_database_text() {
-    let db = TestDb::ready().await;
+async fn a_database_failure_is_a_generic_retryable_error_never_database_text(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = start(&db).await;
     let mut c = Client::login(&server, T1).await;
     // Break the table under the running server.
-    sqlx::query(r#"ALTER TABLE "Message" RENAME TO "Message_gone""#).execute(&db.pool).await.unwrap();
+    db.execute(r#"ALTER TABLE "Message" RENAME TO "Message_gone""#).await;
     let (_, answer) = c.send_message(S1, "lost?").await;
     match answer {
         ServerFrame::Error { code, message, .. } => {
@@ -390,7 +429,7 @@ async fn a_database_failure_is_a_generic_retryable_error_never_database_text() {
         other => panic!("expected an internal error, got {other:?}"),
     }
     // Repaired, the same client's retry succeeds: nothing was half-stored.
-    sqlx::query(r#"ALTER TABLE "Message_gone" RENAME TO "Message""#).execute(&db.pool).await.unwrap();
+    db.execute(r#"ALTER TABLE "Message_gone" RENAME TO "Message""#).await;
     let (_, answer) = c.send_message(S1, "again").await;
     assert!(matches!(answer, ServerFrame::Sent { .. }), "{answer:?}");
     assert_eq!(db.message_count().await, 1);

@@ -1,15 +1,18 @@
 //! The storage seam: everything the server reads from and writes to its database.
 //!
-//! [`Store`] is an enum over backends so the hot paths stay statically dispatched. Only
-//! PostgreSQL exists today; the embedded SQLite backend slots in as a second variant.
-//! Nothing here delivers frames: the writer and the hub do that with what the store
-//! returns, so delivery is not welded to any backend.
+//! [`Store`] is an enum over backends so the hot paths stay statically dispatched:
+//! PostgreSQL (the app's own database, for real deployments) and SQLite (an embedded
+//! file, for a start with nothing installed). Both speak in protocol values only: ids,
+//! users, millisecond timestamps, cursors. Nothing here delivers frames: the writer and
+//! the hub do that with what the store returns, so delivery is not welded to any backend.
 
 mod postgres;
+mod sqlite;
 
 pub use postgres::{CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
+pub use sqlite::{DirectoryUser, SqliteStore};
 
-use chat_protocol::{Conversation, Cursor, MessageId, Millis, StoredMessage, UserRef};
+use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
 
 /// A message accepted from a connection, not yet stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +53,9 @@ pub enum StoreError {
     /// A row could not be turned into a protocol value.
     #[error("unreadable row: {0}")]
     BadRow(String),
+    /// The embedded database's schema could not be brought up to date.
+    #[error("the database schema could not be applied: {0}")]
+    Schema(String),
 }
 
 /// A storage backend.
@@ -57,6 +63,8 @@ pub enum StoreError {
 pub enum Store {
     /// The app's PostgreSQL.
     Postgres(PgStore),
+    /// The embedded SQLite file.
+    Sqlite(SqliteStore),
 }
 
 impl Store {
@@ -67,6 +75,7 @@ impl Store {
     pub async fn find_user(&self, user: UserRef) -> Result<Option<String>, StoreError> {
         match self {
             Store::Postgres(s) => s.find_user(user).await,
+            Store::Sqlite(s) => s.find_user(user).await,
         }
     }
 
@@ -82,6 +91,7 @@ impl Store {
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         match self {
             Store::Postgres(s) => s.insert_batch(batch, created_at).await,
+            Store::Sqlite(s) => s.insert_batch(batch, created_at).await,
         }
     }
 
@@ -99,6 +109,7 @@ impl Store {
     ) -> Result<Vec<StoredMessage>, StoreError> {
         match self {
             Store::Postgres(s) => s.history(me, peer, before, limit).await,
+            Store::Sqlite(s) => s.history(me, peer, before, limit).await,
         }
     }
 
@@ -109,6 +120,7 @@ impl Store {
     pub async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
         match self {
             Store::Postgres(s) => s.sync(me, after, limit).await,
+            Store::Sqlite(s) => s.sync(me, after, limit).await,
         }
     }
 
@@ -119,6 +131,7 @@ impl Store {
     pub async fn conversations(&self, me: UserRef) -> Result<Vec<Conversation>, StoreError> {
         match self {
             Store::Postgres(s) => s.conversations(me).await,
+            Store::Sqlite(s) => s.conversations(me).await,
         }
     }
 
@@ -129,6 +142,7 @@ impl Store {
     pub async fn mark_read(&self, me: UserRef, peer: UserRef, up_to: Cursor, now: Millis) -> Result<u32, StoreError> {
         match self {
             Store::Postgres(s) => s.mark_read(me, peer, up_to, now).await,
+            Store::Sqlite(s) => s.mark_read(me, peer, up_to, now).await,
         }
     }
 
@@ -139,6 +153,24 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Store::Postgres(s) => s.ping().await,
+            Store::Sqlite(s) => s.ping().await,
         }
     }
+}
+
+/// A message row as both backends select it: id, sender role and id, recipient role and
+/// id, content, `createdAt` in milliseconds, `isRead`.
+type MessageRow = (String, String, i32, String, i32, String, i64, bool);
+
+fn to_message(row: MessageRow) -> Result<StoredMessage, StoreError> {
+    let (id, sender_role, sender_id, recipient_role, recipient_id, content, created_at, read) = row;
+    let bad = |what: &str| StoreError::BadRow(format!("message {id:?}: {what}"));
+    Ok(StoredMessage {
+        id: MessageId::parse(&id).ok_or_else(|| bad("id is not a UUID"))?,
+        from: UserRef::new(Role::parse(&sender_role).ok_or_else(|| bad("unknown senderRole"))?, sender_id),
+        to: UserRef::new(Role::parse(&recipient_role).ok_or_else(|| bad("unknown recipientRole"))?, recipient_id),
+        content,
+        created_at,
+        read,
+    })
 }

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
 use sqlx::PgPool;
 
-use super::{InsertOutcome, NewMessage, StoreError};
+use super::{InsertOutcome, MessageRow, NewMessage, StoreError, to_message};
 
 /// `9999-12-31T23:59:59.999Z`: later than any stored message; cursors are clamped to it.
 const MAX_MS: Millis = 253_402_300_799_999;
@@ -21,8 +21,6 @@ const MIN_MS: Millis = -62_135_596_800_000;
 
 const MESSAGE_COLUMNS: &str = r#"id, "senderRole", "senderId", "recipientRole", "recipientId", content,
     (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8 AS created_ms, "isRead""#;
-
-type MessageRow = (String, String, i32, String, i32, String, i64, bool);
 
 /// The SQL of [`PgStore::history`]; public so benchmarks can `EXPLAIN` exactly what runs.
 pub static HISTORY_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -311,17 +309,4 @@ impl PgStore {
         .await?;
         Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
     }
-}
-
-fn to_message(row: MessageRow) -> Result<StoredMessage, StoreError> {
-    let (id, sender_role, sender_id, recipient_role, recipient_id, content, created_at, read) = row;
-    let bad = |what: &str| StoreError::BadRow(format!("message {id:?}: {what}"));
-    Ok(StoredMessage {
-        id: MessageId::parse(&id).ok_or_else(|| bad("id is not a UUID"))?,
-        from: UserRef::new(Role::parse(&sender_role).ok_or_else(|| bad("unknown senderRole"))?, sender_id),
-        to: UserRef::new(Role::parse(&recipient_role).ok_or_else(|| bad("unknown recipientRole"))?, recipient_id),
-        content,
-        created_at,
-        read,
-    })
 }

@@ -1,4 +1,4 @@
-//! Test harness: a fresh PostgreSQL database per test, a real server on a real socket,
+//! Test harness: a fresh database per test (PostgreSQL or SQLite), a real server on a real socket,
 //! and a small WebSocket client speaking the protocol's frames.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
@@ -17,7 +17,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
 #[allow(unused_imports)]
-pub use chat_server::testing::{APP_TABLES, TestDb, admin_url, hex};
+pub use chat_server::testing::{APP_TABLES, Backend, HasStore, TestDb, TestStore, admin_url, hex};
 
 /// A time-ordered id, as the SDK makes them: ids made one after the other sort in order.
 pub fn new_id() -> MessageId {
@@ -39,11 +39,11 @@ pub fn parse_db(url: &str) -> DbTarget {
     DbTarget::parse(url).unwrap()
 }
 
-pub async fn start(db: &TestDb) -> Running {
+pub async fn start(db: &impl HasStore) -> Running {
     start_with(db, |_| {}).await
 }
 
-pub async fn start_with(db: &TestDb, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
+pub async fn start_with(db: &impl HasStore, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     let mut config = ServeConfig::for_tests(SECRET);
     tweak(&mut config);
     Running::start(config, db.store()).await.unwrap()

@@ -1,0 +1,307 @@
+//! The embedded backend: one SQLite file the chat server owns, for a start with no
+//! database server (`chat-server serve` without `DATABASE_URL`, and `chat-server demo`).
+//!
+//! Same logical schema as PostgreSQL (`migrations/sqlite/`), applied by sqlx's migrator
+//! when the file is opened. Timestamps are integer milliseconds (as Prisma stores
+//! `DateTime` in SQLite) and ids the same lowercase hyphenated UUID text, so
+//! `(createdAt, id)` orders rows exactly as the protocol does. WAL mode lets reads run
+//! beside the writer; `synchronous = FULL` makes every commit durable before its ack.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{InsertOutcome, MessageRow, NewMessage, StoreError, to_message};
+
+/// The schema, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// How long a statement waits for another connection's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections in the pool: the writer, and readers beside it (WAL).
+const POOL_SIZE: u32 = 4;
+
+const MESSAGE_COLUMNS: &str =
+    r#"id, "senderRole", "senderId", "recipientRole", "recipientId", content, "createdAt", "isRead""#;
+
+/// The SQLite store. Cheap to clone (the pool is shared).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// One user of the embedded directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryUser {
+    /// Teacher or student.
+    pub role: Role,
+    /// The id within the role.
+    pub id: i32,
+    /// The display name.
+    pub name: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database file at `path` and brings its schema up
+    /// to date.
+    ///
+    /// # Errors
+    /// The file cannot be opened or is not a chat database this version understands.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(POOL_SIZE).connect_with(options).await?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Schema(e.to_string()))?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        Ok(SqliteStore { pool, path })
+    }
+
+    /// Opens the database a `sqlite:` URL names (`sqlite:chat.db`, `sqlite://./chat.db`).
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`], or a URL sqlx cannot read.
+    pub async fn open_url(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?;
+        SqliteStore::open(options.get_filename()).await
+    }
+
+    /// The database file, as an absolute path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Adds a user to the embedded directory; returns the new id.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn add_user(&self, role: Role, name: &str) -> Result<i32, StoreError> {
+        let sql = match role {
+            Role::Teacher => r#"INSERT INTO "Teacher" (name) VALUES (?1) RETURNING id"#,
+            Role::Student => r#"INSERT INTO "Student" (name) VALUES (?1) RETURNING id"#,
+        };
+        Ok(sqlx::query_scalar(sql).bind(name).fetch_one(&self.pool).await?)
+    }
+
+    /// Every user of the embedded directory, teachers first, by id.
+    ///
+    /// # Errors
+    /// A database error, or a row with an unknown role.
+    pub async fn users(&self) -> Result<Vec<DirectoryUser>, StoreError> {
+        let rows: Vec<(String, i32, String)> =
+            sqlx::query_as("SELECT role, id, name FROM users_view ORDER BY role = 'student', id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(role, id, name)| {
+                let role = Role::parse(&role).ok_or_else(|| StoreError::BadRow(format!("role {role:?}")))?;
+                Ok(DirectoryUser { role, id, name })
+            })
+            .collect()
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(super) async fn find_user(&self, user: UserRef) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, String>("SELECT name FROM users_view WHERE role = ?1 AND id = ?2")
+            .bind(user.role.as_str())
+            .bind(user.id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub(super) async fn insert_batch(
+        &self,
+        batch: &[&NewMessage],
+        created_at: Millis,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut tx = self.pool.begin().await?;
+        for m in batch {
+            let id = m.id.hyphenated();
+            // A resend, or a repeat inside this batch, finds the row already there.
+            let done = sqlx::query(
+                r#"INSERT INTO "Message"
+                       (id, "senderId", "senderRole", "recipientId", "recipientRole", content,
+                        "createdAt", "updatedAt", "isRead")
+                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, false)
+                   ON CONFLICT (id) DO NOTHING"#,
+            )
+            .bind(id.as_str())
+            .bind(m.from.id)
+            .bind(m.from.role.as_str())
+            .bind(m.to.id)
+            .bind(m.to.role.as_str())
+            .bind(m.content.as_str())
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 1 {
+                outcomes.push(InsertOutcome::Stored { created_at });
+                continue;
+            }
+            let (role, sender_id, at): (String, i32, i64) =
+                sqlx::query_as(r#"SELECT "senderRole", "senderId", "createdAt" FROM "Message" WHERE id = ?1"#)
+                    .bind(id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let owner = UserRef::new(
+                Role::parse(&role).ok_or_else(|| StoreError::BadRow(format!("role {role:?}")))?,
+                sender_id,
+            );
+            outcomes.push(if owner == m.from {
+                InsertOutcome::Duplicate { created_at: at }
+            } else {
+                InsertOutcome::Conflict
+            });
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    pub(super) async fn history(
+        &self,
+        me: UserRef,
+        peer: UserRef,
+        before: Option<Cursor>,
+        limit: u16,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let (at, id) = match before {
+            Some(c) => (c.at, c.id),
+            None => (Millis::MAX, MessageId([0xff; 16])),
+        };
+        // Each direction walks its own index backwards; the outer query merges them.
+        let sql = format!(
+            r#"SELECT {MESSAGE_COLUMNS} FROM (
+                 SELECT * FROM (SELECT * FROM "Message"
+                   WHERE "senderRole" = ?1 AND "senderId" = ?2 AND "recipientRole" = ?3 AND "recipientId" = ?4
+                     AND ("createdAt", id) < (?5, ?6)
+                   ORDER BY "createdAt" DESC, id DESC LIMIT ?7)
+                 UNION ALL
+                 SELECT * FROM (SELECT * FROM "Message"
+                   WHERE "senderRole" = ?3 AND "senderId" = ?4 AND "recipientRole" = ?1 AND "recipientId" = ?2
+                     AND ("createdAt", id) < (?5, ?6)
+                   ORDER BY "createdAt" DESC, id DESC LIMIT ?7)
+               ) ORDER BY "createdAt" DESC, id DESC LIMIT ?7"#
+        );
+        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+            .bind(me.role.as_str())
+            .bind(me.id)
+            .bind(peer.role.as_str())
+            .bind(peer.id)
+            .bind(at)
+            .bind(id.hyphenated().as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(to_message).collect()
+    }
+
+    pub(super) async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
+        let sql = format!(
+            r#"SELECT {MESSAGE_COLUMNS} FROM (
+                 SELECT * FROM (SELECT * FROM "Message"
+                   WHERE "recipientRole" = ?1 AND "recipientId" = ?2 AND ("createdAt", id) > (?3, ?4)
+                   ORDER BY "createdAt", id LIMIT ?5)
+                 UNION ALL
+                 SELECT * FROM (SELECT * FROM "Message"
+                   WHERE "senderRole" = ?1 AND "senderId" = ?2 AND ("createdAt", id) > (?3, ?4)
+                   ORDER BY "createdAt", id LIMIT ?5)
+               ) ORDER BY "createdAt", id LIMIT ?5"#
+        );
+        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+            .bind(me.role.as_str())
+            .bind(me.id)
+            .bind(after.at)
+            .bind(after.id.hyphenated().as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(to_message).collect()
+    }
+
+    pub(super) async fn conversations(&self, me: UserRef) -> Result<Vec<Conversation>, StoreError> {
+        // One pass over the user's messages (both directions, each by its index), grouped
+        // by peer with window functions. Fine at embedded scale; PostgreSQL skips through
+        // its indexes instead.
+        let sql = format!(
+            r#"WITH mine AS (
+                 SELECT *, "recipientRole" AS peer_role, "recipientId" AS peer_id FROM "Message"
+                   WHERE "senderRole" = ?1 AND "senderId" = ?2
+                 UNION ALL
+                 SELECT *, "senderRole", "senderId" FROM "Message"
+                   WHERE "recipientRole" = ?1 AND "recipientId" = ?2
+                     AND NOT ("senderRole" = ?1 AND "senderId" = ?2)
+               ),
+               ranked AS (
+                 SELECT *,
+                   row_number() OVER (PARTITION BY peer_role, peer_id ORDER BY "createdAt" DESC, id DESC) AS nth,
+                   sum("recipientRole" = ?1 AND "recipientId" = ?2 AND NOT "isRead")
+                     OVER (PARTITION BY peer_role, peer_id) AS unread_count
+                 FROM mine
+               )
+               SELECT {MESSAGE_COLUMNS}, peer_name, unread_count FROM (
+                 SELECT ranked.*, COALESCE(u.name, '') AS peer_name
+                 FROM ranked LEFT JOIN users_view u ON u.role = ranked.peer_role AND u.id = ranked.peer_id
+                 WHERE nth = 1
+               ) ORDER BY "createdAt" DESC, id DESC"#
+        );
+        type Row = (String, String, i32, String, i32, String, i64, bool, String, i64);
+        let rows: Vec<Row> = sqlx::query_as(&sql).bind(me.role.as_str()).bind(me.id).fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|(id, sr, si, rr, ri, content, at, read, peer_name, unread)| {
+                let last = to_message((id, sr, si, rr, ri, content, at, read))?;
+                Ok(Conversation {
+                    peer: last.peer_of(me),
+                    peer_name,
+                    last,
+                    unread: u32::try_from(unread).unwrap_or(u32::MAX),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn mark_read(
+        &self,
+        me: UserRef,
+        peer: UserRef,
+        up_to: Cursor,
+        now: Millis,
+    ) -> Result<u32, StoreError> {
+        // `updatedAt` changes with `isRead`, as Prisma's @updatedAt would do.
+        let done = sqlx::query(
+            r#"UPDATE "Message" SET "isRead" = true, "updatedAt" = ?6
+               WHERE "recipientRole" = ?1 AND "recipientId" = ?2 AND "senderRole" = ?3 AND "senderId" = ?4
+                 AND NOT "isRead" AND ("createdAt", id) <= (?5, ?7)"#,
+        )
+        .bind(me.role.as_str())
+        .bind(me.id)
+        .bind(peer.role.as_str())
+        .bind(peer.id)
+        .bind(up_to.at)
+        .bind(now)
+        .bind(up_to.id.hyphenated().as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
+    }
+}
