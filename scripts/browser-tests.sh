@@ -2,7 +2,8 @@
 # The browser half of the suite: builds the chat-sdk package, type-checks its declarations,
 # installs the packed package into a plain page, starts a real chat-server (through
 # pkg/test/harness.mjs), then runs the wasm-bindgen-test browser tests and the Playwright
-# consumer test in headless Chromium. Called by scripts/test.sh.
+# consumer test in headless Chromium, and the Playwright test of `chat-server demo`'s page.
+# Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -44,3 +45,6 @@ CHAT_TEST_HARNESS="$HARNESS" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bin
 
 echo "==> Playwright consumer test"
 node pkg/test/consumer.mjs "$HARNESS"
+
+echo "==> Playwright demo test (chat-server demo, its page, two users)"
+CHAT_SERVER_BIN="$TARGET_DIR/debug/chat-server" CHAT_DEMO_SDK_DIR="$ROOT/pkg/dist" node pkg/test/demo.mjs

@@ -9,12 +9,17 @@
 //! | `npm run check:socket` | `chat-server check`                |
 //! | `npm run check:prisma` | `chat-server check-db`             |
 //!
+//! Without `DATABASE_URL`, `serve` keeps its messages (and users) in an embedded SQLite
+//! file, `chat.db` in the working directory; `users` manages that file's users, and
+//! `demo` starts a ready-made demo on its own file with a page to chat in.
+//!
 //! Settings come from flags, the environment, `.env.local` and `.env` in the working
 //! directory, in that order of precedence, as in a Next.js app.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -22,10 +27,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::MIN_SECRET_BYTES;
 use crate::config::{Origins, Policy, ServeConfig, ServerLimits};
-use crate::db::{DbTarget, explain_connect_error};
+use crate::db::{Database, DbTarget, explain_connect_error};
 use crate::schema::{self, Part};
-use crate::server;
-use crate::store::{PgStore, Store};
+use crate::store::{PgStore, SqliteStore, Store};
+use crate::{demo, server};
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -51,12 +56,80 @@ pub enum Command {
     Check(CheckArgs),
     /// Check the database connection and the chat tables (replaces `npm run check:prisma`).
     CheckDb(DbArgs),
+    /// Start a demo: embedded database, demo users, and a page at / to chat in (two tabs, two users).
+    Demo(DemoArgs),
+    /// List or add the users of the embedded SQLite database (PostgreSQL's are your app's tables).
+    Users(UsersArgs),
+}
+
+/// `demo` options.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The port to listen on.
+    #[arg(long, env = "SOCKET_PORT", default_value_t = 4000)]
+    pub port: u16,
+    /// The address to listen on.
+    #[arg(long, env = "CHAT_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// The demo's SQLite file (created and filled with demo users if missing).
+    #[arg(long, env = "CHAT_DEMO_DATABASE", default_value = "chat-demo.db")]
+    pub database: PathBuf,
+    /// The built chat-sdk package (`bash pkg/build.sh` writes it to pkg/dist).
+    #[arg(long, env = "CHAT_DEMO_SDK_DIR", default_value = demo::DEFAULT_SDK_DIR)]
+    pub sdk_dir: PathBuf,
+    /// Who may message whom: pairs among teacher-student, teacher-teacher, student-student.
+    #[arg(long, env = "CHAT_POLICY", default_value = "teacher-student,teacher-teacher")]
+    pub policy: String,
+}
+
+/// `users` options.
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    /// The database (unset: the embedded chat.db).
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: UsersCommand,
+}
+
+/// `users` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List every teacher and student.
+    List,
+    /// Add a teacher or a student; prints the new id.
+    Add {
+        /// teacher or student.
+        role: RoleArg,
+        /// The display name.
+        name: String,
+    },
+}
+
+/// A role on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum RoleArg {
+    /// A teacher.
+    Teacher,
+    /// A student.
+    Student,
+}
+
+impl From<RoleArg> for chat_protocol::Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Teacher => chat_protocol::Role::Teacher,
+            RoleArg::Student => chat_protocol::Role::Student,
+        }
+    }
 }
 
 /// Where the database is.
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// The app's PostgreSQL URL, exactly as Prisma uses it (`?schema=` is honoured).
+    /// The app's PostgreSQL URL, exactly as Prisma uses it (`?schema=` is honoured), or a
+    /// SQLite file (`file:./chat.db`).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
@@ -165,6 +238,8 @@ pub fn main() -> ExitCode {
             Command::Setup(args) => setup(args).await,
             Command::Check(args) => check(args).await,
             Command::CheckDb(args) => check_db(args).await,
+            Command::Demo(args) => run_demo(args).await,
+            Command::Users(args) => users(args).await,
         }
     });
     match result {
@@ -199,13 +274,34 @@ fn init_tracing() {
 
 type CmdResult = Result<ExitCode, String>;
 
-fn database_target(args: &DbArgs) -> Result<DbTarget, String> {
-    let raw = args.database_url.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-        "DATABASE_URL is not set: put your app's PostgreSQL URL in the environment or in .env \
-         (e.g. DATABASE_URL=postgresql://USER:PASSWORD@localhost:5432/DATABASE)"
-            .to_owned()
-    })?;
-    DbTarget::parse(raw).map_err(|e| e.to_string())
+/// The database `setup` and `check-db` work on: they need `DATABASE_URL` said explicitly.
+fn required_database(args: &DbArgs) -> Result<Database, String> {
+    if args.database_url.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        return Err("DATABASE_URL is not set: put your app's PostgreSQL URL in the environment or in .env \
+             (e.g. DATABASE_URL=postgresql://USER:PASSWORD@localhost:5432/DATABASE), or file:./chat.db \
+             for the embedded SQLite database"
+            .to_owned());
+    }
+    Database::parse(args.database_url.as_deref()).map_err(|e| e.to_string())
+}
+
+async fn open_sqlite(path: &Path) -> Result<SqliteStore, String> {
+    SqliteStore::open(path).await.map_err(|e| {
+        format!(
+            "cannot open the SQLite database {}: {e}. Is it a chat-server database, and is its folder writable? \
+             (Set DATABASE_URL to use PostgreSQL instead.)",
+            display_path(path)
+        )
+    })
+}
+
+/// The path as the user should read it: absolute, and without `..` once it exists.
+fn display_path(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
 }
 
 async fn connect(target: &DbTarget, pool_size: u32) -> Result<sqlx::PgPool, String> {
@@ -254,17 +350,31 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
 
 async fn serve(args: ServeArgs) -> CmdResult {
     let config = serve_config(&args)?;
-    let target = database_target(&args.db)?;
-    let pool = connect(&target, args.db_pool).await?;
-    let schema_name = target.schema_name().to_owned();
-    if args.apply_schema {
-        let applied = schema::apply(&pool, &schema_name, None).await.map_err(|e| e.to_string())?;
-        for step in applied.steps {
-            tracing::info!("{step}");
+    let (store, described) = match Database::parse(args.db.database_url.as_deref()).map_err(|e| e.to_string())? {
+        Database::Postgres(target) => {
+            let (store, described) = open_postgres(&args, &target).await?;
+            (store, described)
         }
-    } else {
-        schema::require_ready(&pool, &schema_name).await?;
-    }
+        Database::Sqlite { path, from_url } => {
+            if from_url {
+                tracing::info!("using the SQLite database {} (from DATABASE_URL)", display_path(&path));
+            } else {
+                tracing::info!(
+                    "no DATABASE_URL: using the embedded SQLite database {} (set DATABASE_URL to your app's PostgreSQL for a real deployment)",
+                    display_path(&path)
+                );
+            }
+            let store = open_sqlite(&path).await?;
+            let users = store.users().await.map_err(|e| e.to_string())?;
+            if users.is_empty() {
+                tracing::warn!(
+                    "the database has no users yet, so every sign-in is refused: add some with \
+                     `chat-server users add teacher \"Ms. Smith\"` (or try `chat-server demo`)"
+                );
+            }
+            (Store::Sqlite(store), format!("SQLite {}, {} users", display_path(&path), users.len()))
+        }
+    };
     let listener = server::bind(config.bind).map_err(|e| {
         format!(
             "cannot listen on {}: {e}. Is another server (or the old socket server) using port {}? Set SOCKET_PORT to another port.",
@@ -274,15 +384,26 @@ async fn serve(args: ServeArgs) -> CmdResult {
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
-        "chat-server {} listening on ws://{addr}{} (database {}, schema {schema_name})",
+        "chat-server {} listening on ws://{addr}{} ({described})",
         env!("CARGO_PKG_VERSION"),
         crate::http::WS_PATH,
-        target.redacted
     );
-    server::run(listener, config, Store::Postgres(PgStore::new(pool)), shutdown_signal())
-        .await
-        .map_err(|e| format!("the server failed: {e}"))?;
+    server::run(listener, config, store, shutdown_signal()).await.map_err(|e| format!("the server failed: {e}"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn open_postgres(args: &ServeArgs, target: &DbTarget) -> Result<(Store, String), String> {
+    let pool = connect(target, args.db_pool).await?;
+    let schema_name = target.schema_name().to_owned();
+    if args.apply_schema {
+        let applied = schema::apply(&pool, &schema_name, None).await.map_err(|e| e.to_string())?;
+        for step in applied.steps {
+            tracing::info!("{step}");
+        }
+    } else {
+        schema::require_ready(&pool, &schema_name).await?;
+    }
+    Ok((Store::Postgres(PgStore::new(pool)), format!("database {}, schema {schema_name}", target.redacted)))
 }
 
 async fn shutdown_signal() {
@@ -314,7 +435,20 @@ async fn shutdown_signal() {
 }
 
 async fn setup(args: SetupArgs) -> CmdResult {
-    let target = database_target(&args.db)?;
+    let target = match required_database(&args.db)? {
+        Database::Postgres(target) => target,
+        Database::Sqlite { path, .. } => {
+            if args.only.is_some() {
+                println!("note: --only applies to PostgreSQL; a SQLite database gets its whole schema");
+            }
+            open_sqlite(&path).await?;
+            println!(
+                "the SQLite database {} is up to date (Message, Teacher, Student, users_view)",
+                display_path(&path)
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let pool = connect(&target, 1).await?;
     let applied = schema::apply(&pool, target.schema_name(), args.only).await.map_err(|e| e.to_string())?;
     for step in applied.steps {
@@ -324,7 +458,10 @@ async fn setup(args: SetupArgs) -> CmdResult {
 }
 
 async fn check_db(args: DbArgs) -> CmdResult {
-    let target = database_target(&args)?;
+    let target = match required_database(&args)? {
+        Database::Postgres(target) => target,
+        Database::Sqlite { path, .. } => return check_sqlite(&path).await,
+    };
     let pool = connect(&target, 1).await?;
     let schema_name = target.schema_name();
     let report = schema::inspect(&pool, schema_name).await.map_err(|e| format!("cannot inspect the database: {e}"))?;
@@ -342,6 +479,114 @@ async fn check_db(args: DbArgs) -> CmdResult {
     } else {
         Ok(ExitCode::FAILURE)
     }
+}
+
+async fn check_sqlite(path: &Path) -> CmdResult {
+    if !path.exists() {
+        println!("problem: the SQLite database {} does not exist", display_path(path));
+        println!("  fix: chat-server serve (or chat-server setup) creates it");
+        return Ok(ExitCode::FAILURE);
+    }
+    let store = open_sqlite(path).await?;
+    let users = store.users().await.map_err(|e| e.to_string())?;
+    let messages: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "Message""#)
+        .fetch_one(store.pool())
+        .await
+        .map_err(|e| format!("cannot read the Message table: {e}"))?;
+    let teachers = users.iter().filter(|u| u.role == chat_protocol::Role::Teacher).count();
+    println!("opened the SQLite database {}", display_path(path));
+    println!("  ok: schema up to date (Message, Teacher, Student, users_view)");
+    println!("  ok: {teachers} teachers, {} students, {messages} messages", users.len() - teachers);
+    if users.is_empty() {
+        println!("  problem: no users, so every sign-in is refused");
+        println!("    fix: chat-server users add teacher \"Ms. Smith\"");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("the database is ready for chat-server serve");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn users(args: UsersArgs) -> CmdResult {
+    let path = match Database::parse(args.db.database_url.as_deref()).map_err(|e| e.to_string())? {
+        Database::Sqlite { path, .. } => path,
+        Database::Postgres(_) => {
+            return Err("DATABASE_URL is a PostgreSQL database: its users are your app's Teacher and Student \
+                 tables (read through users_view); add them in your app, not here"
+                .to_owned());
+        }
+    };
+    let store = open_sqlite(&path).await?;
+    match args.command {
+        UsersCommand::List => {
+            let users = store.users().await.map_err(|e| e.to_string())?;
+            if users.is_empty() {
+                println!(
+                    "no users in {} yet; add one with: chat-server users add teacher \"Ms. Smith\"",
+                    display_path(&path)
+                );
+            }
+            for u in users {
+                println!("{} {}\t{}", u.role.as_str(), u.id, u.name);
+            }
+        }
+        UsersCommand::Add { role, name } => {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err("the name is empty; give the user a display name".to_owned());
+            }
+            let role = chat_protocol::Role::from(role);
+            let id = store.add_user(role, name).await.map_err(|e| e.to_string())?;
+            println!("added {} {id}: {name}", role.as_str());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_demo(args: DemoArgs) -> CmdResult {
+    let sdk = demo::SdkFiles::load(&args.sdk_dir)?;
+    let policy = Policy::parse(&args.policy)?;
+    tracing::info!("demo: using the SQLite database {}", display_path(&args.database));
+    let store = open_sqlite(&args.database).await?;
+    let users = demo::seed(&store).await.map_err(|e| e.to_string())?;
+    // A fresh secret each run: demo tokens are good for this process only.
+    let secret: [u8; 32] = rand::random();
+    let listener = server::bind(SocketAddr::new(args.host, args.port)).map_err(|e| {
+        format!(
+            "cannot listen on {}:{}: {e}. Is something else using the port? Pass --port or set SOCKET_PORT.",
+            args.host, args.port
+        )
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let config = ServeConfig {
+        bind: addr,
+        token_secret: secret.to_vec(),
+        // The page is served by this server; anyone who can reach it can be any demo user anyway.
+        origins: Origins::Any,
+        policy,
+        limits: ServerLimits::default(),
+    };
+    tracing::warn!(
+        "DEMO MODE: /demo/token gives a chat token for any demo user to whoever asks. Never use `demo` for real users; \
+         run `chat-server serve` with your app minting tokens"
+    );
+    tracing::info!(
+        "demo: {} users ({}); the browser package comes from {}",
+        users.len(),
+        users.iter().map(|u| format!("{} {} {}", u.role.as_str(), u.id, u.name)).collect::<Vec<_>>().join(", "),
+        display_path(&args.sdk_dir)
+    );
+    let page = if addr.ip().is_unspecified() {
+        format!("http://localhost:{}/", addr.port())
+    } else {
+        format!("http://{addr}/")
+    };
+    tracing::info!("chat-server {} demo listening on ws://{addr}{}", env!("CARGO_PKG_VERSION"), crate::http::WS_PATH);
+    tracing::info!("demo ready: open {page} in two browser tabs and pick a different user in each");
+    let routes = demo::routes(store.clone(), &secret, policy, sdk);
+    server::run_with(listener, config, Store::Sqlite(store), routes, shutdown_signal())
+        .await
+        .map_err(|e| format!("the server failed: {e}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -1,10 +1,15 @@
-//! Connecting to the app's PostgreSQL with the `DATABASE_URL` exactly as Prisma writes it.
+//! Choosing the database from `DATABASE_URL`, and connecting to the app's PostgreSQL with
+//! the URL exactly as Prisma writes it.
+//!
+//! No `DATABASE_URL` (for `serve`) or a SQLite URL (`file:./chat.db` as Prisma writes it,
+//! or `sqlite:chat.db`) selects the embedded SQLite backend: see [`Database`].
 //!
 //! Prisma's URL may carry parameters plain PostgreSQL drivers reject or ignore:
 //! `schema` (the schema Prisma's tables live in), `connection_limit`, `pool_timeout`,
 //! `connect_timeout`, `pgbouncer`, `socket_timeout`, `statement_cache_size`. This module
 //! strips them and maps each to its sqlx equivalent, so the same string works for both.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -34,7 +39,9 @@ pub enum DbUrlError {
     #[error("DATABASE_URL is not a valid URL ({0}); expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE")]
     NotAUrl(url::ParseError),
     /// Another database.
-    #[error("DATABASE_URL uses the scheme '{0}', but this server needs PostgreSQL (postgresql://...)")]
+    #[error(
+        "DATABASE_URL uses the scheme '{0}'; use your app's PostgreSQL (postgresql://...), a SQLite file (file:./chat.db), or leave it unset for the embedded chat.db"
+    )]
     Scheme(String),
     /// A parameter with a value we cannot use.
     #[error("DATABASE_URL parameter '{name}' has the invalid value '{value}'")]
@@ -128,6 +135,46 @@ fn seconds(value: &str) -> Option<Duration> {
     value.parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// The file `serve` uses, in the working directory, when no `DATABASE_URL` is given.
+pub const DEFAULT_SQLITE_FILE: &str = "chat.db";
+
+/// Which backend a `DATABASE_URL` selects.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// The app's PostgreSQL.
+    Postgres(DbTarget),
+    /// An embedded SQLite file.
+    Sqlite {
+        /// The file (relative paths are relative to the working directory).
+        path: PathBuf,
+        /// Whether the path came from `DATABASE_URL` (or is the default).
+        from_url: bool,
+    },
+}
+
+impl Database {
+    /// Reads `DATABASE_URL`: a PostgreSQL URL, a SQLite one (`file:PATH`, `sqlite:PATH`,
+    /// `sqlite://PATH`), or nothing, which means the SQLite file [`DEFAULT_SQLITE_FILE`].
+    ///
+    /// # Errors
+    /// [`DbUrlError`] for a URL that is neither.
+    pub fn parse(raw: Option<&str>) -> Result<Database, DbUrlError> {
+        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(Database::Sqlite { path: PathBuf::from(DEFAULT_SQLITE_FILE), from_url: false });
+        };
+        let sqlite = ["sqlite://", "sqlite:", "file:"].iter().find_map(|prefix| raw.strip_prefix(prefix));
+        if let Some(rest) = sqlite {
+            // Prisma's `file:./dev.db?connection_limit=1`: parameters do not apply here.
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(DbUrlError::Parameter { name: "path".into(), value: raw.into() });
+            }
+            return Ok(Database::Sqlite { path: PathBuf::from(path), from_url: true });
+        }
+        DbTarget::parse(raw).map(Database::Postgres)
+    }
+}
+
 /// Quotes an identifier for PostgreSQL (`my schema` -> `"my schema"`).
 #[must_use]
 pub fn quote_ident(name: &str) -> String {
@@ -178,6 +225,21 @@ mod tests {
         assert!(err.to_string().starts_with("DATABASE_URL is not a valid URL"), "{err}");
         let err = DbTarget::parse("postgres://h/db?connection_limit=lots").expect_err("bad number");
         assert!(err.to_string().contains("connection_limit"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_urls_and_no_url_select_the_embedded_database() {
+        let path = |raw: Option<&str>| match Database::parse(raw).expect("parses") {
+            Database::Sqlite { path, from_url } => (path.display().to_string(), from_url),
+            Database::Postgres(_) => panic!("expected SQLite for {raw:?}"),
+        };
+        assert_eq!(path(None), ("chat.db".into(), false));
+        assert_eq!(path(Some("  ")), ("chat.db".into(), false));
+        assert_eq!(path(Some("file:./dev.db?connection_limit=1")), ("./dev.db".into(), true));
+        assert_eq!(path(Some("sqlite:data/chat.db")), ("data/chat.db".into(), true));
+        assert_eq!(path(Some("sqlite:///var/lib/chat.db")), ("/var/lib/chat.db".into(), true));
+        assert!(matches!(Database::parse(Some("postgresql://u@h/db")), Ok(Database::Postgres(_))));
+        assert!(Database::parse(Some("file:")).is_err());
     }
 
     #[test]

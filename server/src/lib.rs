@@ -9,7 +9,8 @@
 //! - `conn`: one connection: hello, then requests; frames out through its [`hub::Outbox`].
 //! - [`writer`]: group commit: sends queue up, are stored in batches, acked after commit.
 //! - [`hub`]: who is connected; delivery to a user's connections; presence.
-//! - [`store`]: the storage seam (PostgreSQL today).
+//! - [`store`]: the storage seam: PostgreSQL (the app's database) or an embedded SQLite file.
+//! - [`demo`]: `chat-server demo`, the built-in page and its demo-only token endpoint.
 //! - [`auth`]: HS256 tokens minted by the app.
 //! - [`server`]: wiring, graceful shutdown.
 
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 mod conn;
 pub mod db;
+pub mod demo;
 pub mod http;
 pub mod hub;
 pub mod metrics;
@@ -30,7 +32,7 @@ pub mod testing;
 pub mod writer;
 
 pub use config::ServeConfig;
-pub use server::{Running, run};
+pub use server::{Running, run, run_with};
 pub use store::Store;
 
 /// The current time in milliseconds since the Unix epoch.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
+use axum::Router;
 use chat_protocol::ErrorCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +53,20 @@ pub async fn run(
     store: Store,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_with(listener, config, store, Router::new(), shutdown).await
+}
+
+/// [`run`], with more routes beside the server's own (the demo's page and token endpoint).
+///
+/// # Errors
+/// An IO error of the listener.
+pub async fn run_with(
+    listener: TcpListener,
+    config: ServeConfig,
+    store: Store,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let metrics = Metrics::new();
     let hub = Hub::new(config.limits.presence_grace, metrics.clone());
     let writer_stop = CancellationToken::new();
@@ -77,7 +92,7 @@ pub async fn run(
         open: AtomicUsize::new(0),
     }));
 
-    let app = http::router(state.clone());
+    let app = http::router(state.clone()).merge(extra);
     let stopping = state.shutdown.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -117,10 +132,18 @@ impl Running {
     /// # Errors
     /// The bind error.
     pub async fn start(config: ServeConfig, store: Store) -> std::io::Result<Running> {
+        Running::start_with(config, store, Router::new()).await
+    }
+
+    /// Binds `config.bind` and starts serving, with more routes (see [`run_with`]).
+    ///
+    /// # Errors
+    /// The bind error.
+    pub async fn start_with(config: ServeConfig, store: Store, extra: Router) -> std::io::Result<Running> {
         let listener = bind(config.bind)?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(run(listener, config, store, async move {
+        let task = tokio::spawn(run_with(listener, config, store, extra, async move {
             let _sender_dropped_means_stop_too = stopped.await;
         }));
         Ok(Running { addr, stop: Some(stop), task })

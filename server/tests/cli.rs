@@ -115,7 +115,7 @@ async fn check_db_explains_an_unreachable_database_and_a_missing_url() {
     assert!(out.contains("DATABASE_URL is not set"), "{out}");
     let (ok, out) = run(cmd(&dir).arg("check-db").env("DATABASE_URL", "mysql://root@localhost/db"));
     assert!(!ok);
-    assert!(out.contains("needs PostgreSQL"), "{out}");
+    assert!(out.contains("uses the scheme 'mysql'; use your app's PostgreSQL"), "{out}");
 }
 
 #[tokio::test]
@@ -154,6 +154,8 @@ async fn serve_names_the_missing_or_invalid_variable() {
 struct Served {
     child: Child,
     addr: String,
+    /// The log up to the "listening" line.
+    head: String,
 }
 
 impl Drop for Served {
@@ -165,9 +167,15 @@ impl Drop for Served {
 
 /// Starts `chat-server` (no subcommand: serve is the default) and waits for its address.
 fn serve(dir: &std::path::Path, db_url: &str, extra: &[&str]) -> Served {
-    let mut child = cmd(dir)
+    let mut c = cmd(dir);
+    c.env("DATABASE_URL", db_url);
+    serve_cmd(c, extra)
+}
+
+fn serve_cmd(mut c: Command, extra: &[&str]) -> Served {
+    let mut child = c
         .args(extra)
-        .env("DATABASE_URL", db_url)
+        .env("NO_COLOR", "1")
         .env("CHAT_TOKEN_SECRET", SECRET)
         .env("SOCKET_PORT", "0")
         .stderr(Stdio::piped())
@@ -184,7 +192,7 @@ fn serve(dir: &std::path::Path, db_url: &str, extra: &[&str]) -> Served {
             log.push('\n');
             if !sent && let Some(rest) = line.split("listening on ws://").nth(1) {
                 let addr = rest.split('/').next().unwrap_or_default().to_owned();
-                let _ = tx.send(Ok(addr));
+                let _ = tx.send(Ok((addr, log.clone())));
                 sent = true;
             }
         }
@@ -193,7 +201,7 @@ fn serve(dir: &std::path::Path, db_url: &str, extra: &[&str]) -> Served {
         }
     });
     match rx.recv_timeout(Duration::from_secs(30)).expect("the server starts") {
-        Ok(addr) => Served { child, addr },
+        Ok((addr, head)) => Served { child, addr, head },
         Err(log) => panic!("the server did not start:\n{log}"),
     }
 }
@@ -284,4 +292,72 @@ async fn settings_are_read_from_env_files_in_the_working_directory() {
     std::fs::write(dir.join(".env.local"), format!("DATABASE_URL={}\n", db.url)).unwrap();
     let (ok, out) = run(cmd(&dir).arg("check-db"));
     assert!(ok, "{out}");
+}
+
+#[tokio::test]
+async fn without_database_url_serve_uses_an_embedded_sqlite_file_and_says_where() {
+    let dir = tempdir();
+    // An empty directory of users is explained, then filled with `users add`.
+    let (ok, out) = run(cmd(&dir).args(["users", "list"]));
+    assert!(ok, "{out}");
+    assert!(out.contains("no users in"), "{out}");
+    let (ok, out) = run(cmd(&dir).args(["users", "add", "teacher", "Ms. Smith"]));
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "added teacher 1: Ms. Smith");
+    let (ok, out) = run(cmd(&dir).args(["users", "add", "student", "Sam"]));
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "added student 1: Sam");
+    let (ok, out) = run(cmd(&dir).args(["users", "add", "parent", "Pat"]));
+    assert!(!ok, "{out}");
+    let (ok, out) = run(cmd(&dir).args(["users", "list"]));
+    assert!(ok, "{out}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["teacher 1\tMs. Smith", "student 1\tSam"]);
+
+    let served = serve_cmd(cmd(&dir), &[]);
+    let first = served.head.lines().next().unwrap_or_default();
+    let file = std::fs::canonicalize(dir.join("chat.db")).unwrap();
+    assert!(
+        first.contains(&format!("no DATABASE_URL: using the embedded SQLite database {}", file.display())),
+        "{first}"
+    );
+    assert!(served.head.contains("SQLite"), "{}", served.head);
+
+    // A real client: teacher 1 writes to student 1; the ack means the row is in the file.
+    let mut c = Client::open(&format!("ws://{}/ws", served.addr)).await;
+    c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: mint(UserRef::teacher(1)) }).await;
+    assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
+    let (_, ack) = c.send_message(UserRef::student(1), "stored in SQLite").await;
+    assert!(matches!(ack, ServerFrame::Sent { .. }), "{ack:?}");
+    // The demo's token endpoint does not exist outside demo mode.
+    let demo = reqwest::get(format!("http://{}/demo/token?role=teacher&id=1", served.addr)).await.unwrap();
+    assert_eq!(demo.status(), 404);
+    drop(served);
+
+    // check-db reads the same file through a Prisma-style SQLite URL.
+    let (ok, out) = run(cmd(&dir).arg("check-db").env("DATABASE_URL", "file:./chat.db"));
+    assert!(ok, "{out}");
+    assert!(out.contains("1 teachers, 1 students, 1 messages"), "{out}");
+    // `users` refuses PostgreSQL, whose users are the app's own tables.
+    let (ok, out) = run(cmd(&dir).args(["users", "list"]).env("DATABASE_URL", "postgresql://u@127.0.0.1:1/x"));
+    assert!(!ok);
+    assert!(out.contains("your app's Teacher and Student"), "{out}");
+}
+
+#[tokio::test]
+async fn a_sqlite_file_that_is_not_a_database_is_explained() {
+    let dir = tempdir();
+    std::fs::write(dir.join("chat.db"), "this is not a database, just text that happens to be long enough").unwrap();
+    let (ok, out) = run(cmd(&dir).arg("serve").env("CHAT_TOKEN_SECRET", SECRET).env("SOCKET_PORT", "0"));
+    assert!(!ok);
+    assert!(out.contains("cannot open the SQLite database"), "{out}");
+    assert!(out.contains("Set DATABASE_URL to use PostgreSQL"), "{out}");
+}
+
+#[tokio::test]
+async fn demo_without_the_built_package_says_how_to_build_it() {
+    let dir = tempdir();
+    let (ok, out) = run(cmd(&dir).args(["demo", "--port", "0", "--sdk-dir", "no-such-dir"]));
+    assert!(!ok);
+    assert!(out.contains("the browser package is not built"), "{out}");
+    assert!(out.contains("bash pkg/build.sh"), "{out}");
 }

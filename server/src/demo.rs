@@ -1,0 +1,190 @@
+//! `chat-server demo`: the product working in a browser with nothing installed.
+//!
+//! The embedded SQLite database with a few demo teachers and students (their ids overlap:
+//! teacher 1 and student 1 both exist), and a page at `/` where you pick who you are and
+//! chat, through the real `chat-sdk` package (`pkg/dist`, served under `/sdk/`).
+//!
+//! `/demo/token` hands out a chat token for any demo user to whoever asks. It exists only
+//! in demo mode, which says so in its log; a real app mints tokens for its signed-in user
+//! in its own route handler.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use chat_protocol::{Role, UserRef};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Auth;
+use crate::config::Policy;
+use crate::store::{SqliteStore, StoreError};
+
+/// The page served at `/`.
+pub const PAGE: &str = include_str!("demo/index.html");
+
+/// Where a build from this repository finds the browser package (`bash pkg/build.sh`).
+pub const DEFAULT_SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../pkg/dist");
+
+/// How long a demo token lives; the SDK refreshes it before it expires.
+const TOKEN_LIFETIME_SECS: i64 = 15 * 60;
+
+/// The demo's teachers and students. Ids overlap on purpose.
+pub const DEMO_USERS: &[(Role, &str)] = &[
+    (Role::Teacher, "Ms. Rivera"),
+    (Role::Teacher, "Mr. Okafor"),
+    (Role::Student, "Ada"),
+    (Role::Student, "Ben"),
+    (Role::Student, "Chloé"),
+];
+
+/// The three files of the built `chat-sdk` package, held in memory.
+#[derive(Clone, Debug)]
+pub struct SdkFiles {
+    index_js: Bytes,
+    glue_js: Bytes,
+    wasm: Bytes,
+}
+
+impl SdkFiles {
+    /// Reads the package from `dir` (a `pkg/dist` built by `pkg/build.sh`).
+    ///
+    /// # Errors
+    /// A sentence saying which file is missing and how to build it.
+    pub fn load(dir: &Path) -> Result<SdkFiles, String> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map(Bytes::from).map_err(|e| {
+                format!(
+                    "the browser package is not built ({}: {e}). Build it with `bash pkg/build.sh` from the \
+                     repository, or run `bash scripts/demo.sh`, which builds it and starts the demo; \
+                     or point --sdk-dir (CHAT_DEMO_SDK_DIR) at a built chat-sdk dist/ folder",
+                    dir.join(name).display()
+                )
+            })
+        };
+        Ok(SdkFiles { index_js: read("index.js")?, glue_js: read("chat_sdk.js")?, wasm: read("chat_sdk_bg.wasm")? })
+    }
+}
+
+/// Adds the demo users if the directory is empty; returns the directory.
+///
+/// # Errors
+/// A database error.
+pub async fn seed(store: &SqliteStore) -> Result<Vec<crate::store::DirectoryUser>, StoreError> {
+    if store.users().await?.is_empty() {
+        for &(role, name) in DEMO_USERS {
+            store.add_user(role, name).await?;
+        }
+    }
+    store.users().await
+}
+
+#[derive(Debug)]
+struct Demo {
+    store: SqliteStore,
+    auth: Auth,
+    policy: Policy,
+    sdk: SdkFiles,
+}
+
+/// The demo's routes: the page, the package, the user list and the token endpoint.
+pub fn routes(store: SqliteStore, token_secret: &[u8], policy: Policy, sdk: SdkFiles) -> Router {
+    let demo = Arc::new(Demo { store, auth: Auth::new(token_secret), policy, sdk });
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/sdk/index.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.index_js.clone()) }))
+        .route("/sdk/chat_sdk.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.glue_js.clone()) }))
+        .route(
+            "/sdk/chat_sdk_bg.wasm",
+            get(|State(d): State<Arc<Demo>>| async move {
+                ([(header::CONTENT_TYPE, "application/wasm"), (header::CACHE_CONTROL, "no-cache")], d.sdk.wasm.clone())
+            }),
+        )
+        .route("/demo/users", get(users))
+        .route("/demo/token", get(token))
+        .with_state(demo)
+}
+
+fn javascript(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body)
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct UserJson {
+    role: &'static str,
+    id: i32,
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UsersJson {
+    users: Vec<UserJson>,
+    /// For each role, the roles it may message under the server's policy.
+    may_message: std::collections::BTreeMap<&'static str, Vec<&'static str>>,
+}
+
+async fn users(State(demo): State<Arc<Demo>>) -> Response {
+    match demo.store.users().await {
+        Ok(list) => {
+            let roles = [Role::Teacher, Role::Student];
+            let may_message = roles
+                .iter()
+                .map(|&a| {
+                    (a.as_str(), roles.iter().filter(|&&b| demo.policy.allows(a, b)).map(|b| b.as_str()).collect())
+                })
+                .collect();
+            let users = list.into_iter().map(|u| UserJson { role: u.role.as_str(), id: u.id, name: u.name }).collect();
+            Json(UsersJson { users, may_message }).into_response()
+        }
+        Err(e) => internal(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    role: String,
+    id: i32,
+}
+
+#[derive(Serialize)]
+struct TokenJson {
+    token: String,
+    name: String,
+}
+
+async fn token(State(demo): State<Arc<Demo>>, Query(q): Query<TokenQuery>) -> Response {
+    let Some(role) = Role::parse(&q.role) else {
+        return (StatusCode::BAD_REQUEST, "role must be teacher or student\n").into_response();
+    };
+    let user = UserRef::new(role, q.id);
+    let name = match demo.store.users().await {
+        Ok(list) => list.into_iter().find(|u| u.role == role && u.id == q.id).map(|u| u.name),
+        Err(e) => return internal(&e),
+    };
+    let Some(name) = name else {
+        return (StatusCode::NOT_FOUND, format!("there is no {} {} in the demo\n", role.as_str(), q.id))
+            .into_response();
+    };
+    let now = crate::now_ms() / 1000;
+    match demo.auth.mint(user, now, now + TOKEN_LIFETIME_SECS) {
+        Ok(token) => {
+            tracing::info!(user = %format_args!("{} {}", role.as_str(), q.id), "demo: handed out a token");
+            ([(header::CACHE_CONTROL, "no-store")], Json(TokenJson { token, name })).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "demo: cannot mint a token");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot mint a token\n").into_response()
+        }
+    }
+}
+
+fn internal(e: &StoreError) -> Response {
+    tracing::error!(error = %e, "demo: database error");
+    (StatusCode::INTERNAL_SERVER_ERROR, "database error; see the server log\n").into_response()
+}
