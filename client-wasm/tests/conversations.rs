@@ -75,7 +75,12 @@ async fn history_pages_neither_skip_nor_repeat_while_new_messages_arrive() {
     }
     assert_eq!(seen.len(), 150, "120 sent before paging + 30 same-millisecond rows, each once");
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 150);
-    let newest_first: Vec<_> = sent.iter().rev().map(|m| m.id).collect();
+    // History's order is (createdAt, id), newest first. Two clients sending in the same
+    // millisecond may be stored in one order and sort in the other, so the expectation is
+    // the acked rows sorted by that key, not the order the sends were made in.
+    let mut newest_first: Vec<_> = sent.iter().map(|m| (m.cursor(), m.id)).collect();
+    newest_first.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    let newest_first: Vec<_> = newest_first.into_iter().map(|(_, id)| id).collect();
     assert_eq!(&seen[..120], &newest_first[..]);
     srv.stop().await.unwrap();
 }
