@@ -43,6 +43,9 @@ cargo test --workspace --all-targets --all-features 2>&1 | tee -a "$LOG"
 step "browser: the chat-sdk package, wasm-bindgen-test and Playwright in headless Chromium"
 bash scripts/browser-tests.sh 2>&1 | tee -a "$LOG"
 
+step "the Next.js example (examples/nextjs): next build, next start, chat-server, Playwright"
+bash examples/nextjs/tests/run.sh 2>&1 | tee -a "$LOG"
+
 # One closing line for the whole suite, summed over every test binary above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\nsuite: %d passed, %d failed\n", p, f }' "$LOG"

@@ -1,0 +1,35 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import "./globals.css";
+import { getSession } from "@/lib/session";
+import { signOut } from "./actions";
+
+export const metadata: Metadata = { title: "School chat", description: "Teachers and students, one to one." };
+
+export default async function RootLayout({ children }: { children: React.ReactNode }) {
+  const user = await getSession();
+  return (
+    <html lang="en">
+      <body>
+        <header>
+          <strong>School chat</strong>
+          <nav>
+            <Link href="/chat">Chat</Link>
+            <Link href="/messages">Recent messages (Prisma)</Link>
+          </nav>
+          {user && (
+            <form action={signOut}>
+              <span className="who">
+                signed in as {user.role} {user.id}
+              </span>
+              <button type="submit" className="link">
+                Sign out
+              </button>
+            </form>
+          )}
+        </header>
+        <main>{children}</main>
+      </body>
+    </html>
+  );
+}

@@ -1,0 +1,56 @@
+import "server-only";
+import { SignJWT, jwtVerify } from "jose";
+import { cookies, headers } from "next/headers";
+import type { UserRef } from "chat-sdk";
+
+// The example's sign-in: pick a teacher or a student. A real app has its own auth; what
+// matters is that the identity lives on the server (an httpOnly cookie here), so the
+// browser can never choose whom it chats as.
+
+const COOKIE = "school_session";
+
+function secret(name: "SESSION_SECRET" | "CHAT_TOKEN_SECRET"): Uint8Array {
+  const value = process.env[name];
+  if (!value || value.length < 32) throw new Error(`${name} must be set to 32 or more random bytes (see .env.example)`);
+  return new TextEncoder().encode(value);
+}
+
+function isRole(value: unknown): value is UserRef["role"] {
+  return value === "teacher" || value === "student";
+}
+
+export async function startSession(user: UserRef): Promise<void> {
+  const jwt = await new SignJWT({ role: user.role, id: user.id })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuedAt()
+    .setExpirationTime("8h")
+    .sign(secret("SESSION_SECRET"));
+  const secure = (await headers()).get("x-forwarded-proto") === "https";
+  (await cookies()).set(COOKIE, jwt, { httpOnly: true, sameSite: "lax", path: "/", secure, maxAge: 8 * 3600 });
+}
+
+export async function endSession(): Promise<void> {
+  (await cookies()).delete(COOKIE);
+}
+
+/** The signed-in user, or null. */
+export async function getSession(): Promise<UserRef | null> {
+  const jwt = (await cookies()).get(COOKIE)?.value;
+  if (!jwt) return null;
+  try {
+    const { payload } = await jwtVerify(jwt, secret("SESSION_SECRET"), { algorithms: ["HS256"] });
+    if (!isRole(payload.role) || typeof payload.id !== "number") return null;
+    return { role: payload.role, id: payload.id };
+  } catch {
+    return null;
+  }
+}
+
+/** A short-lived chat token for `user`, which chat-server verifies with the shared secret. */
+export async function mintChatToken(user: UserRef): Promise<string> {
+  return new SignJWT({ role: user.role, id: user.id })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuedAt()
+    .setExpirationTime("5m") // the SDK asks for a fresh one before it expires
+    .sign(secret("CHAT_TOKEN_SECRET"));
+}

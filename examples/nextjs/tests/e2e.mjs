@@ -1,0 +1,171 @@
+// The example app in headless Chromium (playwright-core with Debian's Chromium), against
+// `next build && next start`, a real chat-server and PostgreSQL (started by tests/run.sh).
+// Usage: node tests/e2e.mjs APP_URL   (DATABASE_URL: the app's database, for seeding history)
+import { chromium } from "playwright-core";
+import pg from "pg";
+
+const base = process.argv[2];
+if (!base) throw new Error("usage: node tests/e2e.mjs APP_URL");
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions"],
+});
+const T = 15000;
+let passed = 0;
+let failed = 0;
+const errors = [];
+async function test(name, body) {
+  try {
+    await body();
+    passed += 1;
+    console.log(`test nextjs::${name} ... ok`);
+  } catch (e) {
+    failed += 1;
+    console.log(`test nextjs::${name} ... FAILED\n${e?.stack ?? e}`);
+  }
+}
+function check(ok, what) {
+  if (!ok) throw new Error(what);
+}
+
+/** A browser context signed in as `user` ("teacher-1") through the sign-in page, on /chat. */
+async function signIn(user) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`[${user}] ${e}`));
+  page.on("console", (m) => m.type() === "error" && errors.push(`[${user}] console: ${m.text()}`));
+  await page.goto(`${base}/`);
+  await page.locator(`[data-user="${user}"]`).click();
+  await page.waitForURL(/\/chat$/, { timeout: T });
+  await open(page);
+  return page;
+}
+const open = (page) => page.locator('#chat[data-status="open"]').waitFor({ timeout: T });
+const badge = (page, peer) => page.locator(`[data-peer="${peer}"] .unread`);
+// An empty badge is hidden (display: none), so wait on its text, not its visibility.
+const badgeCleared = (page, peer) =>
+  page.waitForFunction((sel) => document.querySelector(sel)?.textContent === "", `[data-peer="${peer}"] .unread`, {
+    timeout: T,
+  });
+async function say(page, text) {
+  await page.locator("#composer").fill(text);
+  await page.locator("#composer").press("Enter");
+}
+
+await test("the_token_route_refuses_a_visitor_who_is_not_signed_in", async () => {
+  const response = await fetch(`${base}/api/chat-token`);
+  check(response.status === 401, `expected 401, got ${response.status}`);
+});
+
+const teacher = await signIn("teacher-1");
+const student = await signIn("student-1");
+
+await test("a_teacher_and_a_student_exchange_messages_live", async () => {
+  // Presence: each sees the other online.
+  await teacher.locator('[data-peer="student-1"] .dot.online').waitFor({ timeout: T });
+  await student.locator('[data-peer="teacher-1"] .dot.online').waitFor({ timeout: T });
+  await teacher.locator('[data-peer="student-1"]').click();
+  await say(teacher, "Hello Ada, the essay is due Friday");
+  await teacher.locator('.msg.mine[data-state="sent"]', { hasText: "essay is due Friday" }).waitFor({ timeout: T });
+  // Unread badge, then the student reads it and the teacher sees the receipt.
+  await badge(student, "teacher-1").filter({ hasText: "1" }).waitFor({ timeout: T });
+  await student.locator('[data-peer="teacher-1"]').click();
+  await student.locator(".msg.theirs", { hasText: "essay is due Friday" }).waitFor({ timeout: T });
+  await teacher.locator('.msg.mine[data-state="read"]', { hasText: "essay is due Friday" }).waitFor({ timeout: T });
+  await badgeCleared(student, "teacher-1");
+  // Typing, then the reply arrives live in the teacher's open thread.
+  await student.locator("#composer").pressSequentially("Thank");
+  await teacher.locator("#typing", { hasText: "Ada Lovelace is typing" }).waitFor({ timeout: T });
+  await say(student, "Thank you, Ms. Rivera");
+  await teacher.locator(".msg.theirs", { hasText: "Thank you, Ms. Rivera" }).waitFor({ timeout: T });
+});
+
+await test("a_reload_shows_the_history", async () => {
+  await student.reload();
+  await open(student);
+  await student.locator('[data-peer="teacher-1"]').click();
+  await student.locator(".msg", { hasText: "Thank you, Ms. Rivera" }).waitFor({ timeout: T });
+  const texts = await student.locator(".msg").allTextContents();
+  const first = texts.findIndex((t) => t.includes("essay is due Friday"));
+  const second = texts.findIndex((t) => t.includes("Thank you, Ms. Rivera"));
+  check(first >= 0 && second > first, `history order: ${JSON.stringify(texts)}`);
+});
+
+await test("a_message_sent_while_the_recipient_is_offline_arrives_once_on_reconnect", async () => {
+  await student.context().setOffline(true);
+  await student.locator("#banner", { hasText: "reconnecting" }).waitFor({ timeout: T });
+  await say(teacher, "Sent while you were offline");
+  await teacher.locator('.msg.mine[data-state="sent"]', { hasText: "Sent while you were offline" }).waitFor({ timeout: T });
+  await student.context().setOffline(false);
+  await open(student);
+  await student.locator(".msg.theirs", { hasText: "Sent while you were offline" }).waitFor({ timeout: T });
+  await student.waitForTimeout(1000); // a duplicate would arrive with the catch-up, right after
+  const copies = await student.locator(".msg.theirs", { hasText: "Sent while you were offline" }).count();
+  check(copies === 1, `arrived ${copies} times`);
+  check((await student.locator("#banner").count()) === 0, "the banner is gone");
+});
+
+await test("unread_badges_count_messages_from_each_sender", async () => {
+  // Teacher 2 writes twice to student 1, whose open thread is teacher 1's.
+  const teacher2 = await signIn("teacher-2");
+  await teacher2.locator('[data-peer="student-1"]').click();
+  await say(teacher2, "Chess club at 3");
+  await say(teacher2, "Bring your board");
+  await teacher2.locator('.msg.mine[data-state="sent"]', { hasText: "Bring your board" }).waitFor({ timeout: T });
+  await badge(student, "teacher-2").filter({ hasText: "2" }).waitFor({ timeout: T });
+  // The newest conversation moves to the top, with its last message as the preview.
+  const top = student.locator(".contacts li").first();
+  check((await top.getAttribute("data-peer")) === "teacher-2", "teacher 2's conversation is first");
+  check((await top.locator(".preview").textContent()) === "Bring your board", "preview of the last message");
+  // Teacher 1's namesake, student 1, is not teacher 1: teacher 1 got nothing from teacher 2.
+  check((await badge(teacher, "teacher-2").textContent()) === "", "teacher 1 got student 1's messages");
+  await student.locator('[data-peer="teacher-2"]').click();
+  await badgeCleared(student, "teacher-2");
+  await teacher2.locator('.msg.mine[data-state="read"]', { hasText: "Bring your board" }).waitFor({ timeout: T });
+  await teacher2.context().close();
+});
+
+await test("scrolling_up_loads_older_history", async () => {
+  // 75 older messages between teacher 2 and student 2, written straight to the table.
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  await client.query(`
+    INSERT INTO "Message" (id, "senderId", "senderRole", "recipientId", "recipientRole", content, "createdAt", "updatedAt", "isRead")
+    SELECT gen_random_uuid()::text, 2, 'teacher', 2, 'student', 'old message ' || n,
+           TIMESTAMP '2026-01-01' + n * INTERVAL '1 minute', TIMESTAMP '2026-01-01' + n * INTERVAL '1 minute', true
+    FROM generate_series(1, 75) n`);
+  await client.end();
+  const page = await signIn("student-2");
+  await page.locator('[data-peer="teacher-2"]').click();
+  await page.locator(".msg", { hasText: "old message 75" }).waitFor({ timeout: T });
+  for (let i = 0; i < 10 && (await page.locator(".msg", { hasText: /^old message 1\b/ }).count()) === 0; i++) {
+    await page.locator("#thread").evaluate((el) => { el.scrollTop = 0; });
+    await page.waitForTimeout(400);
+  }
+  const count = await page.locator(".msg").count();
+  check(count === 75, `expected all 75 messages after scrolling up, got ${count}`);
+  await page.context().close();
+});
+
+await test("the_prisma_page_names_teacher_1_and_student_1_correctly", async () => {
+  await teacher.goto(`${base}/messages`);
+  const row = (text) => teacher.locator("#recent tr", { hasText: text });
+  await row("essay is due Friday").waitFor({ timeout: T });
+  check((await row("essay is due Friday").locator(".from").textContent()) === "Ms. Rivera (teacher 1)", "sender of the essay message");
+  check((await row("essay is due Friday").locator(".to").textContent()) === "Ada Lovelace (student 1)", "recipient of the essay message");
+  check((await row("Thank you, Ms. Rivera").locator(".from").textContent()) === "Ada Lovelace (student 1)", "sender of the reply");
+  check((await row("Thank you, Ms. Rivera").locator(".to").textContent()) === "Ms. Rivera (teacher 1)", "recipient of the reply");
+  check((await row("Chess club at 3").locator(".from").textContent()) === "Mr. Okafor (teacher 2)", "teacher 2's message");
+});
+
+if (errors.length) {
+  failed += 1;
+  console.log(`test nextjs::no_errors_in_the_pages ... FAILED\n${errors.join("\n")}`);
+} else {
+  passed += 1;
+  console.log("test nextjs::no_errors_in_the_pages ... ok");
+}
+await browser.close();
+console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed`);
+process.exit(failed ? 1 : 0);
