@@ -92,10 +92,17 @@ async fn the_conversation_list_has_names_by_role_and_id_last_messages_and_unread
     let (t1, _e1) = client(&srv, T1).await;
     let (t2, _e2) = client(&srv, T2).await;
     let (s1, _e3) = client(&srv, S1).await;
+    // A few milliseconds apart: messages of one millisecond order by id, and ids made by
+    // different clients in the same millisecond may sort either way.
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(3));
     t1.send(S1, "to carol 1").await.unwrap();
+    pause().await;
     t1.send(S1, "to carol 2").await.unwrap();
+    pause().await;
     t2.send(T1, "from bob").await.unwrap();
+    pause().await;
     s1.send(T1, "carol answers").await.unwrap();
+    pause().await;
     t1.send(S2, "to dan").await.unwrap();
 
     let list = t1.conversations().await.unwrap();
