@@ -18,16 +18,25 @@ if (t[0] && t[1]) {
   out.push(`| | send->deliver p50 / p99 / max ms | ${f(t[0].latency.p50_ms, 2)} / ${f(t[0].latency.p99_ms, 2)} / ${f(t[0].latency.max_ms, 1)} | ${f(t[1].latency.p50_ms, 2)} / ${f(t[1].latency.p99_ms, 2)} / ${f(t[1].latency.max_ms, 1)} | |`);
   out.push(`| | acked = rows stored = delivered | ${t[0].acked} = ${t[0].stored} = ${t[0].delivered} | ${t[1].acked} = ${t[1].stored} = ${t[1].delivered} | |`);
 }
-const l = [get("chat-server", "latency"), get("socketio", "latency")];
-if (l[0] && l[1]) {
-  out.push(`| latency at ${l[0].rate} msg/s, ${l[0].idle} idle connections | send->deliver p50 / p95 / p99 ms | ${f(l[0].latency.p50_ms, 2)} / ${f(l[0].latency.p95_ms, 2)} / ${f(l[0].latency.p99_ms, 2)} | ${f(l[1].latency.p50_ms, 2)} / ${f(l[1].latency.p95_ms, 2)} / ${f(l[1].latency.p99_ms, 2)} | |`);
+const latencyRow = (pick, label) => {
+  const find = (system) => rows.find((r) => r.system === system && r.result.scenario === "latency" && pick(r.result))?.result;
+  const l = [find("chat-server"), find("socketio")];
+  if (!l[0] || !l[1]) return;
+  out.push(`| ${label(l[0])} | send->deliver p50 / p95 / p99 ms | ${f(l[0].latency.p50_ms, 2)} / ${f(l[0].latency.p95_ms, 2)} / ${f(l[0].latency.p99_ms, 2)} | ${f(l[1].latency.p50_ms, 2)} / ${f(l[1].latency.p95_ms, 2)} / ${f(l[1].latency.p99_ms, 2)} | |`);
   const counts = (r) => `${r.acked ?? "-"} / ${r.delivered} / ${r.sent}`;
   out.push(`| | acked / delivered / sent | ${counts(l[0])} | ${counts(l[1])} | |`);
-}
+};
+latencyRow((r) => r.idle === 0, (r) => `latency at the baseline's saturation rate, ${f(r.rate, 0)} msg/s`);
+latencyRow((r) => r.idle > 0, (r) => `latency at ${f(r.rate, 0)} msg/s, ${f(r.idle, 0)} idle connections`);
 const i = [get("chat-server", "idle"), get("socketio", "idle")];
 if (i[0] && i[1]) {
   out.push(`| ${i[0].connections} idle authenticated connections | server RSS per connection | ${f(i[0].bytes_per_connection / 1024, 1)} KiB | ${f(i[1].bytes_per_connection / 1024, 1)} KiB | ${ratio(i[1].bytes_per_connection, i[0].bytes_per_connection)} less |`);
 }
-const s = get("chat-server", "storm");
-if (s) out.push(`| reconnect storm, ${s.connections} clients | all re-authenticated after | ${f(s.reconnect_seconds, 2)} s | - | |`);
+const st = [get("chat-server", "storm"), get("socketio", "storm")];
+if (st[0]) {
+  const base = st[1] ? `${f(st[1].reconnect_seconds, 2)} s` : "-";
+  out.push(`| reconnect storm, ${f(st[0].connections, 0)} clients | all re-authenticated after | ${f(st[0].reconnect_seconds, 2)} s | ${base} | |`);
+  out.push(`| | all caught up on ${f(st[0].missed, 0)} missed messages after | ${f(st[0].caught_up_seconds, 2)} s | no catch-up in that design | |`);
+  out.push(`| | delivered in catch-up / lost / duplicated | ${st[0].delivered_in_catch_up} / ${st[0].lost} / ${st[0].duplicated} | - | |`);
+}
 console.log(out.join("\n"));

@@ -18,9 +18,9 @@ BASE_PORT=4211
 
 NAME=latest
 if [ "${1:-}" = "--smoke" ]; then
-  NAME=smoke; SECONDS_RUN=2; PAIRS=10; RATE=200; IDLE=200; IDLE_MAX=500; STORM=200
+  NAME=smoke; SECONDS_RUN=2; PAIRS=10; RATE=200; IDLE=200; IDLE_MAX=500; STORM=200; MISSED=400
 else
-  SECONDS_RUN=10; PAIRS=50; RATE=1000; IDLE=10000; IDLE_MAX=19000; STORM=5000
+  SECONDS_RUN=10; PAIRS=50; RATE=1000; IDLE=10000; IDLE_MAX=19000; STORM=5000; MISSED=10000
 fi
 
 cargo build --release -p chat-server -p chat-bench
@@ -71,6 +71,11 @@ baseline() {
 
 ours throughput --pairs $PAIRS --inflight 8 --seconds $SECONDS_RUN
 baseline throughput --pairs $PAIRS --inflight 8 --seconds $SECONDS_RUN
+# The baseline's saturation rate, as just measured: both systems at that fixed rate.
+SATURATION="$(node -e 'const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+  console.log(Math.max(1, Math.round(rows.find((r) => r.system === "socketio" && r.result.scenario === "throughput").result.msgs_per_sec)))' "$RESULTS")"
+ours latency --rate "$SATURATION" --pairs 100 --idle 0 --seconds $SECONDS_RUN
+baseline latency --rate "$SATURATION" --pairs 100 --idle 0 --seconds $SECONDS_RUN
 ours latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
 baseline latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
 start_ours; OURS_PID=$SERVER_PID
@@ -83,7 +88,8 @@ echo "==> socket.io baseline: idle $IDLE_MAX" >&2
 printf '{"system":"socketio","result":%s}\n' "$(node bench/baselines/socketio/driver.mjs idle --connections $IDLE_MAX \
   --server-pid $BASE_PID --url "http://127.0.0.1:$BASE_PORT")" >> "$RESULTS"
 stop_server
-ours storm --connections $STORM
+ours storm --connections $STORM --missed $MISSED
+baseline storm --connections $STORM
 
 mkdir -p bench/results
 node bench/report.mjs "$RESULTS" "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)" | tee "bench/results/$NAME.md"

@@ -1,5 +1,5 @@
 // Runs chat-bench's scenarios against the Socket.IO baseline, printing the same JSON.
-// usage: node driver.mjs <throughput|latency|idle> [--pairs N] [--inflight N] [--seconds N]
+// usage: node driver.mjs <throughput|latency|idle|storm> [--pairs N] [--inflight N] [--seconds N]
 //        [--rate N] [--idle N] [--connections N] [--server-pid PID] [--url http://127.0.0.1:4001]
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -148,7 +148,27 @@ async function idle() {
     bytes_per_connection: ((after - before) * 1024) / n };
 }
 
-const run = { throughput, latency, idle }[scenario];
+// The storm without catch-up: the guide's design has none (a client sees what it missed only
+// when its page reloads the conversation through the app), so only re-joining is timed.
+async function storm() {
+  const n = num("connections", 5000), concurrency = num("concurrency", 512);
+  const users = Array.from({ length: n }, (_, k) => (k % Math.min(n, 1000)) + 1);
+  const first = await holdIdle(0);
+  for (let i = 0; i < n; i += 256) first.push(...(await Promise.all(users.slice(i, i + 256).map((id) => connect("student", id)))));
+  first.forEach((s) => s.close());
+  await new Promise((r) => setTimeout(r, 200));
+  const start = performance.now();
+  const again = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, async () => {
+    while (next < n) again.push(await connect("student", users[next++]));
+  }));
+  const seconds = (performance.now() - start) / 1000;
+  again.forEach((s) => s.close());
+  return { scenario: "storm", connections: n, reconnect_seconds: seconds, caught_up_seconds: null };
+}
+
+const run = { throughput, latency, idle, storm }[scenario];
 if (!run) throw new Error(`unknown scenario ${scenario}`);
 const result = await run();
 console.log(JSON.stringify(result));
