@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 
 const [file, machine] = process.argv.slice(2);
 const rows = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
-const get = (system, scenario) => rows.find((r) => r.system === system && r.result.scenario === scenario)?.result;
+const get = (system, scenario) => rows.find((r) => r.system === system && r.result.scenario === scenario && !r.pinned)?.result;
 const f = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? "-" : Number(v).toLocaleString("en-US", { maximumFractionDigits: d }));
 const ratio = (a, b) => (a && b ? `${f(a / b, 1)}x` : "-");
 
@@ -19,7 +19,7 @@ if (t[0] && t[1]) {
   out.push(`| | acked = rows stored = delivered | ${t[0].acked} = ${t[0].stored} = ${t[0].delivered} | ${t[1].acked} = ${t[1].stored} = ${t[1].delivered} | |`);
 }
 const latencyRow = (pick, label) => {
-  const find = (system) => rows.find((r) => r.system === system && r.result.scenario === "latency" && pick(r.result))?.result;
+  const find = (system) => rows.find((r) => r.system === system && r.result.scenario === "latency" && pick(r.result, r.pinned))?.result;
   const l = [find("chat-server"), find("socketio")];
   if (!l[0] || !l[1]) return;
   out.push(`| ${label(l[0])} | send->deliver p50 / p95 / p99 ms | ${f(l[0].latency.p50_ms, 2)} / ${f(l[0].latency.p95_ms, 2)} / ${f(l[0].latency.p99_ms, 2)} | ${f(l[1].latency.p50_ms, 2)} / ${f(l[1].latency.p95_ms, 2)} / ${f(l[1].latency.p99_ms, 2)} | |`);
@@ -27,7 +27,8 @@ const latencyRow = (pick, label) => {
   out.push(`| | acked / delivered / sent | ${counts(l[0])} | ${counts(l[1])} | |`);
 };
 latencyRow((r) => r.idle === 0, (r) => `latency at the baseline's saturation rate, ${f(r.rate, 0)} msg/s`);
-latencyRow((r) => r.idle > 0, (r) => `latency at ${f(r.rate, 0)} msg/s, ${f(r.idle, 0)} idle connections`);
+latencyRow((r, pinned) => r.idle > 0 && !pinned, (r) => `latency at ${f(r.rate, 0)} msg/s, ${f(r.idle, 0)} idle connections`);
+latencyRow((r, pinned) => r.idle > 0 && pinned, (r) => `the same, server on core 0, load generator on core 1`);
 const i = [get("chat-server", "idle"), get("socketio", "idle")];
 if (i[0] && i[1]) {
   out.push(`| ${i[0].connections} idle authenticated connections | server RSS per connection | ${f(i[0].bytes_per_connection / 1024, 1)} KiB | ${f(i[1].bytes_per_connection / 1024, 1)} KiB | ${ratio(i[1].bytes_per_connection, i[0].bytes_per_connection)} less |`);

@@ -42,30 +42,34 @@ stop_server() {
 }
 trap 'stop_server; rm -f "$RESULTS"' EXIT
 
+# PINNED=1: the server on core 0 and the load generator on core 1 (PostgreSQL unpinned), to
+# show how much of a latency tail is the two contending for the same cores.
+SERVER_CPU=""; LOAD_CPU=""; PINNED=0
+pin() { PINNED=$1; if [ "$1" = 1 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; else SERVER_CPU=""; LOAD_CPU=""; fi; }
 start_ours() {
   DATABASE_URL="$DB_URL" CHAT_TOKEN_SECRET="$SECRET" SOCKET_PORT=$OUR_PORT CHAT_MAX_CONNECTIONS=30000 \
     CHAT_RATE_PER_SECOND=1000000 CHAT_RATE_BURST=1000000 CHAT_IDLE_TIMEOUT=300 RUST_LOG=warn \
-    "$TARGET_DIR/release/chat-server" serve >/dev/null 2>&1 &
+    $SERVER_CPU "$TARGET_DIR/release/chat-server" serve >/dev/null 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$OUR_PORT/healthz" >/dev/null && return; sleep 0.2; done
   echo "error: chat-server did not start" >&2; exit 1
 }
 start_baseline() {
-  DATABASE_URL="$DB_URL" SOCKET_PORT=$BASE_PORT node bench/baselines/socketio/server.js >/dev/null 2>&1 &
+  DATABASE_URL="$DB_URL" SOCKET_PORT=$BASE_PORT $SERVER_CPU node bench/baselines/socketio/server.js >/dev/null 2>&1 &
   SERVER_PID=$!
   sleep 1
 }
 ours() { # scenario args...
   start_ours
   echo "==> chat-server: $*" >&2
-  printf '{"system":"chat-server","result":%s}\n' "$(DATABASE_URL="$DB_URL" CHAT_TOKEN_SECRET="$SECRET" \
-    "$TARGET_DIR/release/chat-bench" --url "ws://127.0.0.1:$OUR_PORT/ws" "$@" 2>/dev/null)" >> "$RESULTS"
+  printf '{"system":"chat-server","pinned":%s,"result":%s}\n' "$PINNED" "$(DATABASE_URL="$DB_URL" CHAT_TOKEN_SECRET="$SECRET" \
+    $LOAD_CPU "$TARGET_DIR/release/chat-bench" --url "ws://127.0.0.1:$OUR_PORT/ws" "$@" 2>/dev/null)" >> "$RESULTS"
   stop_server
 }
 baseline() {
   start_baseline
   echo "==> socket.io baseline: $*" >&2
-  printf '{"system":"socketio","result":%s}\n' "$(DATABASE_URL="$DB_URL" node bench/baselines/socketio/driver.mjs "$@" --url "http://127.0.0.1:$BASE_PORT")" >> "$RESULTS"
+  printf '{"system":"socketio","pinned":%s,"result":%s}\n' "$PINNED" "$(DATABASE_URL="$DB_URL" $LOAD_CPU node bench/baselines/socketio/driver.mjs "$@" --url "http://127.0.0.1:$BASE_PORT")" >> "$RESULTS"
   stop_server
 }
 
@@ -78,6 +82,10 @@ ours latency --rate "$SATURATION" --pairs 100 --idle 0 --seconds $SECONDS_RUN
 baseline latency --rate "$SATURATION" --pairs 100 --idle 0 --seconds $SECONDS_RUN
 ours latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
 baseline latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
+pin 1
+ours latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
+baseline latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
+pin 0
 start_ours; OURS_PID=$SERVER_PID
 echo "==> chat-server: idle $IDLE_MAX" >&2
 printf '{"system":"chat-server","result":%s}\n' "$(CHAT_TOKEN_SECRET="$SECRET" "$TARGET_DIR/release/chat-bench" \

@@ -151,6 +151,14 @@ async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[WriteReque
                 // A resend of a message already stored: the original ack, nothing new.
                 r.reply.push_frame(&ServerFrame::Sent { req: r.req, id: r.msg.id, created_at });
             }
+            InsertOutcome::Unresolved => {
+                metrics.error(ErrorCode::INTERNAL);
+                r.reply.push_frame(&ServerFrame::Error {
+                    req: r.req,
+                    code: ErrorCode::INTERNAL,
+                    message: "the message could not be confirmed; retry".into(),
+                });
+            }
             InsertOutcome::Conflict => {
                 metrics.error(ErrorCode::ID_CONFLICT);
                 r.reply.push_frame(&ServerFrame::Error {

@@ -125,3 +125,36 @@ async fn sync_conversations_and_mark_read_agree(#[values(Backend::Postgres, Back
     assert_eq!(store.find_user(T1).await.unwrap().as_deref(), Some("T-Alice"));
     assert_eq!(store.find_user(UserRef::student(99)).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn when_the_owner_of_a_resent_id_cannot_be_read_the_new_messages_still_count_as_stored() {
+    // A database role that may insert (and read back ids) but not read senders: the
+    // follow-up read for resent ids fails after the batch's INSERT committed.
+    let db = common::TestDb::ready().await;
+    let role = format!("chat_limited_{}", common::hex(&rand::random::<[u8; 4]>()));
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!(r#"GRANT INSERT, SELECT (id) ON "Message" TO {role}"#),
+    ] {
+        sqlx::query(&sql).execute(&db.pool).await.unwrap();
+    }
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_username(&role).unwrap();
+    let limited = sqlx::PgPool::connect(url.as_str()).await.unwrap();
+    let store = chat_server::Store::Postgres(chat_server::store::PgStore::new(limited.clone()));
+
+    let (a, b) = (new_id(), new_id());
+    let first = msg(a, T1, S1, "first");
+    assert_eq!(store.insert_batch(&[&first], 1_000).await.unwrap(), [InsertOutcome::Stored { created_at: 1_000 }]);
+    let resend = msg(a, T1, S1, "first");
+    let new = msg(b, T1, S1, "second");
+    let out = store.insert_batch(&[&resend, &new], 2_000).await.unwrap();
+    assert_eq!(out, [InsertOutcome::Unresolved, InsertOutcome::Stored { created_at: 2_000 }]);
+    let n: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "Message""#).fetch_one(&db.pool).await.unwrap();
+    assert_eq!(n, 2);
+
+    limited.close().await;
+    let admin = sqlx::PgPool::connect(&common::admin_url()).await.unwrap();
+    drop(db);
+    sqlx::query(&format!("DROP ROLE IF EXISTS {role}")).execute(&admin).await.unwrap();
+}

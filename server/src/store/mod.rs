@@ -42,6 +42,9 @@ pub enum InsertOutcome {
     },
     /// Another sender owns this id.
     Conflict,
+    /// Not stored now (the id already existed), but whose it is could not be read: the
+    /// sender should retry, and will then get `Duplicate` or `Conflict`.
+    Unresolved,
 }
 
 /// Errors of the storage layer. Their text is logged, never sent to clients.
@@ -79,11 +82,12 @@ impl Store {
         }
     }
 
-    /// Stores a batch in one transaction, all with `created_at`. The outcome at index `i`
-    /// belongs to `batch[i]`. Resends (same id, same sender) store nothing.
+    /// Stores a batch atomically, all with `created_at`. The outcome at index `i` belongs
+    /// to `batch[i]`. Resends (same id, same sender) store nothing.
     ///
     /// # Errors
-    /// A database error: then nothing of the batch is stored.
+    /// A database error: then nothing of the batch is stored (unless the database committed
+    /// and its answer was lost, which a resend with the same ids resolves).
     pub async fn insert_batch(
         &self,
         batch: &[&NewMessage],
