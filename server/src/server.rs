@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use chat_protocol::ErrorCode;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -94,6 +95,13 @@ pub async fn run_with(
 
     let app = http::router(state.clone()).merge(extra);
     let stopping = state.shutdown.clone();
+    // TCP_NODELAY: a chat frame is small and should leave at once, not wait for the ACK of
+    // the previous one (Nagle), which can hold a delivery for up to a delayed-ACK timeout.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
