@@ -1,29 +1,13 @@
 // Consumer test: the packed chat-sdk installed with npm into a plain page, two pages in
 // headless Chromium (Playwright) exchanging messages through the real chat-server.
 // Usage: node consumer.mjs HARNESS_URL   (the harness serves the page under /consumer/)
-import { chromium } from "playwright-core";
+import { launchChromium, runner } from "./runner.mjs";
 
 const harness = process.argv[2];
 if (!harness) throw new Error("usage: node consumer.mjs HARNESS_URL");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions"],
-});
-
-let passed = 0;
-let failed = 0;
-async function test(name, body) {
-  try {
-    await body();
-    passed += 1;
-    console.log(`test ${name} ... ok`);
-  } catch (e) {
-    failed += 1;
-    console.log(`test ${name} ... FAILED\n${e?.stack ?? e}`);
-  }
-}
+const browser = await launchChromium();
+const { test, finish } = runner();
 
 async function open(role, id) {
   const page = await browser.newPage();
@@ -88,5 +72,4 @@ await test("going_offline_shows_reconnecting_and_catches_up_when_back_online", a
 });
 
 await browser.close();
-console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(finish());

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium, runner } from "./runner.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
 const bin = process.env.CHAT_SERVER_BIN ?? join(root, "target/debug/chat-server");
@@ -31,24 +31,8 @@ const base = await new Promise((ok, fail) => {
   server.on("exit", (code) => { clearTimeout(timer); fail(new Error(`chat-server demo exited (${code}):\n${log}`)); });
 });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions"],
-});
-
-let passed = 0;
-let failed = 0;
-async function test(name, body) {
-  try {
-    await body();
-    passed += 1;
-    console.log(`test demo::${name} ... ok`);
-  } catch (e) {
-    failed += 1;
-    console.log(`test demo::${name} ... FAILED\n${e?.stack ?? e}`);
-  }
-}
+const browser = await launchChromium();
+const { test, finish } = runner("demo::");
 
 const errors = [];
 async function newPage(label) {
@@ -140,17 +124,12 @@ await test("an_unknown_user_is_sent_back_to_the_picker", async () => {
   await page.context().close();
 });
 
-if (errors.length) {
-  failed += 1;
-  console.log(`test demo::no_errors_in_the_pages ... FAILED\n${errors.join("\n")}`);
-} else {
-  passed += 1;
-  console.log("test demo::no_errors_in_the_pages ... ok");
-}
+await test("no_errors_in_the_pages", async () => {
+  if (errors.length) throw new Error(errors.join("\n"));
+});
 
 await browser.close();
 server.kill("SIGTERM");
 await new Promise((ok) => server.on("exit", ok));
 rmSync(dir, { recursive: true, force: true });
-console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(finish());

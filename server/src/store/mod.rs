@@ -162,6 +162,16 @@ impl Store {
     }
 }
 
+/// A conversation row as both backends select it: the last message's columns, then the
+/// peer's name and the unread count.
+type ConversationRow = (String, String, i32, String, i32, String, i64, bool, String, i64);
+
+fn to_conversation(me: UserRef, row: ConversationRow) -> Result<Conversation, StoreError> {
+    let (id, sr, si, rr, ri, content, at, read, peer_name, unread) = row;
+    let last = to_message((id, sr, si, rr, ri, content, at, read))?;
+    Ok(Conversation { peer: last.peer_of(me), peer_name, last, unread: u32::try_from(unread).unwrap_or(u32::MAX) })
+}
+
 /// A message row as both backends select it: id, sender role and id, recipient role and
 /// id, content, `createdAt` in milliseconds, `isRead`.
 type MessageRow = (String, String, i32, String, i32, String, i64, bool);

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
 use sqlx::PgPool;
 
-use super::{InsertOutcome, MessageRow, NewMessage, StoreError, to_message};
+use super::{ConversationRow, InsertOutcome, MessageRow, NewMessage, StoreError, to_conversation, to_message};
 
 /// `9999-12-31T23:59:59.999Z`: later than any stored message; cursors are clamped to it.
 const MAX_MS: Millis = 253_402_300_799_999;
@@ -276,19 +276,9 @@ impl PgStore {
 
     pub(super) async fn conversations(&self, me: UserRef) -> Result<Vec<Conversation>, StoreError> {
         let sql: &str = &CONVERSATIONS_SQL;
-        type Row = (String, String, i32, String, i32, String, i64, bool, String, i64);
-        let rows: Vec<Row> = sqlx::query_as(sql).bind(me.role.as_str()).bind(me.id).fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|(id, sr, si, rr, ri, content, at, read, peer_name, unread)| {
-                let last = to_message((id, sr, si, rr, ri, content, at, read))?;
-                Ok(Conversation {
-                    peer: last.peer_of(me),
-                    peer_name,
-                    last,
-                    unread: u32::try_from(unread).unwrap_or(u32::MAX),
-                })
-            })
-            .collect()
+        let rows: Vec<ConversationRow> =
+            sqlx::query_as(sql).bind(me.role.as_str()).bind(me.id).fetch_all(&self.pool).await?;
+        rows.into_iter().map(|row| to_conversation(me, row)).collect()
     }
 
     pub(super) async fn mark_read(

@@ -9,13 +9,14 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{InsertOutcome, MessageRow, NewMessage, StoreError, to_message};
+use super::{ConversationRow, InsertOutcome, MessageRow, NewMessage, StoreError, to_conversation, to_message};
 
 /// The schema, embedded in the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -27,6 +28,67 @@ const POOL_SIZE: u32 = 4;
 
 const MESSAGE_COLUMNS: &str =
     r#"id, "senderRole", "senderId", "recipientRole", "recipientId", content, "createdAt", "isRead""#;
+
+/// The SQL of [`SqliteStore::history`]: each direction walks its own index backwards, the
+/// outer query merges them.
+static HISTORY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"SELECT {MESSAGE_COLUMNS} FROM (
+                 SELECT * FROM (SELECT * FROM "Message"
+                   WHERE "senderRole" = ?1 AND "senderId" = ?2 AND "recipientRole" = ?3 AND "recipientId" = ?4
+                     AND ("createdAt", id) < (?5, ?6)
+                   ORDER BY "createdAt" DESC, id DESC LIMIT ?7)
+                 UNION ALL
+                 SELECT * FROM (SELECT * FROM "Message"
+                   WHERE "senderRole" = ?3 AND "senderId" = ?4 AND "recipientRole" = ?1 AND "recipientId" = ?2
+                     AND ("createdAt", id) < (?5, ?6)
+                   ORDER BY "createdAt" DESC, id DESC LIMIT ?7)
+               ) ORDER BY "createdAt" DESC, id DESC LIMIT ?7"#
+    )
+});
+
+/// The SQL of [`SqliteStore::sync`].
+static SYNC_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"SELECT {MESSAGE_COLUMNS} FROM (
+                 SELECT * FROM (SELECT * FROM "Message"
+                   WHERE "recipientRole" = ?1 AND "recipientId" = ?2 AND ("createdAt", id) > (?3, ?4)
+                   ORDER BY "createdAt", id LIMIT ?5)
+                 UNION ALL
+                 SELECT * FROM (SELECT * FROM "Message"
+                   WHERE "senderRole" = ?1 AND "senderId" = ?2 AND ("createdAt", id) > (?3, ?4)
+                   ORDER BY "createdAt", id LIMIT ?5)
+               ) ORDER BY "createdAt", id LIMIT ?5"#
+    )
+});
+
+/// The SQL of [`SqliteStore::conversations`]: one pass over the user's messages (both
+/// directions, each by its index), grouped by peer with window functions. Fine at embedded
+/// scale; PostgreSQL skips through its indexes instead.
+static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"WITH mine AS (
+                 SELECT *, "recipientRole" AS peer_role, "recipientId" AS peer_id FROM "Message"
+                   WHERE "senderRole" = ?1 AND "senderId" = ?2
+                 UNION ALL
+                 SELECT *, "senderRole", "senderId" FROM "Message"
+                   WHERE "recipientRole" = ?1 AND "recipientId" = ?2
+                     AND NOT ("senderRole" = ?1 AND "senderId" = ?2)
+               ),
+               ranked AS (
+                 SELECT *,
+                   row_number() OVER (PARTITION BY peer_role, peer_id ORDER BY "createdAt" DESC, id DESC) AS nth,
+                   sum("recipientRole" = ?1 AND "recipientId" = ?2 AND NOT "isRead")
+                     OVER (PARTITION BY peer_role, peer_id) AS unread_count
+                 FROM mine
+               )
+               SELECT {MESSAGE_COLUMNS}, peer_name, unread_count FROM (
+                 SELECT ranked.*, COALESCE(u.name, '') AS peer_name
+                 FROM ranked LEFT JOIN users_view u ON u.role = ranked.peer_role AND u.id = ranked.peer_id
+                 WHERE nth = 1
+               ) ORDER BY "createdAt" DESC, id DESC"#
+    )
+});
 
 /// The SQLite store. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
@@ -189,21 +251,8 @@ impl SqliteStore {
             Some(c) => (c.at, c.id),
             None => (Millis::MAX, MessageId([0xff; 16])),
         };
-        // Each direction walks its own index backwards; the outer query merges them.
-        let sql = format!(
-            r#"SELECT {MESSAGE_COLUMNS} FROM (
-                 SELECT * FROM (SELECT * FROM "Message"
-                   WHERE "senderRole" = ?1 AND "senderId" = ?2 AND "recipientRole" = ?3 AND "recipientId" = ?4
-                     AND ("createdAt", id) < (?5, ?6)
-                   ORDER BY "createdAt" DESC, id DESC LIMIT ?7)
-                 UNION ALL
-                 SELECT * FROM (SELECT * FROM "Message"
-                   WHERE "senderRole" = ?3 AND "senderId" = ?4 AND "recipientRole" = ?1 AND "recipientId" = ?2
-                     AND ("createdAt", id) < (?5, ?6)
-                   ORDER BY "createdAt" DESC, id DESC LIMIT ?7)
-               ) ORDER BY "createdAt" DESC, id DESC LIMIT ?7"#
-        );
-        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+        let sql: &str = &HISTORY_SQL;
+        let rows: Vec<MessageRow> = sqlx::query_as(sql)
             .bind(me.role.as_str())
             .bind(me.id)
             .bind(peer.role.as_str())
@@ -217,18 +266,8 @@ impl SqliteStore {
     }
 
     pub(super) async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
-        let sql = format!(
-            r#"SELECT {MESSAGE_COLUMNS} FROM (
-                 SELECT * FROM (SELECT * FROM "Message"
-                   WHERE "recipientRole" = ?1 AND "recipientId" = ?2 AND ("createdAt", id) > (?3, ?4)
-                   ORDER BY "createdAt", id LIMIT ?5)
-                 UNION ALL
-                 SELECT * FROM (SELECT * FROM "Message"
-                   WHERE "senderRole" = ?1 AND "senderId" = ?2 AND ("createdAt", id) > (?3, ?4)
-                   ORDER BY "createdAt", id LIMIT ?5)
-               ) ORDER BY "createdAt", id LIMIT ?5"#
-        );
-        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+        let sql: &str = &SYNC_SQL;
+        let rows: Vec<MessageRow> = sqlx::query_as(sql)
             .bind(me.role.as_str())
             .bind(me.id)
             .bind(after.at)
@@ -240,44 +279,10 @@ impl SqliteStore {
     }
 
     pub(super) async fn conversations(&self, me: UserRef) -> Result<Vec<Conversation>, StoreError> {
-        // One pass over the user's messages (both directions, each by its index), grouped
-        // by peer with window functions. Fine at embedded scale; PostgreSQL skips through
-        // its indexes instead.
-        let sql = format!(
-            r#"WITH mine AS (
-                 SELECT *, "recipientRole" AS peer_role, "recipientId" AS peer_id FROM "Message"
-                   WHERE "senderRole" = ?1 AND "senderId" = ?2
-                 UNION ALL
-                 SELECT *, "senderRole", "senderId" FROM "Message"
-                   WHERE "recipientRole" = ?1 AND "recipientId" = ?2
-                     AND NOT ("senderRole" = ?1 AND "senderId" = ?2)
-               ),
-               ranked AS (
-                 SELECT *,
-                   row_number() OVER (PARTITION BY peer_role, peer_id ORDER BY "createdAt" DESC, id DESC) AS nth,
-                   sum("recipientRole" = ?1 AND "recipientId" = ?2 AND NOT "isRead")
-                     OVER (PARTITION BY peer_role, peer_id) AS unread_count
-                 FROM mine
-               )
-               SELECT {MESSAGE_COLUMNS}, peer_name, unread_count FROM (
-                 SELECT ranked.*, COALESCE(u.name, '') AS peer_name
-                 FROM ranked LEFT JOIN users_view u ON u.role = ranked.peer_role AND u.id = ranked.peer_id
-                 WHERE nth = 1
-               ) ORDER BY "createdAt" DESC, id DESC"#
-        );
-        type Row = (String, String, i32, String, i32, String, i64, bool, String, i64);
-        let rows: Vec<Row> = sqlx::query_as(&sql).bind(me.role.as_str()).bind(me.id).fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|(id, sr, si, rr, ri, content, at, read, peer_name, unread)| {
-                let last = to_message((id, sr, si, rr, ri, content, at, read))?;
-                Ok(Conversation {
-                    peer: last.peer_of(me),
-                    peer_name,
-                    last,
-                    unread: u32::try_from(unread).unwrap_or(u32::MAX),
-                })
-            })
-            .collect()
+        let sql: &str = &CONVERSATIONS_SQL;
+        let rows: Vec<ConversationRow> =
+            sqlx::query_as(sql).bind(me.role.as_str()).bind(me.id).fetch_all(&self.pool).await?;
+        rows.into_iter().map(|row| to_conversation(me, row)).collect()
     }
 
     pub(super) async fn mark_read(

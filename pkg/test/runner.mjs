@@ -1,0 +1,34 @@
+// What the Playwright tests of this package share: Debian's Chromium, headless, and a tiny
+// runner printing `test NAME ... ok|FAILED` lines and a cargo-style `test result:` line
+// (which scripts/test.sh adds to the suite's total).
+import { chromium } from "playwright-core";
+
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions"],
+  });
+}
+
+export function runner(prefix = "") {
+  let passed = 0;
+  let failed = 0;
+  return {
+    async test(name, body) {
+      try {
+        await body();
+        passed += 1;
+        console.log(`test ${prefix}${name} ... ok`);
+      } catch (e) {
+        failed += 1;
+        console.log(`test ${prefix}${name} ... FAILED\n${e?.stack ?? e}`);
+      }
+    },
+    /** Prints the result line; returns the process exit code. */
+    finish() {
+      console.log(`test result: ${failed ? "FAILED" : "ok"}. ${passed} passed; ${failed} failed`);
+      return failed ? 1 : 0;
+    },
+  };
+}
