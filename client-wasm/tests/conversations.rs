@@ -79,7 +79,7 @@ async fn history_pages_neither_skip_nor_repeat_while_new_messages_arrive() {
     // millisecond may be stored in one order and sort in the other, so the expectation is
     // the acked rows sorted by that key, not the order the sends were made in.
     let mut newest_first: Vec<_> = sent.iter().map(|m| (m.cursor(), m.id)).collect();
-    newest_first.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    newest_first.sort_unstable_by_key(|m| std::cmp::Reverse(m.0));
     let newest_first: Vec<_> = newest_first.into_iter().map(|(_, id)| id).collect();
     assert_eq!(&seen[..120], &newest_first[..]);
     srv.stop().await.unwrap();

@@ -106,6 +106,21 @@ await test("a_message_sent_while_the_recipient_is_offline_arrives_once_on_reconn
   check((await student.locator("#banner").count()) === 0, "the banner is gone");
 });
 
+await test("sending_shows_pending_while_offline_then_sent_and_failed_on_a_permanent_error", async () => {
+  // Offline, the message waits in the SDK's outbox, shown as pending; back online it is stored.
+  await teacher.context().setOffline(true);
+  await teacher.locator("#banner", { hasText: "reconnecting" }).waitFor({ timeout: T });
+  await say(teacher, "Queued while my wifi was off");
+  await teacher.locator('.msg.mine[data-state="pending"]', { hasText: "Queued while my wifi" }).waitFor({ timeout: T });
+  await teacher.context().setOffline(false);
+  await open(teacher);
+  await teacher.locator('.msg.mine[data-state="sent"]', { hasText: "Queued while my wifi" }).waitFor({ timeout: T });
+  await student.locator(".msg.theirs", { hasText: "Queued while my wifi" }).waitFor({ timeout: T });
+  // Too long for the server (16 KiB): refused for good, shown as failed with the reason.
+  await say(teacher, "x".repeat(17 * 1024));
+  await teacher.locator('.msg.mine[data-state="failed"]', { hasText: "content_too_long" }).waitFor({ timeout: T });
+});
+
 await test("unread_badges_count_messages_from_each_sender", async () => {
   // Teacher 2 writes twice to student 1, whose open thread is teacher 1's.
   const teacher2 = await signIn("teacher-2");
