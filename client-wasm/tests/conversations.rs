@@ -1,5 +1,6 @@
 //! Conversations through the SDK's native client against the real server and database:
-//! history paging, the conversation list, read state, typing, presence, catch-up.
+//! history paging, the conversation list, read state, typing, presence, catch-up. The tests that
+//! need no PostgreSQL-only SQL run on both backends.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,8 +13,9 @@ use chat_client::core::{Event, Status, Timings};
 use chat_client::native::Client;
 use chat_protocol::{Cursor, ErrorCode, StoredMessage, UserRef};
 use chat_server::Running;
-use chat_server::testing::TestDb;
+use chat_server::testing::{Backend, TestDb, TestStore};
 use common::{client_with, fast, next_event, server, server_at};
+use rstest::rstest;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const T1: UserRef = UserRef::teacher(1);
@@ -85,9 +87,12 @@ async fn history_pages_neither_skip_nor_repeat_while_new_messages_arrive() {
     srv.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_conversation_list_has_names_by_role_and_id_last_messages_and_unread_counts() {
-    let db = TestDb::ready().await;
+async fn the_conversation_list_has_names_by_role_and_id_last_messages_and_unread_counts(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let srv = server(&db).await;
     let (t1, _e1) = client(&srv, T1).await;
     let (t2, _e2) = client(&srv, T2).await;
@@ -152,9 +157,12 @@ async fn marking_read_updates_rows_the_peer_and_the_readers_other_tabs() {
     srv.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn typing_reaches_the_peer_expires_and_clears_when_the_message_arrives() {
-    let db = TestDb::ready().await;
+async fn typing_reaches_the_peer_expires_and_clears_when_the_message_arrives(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let srv = server(&db).await;
     let (teacher, _te) = client(&srv, T1).await;
     let (_student, mut student_events) = client(&srv, S1).await;
@@ -181,9 +189,12 @@ async fn typing_reaches_the_peer_expires_and_clears_when_the_message_arrives() {
     srv.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn presence_follows_connections_and_a_reload_does_not_flap() {
-    let db = TestDb::ready().await;
+async fn presence_follows_connections_and_a_reload_does_not_flap(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let srv = server(&db).await;
     let (student, mut events) = client(&srv, S1).await;
     assert_eq!(student.watch_presence(vec![T1, T2]).await.unwrap(), Vec::<UserRef>::new());
@@ -213,9 +224,12 @@ async fn presence_follows_connections_and_a_reload_does_not_flap() {
     srv.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn after_a_long_gap_thousands_of_missed_messages_arrive_once_in_order_with_fresh_unread_counts() {
-    let db = TestDb::ready().await;
+async fn after_a_long_gap_thousands_of_missed_messages_arrive_once_in_order_with_fresh_unread_counts(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let a = server(&db).await;
     let addr = a.addr.to_string();
     let (student, mut student_events) = client(&a, S1).await;

@@ -1,4 +1,5 @@
-//! The SDK's native client against the real server and PostgreSQL, in one process.
+//! The SDK's native client against the real server, in one process, on both backends
+//! (PostgreSQL and the embedded SQLite file).
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,8 +14,9 @@ use chat_client::native::{Client, TokenProvider};
 use chat_protocol::{ErrorCode, UserRef};
 use chat_server::Running;
 use chat_server::auth::Auth;
-use chat_server::testing::TestDb;
+use chat_server::testing::{Backend, TestStore};
 use common::{client_with, fast, next_event, now_secs, provider, server, server_at};
+use rstest::rstest;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const T1: UserRef = UserRef::teacher(1);
@@ -32,9 +34,12 @@ async fn next_message(events: &mut UnboundedReceiver<Event>) -> (chat_protocol::
     }
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_send_resolves_once_committed_and_reaches_the_recipient() {
-    let db = TestDb::ready().await;
+async fn a_send_resolves_once_committed_and_reaches_the_recipient(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = server(&db).await;
     let (teacher, _teacher_events) = client(&server, T1).await;
     let (_student, mut student_events) = client(&server, S1).await;
@@ -56,9 +61,12 @@ async fn a_send_resolves_once_committed_and_reaches_the_recipient() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_permanent_refusal_rejects_the_send_and_validation_fails_before_sending() {
-    let db = TestDb::ready().await;
+async fn a_permanent_refusal_rejects_the_send_and_validation_fails_before_sending(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = server(&db).await;
     let (student, _events) = client(&server, S1).await;
     let err = student.send(UserRef::student(2), "hi").await.unwrap_err();
@@ -71,9 +79,12 @@ async fn a_permanent_refusal_rejects_the_send_and_validation_fails_before_sendin
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_connection_killed_mid_send_delivers_every_message_exactly_once() {
-    let db = TestDb::ready().await;
+async fn a_connection_killed_mid_send_delivers_every_message_exactly_once(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = server(&db).await;
     let (teacher, _teacher_events) = client(&server, T1).await;
     let (_student, mut student_events) = client(&server, S1).await;
@@ -104,9 +115,12 @@ async fn a_connection_killed_mid_send_delivers_every_message_exactly_once() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn sends_made_while_the_server_is_down_go_out_after_it_restarts_and_the_recipient_catches_up() {
-    let db = TestDb::ready().await;
+async fn sends_made_while_the_server_is_down_go_out_after_it_restarts_and_the_recipient_catches_up(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let a = server(&db).await;
     let addr = a.addr.to_string();
     let (teacher, _te) = client(&a, T1).await;
@@ -157,9 +171,12 @@ async fn sends_made_while_the_server_is_down_go_out_after_it_restarts_and_the_re
     b.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn the_token_is_refreshed_before_it_expires_without_reconnecting() {
-    let db = TestDb::ready().await;
+async fn the_token_is_refreshed_before_it_expires_without_reconnecting(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = server(&db).await;
     let calls = Arc::new(AtomicUsize::new(0));
     let (c, mut events) = Client::start(&server.http_url(), provider(T1, 3, calls.clone()), fast()).unwrap();
@@ -178,9 +195,12 @@ async fn the_token_is_refreshed_before_it_expires_without_reconnecting() {
     server.stop().await.unwrap();
 }
 
+#[rstest]
 #[tokio::test]
-async fn a_refused_token_ends_in_the_unauthorized_state_instead_of_retrying_forever() {
-    let db = TestDb::ready().await;
+async fn a_refused_token_ends_in_the_unauthorized_state_instead_of_retrying_forever(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
     let server = server(&db).await;
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();

@@ -10,7 +10,7 @@ use chat_client::core::{Event, Status, Timings};
 use chat_client::native::{Client, TokenProvider};
 use chat_protocol::UserRef;
 use chat_server::auth::Auth;
-use chat_server::testing::TestDb;
+use chat_server::testing::HasStore;
 use chat_server::{Running, ServeConfig};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -34,13 +34,13 @@ pub fn provider(user: UserRef, ttl: i64, calls: Arc<AtomicUsize>) -> TokenProvid
     })
 }
 
-pub async fn server(db: &TestDb) -> Running {
+pub async fn server(db: &impl HasStore) -> Running {
     server_at(db, "127.0.0.1:0").await
 }
 
 /// A server on `addr` (a restart can take the same port back); generous rate limits and a
 /// short presence grace period.
-pub async fn server_at(db: &TestDb, addr: &str) -> Running {
+pub async fn server_at(db: &impl HasStore, addr: &str) -> Running {
     let mut config = ServeConfig::for_tests(SECRET);
     config.bind = addr.parse().unwrap();
     config.limits.requests_per_second = 100_000;
