@@ -357,10 +357,7 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
 async fn serve(args: ServeArgs) -> CmdResult {
     let config = serve_config(&args)?;
     let (store, described) = match Database::parse(args.db.database_url.as_deref()).map_err(|e| e.to_string())? {
-        Database::Postgres(target) => {
-            let (store, described) = open_postgres(&args, &target).await?;
-            (store, described)
-        }
+        Database::Postgres(target) => open_postgres(&args, &target).await?,
         Database::Sqlite { path, from_url } => {
             if from_url {
                 tracing::info!("using the SQLite database {} (from DATABASE_URL)", display_path(&path));
