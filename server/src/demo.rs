@@ -163,8 +163,8 @@ async fn token(State(demo): State<Arc<Demo>>, Query(q): Query<TokenQuery>) -> Re
         return (StatusCode::BAD_REQUEST, "role must be teacher or student\n").into_response();
     };
     let user = UserRef::new(role, q.id);
-    let name = match demo.store.users().await {
-        Ok(list) => list.into_iter().find(|u| u.role == role && u.id == q.id).map(|u| u.name),
+    let name = match demo.store.find_user(user).await {
+        Ok(name) => name,
         Err(e) => return internal(&e),
     };
     let Some(name) = name else {

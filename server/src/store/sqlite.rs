@@ -7,8 +7,7 @@
 //! `(createdAt, id)` orders rows exactly as the protocol does. WAL mode lets reads run
 //! beside the writer; `synchronous = FULL` makes every commit durable before its ack.
 
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -94,7 +93,6 @@ static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    path: PathBuf,
 }
 
 /// One user of the embedded directory.
@@ -124,23 +122,7 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(POOL_SIZE).connect_with(options).await?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Schema(e.to_string()))?;
-        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        Ok(SqliteStore { pool, path })
-    }
-
-    /// Opens the database a `sqlite:` URL names (`sqlite:chat.db`, `sqlite://./chat.db`).
-    ///
-    /// # Errors
-    /// As [`SqliteStore::open`], or a URL sqlx cannot read.
-    pub async fn open_url(url: &str) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?;
-        SqliteStore::open(options.get_filename()).await
-    }
-
-    /// The database file, as an absolute path.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(SqliteStore { pool })
     }
 
     /// The pool.
@@ -183,7 +165,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn find_user(&self, user: UserRef) -> Result<Option<String>, StoreError> {
+    /// The display name of `user` in the directory, if there is such a user.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn find_user(&self, user: UserRef) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar::<_, String>("SELECT name FROM users_view WHERE role = ?1 AND id = ?2")
             .bind(user.role.as_str())
             .bind(user.id)
