@@ -99,6 +99,8 @@ codes! {
     SERVER_FULL = 42, "server_full";
     /// Nothing was heard from the client for too long.
     IDLE_TIMEOUT = 43, "idle_timeout";
+    /// This user already holds the most connections (tabs, devices) one user may open.
+    TOO_MANY_CONNECTIONS = 44, "too_many_connections";
 
     // Server side.
     /// Something failed inside the server (e.g. the database); retry later.
@@ -107,6 +109,8 @@ codes! {
     SHUTTING_DOWN = 51, "shutting_down";
     /// The server's write queue is full; retry shortly.
     OVERLOADED = 52, "overloaded";
+    /// The database is unreachable or stalled; the request was not done. Retry shortly.
+    UNAVAILABLE = 53, "unavailable";
 
     // Raised by clients themselves, never sent by the server.
     /// The request got no answer in time.
@@ -149,6 +153,8 @@ impl ErrorCode {
                 | ErrorCode::INTERNAL
                 | ErrorCode::SHUTTING_DOWN
                 | ErrorCode::OVERLOADED
+                | ErrorCode::UNAVAILABLE
+                | ErrorCode::TOO_MANY_CONNECTIONS
                 | ErrorCode::REQUEST_TIMEOUT
                 | ErrorCode::CONNECTION_CLOSED
                 | ErrorCode::HELLO_TIMEOUT

@@ -104,6 +104,18 @@ pub enum ClientFrame {
         /// Page size, 1..=[`crate::MAX_SYNC_PAGE`].
         limit: u16,
     },
+    /// Asks for a page of the conversation list, most recent activity first. Answered by
+    /// `ConversationsPage`; ask again with its `next` until it is `None`. (Since protocol 2;
+    /// `Conversations` is answered with the first page only.)
+    ConversationsPage {
+        /// Request id.
+        req: RequestId,
+        /// Only conversations whose last message is strictly older than this position;
+        /// `None` for the most recent.
+        before: Option<Cursor>,
+        /// Page size, 1..=[`crate::MAX_CONVERSATIONS_PAGE`].
+        limit: u16,
+    },
 }
 
 /// A message as stored.
@@ -123,7 +135,17 @@ pub struct StoredMessage {
     pub read: bool,
 }
 
+/// Bytes a stored message takes on the wire besides its content, at most: id 16, two users
+/// (role 1 + id varint 5 each), `createdAt` varint 10, `read` 1, content length varint 3.
+const MESSAGE_OVERHEAD: usize = 16 + 2 * 6 + 10 + 1 + 3;
+
 impl StoredMessage {
+    /// An upper bound of this message's encoded size, for packing pages by bytes.
+    #[must_use]
+    pub fn encoded_len_bound(&self) -> usize {
+        self.content.len() + MESSAGE_OVERHEAD
+    }
+
     /// The message's position in the total order of messages.
     #[must_use]
     pub fn cursor(&self) -> Cursor {
@@ -148,6 +170,15 @@ pub struct Conversation {
     pub last: StoredMessage,
     /// How many messages from `peer` this user has not read.
     pub unread: u32,
+}
+
+impl Conversation {
+    /// An upper bound of this entry's encoded size, for packing pages by bytes: the last
+    /// message, the peer (6), the name and its length (3), the unread count (5).
+    #[must_use]
+    pub fn encoded_len_bound(&self) -> usize {
+        self.last.encoded_len_bound() + self.peer_name.len() + 6 + 3 + 5
+    }
 }
 
 /// A frame sent by the server.
@@ -280,6 +311,16 @@ pub enum ServerFrame {
         /// Whether more messages follow the last one.
         more: bool,
     },
+    /// The answer to `ConversationsPage`.
+    ConversationsPage {
+        /// The request answered.
+        req: RequestId,
+        /// The conversations, most recent activity first.
+        conversations: Vec<Conversation>,
+        /// The cursor for the next page (the last conversation's last message); `None`
+        /// when this was the last page.
+        next: Option<Cursor>,
+    },
 }
 
 impl ServerFrame {
@@ -296,7 +337,8 @@ impl ServerFrame {
             | ServerFrame::Watching { req, .. }
             | ServerFrame::TokenRefreshed { req, .. }
             | ServerFrame::MarkedRead { req, .. }
-            | ServerFrame::SyncPage { req, .. } => Some(*req),
+            | ServerFrame::SyncPage { req, .. }
+            | ServerFrame::ConversationsPage { req, .. } => Some(*req),
             ServerFrame::Welcome { .. }
             | ServerFrame::Message { .. }
             | ServerFrame::Read { .. }
@@ -321,7 +363,8 @@ impl ClientFrame {
             | ClientFrame::WatchPresence { req, .. }
             | ClientFrame::RefreshToken { req, .. }
             | ClientFrame::Ping { req }
-            | ClientFrame::Sync { req, .. } => Some(*req),
+            | ClientFrame::Sync { req, .. }
+            | ClientFrame::ConversationsPage { req, .. } => Some(*req),
         }
     }
 }

@@ -32,13 +32,17 @@ pub use error::{DecodeError, ErrorCode};
 pub use frame::{ClientFrame, Conversation, ServerFrame, StoredMessage};
 pub use ids::{Cursor, HyphenatedId, IdGenerator, MessageId, Millis, RequestId, Role, UserRef};
 pub use limits::{
-    Limits, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MAX_HISTORY_PAGE, MAX_SERVER_FRAME_BYTES, MAX_SYNC_PAGE,
-    MAX_TOKEN_BYTES, MAX_WATCH_LIST, validate_content, validate_message_id, validate_page_limit, validate_user,
+    Limits, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MAX_CONVERSATIONS_PAGE, MAX_HISTORY_PAGE, MAX_NAME_BYTES,
+    MAX_PAGE_BYTES, MAX_SERVER_FRAME_BYTES, MAX_SYNC_PAGE, MAX_TOKEN_BYTES, MAX_WATCH_LIST, PageBudget,
+    validate_content, validate_message_id, validate_page_limit, validate_user,
 };
 
 /// The protocol version this crate speaks. A client states it in its hello; the server
 /// refuses a version it does not support with [`ErrorCode::UNSUPPORTED_VERSION`].
-pub const PROTOCOL_VERSION: u16 = 1;
+///
+/// Version 2 added `ConversationsPage` (the conversation list in pages) and packs every
+/// page by bytes ([`MAX_PAGE_BYTES`]); version 1 clients are still served.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The oldest client protocol version this crate's server side still accepts.
 pub const MIN_SUPPORTED_VERSION: u16 = 1;

@@ -12,8 +12,19 @@ use crate::ids::{MessageId, UserRef};
 /// The largest client frame, in bytes. Checked before any decoding.
 pub const MAX_CLIENT_FRAME_BYTES: usize = 32 * 1024;
 
-/// The largest server frame, in bytes (a full page of maximum-length messages fits).
-pub const MAX_SERVER_FRAME_BYTES: usize = 4 * 1024 * 1024;
+/// The largest server frame, in bytes. Pages are packed to [`MAX_PAGE_BYTES`] (see
+/// [`PageBudget`]), so the largest page is that plus one item and a small header: every
+/// frame a server produces fits, with room to spare.
+pub const MAX_SERVER_FRAME_BYTES: usize = 1024 * 1024;
+
+/// The byte budget of one page (history, catch-up, conversation list): a server stops
+/// adding items once the next would pass it, and says there is more. A page always holds
+/// at least one item, so a page can exceed this by at most one item.
+pub const MAX_PAGE_BYTES: usize = 512 * 1024;
+
+/// The longest display name sent, in UTF-8 bytes; longer names (the app's own table has
+/// no limit) are cut at a character boundary.
+pub const MAX_NAME_BYTES: usize = 256;
 
 /// The longest message content, in UTF-8 bytes.
 pub const MAX_CONTENT_BYTES: usize = 16 * 1024;
@@ -26,6 +37,9 @@ pub const MAX_HISTORY_PAGE: u16 = 100;
 
 /// The largest catch-up (sync) page.
 pub const MAX_SYNC_PAGE: u16 = 200;
+
+/// The largest conversation-list page.
+pub const MAX_CONVERSATIONS_PAGE: u16 = 100;
 
 /// The most users one connection may watch the presence of.
 pub const MAX_WATCH_LIST: usize = 256;
@@ -66,8 +80,20 @@ impl Limits {
     }
 }
 
-/// Checks message content: not empty or whitespace-only, at most [`MAX_CONTENT_BYTES`],
-/// and no NUL (PostgreSQL `TEXT` cannot store it).
+/// Checks message content: at most [`MAX_CONTENT_BYTES`]; not empty, whitespace-only or
+/// made only of invisible characters (zero-width spaces and joiners, word joiner, BOM,
+/// soft hyphen...); and free of characters that cannot be stored or that make text lie
+/// about itself:
+/// - NUL (PostgreSQL `TEXT` cannot store it);
+/// - control characters other than tab, line feed and carriage return, C0 and C1
+///   (ESC starts terminal escape sequences, which a staff member reading an export or a
+///   log in a terminal would have executed);
+/// - the bidirectional embedding, override and isolate controls U+202A–U+202E and
+///   U+2066–U+2069 ("Trojan Source": text that displays differently from what it says).
+///   Right-to-left languages do not need them: the Unicode bidi algorithm orders Arabic
+///   and Hebrew text by itself.
+///
+/// Such content is refused, never silently changed: the sender sees why at once.
 ///
 /// # Errors
 /// [`ErrorCode::CONTENT_EMPTY`], [`ErrorCode::CONTENT_TOO_LONG`] or [`ErrorCode::CONTENT_INVALID`].
@@ -75,13 +101,57 @@ pub fn validate_content(content: &str) -> Result<(), ErrorCode> {
     if content.len() > MAX_CONTENT_BYTES {
         return Err(ErrorCode::CONTENT_TOO_LONG);
     }
-    if content.trim().is_empty() {
-        return Err(ErrorCode::CONTENT_EMPTY);
+    let mut visible = false;
+    for c in content.chars() {
+        if is_forbidden(c) {
+            return Err(ErrorCode::CONTENT_INVALID);
+        }
+        visible |= !c.is_whitespace() && !is_invisible(c);
     }
-    if content.contains('\0') {
-        return Err(ErrorCode::CONTENT_INVALID);
+    if visible { Ok(()) } else { Err(ErrorCode::CONTENT_EMPTY) }
+}
+
+/// Characters refused anywhere in content (see [`validate_content`]).
+const fn is_forbidden(c: char) -> bool {
+    matches!(c,
+        '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that render as nothing: content made only of these (and whitespace) is empty.
+const fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{ad}' | '\u{34f}' | '\u{61c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}'
+        | '\u{206a}'..='\u{206f}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}'
+        | '\u{1d173}'..='\u{1d17a}' | '\u{e0000}'..='\u{e007f}' | '\u{e0100}'..='\u{e01ef}')
+}
+
+/// Packs a page by bytes: a server adds items while [`PageBudget::admit`] says yes and
+/// reports "more" at the first no. The first item is always admitted, so every page makes
+/// progress; the rest must keep the page within [`MAX_PAGE_BYTES`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PageBudget {
+    used: usize,
+    items: usize,
+}
+
+impl PageBudget {
+    /// An empty page.
+    #[must_use]
+    pub const fn new() -> Self {
+        PageBudget { used: 0, items: 0 }
     }
-    Ok(())
+
+    /// Whether an item of (at most) `len` encoded bytes still fits; if so it is counted.
+    pub fn admit(&mut self, len: usize) -> bool {
+        if self.items > 0 && self.used.saturating_add(len) > MAX_PAGE_BYTES {
+            return false;
+        }
+        self.used = self.used.saturating_add(len);
+        self.items += 1;
+        true
+    }
 }
 
 /// Checks a message id: the nil UUID is never a message.
@@ -142,6 +212,12 @@ impl ClientFrame {
                 users.iter().try_for_each(validate_user)
             }
             ClientFrame::Sync { limit, .. } => validate_page_limit(*limit, MAX_SYNC_PAGE),
+            ClientFrame::ConversationsPage { limit, before, .. } => {
+                if let Some(cursor) = before {
+                    validate_message_id(&cursor.id)?;
+                }
+                validate_page_limit(*limit, MAX_CONVERSATIONS_PAGE)
+            }
             ClientFrame::Conversations { .. } | ClientFrame::Ping { .. } => Ok(()),
         }
     }

@@ -78,16 +78,71 @@ fn the_largest_valid_send_fits_in_a_client_frame() {
     assert_eq!(ClientFrame::decode(&bytes), Ok(frame));
 }
 
+/// The largest message a server can hold in a page: the longest content, the widest ids.
+fn widest_message() -> StoredMessage {
+    StoredMessage {
+        id: MessageId([0xff; 16]),
+        from: chat_protocol::UserRef::teacher(i32::MAX),
+        to: chat_protocol::UserRef::student(i32::MIN),
+        content: "\u{10ffff}".repeat(MAX_CONTENT_BYTES / 4),
+        created_at: i64::MIN,
+        read: true,
+    }
+}
+
 #[test]
-fn a_full_page_of_the_longest_messages_fits_in_a_server_frame() {
-    let message = StoredMessage { content: "x".repeat(MAX_CONTENT_BYTES), created_at: i64::MAX, ..samples::stored() };
-    let frame = ServerFrame::SyncPage {
-        req: u32::MAX,
-        messages: vec![message; usize::from(chat_protocol::MAX_SYNC_PAGE)],
-        more: true,
+fn the_size_bounds_used_for_packing_pages_are_upper_bounds() {
+    let message = widest_message();
+    let encoded = postcard::to_allocvec(&message).expect("encodes");
+    assert!(encoded.len() <= message.encoded_len_bound(), "{} > {}", encoded.len(), message.encoded_len_bound());
+    let conversation = chat_protocol::Conversation {
+        peer: chat_protocol::UserRef::teacher(i32::MIN),
+        peer_name: "é".repeat(chat_protocol::MAX_NAME_BYTES / 2),
+        last: message,
+        unread: u32::MAX,
     };
-    let bytes = frame.encode().expect("fits");
-    assert!(bytes.len() <= MAX_SERVER_FRAME_BYTES);
+    let encoded = postcard::to_allocvec(&conversation).expect("encodes");
+    assert!(encoded.len() <= conversation.encoded_len_bound());
+}
+
+#[test]
+fn pages_packed_by_the_budget_fit_in_a_server_frame_whatever_their_items() {
+    // The worst case of each paged frame: items of the largest size, as many as the
+    // budget admits at the largest page size the protocol allows.
+    let pack = |count: usize, len: usize| {
+        let mut budget = chat_protocol::PageBudget::new();
+        (0..count).take_while(|_| budget.admit(len)).count()
+    };
+    let message = widest_message();
+    let n = pack(usize::from(chat_protocol::MAX_SYNC_PAGE), message.encoded_len_bound());
+    assert!(n >= 1 && n < usize::from(chat_protocol::MAX_SYNC_PAGE), "the budget cut the page: {n}");
+    let sync = ServerFrame::SyncPage { req: u32::MAX, messages: vec![message.clone(); n], more: true };
+    assert!(sync.encode().expect("fits").len() <= chat_protocol::MAX_PAGE_BYTES + 64);
+    let next = Some(chat_protocol::Cursor { at: i64::MIN, id: MessageId([0xff; 16]) });
+    let n = pack(usize::from(chat_protocol::MAX_HISTORY_PAGE), message.encoded_len_bound());
+    let history = ServerFrame::History {
+        req: u32::MAX,
+        peer: chat_protocol::UserRef::student(i32::MIN),
+        messages: vec![message.clone(); n],
+        next,
+    };
+    assert!(history.encode().expect("fits").len() <= MAX_SERVER_FRAME_BYTES);
+    let conversation = chat_protocol::Conversation {
+        peer: chat_protocol::UserRef::teacher(i32::MIN),
+        peer_name: "é".repeat(chat_protocol::MAX_NAME_BYTES / 2),
+        last: message,
+        unread: u32::MAX,
+    };
+    let n = pack(usize::from(chat_protocol::MAX_CONVERSATIONS_PAGE), conversation.encoded_len_bound());
+    let page = ServerFrame::ConversationsPage { req: u32::MAX, conversations: vec![conversation; n], next };
+    assert!(page.encode().expect("fits").len() <= MAX_SERVER_FRAME_BYTES);
+}
+
+#[test]
+fn one_item_over_the_budget_still_makes_a_page() {
+    let mut budget = chat_protocol::PageBudget::new();
+    assert!(budget.admit(chat_protocol::MAX_PAGE_BYTES * 2), "the first item is always admitted");
+    assert!(!budget.admit(1));
 }
 
 #[test]

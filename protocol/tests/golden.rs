@@ -24,6 +24,7 @@ const CLIENT_GOLDEN: &[(&str, &str)] = &[
     ("refresh_token", "070e036e6577"),
     ("ping", "08ac02"),
     ("sync", "090ff6a1bfe9d66600000000000000000000000000000000c801"),
+    ("conversations_page", "0a1001f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c832"),
 ];
 
 const SERVER_GOLDEN: &[(&str, &str)] = &[
@@ -46,6 +47,7 @@ const SERVER_GOLDEN: &[(&str, &str)] = &[
     ("token_refreshed", "0d0ef6a1bfe9d666"),
     ("marked_read", "0e0b02"),
     ("sync_page", "0f0f0167e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d6660001"),
+    ("conversations_page", "101001010202426f67e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d666000301f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c8"),
 ];
 
 fn golden(table: &[(&str, &str)], name: &str) -> Vec<u8> {
@@ -76,13 +78,13 @@ fn server_frames_encode_to_their_golden_bytes() {
 #[test]
 fn golden_vectors_cover_every_variant() {
     let client: BTreeSet<u8> = samples::client_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(client, (0..=9).collect());
-    // Variant 10 does not exist.
-    assert!(ClientFrame::decode(&[10, 0]).is_err());
+    assert_eq!(client, (0..=10).collect());
+    // Variant 11 does not exist.
+    assert!(ClientFrame::decode(&[11, 0]).is_err());
 
     let server: BTreeSet<u8> = samples::server_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(server, (0..=15).collect());
-    assert!(ServerFrame::decode(&[16, 0]).is_err());
+    assert_eq!(server, (0..=16).collect());
+    assert!(ServerFrame::decode(&[17, 0]).is_err());
 }
 
 #[test]
@@ -118,9 +120,11 @@ fn roles_and_error_codes_keep_their_wire_values() {
         (ErrorCode::SLOW_CONSUMER, 41),
         (ErrorCode::SERVER_FULL, 42),
         (ErrorCode::IDLE_TIMEOUT, 43),
+        (ErrorCode::TOO_MANY_CONNECTIONS, 44),
         (ErrorCode::INTERNAL, 50),
         (ErrorCode::SHUTTING_DOWN, 51),
         (ErrorCode::OVERLOADED, 52),
+        (ErrorCode::UNAVAILABLE, 53),
         (ErrorCode::REQUEST_TIMEOUT, 60),
         (ErrorCode::CONNECTION_CLOSED, 61),
         (ErrorCode::CLIENT_CLOSED, 62),

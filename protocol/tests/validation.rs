@@ -37,6 +37,34 @@ fn nul_cannot_be_stored_so_it_is_refused() {
 }
 
 #[test]
+fn content_made_only_of_invisible_characters_is_empty() {
+    for content in ["\u{200b}", " \u{200b}\u{200d} ", "\u{feff}", "\u{2060}\u{ad}", "\u{3164}", "\u{e0020}"] {
+        assert_eq!(send(content).validate(), Err(ErrorCode::CONTENT_EMPTY), "{content:?}");
+    }
+    // Invisible characters inside real text are fine (emoji sequences use joiners).
+    assert_eq!(send("👩\u{200d}🏫 hello\u{200b}").validate(), Ok(()));
+}
+
+#[test]
+fn bidi_overrides_and_terminal_escapes_are_refused() {
+    for content in [
+        "invoice\u{202e}fdp.exe",
+        "a\u{202d}b",
+        "a\u{2066}b\u{2069}",
+        "\u{1b}[31mred",
+        "bell\u{7}",
+        "c1\u{9b}31m",
+        "del\u{7f}",
+    ] {
+        assert_eq!(send(content).validate(), Err(ErrorCode::CONTENT_INVALID), "{content:?}");
+    }
+    // Tabs, new lines, right-to-left scripts and emoji are ordinary text.
+    for content in ["line 1\r\nline 2\tend", "שלום עולם", "مرحبا بالعالم", "héllo 👋🏽"] {
+        assert_eq!(send(content).validate(), Ok(()), "{content:?}");
+    }
+}
+
+#[test]
 fn nil_ids_and_non_positive_user_ids_are_refused() {
     let frame = ClientFrame::Send { req: 1, id: MessageId::NIL, to: UserRef::student(1), content: "x".into() };
     assert_eq!(frame.validate(), Err(ErrorCode::BAD_MESSAGE_ID));

@@ -29,6 +29,7 @@ pub fn client_samples() -> Vec<(&'static str, ClientFrame)> {
         ("refresh_token", ClientFrame::RefreshToken { req: 14, token: "new".into() }),
         ("ping", ClientFrame::Ping { req: 300 }),
         ("sync", ClientFrame::Sync { req: 15, after: Cursor::from_time(AT), limit: 200 }),
+        ("conversations_page", ClientFrame::ConversationsPage { req: 16, before: Some(CURSOR), limit: 50 }),
     ]
 }
 
@@ -65,5 +66,13 @@ pub fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ("token_refreshed", ServerFrame::TokenRefreshed { req: 14, expires_at: AT }),
         ("marked_read", ServerFrame::MarkedRead { req: 11, count: 2 }),
         ("sync_page", ServerFrame::SyncPage { req: 15, messages: vec![stored()], more: true }),
+        (
+            "conversations_page",
+            ServerFrame::ConversationsPage {
+                req: 16,
+                conversations: vec![Conversation { peer: S1, peer_name: "Bo".into(), last: stored(), unread: 3 }],
+                next: Some(CURSOR),
+            },
+        ),
     ]
 }

@@ -61,6 +61,8 @@ pub fn client_frame() -> impl Strategy<Value = ClientFrame> {
         (any::<u32>(), text()).prop_map(|(req, token)| ClientFrame::RefreshToken { req, token }),
         any::<u32>().prop_map(|req| ClientFrame::Ping { req }),
         (any::<u32>(), cursor(), any::<u16>()).prop_map(|(req, after, limit)| ClientFrame::Sync { req, after, limit }),
+        (any::<u32>(), option::of(cursor()), any::<u16>())
+            .prop_map(|(req, before, limit)| ClientFrame::ConversationsPage { req, before, limit }),
     ]
 }
 
@@ -105,5 +107,15 @@ pub fn server_frame() -> impl Strategy<Value = ServerFrame> {
         (any::<u32>(), any::<u32>()).prop_map(|(req, count)| ServerFrame::MarkedRead { req, count }),
         (any::<u32>(), vec(stored(), 0..4), any::<bool>())
             .prop_map(|(req, messages, more)| { ServerFrame::SyncPage { req, messages, more } }),
+        (any::<u32>(), vec((user(), text(), stored(), any::<u32>()), 0..4), option::of(cursor())).prop_map(
+            |(req, items, next)| ServerFrame::ConversationsPage {
+                req,
+                conversations: items
+                    .into_iter()
+                    .map(|(peer, peer_name, last, unread)| Conversation { peer, peer_name, last, unread })
+                    .collect(),
+                next,
+            }
+        ),
     ]
 }
