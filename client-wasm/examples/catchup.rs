@@ -35,7 +35,7 @@ async fn server(db: &TestDb, addr: &str) -> Running {
     config.bind = addr.parse().unwrap();
     config.limits.requests_per_second = 1_000_000;
     config.limits.request_burst = 1_000_000;
-    config.limits.outbound_queue = 100_000;
+    config.limits.outbound_bytes = 256 * 1024 * 1024;
     Running::start(config, db.store()).await.unwrap()
 }
 

@@ -87,7 +87,7 @@ async fn main() {
         );
     }
     let t = Instant::now();
-    let list = store.conversations(UserRef::teacher(1)).await.unwrap();
+    let list = store.conversations(UserRef::teacher(1), None, chat_protocol::MAX_CONVERSATIONS_PAGE).await.unwrap();
     println!(
         "conversation list of teacher 1 ({} conversations, {} messages): {:.1} ms",
         list.len(),

@@ -9,8 +9,15 @@
 //! | `id`   | number | the user's id in `"Teacher"` / `"Student"`       |
 //! | `exp`  | number | expiry, seconds since the epoch (required)       |
 //! | `iat`  | number | issued at (optional)                             |
+//! | `nbf`  | number | not before (optional; honoured when present)     |
+//! | `aud`  | string | required when `CHAT_TOKEN_AUDIENCE` is set        |
+//! | `iss`  | string | required when `CHAT_TOKEN_ISSUER` is set          |
 //!
-//! Only HS256 is accepted: `alg: none` and every other algorithm are refused.
+//! Only HS256 is accepted: `alg: none` and every other algorithm are refused. A token may
+//! live at most `CHAT_TOKEN_MAX_LIFETIME` (24 hours by default): `exp` further than that
+//! after `iat` or after now is refused, so a leaked token cannot be valid for years.
+
+use std::time::Duration;
 
 use chat_protocol::{ErrorCode, Millis, Role, UserRef};
 use jsonwebtoken::errors::ErrorKind;
@@ -29,6 +36,15 @@ pub struct Claims {
     /// Issued at, seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// Not before, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
 }
 
 /// A verified token.
@@ -46,6 +62,9 @@ pub struct Auth {
     decoding: DecodingKey,
     encoding: EncodingKey,
     validation: Validation,
+    max_lifetime_secs: i64,
+    audience: Option<String>,
+    issuer: Option<String>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -58,17 +77,49 @@ impl std::fmt::Debug for Auth {
 pub const MIN_SECRET_BYTES: usize = 32;
 
 impl Auth {
-    /// An authenticator for `secret`.
+    /// An authenticator for `secret` with the default rules (24-hour lifetime at most, no
+    /// audience or issuer required).
     #[must_use]
     pub fn new(secret: &[u8]) -> Self {
+        Auth::with_rules(secret, &crate::config::TokenRules::default())
+    }
+
+    /// An authenticator for `secret` that also enforces `rules`.
+    #[must_use]
+    pub fn with_rules(secret: &[u8], rules: &crate::config::TokenRules) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
-        validation.set_required_spec_claims(&["exp"]);
+        let mut required = vec!["exp"];
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         // Clocks of the app and this server may disagree slightly.
         validation.leeway = 5;
-        validation.validate_aud = false;
-        Auth { decoding: DecodingKey::from_secret(secret), encoding: EncodingKey::from_secret(secret), validation }
+        match &rules.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        if let Some(iss) = &rules.issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
+        Auth {
+            decoding: DecodingKey::from_secret(secret),
+            encoding: EncodingKey::from_secret(secret),
+            validation,
+            max_lifetime_secs: i64::try_from(rules.max_lifetime.as_secs()).unwrap_or(i64::MAX),
+            audience: rules.audience.clone(),
+            issuer: rules.issuer.clone(),
+        }
+    }
+
+    /// The longest token lifetime accepted.
+    #[must_use]
+    pub fn max_lifetime(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.max_lifetime_secs).unwrap_or(0))
     }
 
     /// Verifies a token.
@@ -84,6 +135,11 @@ impl Auth {
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
                     (ErrorCode::UNAUTHORIZED, "the token must be signed with HS256")
                 }
+                ErrorKind::ImmatureSignature => (ErrorCode::UNAUTHORIZED, "the token is not valid yet (nbf)"),
+                ErrorKind::InvalidAudience => {
+                    (ErrorCode::UNAUTHORIZED, "the token's audience (aud) is not CHAT_TOKEN_AUDIENCE")
+                }
+                ErrorKind::InvalidIssuer => (ErrorCode::UNAUTHORIZED, "the token's issuer (iss) is not CHAT_TOKEN_ISSUER"),
                 ErrorKind::MissingRequiredClaim(_) => (ErrorCode::UNAUTHORIZED, "the token lacks a required claim"),
                 ErrorKind::Json(_) => (ErrorCode::UNAUTHORIZED, "the token's claims need role, id and exp"),
                 _ => (ErrorCode::UNAUTHORIZED, "the token is malformed"),
@@ -92,6 +148,11 @@ impl Auth {
             .ok_or((ErrorCode::UNAUTHORIZED, "the token's role must be \"teacher\" or \"student\""))?;
         if data.claims.id <= 0 {
             return Err((ErrorCode::UNAUTHORIZED, "the token's id must be positive"));
+        }
+        let now = crate::now_ms() / 1000;
+        let issued = data.claims.iat.unwrap_or(now).min(now);
+        if data.claims.exp.saturating_sub(issued) > self.max_lifetime_secs.saturating_add(5) {
+            return Err((ErrorCode::UNAUTHORIZED, "the token lives longer than CHAT_TOKEN_MAX_LIFETIME allows"));
         }
         Ok(Verified { user: UserRef::new(role, data.claims.id), expires_at: data.claims.exp.saturating_mul(1000) })
     }
@@ -102,8 +163,24 @@ impl Auth {
     /// # Errors
     /// A signing failure (not expected with an HMAC key).
     pub fn mint(&self, user: UserRef, iat: i64, exp: i64) -> Result<String, jsonwebtoken::errors::Error> {
-        let claims = Claims { role: user.role.as_str().to_owned(), id: user.id, exp, iat: Some(iat) };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let claims = Claims {
+            role: user.role.as_str().to_owned(),
+            id: user.id,
+            exp,
+            iat: Some(iat),
+            nbf: None,
+            aud: self.audience.clone(),
+            iss: self.issuer.clone(),
+        };
+        self.mint_claims(&claims)
+    }
+
+    /// Signs arbitrary claims (tests of the checks above).
+    ///
+    /// # Errors
+    /// A signing failure (not expected with an HMAC key).
+    pub fn mint_claims(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
     }
 }
 
@@ -141,5 +218,68 @@ mod tests {
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoidGVhY2hlciIsImlkIjoxLCJleHAiOjk5OTk5OTk5OTl9.";
         assert_eq!(auth.verify(none).map_err(|e| e.0), Err(ErrorCode::UNAUTHORIZED));
         assert_eq!(auth.verify("garbage").map_err(|e| e.0), Err(ErrorCode::UNAUTHORIZED));
+    }
+
+    fn claims(iat: Option<i64>, exp: i64) -> Claims {
+        Claims { role: "student".into(), id: 3, exp, iat, nbf: None, aud: None, iss: None }
+    }
+
+    #[test]
+    fn a_token_that_is_not_valid_yet_is_refused() {
+        let auth = Auth::new(SECRET);
+        let early = auth.mint_claims(&Claims { nbf: Some(now() + 600), ..claims(Some(now()), now() + 900) }).unwrap();
+        let why = auth.verify(&early).expect_err("nbf in the future");
+        assert_eq!(why.0, ErrorCode::UNAUTHORIZED);
+        assert!(why.1.contains("nbf"), "{}", why.1);
+        let ready = auth.mint_claims(&Claims { nbf: Some(now() - 1), ..claims(Some(now()), now() + 900) }).unwrap();
+        assert!(auth.verify(&ready).is_ok());
+    }
+
+    #[test]
+    fn tokens_living_longer_than_the_maximum_are_refused() {
+        let auth = Auth::new(SECRET);
+        // exp in year 2999, with and without iat.
+        for iat in [Some(now()), None] {
+            let forever = auth.mint_claims(&claims(iat, 32_503_680_000)).unwrap();
+            let why = auth.verify(&forever).expect_err("too long");
+            assert!(why.1.contains("CHAT_TOKEN_MAX_LIFETIME"), "{}", why.1);
+        }
+        // Issued long ago with a long life: also refused, even though exp is near.
+        let old = auth.mint_claims(&claims(Some(now() - 3 * 86_400), now() + 60)).unwrap();
+        assert!(auth.verify(&old).is_err());
+        let day = auth.mint_claims(&claims(Some(now()), now() + 86_000)).unwrap();
+        assert!(auth.verify(&day).is_ok());
+    }
+
+    #[test]
+    fn audience_and_issuer_are_required_when_configured() {
+        let rules = crate::config::TokenRules {
+            audience: Some("chat".into()),
+            issuer: Some("https://school.example".into()),
+            ..crate::config::TokenRules::default()
+        };
+        let auth = Auth::with_rules(SECRET, &rules);
+        let plain = Auth::new(SECRET).mint(UserRef::student(3), now(), now() + 60).unwrap();
+        assert!(auth.verify(&plain).is_err(), "no aud/iss");
+        let good = auth.mint(UserRef::student(3), now(), now() + 60).unwrap();
+        assert_eq!(auth.verify(&good).map(|v| v.user), Ok(UserRef::student(3)));
+        let wrong_aud = auth
+            .mint_claims(&Claims {
+                aud: Some("other".into()),
+                iss: rules.issuer.clone(),
+                ..claims(Some(now()), now() + 60)
+            })
+            .unwrap();
+        assert!(auth.verify(&wrong_aud).expect_err("aud").1.contains("aud"));
+        let wrong_iss = auth
+            .mint_claims(&Claims {
+                aud: rules.audience.clone(),
+                iss: Some("https://evil.example".into()),
+                ..claims(Some(now()), now() + 60)
+            })
+            .unwrap();
+        assert!(auth.verify(&wrong_iss).expect_err("iss").1.contains("iss"));
+        // Without the rules, aud and iss are ignored.
+        assert!(Auth::new(SECRET).verify(&good).is_ok());
     }
 }

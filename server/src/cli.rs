@@ -26,7 +26,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::MIN_SECRET_BYTES;
-use crate::config::{Origins, Policy, ServeConfig, ServerLimits};
+use crate::config::{Origins, Policy, ServeConfig, ServerLimits, TokenRules};
+
+/// The server limits' defaults, which the flags' defaults show.
+const LIMITS: ServerLimits = ServerLimits::DEFAULT;
 use crate::db::{Database, DbTarget, explain_connect_error};
 use crate::schema::{self, Part};
 use crate::store::{PgStore, SqliteStore, Store};
@@ -68,9 +71,13 @@ pub struct DemoArgs {
     /// The port to listen on.
     #[arg(long, env = "SOCKET_PORT", default_value_t = 4000)]
     pub port: u16,
-    /// The address to listen on.
-    #[arg(long, env = "CHAT_HOST", default_value = "127.0.0.1")]
+    /// The address to listen on (its own setting: `CHAT_HOST` is `serve`'s).
+    #[arg(long, env = "CHAT_DEMO_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
+    /// Host names (besides localhost and IP addresses) the demo page may be reached by,
+    /// comma-separated; requests naming any other host are refused (DNS rebinding).
+    #[arg(long, env = "CHAT_DEMO_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// The demo's SQLite file (created and filled with demo users if missing).
     #[arg(long, env = "CHAT_DEMO_DATABASE", default_value = "chat-demo.db")]
     pub database: PathBuf,
@@ -177,29 +184,59 @@ pub struct ServeArgs {
     /// Who may message whom: pairs among teacher-student, teacher-teacher, student-student.
     #[arg(long, env = "CHAT_POLICY", default_value = "teacher-student,teacher-teacher")]
     pub policy: String,
-    /// Maximum open connections.
-    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    /// Maximum authenticated connections.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = LIMITS.max_connections)]
     pub max_connections: usize,
-    /// Requests per second allowed per connection, sustained.
-    #[arg(long, env = "CHAT_RATE_PER_SECOND", default_value_t = 30)]
+    /// Maximum connections not yet authenticated (HTTP requests, sockets before hello).
+    #[arg(long, env = "CHAT_MAX_PENDING", default_value_t = LIMITS.max_pending)]
+    pub max_pending: usize,
+    /// Maximum unauthenticated connections from one IP address.
+    #[arg(long, env = "CHAT_MAX_PENDING_PER_IP", default_value_t = LIMITS.max_pending_per_ip)]
+    pub max_pending_per_ip: usize,
+    /// Maximum connections (tabs, devices) of one user.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_USER", default_value_t = LIMITS.max_connections_per_user)]
+    pub max_connections_per_user: usize,
+    /// Requests per second allowed per user (all of the user's connections together), sustained.
+    #[arg(long, env = "CHAT_RATE_PER_SECOND", default_value_t = LIMITS.requests_per_second)]
     pub rate_per_second: u32,
-    /// Requests allowed in a burst per connection.
-    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 60)]
+    /// Requests allowed in a burst per user.
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = LIMITS.request_burst)]
     pub rate_burst: u32,
-    /// Seconds without any frame before a connection is closed.
-    #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value_t = 60)]
+    /// Seconds without any protocol frame before a connection is closed.
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value_t = LIMITS.idle_timeout.as_secs())]
     pub idle_timeout: u64,
     /// Seconds a new connection has to say hello.
-    #[arg(long, env = "CHAT_HELLO_TIMEOUT", default_value_t = 5)]
+    #[arg(long, env = "CHAT_HELLO_TIMEOUT", default_value_t = LIMITS.hello_timeout.as_secs())]
     pub hello_timeout: u64,
-    /// Frames queued for one client before it is disconnected as a slow consumer.
-    #[arg(long, env = "CHAT_OUTBOUND_QUEUE", default_value_t = 512)]
-    pub outbound_queue: usize,
+    /// Seconds an HTTP request has to send all its headers.
+    #[arg(long, env = "CHAT_HEADER_TIMEOUT", default_value_t = LIMITS.header_timeout.as_secs())]
+    pub header_timeout: u64,
+    /// Bytes queued for one client before it is disconnected as a slow consumer.
+    #[arg(long, env = "CHAT_OUTBOUND_BYTES", default_value_t = LIMITS.outbound_bytes)]
+    pub outbound_bytes: usize,
+    /// Seconds a client's socket may accept nothing while frames wait before it is closed.
+    #[arg(long, env = "CHAT_WRITE_STALL_TIMEOUT", default_value_t = LIMITS.write_stall_timeout.as_secs())]
+    pub write_stall_timeout: u64,
+    /// Seconds a database statement may run (statement_timeout); /readyz reports a longer commit.
+    #[arg(long, env = "CHAT_DB_TIMEOUT", default_value_t = LIMITS.db_timeout.as_secs())]
+    pub db_timeout: u64,
+    /// Seconds a shutdown may take at most.
+    #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value_t = LIMITS.shutdown_timeout.as_secs())]
+    pub shutdown_timeout: u64,
+    /// The longest token lifetime accepted, in seconds (exp - iat, and exp - now).
+    #[arg(long, env = "CHAT_TOKEN_MAX_LIFETIME", default_value_t = 86_400)]
+    pub token_max_lifetime: u64,
+    /// When set, tokens must carry this audience (aud).
+    #[arg(long, env = "CHAT_TOKEN_AUDIENCE")]
+    pub token_audience: Option<String>,
+    /// When set, tokens must carry this issuer (iss).
+    #[arg(long, env = "CHAT_TOKEN_ISSUER")]
+    pub token_issuer: Option<String>,
     /// Sends waiting to be stored before new ones are refused as overloaded.
-    #[arg(long, env = "CHAT_WRITE_QUEUE", default_value_t = 16_384)]
+    #[arg(long, env = "CHAT_WRITE_QUEUE", default_value_t = LIMITS.write_queue)]
     pub write_queue: usize,
     /// Messages stored per transaction at most.
-    #[arg(long, env = "CHAT_MAX_BATCH", default_value_t = 1_024)]
+    #[arg(long, env = "CHAT_MAX_BATCH", default_value_t = LIMITS.max_batch)]
     pub max_batch: usize,
     /// Database connections (unless DATABASE_URL sets connection_limit).
     #[arg(long, env = "CHAT_DB_POOL", default_value_t = 8)]
@@ -314,6 +351,13 @@ async fn connect(target: &DbTarget, pool_size: u32) -> Result<sqlx::PgPool, Stri
     target.connect(pool_size).await.map_err(|e| explain_connect_error(target, &e))
 }
 
+/// The server's pool: every statement bounded by `statement_timeout`, so a lock or a
+/// stalled disk turns into a retryable error instead of a send that never hears back.
+async fn connect_serving(target: &DbTarget, pool_size: u32, statement_timeout: Duration) -> Result<sqlx::PgPool, String> {
+    let bounded = target.clone().with_statement_timeout(statement_timeout);
+    bounded.connect(pool_size).await.map_err(|e| explain_connect_error(target, &e))
+}
+
 /// Turns `serve` arguments into a configuration, naming the variable at fault.
 ///
 /// # Errors
@@ -333,17 +377,37 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
     let positive = |name: &str, value: usize| {
         if value == 0 { Err(format!("{name} must be at least 1")) } else { Ok(value) }
     };
+    let secs = |name: &str, value: u64| positive(name, value as usize).map(|v| Duration::from_secs(v as u64));
+    if args.outbound_bytes < 2 * chat_protocol::MAX_SERVER_FRAME_BYTES {
+        return Err(format!(
+            "CHAT_OUTBOUND_BYTES must be at least {} (two of the largest frames)",
+            2 * chat_protocol::MAX_SERVER_FRAME_BYTES
+        ));
+    }
     let limits = ServerLimits {
         max_connections: positive("CHAT_MAX_CONNECTIONS", args.max_connections)?,
+        max_pending: positive("CHAT_MAX_PENDING", args.max_pending)?,
+        max_pending_per_ip: positive("CHAT_MAX_PENDING_PER_IP", args.max_pending_per_ip)?,
+        max_connections_per_user: positive("CHAT_MAX_CONNECTIONS_PER_USER", args.max_connections_per_user)?,
         requests_per_second: u32::try_from(positive("CHAT_RATE_PER_SECOND", args.rate_per_second as usize)?)
             .unwrap_or(u32::MAX),
         request_burst: args.rate_burst.max(args.rate_per_second),
-        idle_timeout: Duration::from_secs(positive("CHAT_IDLE_TIMEOUT", args.idle_timeout as usize)? as u64),
-        hello_timeout: Duration::from_secs(positive("CHAT_HELLO_TIMEOUT", args.hello_timeout as usize)? as u64),
-        outbound_queue: positive("CHAT_OUTBOUND_QUEUE", args.outbound_queue)?,
+        idle_timeout: secs("CHAT_IDLE_TIMEOUT", args.idle_timeout)?,
+        hello_timeout: secs("CHAT_HELLO_TIMEOUT", args.hello_timeout)?,
+        header_timeout: secs("CHAT_HEADER_TIMEOUT", args.header_timeout)?,
+        outbound_bytes: args.outbound_bytes,
+        write_stall_timeout: secs("CHAT_WRITE_STALL_TIMEOUT", args.write_stall_timeout)?,
         write_queue: positive("CHAT_WRITE_QUEUE", args.write_queue)?,
         max_batch: positive("CHAT_MAX_BATCH", args.max_batch)?,
+        db_timeout: secs("CHAT_DB_TIMEOUT", args.db_timeout)?,
+        shutdown_timeout: secs("CHAT_SHUTDOWN_TIMEOUT", args.shutdown_timeout)?,
         ..ServerLimits::default()
+    };
+    let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let tokens = TokenRules {
+        max_lifetime: secs("CHAT_TOKEN_MAX_LIFETIME", args.token_max_lifetime)?,
+        audience: nonempty(&args.token_audience),
+        issuer: nonempty(&args.token_issuer),
     };
     Ok(ServeConfig {
         bind: SocketAddr::new(args.host, args.port),
@@ -351,6 +415,7 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
         origins: Origins::parse(&args.allowed_origins)?,
         policy: Policy::parse(&args.policy)?,
         limits,
+        tokens,
     })
 }
 
@@ -396,7 +461,7 @@ async fn serve(args: ServeArgs) -> CmdResult {
 }
 
 async fn open_postgres(args: &ServeArgs, target: &DbTarget) -> Result<(Store, String), String> {
-    let pool = connect(target, args.db_pool).await?;
+    let pool = connect_serving(target, args.db_pool, Duration::from_secs(args.db_timeout.max(1))).await?;
     let schema_name = target.schema_name().to_owned();
     if args.apply_schema {
         let applied = schema::apply(&pool, &schema_name, None).await.map_err(|e| e.to_string())?;
@@ -567,6 +632,7 @@ async fn run_demo(args: DemoArgs) -> CmdResult {
         origins: Origins::Any,
         policy,
         limits: ServerLimits::default(),
+        tokens: TokenRules::default(),
     };
     tracing::warn!(
         "DEMO MODE: /demo/token gives a chat token for any demo user to whoever asks. Never use `demo` for real users; \
@@ -585,7 +651,7 @@ async fn run_demo(args: DemoArgs) -> CmdResult {
     };
     tracing::info!("chat-server {} demo listening on ws://{addr}{}", env!("CARGO_PKG_VERSION"), crate::http::WS_PATH);
     tracing::info!("demo ready: open {page} in two browser tabs and pick a different user in each");
-    let routes = demo::routes(store.clone(), &secret, policy, sdk);
+    let routes = demo::routes(store.clone(), &secret, policy, sdk, demo::AllowedHosts::new(&args.allowed_hosts));
     server::run_with(listener, config, Store::Sqlite(store), routes, shutdown_signal())
         .await
         .map_err(|e| format!("the server failed: {e}"))?;

@@ -110,40 +110,71 @@ impl Policy {
 /// Flow control and resource limits.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
-    /// Open WebSocket connections at most.
+    /// Authenticated WebSocket connections at most.
     pub max_connections: usize,
-    /// Sustained requests per second per connection.
+    /// TCP connections not yet authenticated (HTTP requests being read, WebSockets before
+    /// their hello) at most. A separate budget: they never take an authenticated slot.
+    pub max_pending: usize,
+    /// Unauthenticated connections from one IP address at most.
+    pub max_pending_per_ip: usize,
+    /// Authenticated connections of one user (tabs, devices) at most.
+    pub max_connections_per_user: usize,
+    /// Sustained requests per second per user, shared by all of the user's connections.
     pub requests_per_second: u32,
     /// Burst above the sustained rate.
     pub request_burst: u32,
-    /// Close a connection after this long without a frame from the client.
+    /// Close a connection after this long without a frame from the client (WebSocket
+    /// pings do not count: only protocol frames show a live client).
     pub idle_timeout: Duration,
     /// Close a connection that has not said hello after this long.
     pub hello_timeout: Duration,
-    /// Frames waiting to be written to one client before it counts as a slow consumer.
-    pub outbound_queue: usize,
+    /// Close an HTTP connection whose request headers have not all arrived after this long.
+    pub header_timeout: Duration,
+    /// Bytes of frames waiting to be written to one client before it counts as a slow
+    /// consumer and is closed.
+    pub outbound_bytes: usize,
+    /// Close a connection whose socket accepts no bytes for this long while frames wait.
+    pub write_stall_timeout: Duration,
     /// Sends waiting for the writer before new ones are refused with `overloaded`.
     pub write_queue: usize,
     /// Messages committed in one transaction at most.
     pub max_batch: usize,
     /// How long a user stays "online" after their last connection closed (a reload).
     pub presence_grace: Duration,
+    /// The longest a database statement may run (PostgreSQL `statement_timeout`, and a
+    /// timer around every database call); also how long a commit may take before
+    /// `/readyz` reports the writer stalled.
+    pub db_timeout: Duration,
+    /// The longest a shutdown may take, from the signal to the process ending.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        ServerLimits {
-            max_connections: 10_000,
-            requests_per_second: 30,
-            request_burst: 60,
-            idle_timeout: Duration::from_secs(60),
-            hello_timeout: Duration::from_secs(5),
-            outbound_queue: 512,
-            write_queue: 16_384,
-            max_batch: 1_024,
-            presence_grace: Duration::from_secs(3),
-        }
+        ServerLimits::DEFAULT
     }
+}
+
+impl ServerLimits {
+    /// The defaults, in one place: the command line's defaults are these.
+    pub const DEFAULT: ServerLimits = ServerLimits {
+        max_connections: 10_000,
+        max_pending: 2_048,
+        max_pending_per_ip: 256,
+        max_connections_per_user: 20,
+        requests_per_second: 30,
+        request_burst: 60,
+        idle_timeout: Duration::from_secs(60),
+        hello_timeout: Duration::from_secs(5),
+        header_timeout: Duration::from_secs(10),
+        outbound_bytes: 4 * 1024 * 1024,
+        write_stall_timeout: Duration::from_secs(10),
+        write_queue: 16_384,
+        max_batch: 1_024,
+        presence_grace: Duration::from_secs(3),
+        db_timeout: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(30),
+    };
 }
 
 impl ServerLimits {
@@ -171,6 +202,25 @@ pub struct ServeConfig {
     pub policy: Policy,
     /// Limits.
     pub limits: ServerLimits,
+    /// What tokens must carry besides a valid signature.
+    pub tokens: TokenRules,
+}
+
+/// Checks on tokens beyond the signature and expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRules {
+    /// The longest lifetime accepted: `exp` at most this far after `iat` and after now.
+    pub max_lifetime: Duration,
+    /// When set, tokens must carry this `aud`.
+    pub audience: Option<String>,
+    /// When set, tokens must carry this `iss`.
+    pub issuer: Option<String>,
+}
+
+impl Default for TokenRules {
+    fn default() -> Self {
+        TokenRules { max_lifetime: Duration::from_secs(24 * 3600), audience: None, issuer: None }
+    }
 }
 
 impl ServeConfig {
@@ -184,6 +234,7 @@ impl ServeConfig {
             origins: Origins::Any,
             policy: Policy::default(),
             limits: ServerLimits::default(),
+            tokens: TokenRules::default(),
         }
     }
 }

@@ -13,18 +13,20 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
 use chat_protocol::{
-    ClientFrame, Cursor, ErrorCode, MAX_CLIENT_FRAME_BYTES, MIN_SUPPORTED_VERSION, Millis, PROTOCOL_VERSION,
-    ServerFrame, UserRef, is_supported_version,
+    ClientFrame, Conversation, Cursor, ErrorCode, MAX_CLIENT_FRAME_BYTES, MAX_CONVERSATIONS_PAGE,
+    MAX_SERVER_FRAME_BYTES, MIN_SUPPORTED_VERSION, Millis, PROTOCOL_VERSION, PageBudget, ServerFrame, StoredMessage,
+    UserRef, is_supported_version,
 };
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, DefaultClock};
+use governor::{NotUntil, Quota};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use crate::hub::{ConnControl, Outbox};
+use crate::hub::{ConnControl, Outbox, QueueBytes};
 use crate::now_ms;
-use crate::state::{AppState, ConnectionSlot};
+use crate::state::{AppState, ConnectionSlot, PendingSlot};
 use crate::store::NewMessage;
 use crate::writer::WriteRequest;
 
@@ -37,20 +39,14 @@ const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Frames written to the socket before one flush, when many are waiting.
 const WRITE_BATCH: usize = 64;
+/// The longest a connection over its request budget stops being read before its next
+/// request is looked at.
+const MAX_THROTTLE: Duration = Duration::from_secs(2);
 
-/// Serves one upgraded WebSocket until it closes.
-pub(crate) async fn serve(socket: WebSocket, state: AppState, slot: ConnectionSlot) {
+/// Serves one upgraded WebSocket until it closes. `pending` is the connection's slot among
+/// the unauthenticated ones; it is given up once the hello is accepted.
+pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSlot) {
     let (mut sink, mut stream) = socket.split();
-    if slot.over_limit {
-        state.metrics.error(ErrorCode::SERVER_FULL);
-        close_with(
-            &mut sink,
-            ErrorCode::SERVER_FULL,
-            "the server holds its maximum number of connections; retry later",
-        )
-        .await;
-        return;
-    }
     let session = match handshake(&mut stream, &state).await {
         Ok(session) => session,
         Err(Refusal::Quiet) => return,
@@ -61,9 +57,28 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, slot: ConnectionSl
             return;
         }
     };
+    drop(pending);
+    let Some(slot) = ConnectionSlot::take(&state) else {
+        state.metrics.error(ErrorCode::SERVER_FULL);
+        close_with(&mut sink, ErrorCode::SERVER_FULL, "the server holds its maximum number of connections; retry later")
+            .await;
+        return;
+    };
 
     let limits = &state.config.limits;
-    let (outbox, rx, control) = Outbox::new(state.hub.next_id(), session.user, limits.outbound_queue);
+    let (outbox, rx, queue, control) =
+        Outbox::new(state.hub.next_id(), session.user, limits.outbound_bytes, state.metrics.clone());
+    // Registered before the welcome is written but the queue is only drained after it, so
+    // the first frame a client sees is always the welcome.
+    if let Err(code) = state.hub.register(&outbox, limits.max_connections_per_user) {
+        state.metrics.error(code);
+        let why = format!(
+            "this user already has {} open connections (tabs, devices), the most allowed; close one",
+            limits.max_connections_per_user
+        );
+        close_with(&mut sink, code, &why).await;
+        return;
+    }
     let welcome = ServerFrame::Welcome {
         user: session.user,
         name: session.name.to_string(),
@@ -72,22 +87,19 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, slot: ConnectionSl
         limits: limits.announced(),
     };
     if send_frame(&mut sink, &welcome).await.is_err() {
+        state.hub.unregister(&outbox);
         return;
     }
-    // Registered only after the welcome went out, so the first frame a client sees is
-    // always the welcome; anything delivered meanwhile waits in the queue.
-    state.hub.register(&outbox);
     state.metrics.connection_opened();
     tracing::debug!(user = ?session.user, conn = outbox.id(), "connection authenticated");
 
-    let pump = tokio::spawn(pump(sink, rx, Arc::clone(&control)));
+    let pump = tokio::spawn(pump(sink, rx, queue, Arc::clone(&control), limits.write_stall_timeout));
     let mut conn = Connection {
         state: state.clone(),
         me: session.user,
         outbox,
         token_expires_at: session.expires_at,
         watching: Vec::new(),
-        limiter: RateLimiter::direct(quota(limits.requests_per_second, limits.request_burst)),
     };
     conn.read_loop(&mut stream).await;
     conn.close(&control).await;
@@ -97,7 +109,8 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, slot: ConnectionSl
     drop(slot);
 }
 
-fn quota(per_second: u32, burst: u32) -> Quota {
+/// The request budget of one user: `per_second` sustained, `burst` at once.
+pub(crate) fn quota(per_second: u32, burst: u32) -> Quota {
     let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(burst.max(per_second).max(1)).unwrap_or(NonZeroU32::MIN);
     Quota::per_second(rate).allow_burst(burst)
@@ -183,7 +196,6 @@ struct Connection {
     outbox: Outbox,
     token_expires_at: Millis,
     watching: Vec<UserRef>,
-    limiter: DefaultDirectRateLimiter,
 }
 
 enum Next {
@@ -211,7 +223,11 @@ impl Connection {
                     return;
                 }
                 message = stream.next() => {
-                    idle_deadline = Instant::now() + idle;
+                    // Only protocol frames show a live client: WebSocket pings are answered by
+                    // the library and could keep a client that never reads alive forever.
+                    if !matches!(message, Some(Ok(Message::Ping(_) | Message::Pong(_)))) {
+                        idle_deadline = Instant::now() + idle;
+                    }
                     let next = match message {
                         None | Some(Ok(Message::Close(_))) => Next::Stop,
                         Some(Err(e)) => {
@@ -263,9 +279,8 @@ impl Connection {
             self.fatal(ErrorCode::ALREADY_AUTHENTICATED, "this connection already said hello");
             return Next::Stop;
         };
-        if self.limiter.check().is_err() {
-            self.error(req, ErrorCode::RATE_LIMITED, "too many requests; slow down");
-            return Next::Continue;
+        if let Err(wait) = self.state.rates.check_key(&self.me) {
+            return self.throttle(req, &wait).await;
         }
         if let Err(code) = frame.validate() {
             self.error(req, code, code.name());
@@ -277,10 +292,17 @@ impl Connection {
                 self.on_send(req, NewMessage { id, from: self.me, to, content }).await
             }
             ClientFrame::History { req, peer, before, limit } => self.on_history(req, peer, before, limit).await,
-            ClientFrame::Conversations { req } => match self.state.store.conversations(self.me).await {
-                Ok(conversations) => self.reply(&ServerFrame::Conversations { req, conversations }),
-                Err(e) => self.internal(req, &e),
-            },
+            ClientFrame::Conversations { req } => {
+                // Protocol 1's unpaged list: the first page only.
+                if let Some((conversations, _)) = self.conversations_page(req, None, MAX_CONVERSATIONS_PAGE).await {
+                    self.reply(&ServerFrame::Conversations { req, conversations });
+                }
+            }
+            ClientFrame::ConversationsPage { req, before, limit } => {
+                if let Some((conversations, next)) = self.conversations_page(req, before, limit).await {
+                    self.reply(&ServerFrame::ConversationsPage { req, conversations, next });
+                }
+            }
             ClientFrame::MarkRead { req, peer, up_to } => self.on_mark_read(req, peer, up_to).await,
             ClientFrame::Typing { req, peer, on } => {
                 if self.check_peer(req, peer) {
@@ -302,10 +324,18 @@ impl Connection {
                 }
             }
             ClientFrame::RefreshToken { req, token } => match self.state.auth.verify(&token) {
-                Ok(v) if v.user == self.me => {
-                    self.token_expires_at = v.expires_at;
-                    self.reply(&ServerFrame::TokenRefreshed { req, expires_at: v.expires_at });
-                }
+                Ok(v) if v.user == self.me => match self.state.users.still_exists(self.me).await {
+                    Ok(true) => {
+                        self.token_expires_at = v.expires_at;
+                        self.reply(&ServerFrame::TokenRefreshed { req, expires_at: v.expires_at });
+                    }
+                    Ok(false) => {
+                        // Removed from the app since the connection opened: it ends here.
+                        self.fatal(ErrorCode::UNKNOWN_USER, "this user no longer exists in users_view");
+                        return Next::Stop;
+                    }
+                    Err(e) => self.store_error(req, &e),
+                },
                 Ok(_) => self.error(req, ErrorCode::IDENTITY_CHANGED, "the new token names another user"),
                 Err((code, why)) => self.error(req, code, why),
             },
@@ -314,17 +344,59 @@ impl Connection {
                 Ok(mut messages) => {
                     let more = messages.len() > usize::from(limit);
                     messages.truncate(usize::from(limit));
-                    self.reply(&ServerFrame::SyncPage { req, messages, more });
+                    let cut = pack(&mut messages, StoredMessage::encoded_len_bound);
+                    self.reply(&ServerFrame::SyncPage { req, messages, more: more || cut });
                 }
-                Err(e) => self.internal(req, &e),
+                Err(e) => self.store_error(req, &e),
             },
         }
         Next::Continue
     }
 
-    fn internal(&self, req: u32, e: &crate::store::StoreError) {
+    fn store_error(&self, req: u32, e: &crate::store::StoreError) {
         tracing::error!(error = %e, user = ?self.me, "a request failed in the database");
-        self.error(req, ErrorCode::INTERNAL, "the server could not complete the request; retry");
+        if e.is_unavailable() {
+            self.error(req, ErrorCode::UNAVAILABLE, "the database is unavailable; retry shortly");
+        } else {
+            self.error(req, ErrorCode::INTERNAL, "the server could not complete the request; retry");
+        }
+    }
+
+    /// Over the user's request budget: refuse this request and stop reading this connection
+    /// until the budget allows the next one, so a flood turns into back-pressure on the
+    /// client's socket instead of a flood of error frames (which would fill its queue).
+    async fn throttle(&self, req: u32, wait: &NotUntil<<DefaultClock as Clock>::Instant>) -> Next {
+        let wait = wait.wait_time_from(DefaultClock::default().now()).min(MAX_THROTTLE);
+        self.error(
+            req,
+            ErrorCode::RATE_LIMITED,
+            format!("too many requests from this user; retry in {} ms", wait.as_millis().max(1)),
+        );
+        tokio::select! {
+            () = self.outbox.control().killed() => Next::Stop,
+            () = self.state.shutdown.cancelled() => Next::Stop,
+            () = sleep(wait) => Next::Continue,
+        }
+    }
+
+    async fn conversations_page(
+        &self,
+        req: u32,
+        before: Option<Cursor>,
+        limit: u16,
+    ) -> Option<(Vec<Conversation>, Option<Cursor>)> {
+        match self.state.store.conversations(self.me, before, limit).await {
+            Ok(mut conversations) => {
+                let full = conversations.len() == usize::from(limit);
+                let cut = pack(&mut conversations, Conversation::encoded_len_bound);
+                let next = if full || cut { conversations.last().map(|c| c.last.cursor()) } else { None };
+                Some((conversations, next))
+            }
+            Err(e) => {
+                self.store_error(req, &e);
+                None
+            }
+        }
     }
 
     /// Whether `me` may talk to `peer` at all (answers the request with an error if not).
@@ -355,7 +427,7 @@ impl Connection {
                 self.error(req, ErrorCode::UNKNOWN_RECIPIENT, format!("no {} with id {}", to.role.as_str(), to.id));
                 return;
             }
-            Err(e) => return self.internal(req, &e),
+            Err(e) => return self.store_error(req, &e),
         }
         if let Err(code) = self.state.writer.submit(WriteRequest { msg, req, reply: self.outbox.clone() }) {
             let why = if code == ErrorCode::OVERLOADED {
@@ -372,12 +444,13 @@ impl Connection {
             return;
         }
         match self.state.store.history(self.me, peer, before, limit).await {
-            Ok(messages) => {
-                let next =
-                    (messages.len() == usize::from(limit)).then(|| messages.last().map(|m| m.cursor())).flatten();
+            Ok(mut messages) => {
+                let full = messages.len() == usize::from(limit);
+                let cut = pack(&mut messages, StoredMessage::encoded_len_bound);
+                let next = if full || cut { messages.last().map(StoredMessage::cursor) } else { None };
                 self.reply(&ServerFrame::History { req, peer, messages, next });
             }
-            Err(e) => self.internal(req, &e),
+            Err(e) => self.store_error(req, &e),
         }
     }
 
@@ -397,7 +470,7 @@ impl Connection {
                     }
                 }
             }
-            Err(e) => self.internal(req, &e),
+            Err(e) => self.store_error(req, &e),
         }
     }
 
@@ -421,14 +494,31 @@ impl Connection {
     }
 }
 
+/// Keeps the longest prefix of `items` that fits one page by bytes; returns whether any
+/// were cut (then the page says there is more, from its last item on).
+fn pack<T>(items: &mut Vec<T>, size: impl Fn(&T) -> usize) -> bool {
+    let mut budget = PageBudget::new();
+    let keep = items.iter().take_while(|item| budget.admit(size(item))).count();
+    let cut = keep < items.len();
+    items.truncate(keep);
+    cut
+}
+
 fn instant_at(at: Millis) -> Instant {
     let delta = at.saturating_sub(now_ms()).max(0);
     Instant::now() + Duration::from_millis(u64::try_from(delta).unwrap_or(u64::MAX).min(u64::from(u32::MAX) * 1000))
 }
 
 /// Writes queued frames to the socket until the connection is told to close, then says
-/// why and closes.
-async fn pump(mut sink: Sink, mut rx: mpsc::Receiver<Bytes>, control: Arc<ConnControl>) {
+/// why and closes. A write that makes no progress for `stall` (the client stopped reading
+/// and its TCP window is shut) closes the connection as a slow consumer.
+async fn pump(
+    mut sink: Sink,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    queue: Arc<QueueBytes>,
+    control: Arc<ConnControl>,
+    stall: Duration,
+) {
     'outer: loop {
         let first = tokio::select! {
             biased;
@@ -446,19 +536,44 @@ async fn pump(mut sink: Sink, mut rx: mpsc::Receiver<Bytes>, control: Arc<ConnCo
                 Err(_) => break,
             }
         }
+        let bytes: usize = pending.iter().map(Bytes::len).sum();
+        let count = pending.len();
         let write = async {
             for frame in pending {
+                if frame.len() > MAX_SERVER_FRAME_BYTES {
+                    // Pages are packed well below this; a frame this large is a bug, and
+                    // writing it would fail the socket for good.
+                    tracing::error!(len = frame.len(), "a frame over the protocol's limit was not sent");
+                    continue;
+                }
                 sink.feed(Message::Binary(frame)).await?;
             }
             sink.flush().await
         };
-        tokio::select! {
+        let result = tokio::select! {
             biased;
             () = control.killed() => break 'outer,
-            result = write => if result.is_err() {
+            result = timeout(stall, write) => result,
+        };
+        queue.release_many(bytes, count);
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                queue.metrics().write_failure("error");
+                tracing::info!(error = %e, "writing to a client failed; closing its connection");
                 control.kill(ErrorCode::CONNECTION_CLOSED, "the socket failed");
                 return;
-            },
+            }
+            Err(_) => {
+                queue.metrics().write_failure("stalled");
+                tracing::info!(
+                    queued = queue.queued(),
+                    seconds = stall.as_secs_f64(),
+                    "a client read nothing for too long; closing its connection"
+                );
+                control.kill(ErrorCode::SLOW_CONSUMER, "the client did not read its messages");
+                return;
+            }
         }
     }
     let (code, message) = control.reason().unwrap_or((ErrorCode::CONNECTION_CLOSED, "closed".into()));

@@ -118,6 +118,15 @@ impl DbTarget {
         })
     }
 
+    /// The same target with every statement limited to `limit` (PostgreSQL's
+    /// `statement_timeout`, set as a connection option).
+    #[must_use]
+    pub fn with_statement_timeout(mut self, limit: Duration) -> DbTarget {
+        let ms = limit.as_millis().max(1).to_string();
+        self.options = self.options.options([("statement_timeout", ms.as_str())]);
+        self
+    }
+
     /// Opens a pool. `default_size` applies unless the URL set `connection_limit`.
     ///
     /// # Errors

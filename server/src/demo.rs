@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -89,11 +89,55 @@ struct Demo {
     auth: Auth,
     policy: Policy,
     sdk: SdkFiles,
+    hosts: AllowedHosts,
+}
+
+/// The host names the demo answers to. A page on another site cannot read the demo's
+/// answers (no CORS), but with DNS rebinding its name resolves to 127.0.0.1 and the browser
+/// treats the demo as that site: so the `Host` a request names must be the demo's own.
+#[derive(Clone, Debug, Default)]
+pub struct AllowedHosts(Vec<String>);
+
+impl AllowedHosts {
+    /// `localhost` (and `*.localhost`), IP addresses, and these names.
+    #[must_use]
+    pub fn new(names: &[String]) -> Self {
+        AllowedHosts(names.iter().map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect())
+    }
+
+    /// Whether a request with this `Host` header is for the demo.
+    #[must_use]
+    pub fn allows(&self, host: Option<&str>) -> bool {
+        let Some(host) = host else { return false };
+        let name = match host.strip_prefix('[') {
+            // [::1]:4000
+            Some(rest) => return rest.split(']').next().is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+            None => host.rsplit_once(':').map_or(host, |(name, port)| if port.parse::<u16>().is_ok() { name } else { host }),
+        }
+        .to_ascii_lowercase();
+        name.parse::<std::net::IpAddr>().is_ok()
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || self.0.iter().any(|n| *n == name)
+    }
+}
+
+fn check_host(demo: &Demo, headers: &HeaderMap) -> Result<(), Response> {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if demo.hosts.allows(host) {
+        return Ok(());
+    }
+    tracing::warn!(host = host.unwrap_or(""), "demo: refused a request naming another host (DNS rebinding?)");
+    Err((
+        StatusCode::FORBIDDEN,
+        "this demo answers only to localhost and IP addresses; add the host name to CHAT_DEMO_ALLOWED_HOSTS\n",
+    )
+        .into_response())
 }
 
 /// The demo's routes: the page, the package, the user list and the token endpoint.
-pub fn routes(store: SqliteStore, token_secret: &[u8], policy: Policy, sdk: SdkFiles) -> Router {
-    let demo = Arc::new(Demo { store, auth: Auth::new(token_secret), policy, sdk });
+pub fn routes(store: SqliteStore, token_secret: &[u8], policy: Policy, sdk: SdkFiles, hosts: AllowedHosts) -> Router {
+    let demo = Arc::new(Demo { store, auth: Auth::new(token_secret), policy, sdk, hosts });
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/sdk/index.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.index_js.clone()) }))
@@ -129,7 +173,10 @@ struct UsersJson {
     may_message: std::collections::BTreeMap<&'static str, Vec<&'static str>>,
 }
 
-async fn users(State(demo): State<Arc<Demo>>) -> Response {
+async fn users(State(demo): State<Arc<Demo>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = check_host(&demo, &headers) {
+        return refused;
+    }
     match demo.store.users().await {
         Ok(list) => {
             let roles = [Role::Teacher, Role::Student];
@@ -158,7 +205,10 @@ struct TokenJson {
     name: String,
 }
 
-async fn token(State(demo): State<Arc<Demo>>, Query(q): Query<TokenQuery>) -> Response {
+async fn token(State(demo): State<Arc<Demo>>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
+    if let Err(refused) = check_host(&demo, &headers) {
+        return refused;
+    }
     let Some(role) = Role::parse(&q.role) else {
         return (StatusCode::BAD_REQUEST, "role must be teacher or student\n").into_response();
     };
@@ -187,4 +237,21 @@ async fn token(State(demo): State<Arc<Demo>>, Query(q): Query<TokenQuery>) -> Re
 fn internal(e: &StoreError) -> Response {
     tracing::error!(error = %e, "demo: database error");
     (StatusCode::INTERNAL_SERVER_ERROR, "database error; see the server log\n").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AllowedHosts;
+
+    #[test]
+    fn only_local_names_ip_addresses_and_listed_hosts_are_the_demo() {
+        let hosts = AllowedHosts::new(&["chat.school.test".to_owned()]);
+        for ok in ["localhost:4000", "127.0.0.1:4000", "[::1]:4000", "192.168.1.20", "app.localhost", "Chat.School.test:80"] {
+            assert!(hosts.allows(Some(ok)), "{ok}");
+        }
+        for bad in ["evil.example:4000", "localhost.evil.example", "127.0.0.1.nip.io:4000", "[evil]:4000", ""] {
+            assert!(!hosts.allows(Some(bad)), "{bad}");
+        }
+        assert!(!hosts.allows(None));
+    }
 }

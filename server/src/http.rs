@@ -2,19 +2,31 @@
 //!
 //! - `GET /ws`: the WebSocket upgrade (browser origins checked against the allow list).
 //! - `GET /healthz`: alive, version, connection count (JSON).
-//! - `GET /readyz`: whether the database answers (JSON, 503 when not).
+//! - `GET /readyz`: whether the database answers and the writer commits (JSON, 503 when not).
 //! - `GET /metrics`: Prometheus text format.
 
+use axum::Extension;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chat_protocol::{MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION};
+use chat_protocol::{MAX_CLIENT_FRAME_BYTES, MAX_SERVER_FRAME_BYTES, PROTOCOL_VERSION};
 use serde::Serialize;
 
 use crate::conn;
-use crate::state::{AppState, ConnectionSlot};
+use crate::listen::Peer;
+use crate::state::AppState;
+use crate::writer::WriterState;
+
+/// tungstenite's write buffer: frames collect here until this many bytes, then go out.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
+/// The most the write buffer may hold. tungstenite refuses a frame that would take the
+/// buffer past this, and drops the connection, so it must exceed the largest frame a server
+/// produces plus a full buffer and a frame header. (The pump writes one frame at a time and
+/// waits for the socket, so the buffer never holds more than that.)
+pub(crate) const MAX_WRITE_BUFFER_BYTES: usize = MAX_SERVER_FRAME_BYTES + WRITE_BUFFER_BYTES + 64;
 
 /// The path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/ws";
@@ -29,7 +41,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     // Browsers always send Origin on a WebSocket handshake; refusing unknown ones stops
     // another site's page from opening a socket in a user's name (cross-site WebSocket
     // hijacking). Non-browser clients send no Origin and authenticate by token alone.
@@ -45,17 +62,21 @@ async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocke
         }
     }
     if state.shutdown.is_cancelled() {
+        state.metrics.refused("shutting_down");
         return (StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down\n").into_response();
     }
-    let slot = ConnectionSlot::take(&state);
+    let Some(slot) = peer.take_slot() else {
+        // A second upgrade on one connection cannot happen in HTTP/1.1; refuse it anyway.
+        return (StatusCode::BAD_REQUEST, "one WebSocket per connection\n").into_response();
+    };
     let tracker = state.tracker.clone();
     // Small buffers: tungstenite's defaults reserve 128 KiB per connection up front, and our
-    // frames are small. A 1 KiB read buffer measured 7.0 KiB of RSS per idle connection at
-    // 19,000 connections (10.1 KiB with 4 KiB); larger frames just take more reads. Messages are allowed past the protocol limit here so that the
-    // connection can answer an oversized frame with frame_too_large instead of a reset.
+    // frames are small (BENCHMARKS.md has the per-connection memory). Larger frames just take
+    // more reads. Messages are allowed past the protocol limit here so that the connection can
+    // answer an oversized frame with frame_too_large instead of a reset.
     ws.read_buffer_size(1024)
-        .write_buffer_size(8 * 1024)
-        .max_write_buffer_size(1024 * 1024)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(MAX_CLIENT_FRAME_BYTES * 2)
         .max_frame_size(MAX_CLIENT_FRAME_BYTES * 2)
         .on_upgrade(move |socket| tracker.track_future(conn::serve(socket, state, slot)))
@@ -81,16 +102,29 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
 #[derive(Serialize)]
 struct Ready {
     database: &'static str,
+    writer: &'static str,
 }
 
+/// How long the readiness check waits for the database's answer.
+const READY_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => Json(Ready { database: "ok" }).into_response(),
-        Err(e) => {
+    let db_timeout = state.config.limits.db_timeout;
+    let database = match tokio::time::timeout(READY_PING_TIMEOUT.min(db_timeout), state.store.ping()).await {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Ready { database: "unreachable" })).into_response()
+            "unreachable"
         }
-    }
+        Err(_) => {
+            tracing::warn!("readiness check: the database did not answer in time");
+            "unreachable"
+        }
+    };
+    let writer = state.writer.state(db_timeout);
+    let ready = database == "ok" && writer == WriterState::Ok && !state.shutdown.is_cancelled();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(Ready { database, writer: writer.as_str() })).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

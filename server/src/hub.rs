@@ -1,16 +1,17 @@
 //! The registry of open connections: who is connected where, who watches whose presence,
 //! and delivery of already-encoded frames to a user's connections.
 //!
-//! Delivery never waits: each connection has a bounded outbound queue ([`Outbox`]); a
-//! push onto a full queue marks that connection a slow consumer and closes it, so one
-//! client that stops reading cannot hold up anyone else or grow the server's memory.
+//! Delivery never waits: each connection has an outbound queue ([`Outbox`]) bounded in
+//! bytes; a push that would pass the bound marks that connection a slow consumer and
+//! closes it, so one client that stops reading cannot hold up anyone else or grow the
+//! server's memory by more than its bound.
 //! The hub knows nothing of the database; the writer calls it after a commit.
 //!
 //! Locks are sharded by user and never held across an await.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -61,22 +62,73 @@ impl ConnControl {
     }
 }
 
-/// The sending half of one connection's bounded outbound queue.
+/// What one queued frame costs besides its bytes (the channel node and the `Bytes`
+/// handle), so a flood of tiny frames is bounded too.
+pub const FRAME_OVERHEAD: usize = 64;
+
+/// The sending half of one connection's outbound queue, bounded in bytes.
 #[derive(Clone, Debug)]
 pub struct Outbox {
     id: ConnId,
     user: UserRef,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::UnboundedSender<Bytes>,
+    queue: Arc<QueueBytes>,
     control: Arc<ConnControl>,
 }
 
-impl Outbox {
-    /// An outbox for connection `id` of `user`; the receiver goes to the socket writer.
+/// The bytes waiting in one connection's queue, and its bound. The writer side gives
+/// bytes back once they are written to the socket.
+#[derive(Debug)]
+pub struct QueueBytes {
+    queued: AtomicUsize,
+    max: usize,
+    metrics: Metrics,
+}
+
+impl QueueBytes {
+    /// Gives back the cost of `count` frames of `bytes` in all, taken off the queue and
+    /// written (or dropped).
+    pub fn release_many(&self, bytes: usize, count: usize) {
+        let cost = bytes + count * FRAME_OVERHEAD;
+        self.queued.fetch_sub(cost, Ordering::AcqRel);
+        self.metrics.outbound_bytes(-i64::try_from(cost).unwrap_or(0));
+    }
+
+    /// The server's metrics.
     #[must_use]
-    pub fn new(id: ConnId, user: UserRef, capacity: usize) -> (Outbox, mpsc::Receiver<Bytes>, Arc<ConnControl>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The bytes queued now.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for QueueBytes {
+    fn drop(&mut self) {
+        // Frames never written (the connection closed) leave the gauge with the queue.
+        let left = *self.queued.get_mut();
+        self.metrics.outbound_bytes(-i64::try_from(left).unwrap_or(0));
+    }
+}
+
+impl Outbox {
+    /// An outbox for connection `id` of `user` holding at most `max_bytes` of frames; the
+    /// receiver and the byte counter go to the socket writer.
+    #[must_use]
+    pub fn new(
+        id: ConnId,
+        user: UserRef,
+        max_bytes: usize,
+        metrics: Metrics,
+    ) -> (Outbox, mpsc::UnboundedReceiver<Bytes>, Arc<QueueBytes>, Arc<ConnControl>) {
+        let (tx, rx) = mpsc::unbounded_channel();
         let control = Arc::new(ConnControl::default());
-        (Outbox { id, user, tx, control: Arc::clone(&control) }, rx, control)
+        let queue = Arc::new(QueueBytes { queued: AtomicUsize::new(0), max: max_bytes.max(1), metrics });
+        (Outbox { id, user, tx, queue: Arc::clone(&queue), control: Arc::clone(&control) }, rx, queue, control)
     }
 
     /// The connection's id.
@@ -97,17 +149,27 @@ impl Outbox {
         &self.control
     }
 
-    /// Queues an encoded frame. Returns whether it was queued. A full queue closes the
-    /// connection as a slow consumer; a closed one means the connection is gone.
+    /// Queues an encoded frame. Returns whether it was queued. A frame that would take the
+    /// queue past its byte bound closes the connection as a slow consumer; a closed queue
+    /// means the connection is gone.
     pub fn push(&self, frame: Bytes) -> bool {
-        match self.tx.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.control.kill(ErrorCode::SLOW_CONSUMER, "the client did not read its messages fast enough");
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        if self.control.is_killed() {
+            return false;
         }
+        let cost = frame.len() + FRAME_OVERHEAD;
+        let before = self.queue.queued.fetch_add(cost, Ordering::AcqRel);
+        if before + cost > self.queue.max {
+            self.queue.queued.fetch_sub(cost, Ordering::AcqRel);
+            self.control.kill(ErrorCode::SLOW_CONSUMER, "the client did not read its messages fast enough");
+            return false;
+        }
+        self.queue.metrics.outbound_bytes(i64::try_from(cost).unwrap_or(0));
+        if self.tx.send(frame).is_err() {
+            self.queue.queued.fetch_sub(cost, Ordering::AcqRel);
+            self.queue.metrics.outbound_bytes(-i64::try_from(cost).unwrap_or(0));
+            return false;
+        }
+        true
     }
 
     /// Encodes and queues a frame.
@@ -189,17 +251,28 @@ impl Hub {
         &self.inner.shards[i]
     }
 
-    /// Registers a connection; its user's watchers learn the user is online.
-    pub fn register(&self, outbox: &Outbox) {
+    /// Registers a connection unless its user already holds `max_per_user`; its user's
+    /// watchers learn the user is online.
+    ///
+    /// # Errors
+    /// [`ErrorCode::TOO_MANY_CONNECTIONS`] when the user is at the cap.
+    pub fn register(&self, outbox: &Outbox, max_per_user: usize) -> Result<(), ErrorCode> {
         let user = outbox.user;
         let mut shard = lock(self.shard(user));
         let entry = shard.entry(user).or_default();
+        if entry.conns.len() >= max_per_user {
+            if entry.is_unused() {
+                shard.remove(&user);
+            }
+            return Err(ErrorCode::TOO_MANY_CONNECTIONS);
+        }
         entry.conns.push(outbox.clone());
         entry.generation += 1;
         if !entry.announced_online {
             entry.announced_online = true;
             notify(&entry.watchers, &ServerFrame::Presence { user, online: true });
         }
+        Ok(())
     }
 
     /// Removes a connection. If it was the user's last, watchers learn the user went

@@ -5,6 +5,7 @@
 //! - [`cli`]: the `chat-server` command line (serve, setup, check, check-db).
 //! - [`config`], [`db`]: validated settings; the Prisma-style `DATABASE_URL`.
 //! - [`schema`]: the SQL in `migrations/postgres/`, applied and inspected.
+//! - `listen`: the accept loop: header deadline, unauthenticated budget (in all, per IP).
 //! - [`http`]: the routes; `/ws` upgrades to a WebSocket handled by `conn`.
 //! - `conn`: one connection: hello, then requests; frames out through its [`hub::Outbox`].
 //! - [`writer`]: group commit: sends queue up, are stored in batches, acked after commit.
@@ -22,6 +23,7 @@ pub mod db;
 pub mod demo;
 pub mod http;
 pub mod hub;
+mod listen;
 pub mod metrics;
 pub mod schema;
 pub mod server;

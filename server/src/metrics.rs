@@ -16,6 +16,11 @@ struct CodeLabel {
     code: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
 /// The server's metrics. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -31,6 +36,10 @@ struct Inner {
     batch_size: Histogram,
     commit_seconds: Histogram,
     errors: Family<CodeLabel, Counter>,
+    outbound_bytes: Gauge,
+    write_failures: Family<ReasonLabel, Counter>,
+    refused: Family<ReasonLabel, Counter>,
+    pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -56,8 +65,44 @@ impl Metrics {
         registry.register("batch_size", "Messages per group commit", batch_size.clone());
         registry.register("commit_seconds", "Time to commit one batch", commit_seconds.clone());
         registry.register("errors", "Error frames sent, by protocol error code", errors.clone());
+        let outbound_bytes = Gauge::default();
+        registry.register(
+            "outbound_bytes",
+            "Bytes of frames queued for clients and not yet written to their sockets",
+            outbound_bytes.clone(),
+        );
+        let write_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "write_failures",
+            "Connections whose socket write failed or stalled, by reason",
+            write_failures.clone(),
+        );
+        let refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "refused",
+            "Connections refused before authentication, by reason (pending_full, per_ip, shutting_down)",
+            refused.clone(),
+        );
+        let pending = Gauge::default();
+        registry.register(
+            "pending_connections",
+            "TCP connections not yet authenticated (HTTP requests, WebSockets before hello)",
+            pending.clone(),
+        );
         Metrics {
-            inner: Arc::new(Inner { registry, connections, stored, delivered, batch_size, commit_seconds, errors }),
+            inner: Arc::new(Inner {
+                registry,
+                connections,
+                stored,
+                delivered,
+                batch_size,
+                commit_seconds,
+                errors,
+                outbound_bytes,
+                write_failures,
+                refused,
+                pending,
+            }),
         }
     }
 
@@ -94,6 +139,33 @@ impl Metrics {
     /// An error frame (or fatal close) with this code was sent.
     pub fn error(&self, code: chat_protocol::ErrorCode) {
         self.inner.errors.get_or_create(&CodeLabel { code: code.name() }).inc();
+    }
+
+    /// Bytes were added to (positive) or taken off (negative) the outbound queues.
+    pub fn outbound_bytes(&self, delta: i64) {
+        self.inner.outbound_bytes.inc_by(delta);
+    }
+
+    /// Bytes queued for clients now, over all connections.
+    #[must_use]
+    pub fn outbound_bytes_now(&self) -> i64 {
+        self.inner.outbound_bytes.get()
+    }
+
+    /// A socket write failed (`error`) or made no progress in time (`stalled`), or a frame
+    /// was too large to write (`too_large`).
+    pub fn write_failure(&self, reason: &'static str) {
+        self.inner.write_failures.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// A connection was refused before authentication.
+    pub fn refused(&self, reason: &'static str) {
+        self.inner.refused.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// An unauthenticated connection opened (`1`) or ended or authenticated (`-1`).
+    pub fn pending(&self, delta: i64) {
+        self.inner.pending.inc_by(delta);
     }
 
     /// The Prometheus text exposition.

@@ -3,13 +3,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use chat_protocol::ErrorCode;
+use governor::RateLimiter;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -20,7 +20,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Shared, UserDirectory};
 use crate::store::Store;
-use crate::{http, writer};
+use crate::{conn, http, listen, writer};
 
 /// The listen backlog. A reconnect storm (every client of a restarted server at once) needs
 /// a deep accept queue: with the 128 the default bind gives here, bursts of connections
@@ -39,12 +39,11 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// How long connection tasks get to finish after the writer drained.
-const CONNECTIONS_GRACE: Duration = Duration::from_secs(20);
-
 /// Serves on `listener` until `shutdown` resolves, then shuts down gracefully:
 /// stops accepting, stops reading from clients, commits and acks everything already
-/// accepted, and closes every socket with "going away" (1001).
+/// accepted, and closes every socket with "going away" (1001). The whole shutdown takes at
+/// most `limits.shutdown_timeout`: what is not done by then (a stalled database, a client
+/// that reads nothing) is dropped, and clients resend what was never acked.
 ///
 /// # Errors
 /// An IO error of the listener.
@@ -79,8 +78,10 @@ pub async fn run_with(
         config.limits.max_batch,
         writer_stop.clone(),
     );
+    let store = store.with_timeout(config.limits.db_timeout + Duration::from_secs(1));
+    let rates = RateLimiter::keyed(conn::quota(config.limits.requests_per_second, config.limits.request_burst));
     let state = AppState(Arc::new(Shared {
-        auth: Auth::new(&config.token_secret),
+        auth: Auth::with_rules(&config.token_secret, &config.tokens),
         users: UserDirectory::new(store.clone(), Duration::from_secs(60)),
         config,
         store,
@@ -91,38 +92,60 @@ pub async fn run_with(
         drained: CancellationToken::new(),
         tracker: TaskTracker::new(),
         open: AtomicUsize::new(0),
+        pending: Mutex::default(),
+        rates,
     }));
 
     let app = http::router(state.clone()).merge(extra);
+    let http_conns = TaskTracker::new();
     let stopping = state.shutdown.clone();
-    // TCP_NODELAY: a chat frame is small and should leave at once, not wait for the ACK of
-    // the previous one (Nagle), which can hold a delivery for up to a delayed-ACK timeout.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
-        }
+    let signalled = tokio::spawn(async move {
+        shutdown.await;
+        stopping.cancel();
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stopping.cancel();
-        })
-        .await;
-    tracing::info!("shutting down: committing accepted messages");
-    // Also reached when serving failed: the writer must still drain.
+    let housekeeping = tokio::spawn(forget_idle_rate_limits(state.clone()));
+    listen::accept_loop(listener, app, state.clone(), http_conns.clone()).await;
+    signalled.abort();
+    housekeeping.abort();
+
+    let limits = state.config.limits;
+    let deadline = tokio::time::Instant::now() + limits.shutdown_timeout;
+    tracing::info!(bound = ?limits.shutdown_timeout, "shutting down: committing accepted messages");
     state.shutdown.cancel();
     writer_stop.cancel();
-    if let Err(e) = writer_task.await {
-        tracing::error!(error = %e, "the writer task failed");
+    let writer_abort = writer_task.abort_handle();
+    match tokio::time::timeout_at(deadline, writer_task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "the writer task failed"),
+        Err(_) => {
+            tracing::warn!("the writer did not drain before the shutdown bound; unacked sends will be resent by clients");
+            writer_abort.abort();
+        }
     }
     state.drained.cancel();
     state.tracker.close();
-    if tokio::time::timeout(CONNECTIONS_GRACE, state.tracker.wait()).await.is_err() {
-        tracing::warn!("some connections did not close in time; dropping them");
+    http_conns.close();
+    let connections = async {
+        state.tracker.wait().await;
+        http_conns.wait().await;
+    };
+    if tokio::time::timeout_at(deadline, connections).await.is_err() {
+        tracing::warn!("some connections did not close before the shutdown bound; dropping them");
         hub.kill_all(ErrorCode::SHUTTING_DOWN, "the server is shutting down");
     }
     tracing::info!("shut down");
-    served
+    Ok(())
+}
+
+/// Drops the rate-limit state of users that have been quiet long enough to be back at a
+/// full budget, so the map holds only active users.
+async fn forget_idle_rate_limits(state: AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        state.rates.retain_recent();
+        state.rates.shrink_to_fit();
+    }
 }
 
 /// A server started in the background, for tests and embedding.

@@ -1,11 +1,13 @@
 //! The state every connection and HTTP handler shares, and the user directory cache.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chat_protocol::UserRef;
+use governor::DefaultKeyedRateLimiter;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -35,8 +37,19 @@ pub(crate) struct Shared {
     pub(crate) drained: CancellationToken,
     /// Every connection task, so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
-    /// WebSocket connections currently upgraded (authenticated or not).
+    /// Authenticated WebSocket connections.
     pub(crate) open: AtomicUsize,
+    /// Connections not yet authenticated, in all and by IP address.
+    pub(crate) pending: Mutex<PendingCount>,
+    /// The request budget of each user, shared by all of the user's connections.
+    pub(crate) rates: DefaultKeyedRateLimiter<UserRef>,
+}
+
+/// Counts of unauthenticated connections.
+#[derive(Debug, Default)]
+pub(crate) struct PendingCount {
+    total: usize,
+    by_ip: HashMap<IpAddr, usize>,
 }
 
 impl std::ops::Deref for AppState {
@@ -46,24 +59,80 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// Holds one of the `max_connections` slots; released on drop.
+/// Holds one of the `max_connections` slots of authenticated connections; released on drop.
 #[derive(Debug)]
 pub(crate) struct ConnectionSlot {
     state: AppState,
-    /// Whether the slot is beyond the limit (the connection is refused after upgrade).
-    pub(crate) over_limit: bool,
 }
 
 impl ConnectionSlot {
-    pub(crate) fn take(state: &AppState) -> Self {
-        let before = state.open.fetch_add(1, Ordering::AcqRel);
-        ConnectionSlot { state: state.clone(), over_limit: before >= state.config.limits.max_connections }
+    /// Takes a slot, or `None` when every slot is taken.
+    pub(crate) fn take(state: &AppState) -> Option<Self> {
+        let max = state.config.limits.max_connections;
+        state
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < max).then_some(open + 1))
+            .ok()
+            .map(|_| ConnectionSlot { state: state.clone() })
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.state.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Why an unauthenticated connection was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PendingRefusal {
+    /// The server-wide budget of unauthenticated connections is used up.
+    Full,
+    /// This IP address holds its share already.
+    PerIp,
+}
+
+/// Holds one of the `max_pending` slots of unauthenticated connections (and one of its
+/// IP address's); released on drop, which happens when the connection closes or
+/// authenticates. Taken when the TCP connection is accepted, so half-sent HTTP requests
+/// and sockets that never say hello count here and never against authenticated users.
+#[derive(Debug)]
+pub(crate) struct PendingSlot {
+    state: AppState,
+    ip: IpAddr,
+}
+
+impl PendingSlot {
+    pub(crate) fn take(state: &AppState, ip: IpAddr) -> Result<Self, PendingRefusal> {
+        let limits = &state.config.limits;
+        let mut pending = state.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.total >= limits.max_pending {
+            return Err(PendingRefusal::Full);
+        }
+        let mine = pending.by_ip.entry(ip).or_default();
+        if *mine >= limits.max_pending_per_ip {
+            return Err(PendingRefusal::PerIp);
+        }
+        *mine += 1;
+        pending.total += 1;
+        drop(pending);
+        state.metrics.pending(1);
+        Ok(PendingSlot { state: state.clone(), ip })
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut pending = self.state.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.total = pending.total.saturating_sub(1);
+        if let Some(n) = pending.by_ip.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                pending.by_ip.remove(&self.ip);
+            }
+        }
+        drop(pending);
+        self.state.metrics.pending(-1);
     }
 }
 
@@ -84,6 +153,22 @@ impl UserDirectory {
         UserDirectory { store, cache: Mutex::new(HashMap::new()), ttl }
     }
 
+    /// Whether the user still exists, asked of the database itself (not the cache): a
+    /// token refresh must not keep a deleted user connected. Refreshes the cache.
+    pub(crate) async fn still_exists(&self, user: UserRef) -> Result<bool, StoreError> {
+        match self.store.find_user(user).await? {
+            Some(name) => {
+                let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+                cache.insert(user, (short_name(name), Instant::now()));
+                Ok(true)
+            }
+            None => {
+                self.cache.lock().unwrap_or_else(PoisonError::into_inner).remove(&user);
+                Ok(false)
+            }
+        }
+    }
+
     /// The user's display name, or `None` if `users_view` has no such user.
     pub(crate) async fn name(&self, user: UserRef) -> Result<Option<Arc<str>>, StoreError> {
         {
@@ -98,7 +183,7 @@ impl UserDirectory {
         let Some(name) = self.store.find_user(user).await? else {
             return Ok(None);
         };
-        let name: Arc<str> = name.into();
+        let name = short_name(name);
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= DIRECTORY_CAPACITY {
             cache.clear();
@@ -106,4 +191,11 @@ impl UserDirectory {
         cache.insert(user, (Arc::clone(&name), Instant::now()));
         Ok(Some(name))
     }
+}
+
+/// A display name cut to the protocol's limit (the app's table puts no limit on names;
+/// frames must stay bounded).
+fn short_name(mut name: String) -> Arc<str> {
+    crate::store::cut_at_char(&mut name, chat_protocol::MAX_NAME_BYTES);
+    name.into()
 }

@@ -1,8 +1,8 @@
 //! The write path: group commit.
 //!
 //! Connections hand accepted sends to one writer task through a bounded queue. The writer
-//! takes everything waiting (up to `max_batch`), stores it with one multi-row insert in
-//! one transaction, and only after the commit acks each sender and hands the message to
+//! takes everything waiting (up to `max_batch`), stores it atomically (PostgreSQL: one
+//! multi-row statement; SQLite: one transaction), and only after the commit acks each sender and hands the message to
 //! the hub for delivery. There is no timer: while one commit is in flight the next batch
 //! accumulates, so a light load commits each message at once and a heavy load gets large
 //! batches. A full queue answers `overloaded` instead of growing memory.
@@ -10,7 +10,9 @@
 //! One writer means commits happen in order and `createdAt` never goes backwards
 //! (it is `max(now, previous)`), which is what lets clients catch up by time cursor.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chat_protocol::{ErrorCode, Millis, RequestId, ServerFrame, StoredMessage};
@@ -38,6 +40,39 @@ pub struct WriteRequest {
 #[derive(Clone, Debug)]
 pub struct Writer {
     tx: mpsc::Sender<WriteRequest>,
+    health: Arc<Health>,
+}
+
+/// What `/readyz` needs to know about the writer.
+#[derive(Debug, Default)]
+struct Health {
+    /// When the commit in flight started (ms since the epoch), 0 when none is.
+    busy_since: AtomicI64,
+    /// Whether the last commit failed because the database was unavailable.
+    failing: AtomicBool,
+}
+
+/// The writer's state as `/readyz` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriterState {
+    /// Committing normally (or idle).
+    Ok,
+    /// A commit has been running for longer than the database timeout.
+    Stalled,
+    /// The last commit failed: the database is unreachable or refused to write.
+    Failing,
+}
+
+impl WriterState {
+    /// The word `/readyz` prints.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriterState::Ok => "ok",
+            WriterState::Stalled => "stalled",
+            WriterState::Failing => "failing",
+        }
+    }
 }
 
 impl Writer {
@@ -51,6 +86,20 @@ impl Writer {
             mpsc::error::TrySendError::Full(_) => ErrorCode::OVERLOADED,
             mpsc::error::TrySendError::Closed(_) => ErrorCode::SHUTTING_DOWN,
         })
+    }
+
+    /// Whether the writer commits, given how long a commit may take.
+    #[must_use]
+    pub fn state(&self, stall_after: Duration) -> WriterState {
+        let since = self.health.busy_since.load(Ordering::Acquire);
+        let stall = i64::try_from(stall_after.as_millis()).unwrap_or(i64::MAX);
+        if since != 0 && now_ms() - since > stall {
+            WriterState::Stalled
+        } else if self.health.failing.load(Ordering::Acquire) {
+            WriterState::Failing
+        } else {
+            WriterState::Ok
+        }
     }
 }
 
@@ -66,8 +115,9 @@ pub fn spawn(
     stop: CancellationToken,
 ) -> (Writer, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    let task = tokio::spawn(run(rx, store, hub, metrics, max_batch.max(1), stop));
-    (Writer { tx }, task)
+    let health = Arc::new(Health::default());
+    let task = tokio::spawn(run(rx, store, hub, metrics, max_batch.max(1), stop, Arc::clone(&health)));
+    (Writer { tx, health }, task)
 }
 
 async fn run(
@@ -77,6 +127,7 @@ async fn run(
     metrics: Metrics,
     max_batch: usize,
     stop: CancellationToken,
+    health: Arc<Health>,
 ) {
     let mut batch: Vec<WriteRequest> = Vec::with_capacity(max_batch);
     let mut last_at: Millis = 0;
@@ -96,29 +147,51 @@ async fn run(
             break;
         }
         last_at = now_ms().max(last_at);
-        commit(&store, &hub, &metrics, &batch, last_at).await;
+        health.busy_since.store(now_ms().max(1), Ordering::Release);
+        let ok = commit(&store, &hub, &metrics, &batch, last_at).await;
+        health.busy_since.store(0, Ordering::Release);
+        health.failing.store(!ok, Ordering::Release);
         batch.clear();
+        if stopping && !ok {
+            // Shutting down with the database gone: trying the rest batch by batch could
+            // take a timeout each. Refuse them now; none was acked, so every sender still
+            // holds its message and resends it to the next server.
+            while rx.recv_many(&mut batch, max_batch).await > 0 {
+                for r in batch.drain(..) {
+                    refuse(&metrics, &r, ErrorCode::UNAVAILABLE, "the server is shutting down; retry");
+                }
+            }
+            break;
+        }
     }
     tracing::debug!("writer drained and stopped");
 }
 
-async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[WriteRequest], created_at: Millis) {
+fn refuse(metrics: &Metrics, r: &WriteRequest, code: ErrorCode, message: &str) {
+    metrics.error(code);
+    r.reply.push_frame(&ServerFrame::Error { req: r.req, code, message: message.into() });
+}
+
+/// Stores one batch, acks and delivers. Returns whether the database took it.
+async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[WriteRequest], created_at: Millis) -> bool {
     let messages: Vec<&NewMessage> = batch.iter().map(|r| &r.msg).collect();
     let started = Instant::now();
     let outcomes = match store.insert_batch(&messages, created_at).await {
         Ok(outcomes) => outcomes,
         Err(e) => {
-            // Nothing of the batch is stored; every sender may retry with the same id.
+            // Nothing of the batch was acked (if the database committed and its answer was
+            // lost, the resend finds the rows and gets the original ack): every sender
+            // keeps its message and retries with the same id.
             tracing::error!(error = %e, batch = batch.len(), "storing a batch failed");
+            let (code, why) = if e.is_unavailable() {
+                (ErrorCode::UNAVAILABLE, "the database is unavailable; the message was not stored, retry")
+            } else {
+                (ErrorCode::INTERNAL, "the message could not be stored; retry")
+            };
             for r in batch {
-                metrics.error(ErrorCode::INTERNAL);
-                r.reply.push_frame(&ServerFrame::Error {
-                    req: r.req,
-                    code: ErrorCode::INTERNAL,
-                    message: "the message could not be stored; retry".into(),
-                });
+                refuse(metrics, r, code, why);
             }
-            return;
+            return false;
         }
     };
     let stored = outcomes.iter().filter(|o| matches!(o, InsertOutcome::Stored { .. })).count();
@@ -160,13 +233,14 @@ async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[WriteReque
                 });
             }
             InsertOutcome::Conflict => {
-                metrics.error(ErrorCode::ID_CONFLICT);
-                r.reply.push_frame(&ServerFrame::Error {
-                    req: r.req,
-                    code: ErrorCode::ID_CONFLICT,
-                    message: "this message id belongs to another sender; use a new random id".into(),
-                });
+                refuse(
+                    metrics,
+                    r,
+                    ErrorCode::ID_CONFLICT,
+                    "this message id is already used for another message; use a new random id",
+                );
             }
         }
     }
+    true
 }

@@ -215,7 +215,7 @@ async fn serve_with_apply_schema_starts_check_reports_it_and_sigterm_stops_it() 
     let (ok, out) = run(cmd(&dir).arg("check").env("NEXT_PUBLIC_SOCKET_URL", &url));
     assert!(ok, "{out}");
     assert!(out.contains(&format!("chat server at {url}: ok")), "{out}");
-    assert!(out.contains("protocol 1"), "{out}");
+    assert!(out.contains(&format!("protocol {}", chat_protocol::PROTOCOL_VERSION)), "{out}");
     // SOCKET_PORT alone is used when NEXT_PUBLIC_SOCKET_URL is absent.
     let port = served.addr.rsplit(':').next().unwrap().to_owned();
     let (ok, out) = run(cmd(&dir).arg("check").env("SOCKET_PORT", &port));

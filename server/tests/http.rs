@@ -19,7 +19,7 @@ async fn healthz_readyz_and_metrics_report_the_servers_state(
     let health: serde_json::Value =
         http.get(format!("{}/healthz", server.http_url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["protocol"], 1);
+    assert_eq!(health["protocol"], chat_protocol::PROTOCOL_VERSION);
     assert_eq!(health["connections"], 0);
 
     let mut teacher = Client::login(&server, UserRef::teacher(1)).await;
@@ -34,6 +34,8 @@ async fn healthz_readyz_and_metrics_report_the_servers_state(
 
     let ready = http.get(format!("{}/readyz", server.http_url())).send().await.unwrap();
     assert_eq!(ready.status(), 200);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready, serde_json::json!({ "database": "ok", "writer": "ok" }));
 
     let metrics = http.get(format!("{}/metrics", server.http_url())).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("chat_messages_stored_total 1"), "{metrics}");

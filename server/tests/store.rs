@@ -102,12 +102,12 @@ async fn sync_conversations_and_mark_read_agree(#[values(Backend::Postgres, Back
     assert_eq!(store.sync(S1, after, 2).await.unwrap().len(), 2);
 
     // Conversations, most recent first, with names and unread counts per (role, id).
-    let list = store.conversations(S1).await.unwrap();
+    let list = store.conversations(S1, None, 100).await.unwrap();
     let summary: Vec<(UserRef, &str, u32, &str)> =
         list.iter().map(|c| (c.peer, c.peer_name.as_str(), c.unread, c.last.content.as_str())).collect();
     assert_eq!(summary, [(T2, "T-Bob", 1, "reply"), (T1, "T-Alice", 3, "t1-2")]);
     // Teacher 1's view: one conversation, with student 1 (not teacher 1's namesake).
-    let list = store.conversations(T1).await.unwrap();
+    let list = store.conversations(T1, None, 100).await.unwrap();
     assert_eq!(list.iter().map(|c| (c.peer, c.peer_name.as_str(), c.unread)).collect::<Vec<_>>(), [(S1, "S-Carol", 0)]);
 
     // Mark read up to the second of teacher 1's messages: two rows change, once.
@@ -118,7 +118,7 @@ async fn sync_conversations_and_mark_read_agree(#[values(Backend::Postgres, Back
     assert!(row.5, "read");
     assert_eq!(row.7, 9_000, "updatedAt moved with isRead");
     assert!(!db.row(from_t1[2].id).await.5);
-    let unread: Vec<u32> = store.conversations(S1).await.unwrap().iter().map(|c| c.unread).collect();
+    let unread: Vec<u32> = store.conversations(S1, None, 100).await.unwrap().iter().map(|c| c.unread).collect();
     assert_eq!(unread, [1, 1]);
 
     assert_eq!(store.find_user(S1).await.unwrap().as_deref(), Some("S-Carol"));

@@ -12,6 +12,9 @@ mod sqlite;
 pub use postgres::{CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
 pub use sqlite::{DirectoryUser, SqliteStore};
 
+use std::future::Future;
+use std::time::Duration;
+
 use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
 
 /// A message accepted from a connection, not yet stored.
@@ -27,6 +30,25 @@ pub struct NewMessage {
     pub content: String,
 }
 
+/// What is already stored under an id a send reuses: a resend must match it in every
+/// respect to count as the same message.
+#[derive(Debug)]
+struct Resent {
+    from: UserRef,
+    to: UserRef,
+    content: String,
+}
+
+impl Resent {
+    fn of(m: &NewMessage) -> Resent {
+        Resent { from: m.from, to: m.to, content: m.content.clone() }
+    }
+
+    fn is_same(&self, m: &NewMessage) -> bool {
+        self.from == m.from && self.to == m.to && self.content == m.content
+    }
+}
+
 /// What happened to one message of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InsertOutcome {
@@ -40,7 +62,8 @@ pub enum InsertOutcome {
         /// The original `createdAt`.
         created_at: Millis,
     },
-    /// Another sender owns this id.
+    /// Another sender owns this id, or the same sender stored another message (recipient
+    /// or content) under it.
     Conflict,
     /// Not stored now (the id already existed), but whose it is could not be read: the
     /// sender should retry, and will then get `Duplicate` or `Conflict`.
@@ -59,6 +82,46 @@ pub enum StoreError {
     /// The embedded database's schema could not be brought up to date.
     #[error("the database schema could not be applied: {0}")]
     Schema(String),
+    /// The database did not answer in time.
+    #[error("the database did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl StoreError {
+    /// Whether the database is unreachable, stalled or out of space rather than the request
+    /// being wrong: the same request should work once it is back (`unavailable`).
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Timeout(_) => true,
+            StoreError::Database(e) => match e {
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+                sqlx::Error::Database(db) => {
+                    let code = db.code().unwrap_or_default();
+                    // PostgreSQL: 08 connection exceptions, 57 operator intervention (statement
+                    // timeout 57014, admin shutdown 57P01, cannot connect now 57P03), 53 out of
+                    // resources (disk full 53100), 55P03 lock not available. SQLite: 5 busy,
+                    // 6 locked, 10 I/O error, 13 full (extended codes keep the low byte).
+                    code.starts_with("08")
+                        || code.starts_with("57")
+                        || code.starts_with("53")
+                        || code == "55P03"
+                        || code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13))
+                }
+                _ => false,
+            },
+            StoreError::BadRow(_) | StoreError::Schema(_) => false,
+        }
+    }
+}
+
+/// Runs a database call with a deadline: the backstop behind PostgreSQL's own
+/// `statement_timeout`, for a database that stops answering at all (a cut network).
+async fn bounded<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, call).await.unwrap_or(Err(StoreError::Timeout(limit)))
 }
 
 /// A storage backend.
@@ -71,15 +134,40 @@ pub enum Store {
 }
 
 impl Store {
+    /// The same store, with every call bounded by `limit` (default 10 s).
+    #[must_use]
+    pub fn with_timeout(self, limit: Duration) -> Store {
+        match self {
+            Store::Postgres(mut s) => {
+                s.timeout = limit;
+                Store::Postgres(s)
+            }
+            Store::Sqlite(mut s) => {
+                s.timeout = limit;
+                Store::Sqlite(s)
+            }
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        match self {
+            Store::Postgres(s) => s.timeout,
+            Store::Sqlite(s) => s.timeout,
+        }
+    }
+
     /// Looks a user up in `users_view` by role and id; returns the display name.
     ///
     /// # Errors
     /// A database error.
     pub async fn find_user(&self, user: UserRef) -> Result<Option<String>, StoreError> {
-        match self {
-            Store::Postgres(s) => s.find_user(user).await,
-            Store::Sqlite(s) => s.find_user(user).await,
-        }
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.find_user(user).await,
+                Store::Sqlite(s) => s.find_user(user).await,
+            }
+        })
+        .await
     }
 
     /// Stores a batch atomically, all with `created_at`. The outcome at index `i` belongs
@@ -93,10 +181,13 @@ impl Store {
         batch: &[&NewMessage],
         created_at: Millis,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        match self {
-            Store::Postgres(s) => s.insert_batch(batch, created_at).await,
-            Store::Sqlite(s) => s.insert_batch(batch, created_at).await,
-        }
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.insert_batch(batch, created_at).await,
+                Store::Sqlite(s) => s.insert_batch(batch, created_at).await,
+            }
+        })
+        .await
     }
 
     /// A page of the conversation between `me` and `peer`, newest first, strictly before
@@ -111,10 +202,13 @@ impl Store {
         before: Option<Cursor>,
         limit: u16,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        match self {
-            Store::Postgres(s) => s.history(me, peer, before, limit).await,
-            Store::Sqlite(s) => s.history(me, peer, before, limit).await,
-        }
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.history(me, peer, before, limit).await,
+                Store::Sqlite(s) => s.history(me, peer, before, limit).await,
+            }
+        })
+        .await
     }
 
     /// Messages to or from `me` strictly after `after`, oldest first, at most `limit`.
@@ -122,21 +216,37 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
-        match self {
-            Store::Postgres(s) => s.sync(me, after, limit).await,
-            Store::Sqlite(s) => s.sync(me, after, limit).await,
-        }
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.sync(me, after, limit).await,
+                Store::Sqlite(s) => s.sync(me, after, limit).await,
+            }
+        })
+        .await
     }
 
-    /// Every conversation of `me`, most recent first.
+    /// The conversations of `me`, most recent first: those whose last message is strictly
+    /// before `before` (all when `None`), at most `limit`.
     ///
     /// # Errors
     /// A database error.
-    pub async fn conversations(&self, me: UserRef) -> Result<Vec<Conversation>, StoreError> {
-        match self {
-            Store::Postgres(s) => s.conversations(me).await,
-            Store::Sqlite(s) => s.conversations(me).await,
-        }
+    pub async fn conversations(
+        &self,
+        me: UserRef,
+        before: Option<Cursor>,
+        limit: u16,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let (at, id) = match before {
+            Some(c) => (c.at, c.id),
+            None => (Millis::MAX, MessageId([0xff; 16])),
+        };
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.conversations(me, Cursor { at, id }, limit).await,
+                Store::Sqlite(s) => s.conversations(me, Cursor { at, id }, limit).await,
+            }
+        })
+        .await
     }
 
     /// Marks what `peer` sent `me` up to `up_to` as read; returns how many rows changed.
@@ -144,10 +254,13 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn mark_read(&self, me: UserRef, peer: UserRef, up_to: Cursor, now: Millis) -> Result<u32, StoreError> {
-        match self {
-            Store::Postgres(s) => s.mark_read(me, peer, up_to, now).await,
-            Store::Sqlite(s) => s.mark_read(me, peer, up_to, now).await,
-        }
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.mark_read(me, peer, up_to, now).await,
+                Store::Sqlite(s) => s.mark_read(me, peer, up_to, now).await,
+            }
+        })
+        .await
     }
 
     /// Whether the database answers.
@@ -155,10 +268,13 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Postgres(s) => s.ping().await,
-            Store::Sqlite(s) => s.ping().await,
-        }
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.ping().await,
+                Store::Sqlite(s) => s.ping().await,
+            }
+        })
+        .await
     }
 }
 
@@ -166,8 +282,20 @@ impl Store {
 /// peer's name and the unread count.
 type ConversationRow = (String, String, i32, String, i32, String, i64, bool, String, i64);
 
+/// Cuts `text` to at most `max` bytes at a character boundary.
+pub fn cut_at_char(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
 fn to_conversation(me: UserRef, row: ConversationRow) -> Result<Conversation, StoreError> {
-    let (id, sr, si, rr, ri, content, at, read, peer_name, unread) = row;
+    let (id, sr, si, rr, ri, content, at, read, mut peer_name, unread) = row;
+    cut_at_char(&mut peer_name, chat_protocol::MAX_NAME_BYTES);
     let last = to_message((id, sr, si, rr, ri, content, at, read))?;
     Ok(Conversation { peer: last.peer_of(me), peer_name, last, unread: u32::try_from(unread).unwrap_or(u32::MAX) })
 }
@@ -177,7 +305,14 @@ fn to_conversation(me: UserRef, row: ConversationRow) -> Result<Conversation, St
 type MessageRow = (String, String, i32, String, i32, String, i64, bool);
 
 fn to_message(row: MessageRow) -> Result<StoredMessage, StoreError> {
-    let (id, sender_role, sender_id, recipient_role, recipient_id, content, created_at, read) = row;
+    let (id, sender_role, sender_id, recipient_role, recipient_id, mut content, created_at, read) = row;
+    if content.len() > chat_protocol::MAX_CONTENT_BYTES {
+        // Only rows the app wrote itself can be this long (the server refuses them): send
+        // the start, so every frame stays within its bound. The row is left as it is.
+        tracing::warn!(id, len = content.len(), "a stored message is longer than the protocol allows; sending its start");
+        cut_at_char(&mut content, chat_protocol::MAX_CONTENT_BYTES - "…".len());
+        content.push('…');
+    }
     let bad = |what: &str| StoreError::BadRow(format!("message {id:?}: {what}"));
     Ok(StoredMessage {
         id: MessageId::parse(&id).ok_or_else(|| bad("id is not a UUID"))?,

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
 use sqlx::PgPool;
@@ -104,7 +105,9 @@ pub static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
                  ) unread
                  LEFT JOIN users_view u ON u.role = peers.r AND u.id = peers.i
                ) c
-               ORDER BY "createdAt" DESC, id DESC"#
+               WHERE ("createdAt", id) < (TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond', $4)
+               ORDER BY "createdAt" DESC, id DESC
+               LIMIT $5"#
     )
 });
 
@@ -112,13 +115,15 @@ pub static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    pub(super) timeout: Duration,
 }
 
 impl PgStore {
     /// Wraps a pool whose connections see the chat tables through their search path.
+    /// Calls are bounded by 10 s unless [`super::Store::with_timeout`] says otherwise.
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
-        PgStore { pool }
+        PgStore { pool, timeout: Duration::from_secs(10) }
     }
 
     /// The pool.
@@ -191,12 +196,13 @@ impl PgStore {
         // and this task is the only writer of messages, so they cannot change in between.
         // Should this read fail, the new rows are still stored (and reported as such); only
         // the skipped ones are left unresolved, for their senders to retry.
-        let mut existing: HashMap<String, (UserRef, Millis)> = HashMap::new();
+        let mut existing: HashMap<String, (super::Resent, Millis)> = HashMap::new();
         if new_ids.len() < n {
             let others: Vec<&str> =
                 ids.iter().filter(|id| !new_ids.contains(id.as_str())).map(String::as_str).collect();
-            let rows: Result<Vec<(String, String, i32, i64)>, sqlx::Error> = sqlx::query_as(
-                r#"SELECT id, "senderRole", "senderId", (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8
+            let rows: Result<Vec<(String, String, i32, String, i32, String, i64)>, sqlx::Error> = sqlx::query_as(
+                r#"SELECT id, "senderRole", "senderId", "recipientRole", "recipientId", content,
+                          (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8
                    FROM "Message" WHERE id = ANY($1::text[])"#,
             )
             .bind(&others)
@@ -204,10 +210,17 @@ impl PgStore {
             .await;
             match rows {
                 Ok(rows) => {
-                    for (id, role, sid, at) in rows {
-                        match Role::parse(&role) {
-                            Some(role) => drop(existing.insert(id, (UserRef::new(role, sid), at))),
-                            None => tracing::error!(id, role, "a stored message has an unknown senderRole"),
+                    for (id, sr, si, rr, ri, content, at) in rows {
+                        match (Role::parse(&sr), Role::parse(&rr)) {
+                            (Some(sr), Some(rr)) => {
+                                let stored = super::Resent {
+                                    from: UserRef::new(sr, si),
+                                    to: UserRef::new(rr, ri),
+                                    content,
+                                };
+                                existing.insert(id, (stored, at));
+                            }
+                            _ => tracing::error!(id, sr, rr, "a stored message has an unknown role"),
                         }
                     }
                 }
@@ -215,17 +228,21 @@ impl PgStore {
             }
         }
         let mut outcomes = Vec::with_capacity(n);
-        let mut first_in_batch: HashMap<&str, UserRef> = HashMap::new();
+        let mut first_in_batch: HashMap<&str, &NewMessage> = HashMap::new();
         for (m, id) in batch.iter().zip(&ids) {
             let outcome = if new_ids.remove(id.as_str()) {
-                first_in_batch.insert(id, m.from);
+                first_in_batch.insert(id, m);
                 InsertOutcome::Stored { created_at }
-            } else if let Some(&owner) = first_in_batch.get(id.as_str()) {
+            } else if let Some(first) = first_in_batch.get(id.as_str()) {
                 // Repeated inside this batch: the first copy was stored just now.
-                if owner == m.from { InsertOutcome::Duplicate { created_at } } else { InsertOutcome::Conflict }
+                if super::Resent::of(first).is_same(m) {
+                    InsertOutcome::Duplicate { created_at }
+                } else {
+                    InsertOutcome::Conflict
+                }
             } else {
                 match existing.get(id) {
-                    Some(&(owner, at)) if owner == m.from => InsertOutcome::Duplicate { created_at: at },
+                    Some((stored, at)) if stored.is_same(m) => InsertOutcome::Duplicate { created_at: *at },
                     Some(_) => InsertOutcome::Conflict,
                     None => InsertOutcome::Unresolved,
                 }
@@ -274,10 +291,21 @@ impl PgStore {
         rows.into_iter().map(to_message).collect()
     }
 
-    pub(super) async fn conversations(&self, me: UserRef) -> Result<Vec<Conversation>, StoreError> {
+    pub(super) async fn conversations(
+        &self,
+        me: UserRef,
+        before: Cursor,
+        limit: u16,
+    ) -> Result<Vec<Conversation>, StoreError> {
         let sql: &str = &CONVERSATIONS_SQL;
-        let rows: Vec<ConversationRow> =
-            sqlx::query_as(sql).bind(me.role.as_str()).bind(me.id).fetch_all(&self.pool).await?;
+        let rows: Vec<ConversationRow> = sqlx::query_as(sql)
+            .bind(me.role.as_str())
+            .bind(me.id)
+            .bind(before.at.clamp(MIN_MS, MAX_MS))
+            .bind(before.id.hyphenated().as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(|row| to_conversation(me, row)).collect()
     }
 

@@ -85,7 +85,8 @@ static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
                  SELECT ranked.*, COALESCE(u.name, '') AS peer_name
                  FROM ranked LEFT JOIN users_view u ON u.role = ranked.peer_role AND u.id = ranked.peer_id
                  WHERE nth = 1
-               ) ORDER BY "createdAt" DESC, id DESC"#
+               ) WHERE ("createdAt", id) < (?3, ?4)
+               ORDER BY "createdAt" DESC, id DESC LIMIT ?5"#
     )
 });
 
@@ -93,6 +94,7 @@ static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    pub(super) timeout: Duration,
 }
 
 /// One user of the embedded directory.
@@ -122,7 +124,7 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(POOL_SIZE).connect_with(options).await?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Schema(e.to_string()))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, timeout: Duration::from_secs(10) })
     }
 
     /// The pool.
@@ -207,16 +209,16 @@ impl SqliteStore {
                 outcomes.push(InsertOutcome::Stored { created_at });
                 continue;
             }
-            let (role, sender_id, at): (String, i32, i64) =
-                sqlx::query_as(r#"SELECT "senderRole", "senderId", "createdAt" FROM "Message" WHERE id = ?1"#)
-                    .bind(id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let owner = UserRef::new(
-                Role::parse(&role).ok_or_else(|| StoreError::BadRow(format!("role {role:?}")))?,
-                sender_id,
-            );
-            outcomes.push(if owner == m.from {
+            let (sr, si, rr, ri, content, at): (String, i32, String, i32, String, i64) = sqlx::query_as(
+                r#"SELECT "senderRole", "senderId", "recipientRole", "recipientId", content, "createdAt"
+                   FROM "Message" WHERE id = ?1"#,
+            )
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            let role = |r: &str| Role::parse(r).ok_or_else(|| StoreError::BadRow(format!("role {r:?}")));
+            let stored = super::Resent { from: UserRef::new(role(&sr)?, si), to: UserRef::new(role(&rr)?, ri), content };
+            outcomes.push(if stored.is_same(m) {
                 InsertOutcome::Duplicate { created_at: at }
             } else {
                 InsertOutcome::Conflict
@@ -264,10 +266,21 @@ impl SqliteStore {
         rows.into_iter().map(to_message).collect()
     }
 
-    pub(super) async fn conversations(&self, me: UserRef) -> Result<Vec<Conversation>, StoreError> {
+    pub(super) async fn conversations(
+        &self,
+        me: UserRef,
+        before: Cursor,
+        limit: u16,
+    ) -> Result<Vec<Conversation>, StoreError> {
         let sql: &str = &CONVERSATIONS_SQL;
-        let rows: Vec<ConversationRow> =
-            sqlx::query_as(sql).bind(me.role.as_str()).bind(me.id).fetch_all(&self.pool).await?;
+        let rows: Vec<ConversationRow> = sqlx::query_as(sql)
+            .bind(me.role.as_str())
+            .bind(me.id)
+            .bind(before.at)
+            .bind(before.id.hyphenated().as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.into_iter().map(|row| to_conversation(me, row)).collect()
     }
 

@@ -72,10 +72,16 @@ impl Client {
         Ok(Client { ws, next_req: 1 })
     }
 
-    /// Connects and authenticates; panics unless welcomed.
-    pub async fn login(server: &Running, user: UserRef) -> Client {
+    /// Connects and says hello as `user`, without waiting for the answer.
+    pub async fn hello(server: &Running, user: UserRef) -> Client {
         let mut c = Client::open(&server.ws_url()).await;
         c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: token(user) }).await;
+        c
+    }
+
+    /// Connects and authenticates; panics unless welcomed.
+    pub async fn login(server: &Running, user: UserRef) -> Client {
+        let mut c = Client::hello(server, user).await;
         match c.recv().await {
             ServerFrame::Welcome { user: who, .. } => assert_eq!(who, user),
             other => panic!("expected welcome, got {other:?}"),
