@@ -47,7 +47,10 @@ const SERVER_GOLDEN: &[(&str, &str)] = &[
     ("token_refreshed", "0d0ef6a1bfe9d666"),
     ("marked_read", "0e0b02"),
     ("sync_page", "0f0f0167e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d6660001"),
-    ("conversations_page", "101001010202426f67e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d666000301f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c8"),
+    (
+        "conversations_page",
+        "101001010202426f67e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d666000301f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c8",
+    ),
 ];
 
 fn golden(table: &[(&str, &str)], name: &str) -> Vec<u8> {

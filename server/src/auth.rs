@@ -139,7 +139,9 @@ impl Auth {
                 ErrorKind::InvalidAudience => {
                     (ErrorCode::UNAUTHORIZED, "the token's audience (aud) is not CHAT_TOKEN_AUDIENCE")
                 }
-                ErrorKind::InvalidIssuer => (ErrorCode::UNAUTHORIZED, "the token's issuer (iss) is not CHAT_TOKEN_ISSUER"),
+                ErrorKind::InvalidIssuer => {
+                    (ErrorCode::UNAUTHORIZED, "the token's issuer (iss) is not CHAT_TOKEN_ISSUER")
+                }
                 ErrorKind::MissingRequiredClaim(_) => (ErrorCode::UNAUTHORIZED, "the token lacks a required claim"),
                 ErrorKind::Json(_) => (ErrorCode::UNAUTHORIZED, "the token's claims need role, id and exp"),
                 _ => (ErrorCode::UNAUTHORIZED, "the token is malformed"),

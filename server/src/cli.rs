@@ -353,7 +353,11 @@ async fn connect(target: &DbTarget, pool_size: u32) -> Result<sqlx::PgPool, Stri
 
 /// The server's pool: every statement bounded by `statement_timeout`, so a lock or a
 /// stalled disk turns into a retryable error instead of a send that never hears back.
-async fn connect_serving(target: &DbTarget, pool_size: u32, statement_timeout: Duration) -> Result<sqlx::PgPool, String> {
+async fn connect_serving(
+    target: &DbTarget,
+    pool_size: u32,
+    statement_timeout: Duration,
+) -> Result<sqlx::PgPool, String> {
     let bounded = target.clone().with_statement_timeout(statement_timeout);
     bounded.connect(pool_size).await.map_err(|e| explain_connect_error(target, &e))
 }

@@ -60,8 +60,12 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSl
     drop(pending);
     let Some(slot) = ConnectionSlot::take(&state) else {
         state.metrics.error(ErrorCode::SERVER_FULL);
-        close_with(&mut sink, ErrorCode::SERVER_FULL, "the server holds its maximum number of connections; retry later")
-            .await;
+        close_with(
+            &mut sink,
+            ErrorCode::SERVER_FULL,
+            "the server holds its maximum number of connections; retry later",
+        )
+        .await;
         return;
     };
 

@@ -112,7 +112,9 @@ impl AllowedHosts {
         let name = match host.strip_prefix('[') {
             // [::1]:4000
             Some(rest) => return rest.split(']').next().is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
-            None => host.rsplit_once(':').map_or(host, |(name, port)| if port.parse::<u16>().is_ok() { name } else { host }),
+            None => {
+                host.rsplit_once(':').map_or(host, |(name, port)| if port.parse::<u16>().is_ok() { name } else { host })
+            }
         }
         .to_ascii_lowercase();
         name.parse::<std::net::IpAddr>().is_ok()
@@ -246,7 +248,9 @@ mod tests {
     #[test]
     fn only_local_names_ip_addresses_and_listed_hosts_are_the_demo() {
         let hosts = AllowedHosts::new(&["chat.school.test".to_owned()]);
-        for ok in ["localhost:4000", "127.0.0.1:4000", "[::1]:4000", "192.168.1.20", "app.localhost", "Chat.School.test:80"] {
+        for ok in
+            ["localhost:4000", "127.0.0.1:4000", "[::1]:4000", "192.168.1.20", "app.localhost", "Chat.School.test:80"]
+        {
             assert!(hosts.allows(Some(ok)), "{ok}");
         }
         for bad in ["evil.example:4000", "localhost.evil.example", "127.0.0.1.nip.io:4000", "[evil]:4000", ""] {

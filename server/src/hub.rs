@@ -160,6 +160,9 @@ impl Outbox {
         let before = self.queue.queued.fetch_add(cost, Ordering::AcqRel);
         if before + cost > self.queue.max {
             self.queue.queued.fetch_sub(cost, Ordering::AcqRel);
+            if !self.control.is_killed() {
+                self.queue.metrics.error(ErrorCode::SLOW_CONSUMER);
+            }
             self.control.kill(ErrorCode::SLOW_CONSUMER, "the client did not read its messages fast enough");
             return false;
         }

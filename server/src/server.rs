@@ -67,6 +67,9 @@ pub async fn run_with(
     extra: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Every database call is bounded a little past the statement timeout: the backstop for
+    // a database that stops answering at all.
+    let store = store.with_timeout(config.limits.db_timeout + Duration::from_secs(1));
     let metrics = Metrics::new();
     let hub = Hub::new(config.limits.presence_grace, metrics.clone());
     let writer_stop = CancellationToken::new();
@@ -78,7 +81,6 @@ pub async fn run_with(
         config.limits.max_batch,
         writer_stop.clone(),
     );
-    let store = store.with_timeout(config.limits.db_timeout + Duration::from_secs(1));
     let rates = RateLimiter::keyed(conn::quota(config.limits.requests_per_second, config.limits.request_burst));
     let state = AppState(Arc::new(Shared {
         auth: Auth::with_rules(&config.token_secret, &config.tokens),
@@ -118,7 +120,9 @@ pub async fn run_with(
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "the writer task failed"),
         Err(_) => {
-            tracing::warn!("the writer did not drain before the shutdown bound; unacked sends will be resent by clients");
+            tracing::warn!(
+                "the writer did not drain before the shutdown bound; unacked sends will be resent by clients"
+            );
             writer_abort.abort();
         }
     }

@@ -117,10 +117,7 @@ impl StoreError {
 
 /// Runs a database call with a deadline: the backstop behind PostgreSQL's own
 /// `statement_timeout`, for a database that stops answering at all (a cut network).
-async fn bounded<T>(
-    limit: Duration,
-    call: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
+async fn bounded<T>(limit: Duration, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
     tokio::time::timeout(limit, call).await.unwrap_or(Err(StoreError::Timeout(limit)))
 }
 
@@ -309,7 +306,11 @@ fn to_message(row: MessageRow) -> Result<StoredMessage, StoreError> {
     if content.len() > chat_protocol::MAX_CONTENT_BYTES {
         // Only rows the app wrote itself can be this long (the server refuses them): send
         // the start, so every frame stays within its bound. The row is left as it is.
-        tracing::warn!(id, len = content.len(), "a stored message is longer than the protocol allows; sending its start");
+        tracing::warn!(
+            id,
+            len = content.len(),
+            "a stored message is longer than the protocol allows; sending its start"
+        );
         cut_at_char(&mut content, chat_protocol::MAX_CONTENT_BYTES - "…".len());
         content.push('…');
     }

@@ -213,11 +213,8 @@ impl PgStore {
                     for (id, sr, si, rr, ri, content, at) in rows {
                         match (Role::parse(&sr), Role::parse(&rr)) {
                             (Some(sr), Some(rr)) => {
-                                let stored = super::Resent {
-                                    from: UserRef::new(sr, si),
-                                    to: UserRef::new(rr, ri),
-                                    content,
-                                };
+                                let stored =
+                                    super::Resent { from: UserRef::new(sr, si), to: UserRef::new(rr, ri), content };
                                 existing.insert(id, (stored, at));
                             }
                             _ => tracing::error!(id, sr, rr, "a stored message has an unknown role"),

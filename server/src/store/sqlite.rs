@@ -217,7 +217,8 @@ impl SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
             let role = |r: &str| Role::parse(r).ok_or_else(|| StoreError::BadRow(format!("role {r:?}")));
-            let stored = super::Resent { from: UserRef::new(role(&sr)?, si), to: UserRef::new(role(&rr)?, ri), content };
+            let stored =
+                super::Resent { from: UserRef::new(role(&sr)?, si), to: UserRef::new(role(&rr)?, ri), content };
             outcomes.push(if stored.is_same(m) {
                 InsertOutcome::Duplicate { created_at: at }
             } else {

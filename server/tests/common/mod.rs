@@ -60,6 +60,10 @@ pub struct Client {
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Client {
+    pub fn from_ws(ws: Ws) -> Client {
+        Client { ws, next_req: 1 }
+    }
+
     pub async fn open(url: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
         Client { ws, next_req: 1 }
