@@ -10,14 +10,15 @@
 //! It owns the guarantees the SDK makes: a send stays in the outbox until the server acks
 //! it and is sent again with the same id after every reconnect, in order; a message
 //! delivered twice reaches the app once; requests time out cleanly; a refused token ends
-//! in the terminal `Unauthorized` state instead of reconnecting forever.
+//! in the terminal `Unauthorized` state instead of reconnecting forever; sends go out no
+//! faster than the rate the server announced, and back off when it says `rate_limited`.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use chat_protocol::{
-    ClientFrame, Conversation, Cursor, ErrorCode, IdGenerator, Limits, MAX_SYNC_PAGE, MessageId, Millis,
-    PROTOCOL_VERSION, RequestId, ServerFrame, StoredMessage, UserRef,
+    ClientFrame, Conversation, Cursor, ErrorCode, IdGenerator, Limits, MAX_CONVERSATIONS_PAGE, MAX_SYNC_PAGE, MessageId,
+    Millis, PROTOCOL_VERSION, RequestId, ServerFrame, StoredMessage, UserRef,
 };
 
 /// Tunable timings, in milliseconds.
@@ -151,7 +152,8 @@ impl Request {
     fn into_frame(self, req: RequestId) -> ClientFrame {
         match self {
             Request::History { peer, before, limit } => ClientFrame::History { req, peer, before, limit },
-            Request::Conversations => ClientFrame::Conversations { req },
+            // The whole list, gathered page by page (see `on_conversations_page`).
+            Request::Conversations => ClientFrame::ConversationsPage { req, before: None, limit: MAX_CONVERSATIONS_PAGE },
             Request::MarkRead { peer, up_to } => ClientFrame::MarkRead { req, peer, up_to },
             Request::Typing { peer, on } => ClientFrame::Typing { req, peer, on },
             Request::WatchPresence { users } => ClientFrame::WatchPresence { req, users },
@@ -262,6 +264,56 @@ struct PendingRequest {
     sent: bool,
 }
 
+/// The server's request budget as the client spends it: a token bucket refilled at the
+/// announced rate, in thousandths of a request so the arithmetic stays in integers.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pacer {
+    milli: i64,
+    per_second: i64,
+    burst: i64,
+    at: Millis,
+}
+
+impl Pacer {
+    fn new(limits: &Limits, now: Millis) -> Self {
+        let per_second = i64::from(limits.requests_per_second.max(1));
+        let burst = i64::from(limits.request_burst.max(1));
+        Pacer { milli: burst * 1000, per_second, burst, at: now }
+    }
+
+    fn refill(&mut self, now: Millis) {
+        let elapsed = (now - self.at).max(0);
+        self.milli = (self.milli + elapsed * self.per_second).min(self.burst * 1000);
+        self.at = now;
+    }
+
+    /// Takes one request's worth if there is one.
+    fn take(&mut self, now: Millis) -> bool {
+        self.refill(now);
+        let ok = self.milli >= 1000;
+        if ok {
+            self.milli -= 1000;
+        }
+        ok
+    }
+
+    /// Takes one request's worth even into debt (requests that cannot wait).
+    fn spend(&mut self) {
+        self.milli -= 1000;
+    }
+
+    /// When the next request's worth will be there.
+    fn ready_at(&self) -> Millis {
+        let per_second = self.per_second.max(1);
+        self.at + ((1000 - self.milli).max(0) + per_second - 1) / per_second
+    }
+
+    /// The server refused: whatever we thought we had, we have nothing.
+    fn empty(&mut self) {
+        self.milli = self.milli.min(0);
+    }
+}
+
 /// How many message ids are remembered to drop repeats (at least; up to twice as many).
 const DEDUP_CAPACITY: usize = 10_000;
 
@@ -356,6 +408,16 @@ pub struct Session {
     ping_req: Option<RequestId>,
     /// Sends refused with a retryable code go out again at this time.
     retry_sends_at: Option<Millis>,
+    /// Consecutive retryable refusals of sends, for the backoff.
+    send_retries: u32,
+    /// Spends the server's announced request budget.
+    pacer: Pacer,
+    /// Sends wait for the budget until this time.
+    pace_at: Option<Millis>,
+    /// Conversation lists being gathered page by page, by request.
+    conversation_pages: Vec<(RequestId, Vec<Conversation>)>,
+    /// A catch-up refused with a retryable code is asked again at this time, from here.
+    resync_at: Option<(Millis, Cursor)>,
 
     outbox: Vec<PendingSend>,
     requests: Requests,
@@ -403,6 +465,11 @@ impl Session {
             heartbeat_at: None,
             ping_req: None,
             retry_sends_at: None,
+            send_retries: 0,
+            pacer: Pacer::default(),
+            pace_at: None,
+            conversation_pages: Vec::new(),
+            resync_at: None,
             outbox: Vec::new(),
             requests: Requests::default(),
             seen: SeenIds::default(),
@@ -455,6 +522,12 @@ impl Session {
     }
 
     fn transmit(&mut self, frame: &ClientFrame) {
+        if !matches!(frame, ClientFrame::Send { .. } | ClientFrame::Hello { .. }) {
+            // Requests are few and the app waits on them: they go at once, but count, so
+            // the sends behind them wait their turn. (Spent as of the last refill: the next
+            // refill adds the time since.)
+            self.pacer.spend();
+        }
         match frame.encode() {
             Ok(bytes) => self.transmits.push(bytes),
             // Validation ran before; a frame that cannot be encoded is a bug, not input.
@@ -515,10 +588,27 @@ impl Session {
         let random = self.random().to_le_bytes();
         let id = self.ids.next(u64::try_from(now.max(0)).unwrap_or(0), random);
         self.outbox.push(PendingSend { id, to, content, req: None });
-        if self.status == Status::Open {
-            self.transmit_send(self.outbox.len() - 1);
-        }
+        self.flush_sends(now);
         Ok(id)
+    }
+
+    /// Sends what waits in the outbox, in order, as far as the request budget allows; the
+    /// rest goes when the budget refills (`pace_at`) or after a refusal's backoff.
+    fn flush_sends(&mut self, now: Millis) {
+        if self.status != Status::Open || self.retry_sends_at.is_some() {
+            return;
+        }
+        self.pace_at = None;
+        for i in 0..self.outbox.len() {
+            if self.outbox[i].req.is_some() {
+                continue;
+            }
+            if !self.pacer.take(now) {
+                self.pace_at = Some(self.pacer.ready_at());
+                return;
+            }
+            self.transmit_send(i);
+        }
     }
 
     fn transmit_send(&mut self, index: usize) {
@@ -710,6 +800,8 @@ impl Session {
         self.heartbeat_at = None;
         self.refresh_at = None;
         self.retry_sends_at = None;
+        self.pace_at = None;
+        self.resync_at = None;
         self.ping_req = None;
         self.sync_req = None;
         self.caught_up_req = None;
@@ -793,10 +885,8 @@ impl Session {
                 self.requests.remove(&req);
                 self.set_token_expiry(now, expires_at);
             }
-            ServerFrame::Conversations { req, conversations } if Some(req) == self.caught_up_req => {
-                self.caught_up_req = None;
-                self.requests.remove(&req);
-                self.events.push(Event::CaughtUp { count: self.sync_count, conversations: Some(conversations) });
+            ServerFrame::ConversationsPage { req, conversations, next } => {
+                self.on_conversations_page(now, req, conversations, next);
             }
             ServerFrame::Pong { req, .. } if Some(req) == self.ping_req => {
                 self.ping_req = None;
@@ -827,14 +917,15 @@ impl Session {
         self.auth_retry_used = false;
         self.user = Some(user);
         self.limits = Some(limits);
+        self.pacer = Pacer::new(&limits, now);
+        self.send_retries = 0;
         self.set_token_expiry(now, token_expires_at);
         self.heartbeat_at = Some(now + self.heartbeat_interval());
         self.set_status(Status::Open);
         self.events.push(Event::Welcome { user, name });
-        // Resend every unacknowledged message, in order, with its original id.
-        for i in 0..self.outbox.len() {
-            self.transmit_send(i);
-        }
+        // Resend every unacknowledged message, in order, with its original id, paced to the
+        // server's announced rate (a long outbox does not arrive as one burst).
+        self.flush_sends(now);
         // Then the requests made while offline.
         let waiting: Vec<RequestId> = self.requests.iter().filter(|(_, r)| !r.sent).map(|(k, _)| *k).collect();
         for req in waiting {
@@ -878,12 +969,65 @@ impl Session {
                 // Finish with fresh unread counts.
                 let req = self.next_request_id();
                 self.caught_up_req = Some(req);
-                let frame = ClientFrame::Conversations { req };
+                let frame = ClientFrame::ConversationsPage { req, before: None, limit: MAX_CONVERSATIONS_PAGE };
                 self.transmit(&frame);
                 self.requests
                     .insert(req, PendingRequest { frame, deadline: now + self.timings.request_timeout, sent: true });
             }
         }
+    }
+
+    /// One page of a conversation list: asks for the next with the same request id, or
+    /// hands the whole list to whoever asked (the app, or the end of a catch-up).
+    fn on_conversations_page(
+        &mut self,
+        now: Millis,
+        req: RequestId,
+        conversations: Vec<Conversation>,
+        next: Option<Cursor>,
+    ) {
+        if self.requests.get_mut(&req).is_none() {
+            return;
+        }
+        let index = self.conversation_pages.iter().position(|(r, _)| *r == req).unwrap_or_else(|| {
+            self.conversation_pages.push((req, Vec::new()));
+            self.conversation_pages.len() - 1
+        });
+        self.conversation_pages[index].1.extend(conversations);
+        if let Some(before) = next {
+            let frame = ClientFrame::ConversationsPage { req, before: Some(before), limit: MAX_CONVERSATIONS_PAGE };
+            self.transmit(&frame);
+            if let Some(request) = self.requests.get_mut(&req) {
+                // A reconnect resends this page request; what was gathered is kept.
+                request.frame = frame;
+                request.deadline = now + self.timings.request_timeout;
+            }
+            return;
+        }
+        let (_, all) = self.conversation_pages.swap_remove(index);
+        self.requests.remove(&req);
+        if Some(req) == self.caught_up_req {
+            self.caught_up_req = None;
+            self.events.push(Event::CaughtUp { count: self.sync_count, conversations: Some(all) });
+        } else {
+            self.events.push(Event::Response { req, frame: ServerFrame::Conversations { req, conversations: all } });
+        }
+    }
+
+    /// Drops what was gathered of a conversation list whose request failed.
+    #[inline(never)]
+    fn forget_pages(&mut self, req: RequestId) {
+        self.conversation_pages.retain(|(r, _)| *r != req);
+    }
+
+    /// The delay before trying refused sends again: doubling from the base up to the cap,
+    /// with jitter, so tabs refused together do not come back together.
+    fn retry_delay(&mut self) -> Millis {
+        let base = self.timings.backoff_base.max(250);
+        let ceiling = base.saturating_mul(1i64 << self.send_retries.min(16)).min(self.timings.backoff_cap.max(base));
+        self.send_retries = self.send_retries.saturating_add(1);
+        let jitter = i64::try_from(self.random() % u64::try_from(ceiling / 2 + 1).unwrap_or(1)).unwrap_or(0);
+        ceiling / 2 + jitter
     }
 
     fn set_token_expiry(&mut self, now: Millis, expires_at: Millis) {
@@ -921,6 +1065,7 @@ impl Session {
             return;
         };
         let pending = self.outbox.remove(index);
+        self.send_retries = 0;
         let Some(user) = self.user else { return };
         let message =
             StoredMessage { id, from: user, to: pending.to, content: pending.content, created_at, read: false };
@@ -933,12 +1078,18 @@ impl Session {
     fn on_error(&mut self, now: Millis, req: RequestId, code: ErrorCode, message: String) {
         if let Some(index) = self.outbox.iter().position(|p| p.req == Some(req)) {
             if code.is_retryable() {
-                // Overloaded, internal, rate limited...: leave it queued; it goes out again
-                // after a short pause on this connection, or after the next reconnect.
+                // Overloaded, unavailable, rate limited...: leave it queued; it goes out again
+                // after a growing pause on this connection, or after the next reconnect.
                 if let Some(p) = self.outbox.get_mut(index) {
                     p.req = None;
                 }
-                self.retry_sends_at.get_or_insert(now + self.timings.backoff_base.max(250));
+                if code == ErrorCode::RATE_LIMITED {
+                    self.pacer.empty();
+                }
+                if self.retry_sends_at.is_none() {
+                    let delay = self.retry_delay();
+                    self.retry_sends_at = Some(now + delay);
+                }
                 return;
             }
             let pending = self.outbox.remove(index);
@@ -952,9 +1103,16 @@ impl Session {
         }
         if Some(req) == self.sync_req {
             self.sync_req = None;
-            self.requests.remove(&req);
+            if let Some(PendingRequest { frame: ClientFrame::Sync { after, .. }, .. }) = self.requests.remove(&req)
+                && code.is_retryable()
+            {
+                // The catch-up must finish: ask again from the same place after a pause.
+                let delay = self.retry_delay();
+                self.resync_at = Some((now + delay, after));
+            }
             return;
         }
+        self.forget_pages(req);
         if Some(req) == self.caught_up_req {
             self.caught_up_req = None;
             self.requests.remove(&req);
@@ -973,6 +1131,7 @@ impl Session {
         for (req, _) in self.requests.take() {
             self.events.push(Event::RequestFailed { req, code, message: why.into() });
         }
+        self.conversation_pages.clear();
         self.refresh_req = None;
         self.ping_req = None;
         self.sync_req = None;
@@ -996,18 +1155,26 @@ impl Session {
             && now >= at
         {
             self.retry_sends_at = None;
+            self.flush_sends(now);
+        }
+        if let Some(at) = self.pace_at
+            && now >= at
+        {
+            self.flush_sends(now);
+        }
+        if let Some((at, after)) = self.resync_at
+            && now >= at
+        {
+            self.resync_at = None;
             if self.status == Status::Open {
-                for i in 0..self.outbox.len() {
-                    if self.outbox[i].req.is_none() {
-                        self.transmit_send(i);
-                    }
-                }
+                self.request_sync(now, after);
             }
         }
         let expired: Vec<RequestId> =
             self.requests.iter().filter(|(_, r)| now >= r.deadline).map(|(k, _)| *k).collect();
         for req in expired {
             self.requests.remove(&req);
+            self.forget_pages(req);
             if Some(req) == self.caught_up_req {
                 self.caught_up_req = None;
                 self.events.push(Event::CaughtUp { count: self.sync_count, conversations: None });
@@ -1059,6 +1226,8 @@ impl Session {
             self.reconnect_at,
             self.connect_deadline,
             self.retry_sends_at,
+            self.pace_at,
+            self.resync_at.map(|(at, _)| at),
             self.requests.values().map(|r| r.deadline).min(),
             self.typing_in.iter().map(|(_, expires)| *expires).min(),
             if self.status == Status::Open { self.heartbeat_at } else { None },

@@ -300,13 +300,136 @@ fn after_a_reconnect_the_session_catches_up_from_a_margin_before_the_last_messag
         p.events(),
         [Event::Message { message: missed1, live: false }, Event::Message { message: missed2.clone(), live: false }]
     );
-    // Then fresh unread counts.
+    // Then fresh unread counts, gathered over the list's pages.
     let frames = p.sent();
-    let Some(ClientFrame::Conversations { req: list_req }) = frames.first().cloned() else { panic!("{frames:?}") };
-    let conversations =
-        vec![chat_protocol::Conversation { peer: PEER, peer_name: "Bo".into(), last: missed2, unread: 2 }];
-    p.server(ServerFrame::Conversations { req: list_req, conversations: conversations.clone() });
-    assert_eq!(p.events(), [Event::CaughtUp { count: 2, conversations: Some(conversations) }]);
+    let Some(ClientFrame::ConversationsPage { req: list_req, before: None, .. }) = frames.first().cloned() else {
+        panic!("{frames:?}")
+    };
+    let first = chat_protocol::Conversation { peer: PEER, peer_name: "Bo".into(), last: missed2.clone(), unread: 2 };
+    let second = chat_protocol::Conversation {
+        peer: UserRef::student(7),
+        peer_name: "Cy".into(),
+        last: stored(MessageId::new_v7(9, 0, [2; 8]), 4_000_000, "older"),
+        unread: 0,
+    };
+    p.server(ServerFrame::ConversationsPage {
+        req: list_req,
+        conversations: vec![first.clone()],
+        next: Some(missed2.cursor()),
+    });
+    assert_eq!(p.events(), [], "not caught up before the last page");
+    let frames = p.sent();
+    assert_eq!(
+        frames,
+        [ClientFrame::ConversationsPage {
+            req: list_req,
+            before: Some(missed2.cursor()),
+            limit: chat_protocol::MAX_CONVERSATIONS_PAGE
+        }]
+    );
+    p.server(ServerFrame::ConversationsPage { req: list_req, conversations: vec![second.clone()], next: None });
+    assert_eq!(p.events(), [Event::CaughtUp { count: 2, conversations: Some(vec![first, second]) }]);
+}
+
+fn welcome_with(p: &mut Pair, limits: Limits) {
+    p.s.connect(p.now);
+    p.actions();
+    p.s.handle_token(p.now, TokenPurpose::Connect, "tok".into());
+    p.actions();
+    p.s.handle_open(p.now);
+    p.sent();
+    p.server(ServerFrame::Welcome {
+        user: ME,
+        name: "Ann".into(),
+        server_time: p.now,
+        token_expires_at: p.now + 3_600_000,
+        limits,
+    });
+}
+
+fn sends(frames: &[ClientFrame]) -> Vec<MessageId> {
+    frames.iter().filter_map(|f| if let ClientFrame::Send { id, .. } = f { Some(*id) } else { None }).collect()
+}
+
+#[test]
+fn a_long_outbox_goes_out_at_the_rate_the_server_announced() {
+    let mut p = Pair::new();
+    let ids: Vec<MessageId> = (0..100).map(|i| p.s.send(p.now, PEER, format!("queued {i}")).unwrap()).collect();
+    // 10 per second, 20 at once.
+    welcome_with(&mut p, Limits::protocol(10, 20, 60_000));
+    let first = sends(&p.sent());
+    assert_eq!(first, ids[..20], "the burst, in order");
+    assert_eq!(p.s.poll_timeout().map(|t| t - p.now), Some(100), "the next send is due when a token is");
+    p.advance(1_000);
+    let second = sends(&p.sent());
+    assert_eq!(second, ids[20..30], "a second's worth, in order");
+    p.advance(99);
+    assert!(sends(&p.sent()).len() <= 1);
+    // A send made now queues behind the others rather than jumping the line.
+    let late = p.s.send(p.now, PEER, "late".into()).unwrap();
+    let mut rest = Vec::new();
+    for _ in 0..100 {
+        p.advance(100);
+        rest.extend(sends(&p.sent()));
+    }
+    assert_eq!(rest.last(), Some(&late));
+    assert_eq!(rest.len() + 30, 101);
+}
+
+#[test]
+fn rate_limited_sends_back_off_longer_each_time_and_reset_after_success() {
+    let mut p = Pair::new();
+    welcome_with(&mut p, Limits::protocol(1_000, 1_000, 60_000));
+    p.s.send(p.now, PEER, "hello".into()).unwrap();
+    let mut frame = p.sent().pop();
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        let Some(ClientFrame::Send { req, .. }) = frame else { panic!("{frame:?}") };
+        p.server(ServerFrame::Error { req, code: ErrorCode::RATE_LIMITED, message: "slow down".into() });
+        assert!(p.sent().is_empty(), "not again at once");
+        let due = p.s.poll_timeout().unwrap();
+        delays.push(due - p.now);
+        p.now = due;
+        p.s.handle_timeout(p.now);
+        frame = p.sent().pop();
+    }
+    for (i, delay) in delays.iter().enumerate() {
+        let ceiling = 500 << i;
+        assert!((ceiling / 2..=ceiling).contains(delay), "retry {i}: {delay} ms ({delays:?})");
+    }
+    // An ack resets the backoff.
+    let Some(ClientFrame::Send { req, id, .. }) = frame else { panic!("{frame:?}") };
+    p.server(ServerFrame::Sent { req, id, created_at: p.now });
+    p.s.send(p.now, PEER, "again".into()).unwrap();
+    let Some(ClientFrame::Send { req, .. }) = p.sent().pop() else { panic!() };
+    p.server(ServerFrame::Error { req, code: ErrorCode::RATE_LIMITED, message: "slow down".into() });
+    let delay = p.s.poll_timeout().unwrap() - p.now;
+    assert!((250..=500).contains(&delay), "{delay}");
+}
+
+#[test]
+fn a_catch_up_page_refused_for_a_retryable_reason_is_asked_again_from_the_same_place() {
+    let mut p = Pair::new();
+    p.connect();
+    p.server(ServerFrame::Message { message: stored(MessageId::new_v7(10, 0, [1; 8]), 5_000_000, "seen") });
+    p.s.handle_close(p.now, Some(1001));
+    p.advance(Timings::default().backoff_base);
+    p.open("tok", 3_600_000);
+    let Some(ClientFrame::Sync { req, after, .. }) = p.sent().into_iter().find(|f| matches!(f, ClientFrame::Sync { .. }))
+    else {
+        panic!()
+    };
+    p.server(ServerFrame::Error { req, code: ErrorCode::UNAVAILABLE, message: "database".into() });
+    assert!(p.sent().is_empty());
+    p.events();
+    let due = p.s.poll_timeout().unwrap();
+    p.now = due;
+    p.s.handle_timeout(p.now);
+    let again = p.sent();
+    assert!(
+        matches!(again.as_slice(), [ClientFrame::Sync { after: a, .. }] if *a == after),
+        "the same catch-up again: {again:?}"
+    );
 }
 
 #[test]
