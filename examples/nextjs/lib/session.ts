@@ -46,11 +46,18 @@ export async function getSession(): Promise<UserRef | null> {
   }
 }
 
-/** A short-lived chat token for `user`, which chat-server verifies with the shared secret. */
+/**
+ * A short-lived chat token for `user`, which chat-server verifies with the shared secret.
+ * Audience and issuer name the chat server and this app: chat-server refuses tokens meant
+ * for anything else once CHAT_TOKEN_AUDIENCE / CHAT_TOKEN_ISSUER are set (they are read
+ * from the same .env by both).
+ */
 export async function mintChatToken(user: UserRef): Promise<string> {
-  return new SignJWT({ role: user.role, id: user.id })
+  let jwt = new SignJWT({ role: user.role, id: user.id })
     .setProtectedHeader({ alg: "HS256" })
     .setIssuedAt()
-    .setExpirationTime("5m") // the SDK asks for a fresh one before it expires
-    .sign(secret("CHAT_TOKEN_SECRET"));
+    .setExpirationTime("5m"); // the SDK asks for a fresh one before it expires
+  if (process.env.CHAT_TOKEN_AUDIENCE) jwt = jwt.setAudience(process.env.CHAT_TOKEN_AUDIENCE);
+  if (process.env.CHAT_TOKEN_ISSUER) jwt = jwt.setIssuer(process.env.CHAT_TOKEN_ISSUER);
+  return jwt.sign(secret("CHAT_TOKEN_SECRET"));
 }

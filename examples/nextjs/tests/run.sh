@@ -35,6 +35,7 @@ DATABASE_URL="$(node -e 'const u=new URL(process.argv[1]);u.pathname="/"+process
 export DATABASE_URL
 export CHAT_TOKEN_SECRET="$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')"
 export SESSION_SECRET="$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')"
+export CHAT_TOKEN_AUDIENCE=chat-server CHAT_TOKEN_ISSUER=school-app
 export SOCKET_PORT="$CHAT_PORT"
 export NEXT_PUBLIC_SOCKET_URL="http://127.0.0.1:$CHAT_PORT"
 export CHAT_ALLOWED_ORIGINS="http://127.0.0.1:$APP_PORT"

@@ -184,48 +184,71 @@ impl SqliteStore {
         batch: &[&NewMessage],
         created_at: Millis,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
+        // One multi-row statement in autocommit, as on PostgreSQL: atomic by itself, and no
+        // transaction object to be left half-open when the disk fills up (SQLite rolls a
+        // failed statement back on its own) or when a call is abandoned at its deadline.
+        let ids: Vec<_> = batch.iter().map(|m| m.id.hyphenated()).collect();
+        let mut sql = String::from(
+            r#"INSERT INTO "Message"
+                   (id, "senderId", "senderRole", "recipientId", "recipientRole", content,
+                    "createdAt", "updatedAt", "isRead") VALUES "#,
+        );
+        for i in 0..batch.len() {
+            let p = i * 6;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?1, ?1, false)", p + 2, p + 3, p + 4, p + 5, p + 6, p + 7));
+        }
+        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(created_at);
+        for (m, id) in batch.iter().zip(&ids) {
+            query = query
+                .bind(id.as_str())
+                .bind(m.from.id)
+                .bind(m.from.role.as_str())
+                .bind(m.to.id)
+                .bind(m.to.role.as_str())
+                .bind(m.content.as_str());
+        }
+        let inserted: Vec<String> = query.fetch_all(&self.pool).await?;
+        let mut new_ids: std::collections::HashSet<String> = inserted.into_iter().collect();
+
         let mut outcomes = Vec::with_capacity(batch.len());
-        let mut tx = self.pool.begin().await?;
-        for m in batch {
-            let id = m.id.hyphenated();
-            // A resend, or a repeat inside this batch, finds the row already there.
-            let done = sqlx::query(
-                r#"INSERT INTO "Message"
-                       (id, "senderId", "senderRole", "recipientId", "recipientRole", content,
-                        "createdAt", "updatedAt", "isRead")
-                   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, false)
-                   ON CONFLICT (id) DO NOTHING"#,
-            )
-            .bind(id.as_str())
-            .bind(m.from.id)
-            .bind(m.from.role.as_str())
-            .bind(m.to.id)
-            .bind(m.to.role.as_str())
-            .bind(m.content.as_str())
-            .bind(created_at)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 1 {
+        let mut first_in_batch: std::collections::HashMap<&str, &NewMessage> = std::collections::HashMap::new();
+        for (m, id) in batch.iter().zip(&ids) {
+            if new_ids.remove(id.as_str()) {
+                first_in_batch.insert(id.as_str(), m);
                 outcomes.push(InsertOutcome::Stored { created_at });
                 continue;
             }
-            let (sr, si, rr, ri, content, at): (String, i32, String, i32, String, i64) = sqlx::query_as(
+            if let Some(first) = first_in_batch.get(id.as_str()) {
+                // Repeated inside this batch: the first copy was stored just now.
+                let same = super::Resent::of(first).is_same(m);
+                outcomes.push(if same { InsertOutcome::Duplicate { created_at } } else { InsertOutcome::Conflict });
+                continue;
+            }
+            // Stored before: whose, and is it the same message? The row is committed and
+            // only this task writes messages, so it cannot change in between.
+            let row: Option<(String, i32, String, i32, String, i64)> = sqlx::query_as(
                 r#"SELECT "senderRole", "senderId", "recipientRole", "recipientId", content, "createdAt"
                    FROM "Message" WHERE id = ?1"#,
             )
             .bind(id.as_str())
-            .fetch_one(&mut *tx)
+            .fetch_optional(&self.pool)
             .await?;
+            let Some((sr, si, rr, ri, content, at)) = row else {
+                outcomes.push(InsertOutcome::Unresolved);
+                continue;
+            };
             let role = |r: &str| Role::parse(r).ok_or_else(|| StoreError::BadRow(format!("role {r:?}")));
-            let stored =
-                super::Resent { from: UserRef::new(role(&sr)?, si), to: UserRef::new(role(&rr)?, ri), content };
+            let stored = super::Resent { from: UserRef::new(role(&sr)?, si), to: UserRef::new(role(&rr)?, ri), content };
             outcomes.push(if stored.is_same(m) {
                 InsertOutcome::Duplicate { created_at: at }
             } else {
                 InsertOutcome::Conflict
             });
         }
-        tx.commit().await?;
         Ok(outcomes)
     }
 
