@@ -17,8 +17,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use chat_protocol::{
-    ClientFrame, Conversation, Cursor, ErrorCode, IdGenerator, Limits, MAX_CONVERSATIONS_PAGE, MAX_SYNC_PAGE, MessageId,
-    Millis, PROTOCOL_VERSION, RequestId, ServerFrame, StoredMessage, UserRef,
+    ClientFrame, Conversation, Cursor, ErrorCode, IdGenerator, Limits, MAX_CONVERSATIONS_PAGE, MAX_SYNC_PAGE,
+    MessageId, Millis, PROTOCOL_VERSION, RequestId, ServerFrame, StoredMessage, UserRef,
 };
 
 /// Tunable timings, in milliseconds.
@@ -153,7 +153,9 @@ impl Request {
         match self {
             Request::History { peer, before, limit } => ClientFrame::History { req, peer, before, limit },
             // The whole list, gathered page by page (see `on_conversations_page`).
-            Request::Conversations => ClientFrame::ConversationsPage { req, before: None, limit: MAX_CONVERSATIONS_PAGE },
+            Request::Conversations => {
+                ClientFrame::ConversationsPage { req, before: None, limit: MAX_CONVERSATIONS_PAGE }
+            }
             Request::MarkRead { peer, up_to } => ClientFrame::MarkRead { req, peer, up_to },
             Request::Typing { peer, on } => ClientFrame::Typing { req, peer, on },
             Request::WatchPresence { users } => ClientFrame::WatchPresence { req, users },

@@ -415,7 +415,8 @@ fn a_catch_up_page_refused_for_a_retryable_reason_is_asked_again_from_the_same_p
     p.s.handle_close(p.now, Some(1001));
     p.advance(Timings::default().backoff_base);
     p.open("tok", 3_600_000);
-    let Some(ClientFrame::Sync { req, after, .. }) = p.sent().into_iter().find(|f| matches!(f, ClientFrame::Sync { .. }))
+    let Some(ClientFrame::Sync { req, after, .. }) =
+        p.sent().into_iter().find(|f| matches!(f, ClientFrame::Sync { .. }))
     else {
         panic!()
     };

@@ -278,10 +278,9 @@ impl Abusers {
     pub async fn stop(mut self) -> Arc<Counts> {
         self.stop.store(true, Ordering::Relaxed);
         // Abusers blocked on a socket the server never answers are not waited for.
-        let _ = tokio::time::timeout(Duration::from_secs(10), async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), async { while self.tasks.join_next().await.is_some() {} })
+                .await;
         self.tasks.abort_all();
         self.counts
     }

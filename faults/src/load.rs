@@ -86,8 +86,8 @@ impl Load {
         let mut drains = JoinSet::new();
         for i in 1..=pairs {
             for user in [UserRef::teacher(i.try_into()?), UserRef::student(i.try_into()?)] {
-                let (client, mut events) = Client::start(url, provider(secret, user), timings())
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (client, mut events) =
+                    Client::start(url, provider(secret, user), timings()).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let ledger = Arc::clone(&ledger);
                 let changed = Arc::clone(&changed);
                 let latency = Arc::clone(&delivery_latency);

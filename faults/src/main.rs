@@ -172,10 +172,12 @@ impl Db {
             }
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&self.url).await?;
-                let n = sqlx::query_scalar(r#"SELECT count(*) FROM "Message" WHERE id IN (SELECT value FROM json_each(?1))"#)
-                    .bind(serde_json::to_string(&texts)?)
-                    .fetch_one(&pool)
-                    .await?;
+                let n = sqlx::query_scalar(
+                    r#"SELECT count(*) FROM "Message" WHERE id IN (SELECT value FROM json_each(?1))"#,
+                )
+                .bind(serde_json::to_string(&texts)?)
+                .fetch_one(&pool)
+                .await?;
                 pool.close().await;
                 n
             }
@@ -227,7 +229,8 @@ async fn stage_in(
 ) -> Result<Stage> {
     let users = scale.pairs + 64;
     let db = Db::create(cli, backend, dir, users).await?;
-    let mut vars = vec![("DATABASE_URL".to_owned(), db.url.clone()), ("CHAT_TOKEN_SECRET".to_owned(), SECRET.to_owned())];
+    let mut vars =
+        vec![("DATABASE_URL".to_owned(), db.url.clone()), ("CHAT_TOKEN_SECRET".to_owned(), SECRET.to_owned())];
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let mut server = Server::new(cli.server_bin.clone(), server::free_port()?, log.to_owned(), vars);
     server.start(&["--apply-schema"]).await?;
@@ -237,7 +240,13 @@ async fn stage_in(
 }
 
 /// Ends a scenario: stops the load, waits for every acked message to arrive, counts.
-async fn settle(mut stage: Stage, name: &str, backend: Backend, extra: Value, started: Instant) -> Result<(Value, bool)> {
+async fn settle(
+    mut stage: Stage,
+    name: &str,
+    backend: Backend,
+    extra: Value,
+    started: Instant,
+) -> Result<(Value, bool)> {
     stage.load.stop().await;
     let reopened = stage.load.all_open(Duration::from_secs(60)).await;
     let converged = stage.load.converge(Duration::from_secs(60)).await;
@@ -398,7 +407,10 @@ async fn disk_full(cli: &Cli, scale: Scale) -> Result<(Value, bool)> {
         .is_ok_and(|s| s.success());
     if !mounted {
         eprintln!("SKIP disk-full [sqlite]: cannot mount a tmpfs here (needs root)");
-        return Ok((json!({ "scenario": "disk-full", "backend": "sqlite", "ok": true, "skipped": "cannot mount tmpfs" }), true));
+        return Ok((
+            json!({ "scenario": "disk-full", "backend": "sqlite", "ok": true, "skipped": "cannot mount tmpfs" }),
+            true,
+        ));
     }
     let result = async {
         // The log stays off the full disk, so what the server says about it is kept.

@@ -108,7 +108,9 @@ impl Server {
         let Ok(r) = reqwest::get(format!("{}/metrics", self.http_url())).await else { return 0.0 };
         let text = r.text().await.unwrap_or_default();
         text.lines()
-            .filter(|l| l.starts_with(name) && (name.ends_with(['{', ',']) || l[name.len()..].starts_with([' ', '{', ',', '}'])))
+            .filter(|l| {
+                l.starts_with(name) && (name.ends_with(['{', ',']) || l[name.len()..].starts_with([' ', '{', ',', '}']))
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .fold(0.0, |a, b| a + b)
     }

@@ -112,8 +112,7 @@ pub fn validate_content(content: &str) -> Result<(), ErrorCode> {
 }
 
 /// Characters refused anywhere in content (see [`validate_content`]), as inclusive ranges.
-const FORBIDDEN: &[(u32, u32)] =
-    &[(0, 8), (0xb, 0xc), (0xe, 0x1f), (0x7f, 0x9f), (0x202a, 0x202e), (0x2066, 0x2069)];
+const FORBIDDEN: &[(u32, u32)] = &[(0, 8), (0xb, 0xc), (0xe, 0x1f), (0x7f, 0x9f), (0x202a, 0x202e), (0x2066, 0x2069)];
 
 /// Characters that render as nothing: content made only of these (and whitespace) is empty.
 const INVISIBLE: &[(u32, u32)] = &[

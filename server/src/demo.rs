@@ -120,21 +120,24 @@ impl AllowedHosts {
         name.parse::<std::net::IpAddr>().is_ok()
             || name == "localhost"
             || name.ends_with(".localhost")
-            || self.0.iter().any(|n| *n == name)
+            || self.0.contains(&name)
     }
 }
 
-fn check_host(demo: &Demo, headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal for a request that names another host, if it does.
+fn refuse_other_host(demo: &Demo, headers: &HeaderMap) -> Option<Response> {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     if demo.hosts.allows(host) {
-        return Ok(());
+        return None;
     }
     tracing::warn!(host = host.unwrap_or(""), "demo: refused a request naming another host (DNS rebinding?)");
-    Err((
-        StatusCode::FORBIDDEN,
-        "this demo answers only to localhost and IP addresses; add the host name to CHAT_DEMO_ALLOWED_HOSTS\n",
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            "this demo answers only to localhost and IP addresses; add the host name to CHAT_DEMO_ALLOWED_HOSTS\n",
+        )
+            .into_response(),
     )
-        .into_response())
 }
 
 /// The demo's routes: the page, the package, the user list and the token endpoint.
@@ -176,7 +179,7 @@ struct UsersJson {
 }
 
 async fn users(State(demo): State<Arc<Demo>>, headers: HeaderMap) -> Response {
-    if let Err(refused) = check_host(&demo, &headers) {
+    if let Some(refused) = refuse_other_host(&demo, &headers) {
         return refused;
     }
     match demo.store.users().await {
@@ -208,7 +211,7 @@ struct TokenJson {
 }
 
 async fn token(State(demo): State<Arc<Demo>>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
-    if let Err(refused) = check_host(&demo, &headers) {
+    if let Some(refused) = refuse_other_host(&demo, &headers) {
         return refused;
     }
     let Some(role) = Role::parse(&q.role) else {

@@ -623,7 +623,7 @@ async fn a_protocol_1_client_is_still_served() {
     let mut c = Client::open(&server.ws_url()).await;
     c.send(&ClientFrame::Hello { version: 1, token: token(T1) }).await;
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
-    assert!(PROTOCOL_VERSION > 1);
+    const { assert!(PROTOCOL_VERSION > 1) };
     server.stop().await.unwrap();
 }
 

@@ -111,6 +111,10 @@ pub static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A stored message's id, sender, recipient and content, and `createdAt` in milliseconds: what
+/// tells a resend from a conflict.
+type OwnerRow = (String, String, i32, String, i32, String, i64);
+
 /// The PostgreSQL store. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -200,7 +204,7 @@ impl PgStore {
         if new_ids.len() < n {
             let others: Vec<&str> =
                 ids.iter().filter(|id| !new_ids.contains(id.as_str())).map(String::as_str).collect();
-            let rows: Result<Vec<(String, String, i32, String, i32, String, i64)>, sqlx::Error> = sqlx::query_as(
+            let rows: Result<Vec<OwnerRow>, sqlx::Error> = sqlx::query_as(
                 r#"SELECT id, "senderRole", "senderId", "recipientRole", "recipientId", content,
                           (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8
                    FROM "Message" WHERE id = ANY($1::text[])"#,

@@ -198,7 +198,15 @@ impl SqliteStore {
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!("(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?1, ?1, false)", p + 2, p + 3, p + 4, p + 5, p + 6, p + 7));
+            sql.push_str(&format!(
+                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?1, ?1, false)",
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7
+            ));
         }
         sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
         let mut query = sqlx::query_scalar::<_, String>(&sql).bind(created_at);
@@ -242,7 +250,8 @@ impl SqliteStore {
                 continue;
             };
             let role = |r: &str| Role::parse(r).ok_or_else(|| StoreError::BadRow(format!("role {r:?}")));
-            let stored = super::Resent { from: UserRef::new(role(&sr)?, si), to: UserRef::new(role(&rr)?, ri), content };
+            let stored =
+                super::Resent { from: UserRef::new(role(&sr)?, si), to: UserRef::new(role(&rr)?, ri), content };
             outcomes.push(if stored.is_same(m) {
                 InsertOutcome::Duplicate { created_at: at }
             } else {
