@@ -278,7 +278,9 @@ struct Pacer {
 
 impl Pacer {
     fn new(limits: &Limits, now: Millis) -> Self {
-        let per_second = i64::from(limits.requests_per_second.max(1));
+        // Nine tenths of the announced rate: a margin for the clocks and the network, so a
+        // paced client is never the one the server has to refuse.
+        let per_second = (i64::from(limits.requests_per_second) * 9 / 10).max(1);
         let burst = i64::from(limits.request_burst.max(1));
         Pacer { milli: burst * 1000, per_second, burst, at: now }
     }

@@ -223,3 +223,28 @@ async fn a_refused_token_ends_in_the_unauthorized_state_instead_of_retrying_fore
     assert_eq!(status, Status::Unauthorized);
     server.stop().await.unwrap();
 }
+
+#[rstest]
+#[tokio::test]
+async fn a_burst_of_sends_is_paced_to_the_announced_rate_and_never_refused(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let mut config = chat_server::ServeConfig::for_tests(common::SECRET);
+    config.limits.requests_per_second = 40;
+    config.limits.request_burst = 10;
+    let server = Running::start(config, db.store()).await.unwrap();
+    let (teacher, _events) = client(&server, T1).await;
+    // 60 sends at once: the SDK sends the burst, then paces the rest; the server never has
+    // to refuse one.
+    let sends: Vec<_> = (0..60).map(|i| teacher.send(S1, format!("homework {i}"))).collect();
+    let stored = futures_util::future::join_all(sends).await;
+    let ids: Vec<_> = stored.into_iter().map(|s| s.unwrap().id).collect();
+    assert_eq!(ids.len(), 60);
+    for id in &ids {
+        assert_eq!(db.count_id(*id).await, 1);
+    }
+    let metrics = reqwest::get(format!("{}/metrics", server.http_url())).await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains(r#"code="rate_limited""#), "{metrics}");
+    server.stop().await.unwrap();
+}

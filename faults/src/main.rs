@@ -325,7 +325,9 @@ async fn pg_restart(cli: &Cli, scale: Scale) -> Result<(Value, bool)> {
     let watcher = watch_readiness(s.server.http_url());
     let mut parts = cli.pg_restart.split_whitespace();
     let program = parts.next().context("--pg-restart is empty")?;
-    let status = Command::new(program).args(parts).status()?;
+    // Off the async threads: the readiness watcher must keep sampling meanwhile.
+    let (program, args) = (program.to_owned(), parts.map(str::to_owned).collect::<Vec<_>>());
+    let status = tokio::task::spawn_blocking(move || Command::new(program).args(args).status()).await??;
     if !status.success() {
         bail!("restarting PostgreSQL failed: {status}");
     }
@@ -468,12 +470,20 @@ async fn abuse_run(cli: &Cli, scale: Scale) -> Result<(Value, bool)> {
     s.load.start_sending(scale.per_user, 4, 64);
     let rss_abused = sample_rss(&s.server, scale.abusive).await;
     let counts = abusers.stop().await;
+    // What the server itself saw and refused (the abusers' own counts include frames written
+    // into sockets the server had already closed).
+    let server_errors = s.server.metric("chat_errors_total").await;
+    let server_refused = s.server.metric("chat_refused_total").await;
+    let write_failures = s.server.metric("chat_write_failures_total").await;
     let load = std::sync::atomic::Ordering::Relaxed;
     let quiet_p99 = quiet_report["delivery_ms"]["p99"].as_f64().unwrap_or(0.0);
     let extra = json!({
         "abusers": { "flooders": mix.flooders, "non_readers": mix.non_readers, "half_open": mix.half_open,
                      "garbage": mix.garbage, "fuzzers": mix.fuzzers },
-        "bad_inputs_tried": counts.bad_inputs.load(load),
+        "abusive_frames_written": counts.bad_inputs.load(load),
+        "server_error_frames": server_errors,
+        "server_refused_connections": server_refused,
+        "server_write_failures": write_failures,
         "abuser_connections": counts.connections.load(load),
         "abuser_connections_closed_by_server": counts.closed_by_server.load(load),
         "rss_mib": { "quiet_max": rss_quiet as f64 / 1024.0, "abused_max": rss_abused as f64 / 1024.0 },

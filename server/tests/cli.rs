@@ -361,3 +361,50 @@ async fn demo_without_the_built_package_says_how_to_build_it() {
     assert!(out.contains("the browser package is not built"), "{out}");
     assert!(out.contains("bash pkg/build.sh"), "{out}");
 }
+
+#[tokio::test]
+async fn the_demo_has_its_own_host_setting_and_refuses_requests_for_other_hosts() {
+    let dir = tempdir();
+    let sdk = dir.join("sdk");
+    std::fs::create_dir_all(&sdk).unwrap();
+    for file in ["index.js", "chat_sdk.js", "chat_sdk_bg.wasm"] {
+        std::fs::write(sdk.join(file), "placeholder").unwrap();
+    }
+    let mut child = cmd(&dir)
+        .args(["demo", "--port", "0", "--database"])
+        .arg(dir.join("demo.db"))
+        .arg("--sdk-dir")
+        .arg(&sdk)
+        // serve's setting: the demo must not pick it up and listen on every interface.
+        .env("CHAT_HOST", "0.0.0.0")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ws://").nth(1) {
+                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the demo starts");
+    assert!(addr.starts_with("127.0.0.1:"), "CHAT_DEMO_HOST defaults to loopback, CHAT_HOST is ignored: {addr}");
+    let http = reqwest::Client::new();
+    let token = |host: &str| {
+        http.get(format!("http://{addr}/demo/token?role=teacher&id=1")).header(reqwest::header::HOST, host).send()
+    };
+    // A page on another name that resolves to this machine (DNS rebinding) gets nothing.
+    let refused = token("evil.example:4000").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("CHAT_DEMO_ALLOWED_HOSTS"));
+    // The demo's own names work.
+    for host in ["localhost:4000", addr.as_str()] {
+        let ok = token(host).await.unwrap();
+        assert_eq!(ok.status(), 200, "{host}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
