@@ -425,6 +425,12 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
 
 async fn serve(args: ServeArgs) -> CmdResult {
     let config = serve_config(&args)?;
+    if std::env::var_os("CHAT_OUTBOUND_QUEUE").is_some() {
+        tracing::warn!(
+            "CHAT_OUTBOUND_QUEUE (frames) is no longer read: the queue is bounded in bytes by CHAT_OUTBOUND_BYTES \
+             (default 4194304)"
+        );
+    }
     let (store, described) = match Database::parse(args.db.database_url.as_deref()).map_err(|e| e.to_string())? {
         Database::Postgres(target) => open_postgres(&args, &target).await?,
         Database::Sqlite { path, from_url } => {
