@@ -34,9 +34,10 @@ struct Cli {
     /// A PostgreSQL URL where the suite may create and drop databases.
     #[arg(long, env = "TEST_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     admin_url: String,
-    /// The command that restarts PostgreSQL (skipped when empty).
+    /// The command that controls PostgreSQL, to which `stop` and `start` are appended (e.g.
+    /// `pg_ctlcluster 15 main`); the pg-restart scenario is skipped when empty.
     #[arg(long, default_value = "")]
-    pg_restart: String,
+    pg_control: String,
     /// Seconds-long runs of every scenario, for CI.
     #[arg(long)]
     smoke: bool,
@@ -315,36 +316,65 @@ async fn kill9(cli: &Cli, backend: Backend, scale: Scale) -> Result<(Value, bool
     settle(s, "kill9", backend, extra, started).await
 }
 
-/// PostgreSQL restarted under load: the server stays up, says it is not ready meanwhile,
-/// and carries on by itself.
+/// PostgreSQL stopped under load and started again: the server stays up, says it is not
+/// ready while the database is gone, refuses sends with a retryable error (the SDK keeps
+/// them), and carries on by itself once the database is back.
 async fn pg_restart(cli: &Cli, scale: Scale) -> Result<(Value, bool)> {
     let started = Instant::now();
-    let mut s = stage(cli, Backend::Postgres, "pg-restart", scale, &[]).await?;
+    let mut s = stage(cli, Backend::Postgres, "pg-restart", scale, &[("CHAT_DB_TIMEOUT", "2")]).await?;
     s.load.start_sending(scale.per_user, 4, 64);
     tokio::time::sleep(scale.between_faults).await;
-    let watcher = watch_readiness(s.server.http_url());
-    let mut parts = cli.pg_restart.split_whitespace();
-    let program = parts.next().context("--pg-restart is empty")?;
-    // Off the async threads: the readiness watcher must keep sampling meanwhile.
-    let (program, args) = (program.to_owned(), parts.map(str::to_owned).collect::<Vec<_>>());
-    let status = tokio::task::spawn_blocking(move || Command::new(program).args(args).status()).await??;
-    if !status.success() {
-        bail!("restarting PostgreSQL failed: {status}");
-    }
-    let restarted_in = started.elapsed();
+    let errors_before = s.server.metric("chat_errors_total{code=\"unavailable\"").await;
+    pg_control(&cli.pg_control, "stop").await?;
+    let down = Instant::now();
+    // The database is gone: readiness must say so (waited for, not timed).
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let noticed = async {
+        loop {
+            let status = http.get(format!("{}/readyz", s.server.http_url())).send().await.map_or(0, |r| r.status().as_u16());
+            if status == 503 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let reported = tokio::time::timeout(Duration::from_secs(30), noticed).await.is_ok();
+    let noticed_after = down.elapsed();
+    tokio::time::sleep(scale.stall.min(Duration::from_secs(10))).await;
+    let alive_while_down = s.server.alive();
+    let errors_while_down = s.server.metric("chat_errors_total{code=\"unavailable\"").await - errors_before;
+    pg_control(&cli.pg_control, "start").await?;
+    let downtime = down.elapsed();
+    let back = async {
+        while s.server.ready_status().await != 200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let recovered = tokio::time::timeout(Duration::from_secs(60), back).await.is_ok();
+    let ready_again_after = down.elapsed();
     tokio::time::sleep(scale.between_faults).await;
-    let (not_ready, samples) = watcher.stop().await;
-    let alive = s.server.alive();
-    let unavailable = s.server.metric("chat_errors_total").await;
     let extra = json!({
-        "readyz_not_ready_samples": not_ready,
-        "readyz_samples": samples,
-        "server_stayed_up": alive,
-        "error_frames": unavailable,
-        "restart_at_s": restarted_in.as_secs_f64().round(),
+        "database_down_s": (downtime.as_secs_f64() * 10.0).round() / 10.0,
+        "readyz_503_after_ms": noticed_after.as_millis(),
+        "ready_again_after_s": (ready_again_after.as_secs_f64() * 10.0).round() / 10.0,
+        "server_stayed_up": alive_while_down,
+        "unavailable_answers_while_down": errors_while_down,
     });
     let (report, ok) = settle(s, "pg-restart", Backend::Postgres, extra, started).await?;
-    Ok((report, ok && not_ready > 0 && alive))
+    Ok((report, ok && reported && recovered && alive_while_down))
+}
+
+/// Runs `<control> <verb>` off the async threads (a stop waits for PostgreSQL to shut down).
+async fn pg_control(control: &str, verb: &str) -> Result<()> {
+    let mut parts = control.split_whitespace().map(str::to_owned);
+    let program = parts.next().context("--pg-control is empty")?;
+    let mut args: Vec<String> = parts.collect();
+    args.push(verb.to_owned());
+    let status = tokio::task::spawn_blocking(move || Command::new(program).args(args).status()).await??;
+    if !status.success() {
+        bail!("PostgreSQL {verb} failed: {status}");
+    }
+    Ok(())
 }
 
 /// A session holds `LOCK TABLE "Message"` for a while under load.
@@ -572,7 +602,7 @@ async fn main() -> Result<()> {
     if wanted("abuse") {
         run(abuse_run(&cli, scale).await, "abuse");
     }
-    if wanted("pg-restart") && !cli.pg_restart.is_empty() {
+    if wanted("pg-restart") && !cli.pg_control.is_empty() {
         run(pg_restart(&cli, scale).await, "pg-restart");
     }
     if all_ok {

@@ -103,6 +103,14 @@ impl Server {
         std::fs::read_to_string(&self.log).map_or(0, |log| log.matches("panicked").count())
     }
 
+    /// `/readyz`'s status code, or 0 when the server does not answer.
+    pub async fn ready_status(&self) -> u16 {
+        match reqwest::get(format!("{}/readyz", self.http_url())).await {
+            Ok(r) => r.status().as_u16(),
+            Err(_) => 0,
+        }
+    }
+
     /// A metric, summed over its labels.
     pub async fn metric(&self, name: &str) -> f64 {
         let Ok(r) = reqwest::get(format!("{}/metrics", self.http_url())).await else { return 0.0 };

@@ -32,15 +32,15 @@ trap start_pg EXIT
 echo "==> building chat-server and chat-faults (release)"
 cargo build --release -p chat-server -p chat-faults
 
-RESTART=""
+PG_CONTROL=""
 if [ "$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null 2>&1 \
    && psql "$TEST_DATABASE_URL" -Atqc "select inet_server_addr() is null or host(inet_server_addr()) in ('127.0.0.1', '::1')" 2>/dev/null | grep -q t; then
-  RESTART="pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main restart"
+  PG_CONTROL="pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main"
 else
   echo "note: not root or PostgreSQL is not local: the pg-restart scenario is skipped"
 fi
 
 mkdir -p target/faults
 echo "==> fault suite $*"
-"$TARGET_DIR/release/chat-faults" --server-bin "$TARGET_DIR/release/chat-server" --pg-restart "$RESTART" \
+"$TARGET_DIR/release/chat-faults" --server-bin "$TARGET_DIR/release/chat-server" --pg-control "$PG_CONTROL" \
   --work-dir target/faults "$@" | tee target/faults/report.jsonl
