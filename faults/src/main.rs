@@ -331,7 +331,8 @@ async fn pg_restart(cli: &Cli, scale: Scale) -> Result<(Value, bool)> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     let noticed = async {
         loop {
-            let status = http.get(format!("{}/readyz", s.server.http_url())).send().await.map_or(0, |r| r.status().as_u16());
+            let status =
+                http.get(format!("{}/readyz", s.server.http_url())).send().await.map_or(0, |r| r.status().as_u16());
             if status == 503 {
                 return;
             }

@@ -153,3 +153,75 @@ fn encoding_a_frame_over_the_limit_fails_and_leaves_the_buffer_alone() {
     assert!(matches!(err, chat_protocol::EncodeError::TooLarge { max: MAX_CLIENT_FRAME_BYTES, .. }));
     assert_eq!(buf, [1, 2, 3]);
 }
+
+/// The largest frame of every kind a server can build, each within the frame limit (and so
+/// within the server's socket write limit, which is set above it). The `match` makes a new
+/// variant fail to compile here until its largest form is added.
+#[test]
+fn every_kind_of_server_frame_at_its_largest_fits_a_frame() {
+    use chat_protocol::{
+        Conversation, Cursor, ErrorCode, Limits, MAX_CONVERSATIONS_PAGE, MAX_HISTORY_PAGE, MAX_NAME_BYTES,
+        MAX_SYNC_PAGE, MAX_WATCH_LIST, PageBudget, UserRef,
+    };
+    let message = widest_message();
+    let name = "é".repeat(MAX_NAME_BYTES / 2);
+    let cursor = Some(Cursor { at: i64::MIN, id: MessageId([0xff; 16]) });
+    let user = UserRef::teacher(i32::MIN);
+    let conversation = Conversation { peer: user, peer_name: name.clone(), last: message.clone(), unread: u32::MAX };
+    let pack = |max: u16, len: usize| {
+        let mut budget = PageBudget::new();
+        (0..usize::from(max)).take_while(|_| budget.admit(len)).count()
+    };
+    let messages = |max: u16| vec![message.clone(); pack(max, message.encoded_len_bound())];
+    let conversations = vec![conversation.clone(); pack(MAX_CONVERSATIONS_PAGE, conversation.encoded_len_bound())];
+    // Server-written explanations are short sentences; 1 KiB is far above any of them.
+    let text = "x".repeat(1024);
+    let largest = |kind: &ServerFrame| -> ServerFrame {
+        match kind {
+            ServerFrame::Welcome { .. } => ServerFrame::Welcome {
+                user,
+                name: name.clone(),
+                server_time: i64::MIN,
+                token_expires_at: i64::MIN,
+                limits: Limits::protocol(u32::MAX, u32::MAX, u32::MAX),
+            },
+            ServerFrame::Sent { .. } => {
+                ServerFrame::Sent { req: u32::MAX, id: MessageId([0xff; 16]), created_at: i64::MIN }
+            }
+            ServerFrame::Error { .. } => {
+                ServerFrame::Error { req: u32::MAX, code: ErrorCode(u16::MAX), message: text.clone() }
+            }
+            ServerFrame::Message { .. } => ServerFrame::Message { message: message.clone() },
+            ServerFrame::History { .. } => {
+                ServerFrame::History { req: u32::MAX, peer: user, messages: messages(MAX_HISTORY_PAGE), next: cursor }
+            }
+            ServerFrame::Conversations { .. } => {
+                ServerFrame::Conversations { req: u32::MAX, conversations: conversations.clone() }
+            }
+            ServerFrame::Read { .. } => ServerFrame::Read { reader: user, peer: user, up_to: cursor.unwrap() },
+            ServerFrame::Typing { .. } => ServerFrame::Typing { from: user, on: true },
+            ServerFrame::Presence { .. } => ServerFrame::Presence { user, online: true },
+            ServerFrame::Pong { .. } => ServerFrame::Pong { req: u32::MAX, server_time: i64::MIN },
+            ServerFrame::Fatal { .. } => ServerFrame::Fatal { code: ErrorCode(u16::MAX), message: text.clone() },
+            ServerFrame::Done { .. } => ServerFrame::Done { req: u32::MAX },
+            ServerFrame::Watching { .. } => ServerFrame::Watching { req: u32::MAX, online: vec![user; MAX_WATCH_LIST] },
+            ServerFrame::TokenRefreshed { .. } => ServerFrame::TokenRefreshed { req: u32::MAX, expires_at: i64::MIN },
+            ServerFrame::MarkedRead { .. } => ServerFrame::MarkedRead { req: u32::MAX, count: u32::MAX },
+            ServerFrame::SyncPage { .. } => {
+                ServerFrame::SyncPage { req: u32::MAX, messages: messages(MAX_SYNC_PAGE), more: true }
+            }
+            ServerFrame::ConversationsPage { .. } => {
+                ServerFrame::ConversationsPage { req: u32::MAX, conversations: conversations.clone(), next: cursor }
+            }
+        }
+    };
+    let kinds = samples::server_samples();
+    assert_eq!(kinds.len(), 17, "one sample of every kind");
+    for (name, kind) in kinds {
+        let frame = largest(&kind);
+        assert_eq!(std::mem::discriminant(&frame), std::mem::discriminant(&kind), "{name}");
+        let len = frame.encode().unwrap_or_else(|e| panic!("{name}: {e}")).len();
+        assert!(len <= MAX_SERVER_FRAME_BYTES, "{name}: {len} bytes");
+        assert!(len <= chat_protocol::MAX_PAGE_BYTES + 2 * chat_protocol::MAX_CONTENT_BYTES, "{name}: {len} bytes");
+    }
+}

@@ -28,6 +28,10 @@ const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// waits for the socket, so the buffer never holds more than that.)
 pub(crate) const MAX_WRITE_BUFFER_BYTES: usize = MAX_SERVER_FRAME_BYTES + WRITE_BUFFER_BYTES + 64;
 
+// Checked when compiling: the largest frame (with its header, 14 bytes at most) fits after a
+// full write buffer. `protocol/tests/decode.rs` checks every kind of frame against the limit.
+const _: () = assert!(MAX_WRITE_BUFFER_BYTES >= MAX_SERVER_FRAME_BYTES + 14 + WRITE_BUFFER_BYTES);
+
 /// The path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/ws";
 
