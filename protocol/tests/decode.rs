@@ -165,7 +165,8 @@ fn every_kind_of_server_frame_at_its_largest_fits_a_frame() {
     };
     let message = widest_message();
     let name = "é".repeat(MAX_NAME_BYTES / 2);
-    let cursor = Some(Cursor { at: i64::MIN, id: MessageId([0xff; 16]) });
+    let widest = Cursor { at: i64::MIN, id: MessageId([0xff; 16]) };
+    let cursor = Some(widest);
     let user = UserRef::teacher(i32::MIN);
     let conversation = Conversation { peer: user, peer_name: name.clone(), last: message.clone(), unread: u32::MAX };
     let pack = |max: u16, len: usize| {
@@ -198,7 +199,7 @@ fn every_kind_of_server_frame_at_its_largest_fits_a_frame() {
             ServerFrame::Conversations { .. } => {
                 ServerFrame::Conversations { req: u32::MAX, conversations: conversations.clone() }
             }
-            ServerFrame::Read { .. } => ServerFrame::Read { reader: user, peer: user, up_to: cursor.unwrap() },
+            ServerFrame::Read { .. } => ServerFrame::Read { reader: user, peer: user, up_to: widest },
             ServerFrame::Typing { .. } => ServerFrame::Typing { from: user, on: true },
             ServerFrame::Presence { .. } => ServerFrame::Presence { user, online: true },
             ServerFrame::Pong { .. } => ServerFrame::Pong { req: u32::MAX, server_time: i64::MIN },
