@@ -29,23 +29,37 @@ for db in $(psql "$TEST_DATABASE_URL" -Atqc "select datname from pg_database whe
   psql "$TEST_DATABASE_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null
 done
 
-step "protocol builds without std: wasm32-unknown-unknown and thumbv7em-none-eabihf"
-rustup target add wasm32-unknown-unknown thumbv7em-none-eabihf >/dev/null
-cargo build -p chat-protocol --target wasm32-unknown-unknown
-cargo build -p chat-protocol --target thumbv7em-none-eabihf
-
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
+FAILED=()
 
-step "unit and integration tests (real PostgreSQL, real sockets)"
-cargo test --workspace --all-targets --all-features 2>&1 | tee -a "$LOG"
+# Runs one part of the suite, keeps its output for the summary, and records a failure
+# instead of stopping: every part runs, and the closing line says what failed.
+part() {
+  local name="$1"
+  shift
+  step "$name"
+  if ! "$@" 2>&1 | tee -a "$LOG"; then
+    FAILED+=("$name")
+  fi
+}
 
-step "browser: the chat-sdk package, wasm-bindgen-test and Playwright in headless Chromium"
-bash scripts/browser-tests.sh 2>&1 | tee -a "$LOG"
+protocol_no_std() {
+  rustup target add wasm32-unknown-unknown thumbv7em-none-eabihf >/dev/null
+  cargo build -p chat-protocol --target wasm32-unknown-unknown &&
+    cargo build -p chat-protocol --target thumbv7em-none-eabihf
+}
 
-step "the Next.js example (examples/nextjs): next build, next start, chat-server, Playwright"
-bash examples/nextjs/tests/run.sh 2>&1 | tee -a "$LOG"
+part "protocol builds without std: wasm32-unknown-unknown and thumbv7em-none-eabihf" protocol_no_std
+part "unit and integration tests (real PostgreSQL, real sockets)" cargo test --workspace --all-targets --all-features --no-fail-fast
+part "browser: the chat-sdk package, wasm-bindgen-test and Playwright in headless Chromium" bash scripts/browser-tests.sh
+part "the Next.js example (examples/nextjs): next build, next start, chat-server, Playwright" bash examples/nextjs/tests/run.sh
 
-# One closing line for the whole suite, summed over every test binary above.
+# One closing line for the whole suite, summed over every test binary above, and the parts
+# that failed (a part can fail before any test runs: a build, a server that does not start).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\nsuite: %d passed, %d failed\n", p, f }' "$LOG"
+if [ "${#FAILED[@]}" -gt 0 ]; then
+  printf 'failed: %s\n' "${FAILED[@]}" >&2
+  exit 1
+fi
