@@ -282,7 +282,7 @@ async fn sockets_that_never_say_hello_cannot_keep_real_users_out(
         c.limits.max_connections = 2;
         c.limits.max_pending = 8;
         c.limits.max_pending_per_ip = 4;
-        c.limits.hello_timeout = Duration::from_secs(1);
+        c.limits.hello_timeout = Duration::from_secs(2);
     })
     .await;
     // One address opens sockets and never says hello: it gets its share, then 429.
