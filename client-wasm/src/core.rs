@@ -422,6 +422,9 @@ pub struct Session {
     conversation_pages: Vec<(RequestId, Vec<Conversation>)>,
     /// A catch-up refused with a retryable code is asked again at this time, from here.
     resync_at: Option<(Millis, Cursor)>,
+    /// The browser said it is offline: no reconnect attempt (and no token fetch) until it
+    /// says it is back, but for a slow fallback in case that event never comes.
+    offline: bool,
 
     outbox: Vec<PendingSend>,
     requests: Requests,
@@ -474,6 +477,7 @@ impl Session {
             pace_at: None,
             conversation_pages: Vec::new(),
             resync_at: None,
+            offline: false,
             outbox: Vec::new(),
             requests: Requests::default(),
             seen: SeenIds::default(),
@@ -835,6 +839,7 @@ impl Session {
 
     /// The browser went back online: skip the remaining backoff.
     pub fn handle_online(&mut self, now: Millis) {
+        self.offline = false;
         if self.status == Status::Reconnecting {
             self.attempt = 0;
             self.start_attempt(now);
@@ -845,6 +850,7 @@ impl Session {
     /// `reconnecting` at once instead of waiting for the heartbeat to notice. Sends stay queued;
     /// [`Session::handle_online`] reconnects without waiting for the backoff.
     pub fn handle_offline(&mut self, now: Millis) {
+        self.offline = true;
         if matches!(self.status, Status::Open | Status::Connecting) {
             self.actions.push(Action::Close(1000));
             self.handle_close(now, None);
@@ -1146,7 +1152,13 @@ impl Session {
         if let Some(at) = self.reconnect_at
             && now >= at
         {
-            self.start_attempt(now);
+            if self.offline {
+                // Trying now would only fail (and fetch a token for nothing): wait for the
+                // online event, checking again at the longest backoff.
+                self.reconnect_at = Some(now + self.timings.backoff_cap);
+            } else {
+                self.start_attempt(now);
+            }
         }
         if let Some(at) = self.connect_deadline
             && now >= at

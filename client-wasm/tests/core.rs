@@ -560,3 +560,24 @@ fn going_offline_drops_the_socket_at_once_and_online_reconnects_without_backoff(
     let frames = p.sent();
     assert!(frames.iter().any(|f| matches!(f, ClientFrame::Send { id: i, .. } if *i == id)), "{frames:?}");
 }
+
+#[test]
+fn while_the_browser_is_offline_no_reconnect_is_attempted_until_it_is_back() {
+    let mut p = Pair::new();
+    p.connect();
+    p.actions();
+    p.s.handle_offline(p.now);
+    assert_eq!(p.s.status(), Status::Reconnecting);
+    p.actions();
+    // Backoff periods pass: no token fetch, no socket.
+    for _ in 0..20 {
+        let due = p.s.poll_timeout().unwrap();
+        p.now = p.now.max(due);
+        p.s.handle_timeout(p.now);
+        assert!(!p.actions().iter().any(|a| matches!(a, Action::FetchToken(_) | Action::Open)));
+        assert_eq!(p.s.status(), Status::Reconnecting);
+    }
+    // Back online: at once.
+    p.s.handle_online(p.now);
+    assert_eq!(p.actions(), [Action::FetchToken(TokenPurpose::Connect)]);
+}
