@@ -1054,6 +1054,17 @@ impl Session {
     /// Reports a message unless it was reported before. Returns whether it was new.
     fn report_message(&mut self, message: StoredMessage, live: bool) -> bool {
         self.note_seen_time(message.created_at);
+        // One of our own sends still waiting for its ack, already stored: a catch-up page can
+        // bring it before the ack does. It is that send's ack, not a new message.
+        if Some(message.from) == self.user
+            && let Some(index) = self.outbox.iter().position(|p| p.id == message.id)
+        {
+            self.outbox.remove(index);
+            self.send_retries = 0;
+            self.remember(message.id);
+            self.events.push(Event::Sent(message));
+            return false;
+        }
         if !self.remember(message.id) {
             return false;
         }

@@ -581,3 +581,44 @@ fn while_the_browser_is_offline_no_reconnect_is_attempted_until_it_is_back() {
     p.s.handle_online(p.now);
     assert_eq!(p.actions(), [Action::FetchToken(TokenPurpose::Connect)]);
 }
+
+#[test]
+fn a_pending_send_that_comes_back_in_the_catch_up_before_its_ack_is_reported_once_as_sent() {
+    let mut p = Pair::new();
+    p.connect();
+    p.server(ServerFrame::Message { message: stored(MessageId::new_v7(10, 0, [1; 8]), 5_000_000, "seen") });
+    p.s.handle_close(p.now, Some(1001));
+    let id = p.s.send(p.now, PEER, "queued while away".into()).unwrap();
+    p.advance(Timings::default().backoff_base);
+    p.open("tok", 3_600_000);
+    let frames = p.sent();
+    let Some(ClientFrame::Send { req: send_req, .. }) =
+        frames.iter().find(|f| matches!(f, ClientFrame::Send { .. })).cloned()
+    else {
+        panic!("{frames:?}")
+    };
+    let Some(ClientFrame::Sync { req: sync_req, .. }) =
+        frames.iter().find(|f| matches!(f, ClientFrame::Sync { .. })).cloned()
+    else {
+        panic!("{frames:?}")
+    };
+    p.events();
+    // The server committed the resend; the catch-up page, read after the commit, overtakes the ack.
+    let mine = StoredMessage {
+        id,
+        from: ME,
+        to: PEER,
+        content: "queued while away".into(),
+        created_at: 5_000_500,
+        read: false,
+    };
+    p.server(ServerFrame::SyncPage { req: sync_req, messages: vec![mine.clone()], more: false });
+    p.server(ServerFrame::Sent { req: send_req, id, created_at: 5_000_500 });
+    let events = p.events();
+    let sent: Vec<_> = events.iter().filter(|e| matches!(e, Event::Sent(m) if m.id == id)).collect();
+    let messages: Vec<_> =
+        events.iter().filter(|e| matches!(e, Event::Message { message, .. } if message.id == id)).collect();
+    assert_eq!(sent.len(), 1, "{events:?}");
+    assert!(messages.is_empty(), "not a new message as well: {events:?}");
+    assert_eq!(p.s.pending_sends(), 0);
+}
