@@ -1055,14 +1055,9 @@ impl Session {
     fn report_message(&mut self, message: StoredMessage, live: bool) -> bool {
         self.note_seen_time(message.created_at);
         // One of our own sends still waiting for its ack, already stored: a catch-up page can
-        // bring it before the ack does. It is that send's ack, not a new message.
-        if Some(message.from) == self.user
-            && let Some(index) = self.outbox.iter().position(|p| p.id == message.id)
-        {
-            self.outbox.remove(index);
-            self.send_retries = 0;
-            self.remember(message.id);
-            self.events.push(Event::Sent(message));
+        // bring it before the ack does. It is not a new message; its ack (which always follows:
+        // the send went out on this connection, or goes again on the next) reports it.
+        if self.outbox.iter().any(|p| p.id == message.id) {
             return false;
         }
         if !self.remember(message.id) {
