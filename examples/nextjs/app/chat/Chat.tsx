@@ -121,7 +121,10 @@ export function Chat({ socketUrl, me, peers }: { socketUrl: string; me: Person; 
       (page) => {
         if (cancelled) return;
         const items = page.messages.map(stored).reverse();
-        setThread(items);
+        // Keep what was sent or arrived while the page was on its way (a message sent right
+        // after opening the conversation would otherwise vanish from view).
+        const loaded = new Set(items.map((m) => m.id));
+        setThread((t) => [...items, ...t.filter((m) => !loaded.has(m.id))]);
         setOlder(page.next);
         const lastTheirs = [...items].reverse().find((m) => same(m.from, active));
         if (lastTheirs) void markRead(active, cursorOf(lastTheirs));
