@@ -370,27 +370,13 @@ async fn the_demo_has_its_own_host_setting_and_refuses_requests_for_other_hosts(
     for file in ["index.js", "chat_sdk.js", "chat_sdk_bg.wasm"] {
         std::fs::write(sdk.join(file), "placeholder").unwrap();
     }
-    let mut child = cmd(&dir)
-        .args(["demo", "--port", "0", "--database"])
-        .arg(dir.join("demo.db"))
-        .arg("--sdk-dir")
-        .arg(&sdk)
-        // serve's setting: the demo must not pick it up and listen on every interface.
-        .env("CHAT_HOST", "0.0.0.0")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ws://").nth(1) {
-                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the demo starts");
+    let mut c = cmd(&dir);
+    // serve's setting: the demo must not pick it up and listen on every interface.
+    c.env("CHAT_HOST", "0.0.0.0");
+    let database = dir.join("demo.db");
+    let args = ["demo", "--port", "0", "--database", database.to_str().unwrap(), "--sdk-dir", sdk.to_str().unwrap()];
+    let demo = serve_cmd(c, &args);
+    let addr = demo.addr.clone();
     assert!(addr.starts_with("127.0.0.1:"), "CHAT_DEMO_HOST defaults to loopback, CHAT_HOST is ignored: {addr}");
     let http = reqwest::Client::new();
     let token = |host: &str| {
@@ -405,6 +391,5 @@ async fn the_demo_has_its_own_host_setting_and_refuses_requests_for_other_hosts(
         let ok = token(host).await.unwrap();
         assert_eq!(ok.status(), 200, "{host}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(demo);
 }
