@@ -39,11 +39,14 @@ struct Resent {
     content: String,
 }
 
-impl Resent {
-    fn of(m: &NewMessage) -> Resent {
-        Resent { from: m.from, to: m.to, content: m.content.clone() }
+impl NewMessage {
+    /// Whether `other` is this message again (a resend under the same id), not another one.
+    fn is_resent_as(&self, other: &NewMessage) -> bool {
+        self.from == other.from && self.to == other.to && self.content == other.content
     }
+}
 
+impl Resent {
     fn is_same(&self, m: &NewMessage) -> bool {
         self.from == m.from && self.to == m.to && self.content == m.content
     }

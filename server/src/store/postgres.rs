@@ -236,11 +236,7 @@ impl PgStore {
                 InsertOutcome::Stored { created_at }
             } else if let Some(first) = first_in_batch.get(id.as_str()) {
                 // Repeated inside this batch: the first copy was stored just now.
-                if super::Resent::of(first).is_same(m) {
-                    InsertOutcome::Duplicate { created_at }
-                } else {
-                    InsertOutcome::Conflict
-                }
+                if first.is_resent_as(m) { InsertOutcome::Duplicate { created_at } } else { InsertOutcome::Conflict }
             } else {
                 match existing.get(id) {
                     Some((stored, at)) if stored.is_same(m) => InsertOutcome::Duplicate { created_at: *at },

@@ -232,7 +232,7 @@ impl SqliteStore {
             }
             if let Some(first) = first_in_batch.get(id.as_str()) {
                 // Repeated inside this batch: the first copy was stored just now.
-                let same = super::Resent::of(first).is_same(m);
+                let same = first.is_resent_as(m);
                 outcomes.push(if same { InsertOutcome::Duplicate { created_at } } else { InsertOutcome::Conflict });
                 continue;
             }
