@@ -51,7 +51,6 @@ fn closed() -> ClientError {
 enum Command {
     Send { to: UserRef, content: String, reply: oneshot::Sender<Result<StoredMessage, ClientError>> },
     Request { request: Request, reply: oneshot::Sender<Result<ServerFrame, ClientError>> },
-    Online,
     DropConnection,
     Close,
 }
@@ -186,11 +185,6 @@ impl Client {
         }
     }
 
-    /// The browser's `online` event, natively: reconnect now instead of after the backoff.
-    pub fn network_online(&self) {
-        let _ = self.commands.send(Command::Online);
-    }
-
     /// Drops the socket as a network failure would (the client then reconnects by itself).
     pub fn drop_connection(&self) {
         let _ = self.commands.send(Command::DropConnection);
@@ -302,7 +296,6 @@ async fn drive(
                         let _ = reply.send(Err(ClientError { code, message: code.name().into() }));
                     }
                 },
-                Some(Command::Online) => session.handle_online(now_ms()),
                 Some(Command::DropConnection) => {
                     if ws.take().is_some() || connecting.take().is_some() {
                         session.handle_close(now_ms(), None);

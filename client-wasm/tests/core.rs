@@ -622,3 +622,90 @@ fn a_pending_send_that_comes_back_in_the_catch_up_before_its_ack_is_reported_onc
     assert!(messages.is_empty(), "not a new message as well: {events:?}");
     assert_eq!(p.s.pending_sends(), 0);
 }
+
+/// Reconnects `p` after a drop: waits out the backoff and opens again.
+fn reconnect(p: &mut Pair) {
+    p.s.handle_close(p.now, Some(1006));
+    p.advance(Timings::default().backoff_base);
+    p.open("tok", 3_600_000);
+}
+
+#[test]
+fn a_catch_up_cut_by_a_disconnect_is_started_afresh_and_never_reaches_the_app() {
+    let mut p = Pair::new();
+    p.connect();
+    reconnect(&mut p);
+    let first = p.sent();
+    let [ClientFrame::Sync { req: old, .. }] = first.as_slice() else { panic!("{first:?}") };
+    let old = *old;
+    // The connection drops again before the page arrives.
+    p.events();
+    reconnect(&mut p);
+    assert!(!p.events().iter().any(|e| matches!(e, Event::Response { .. } | Event::RequestFailed { .. })));
+    let second = p.sent();
+    let [ClientFrame::Sync { req: new, .. }] = second.as_slice() else { panic!("one fresh catch-up: {second:?}") };
+    assert_ne!(*new, old);
+    p.events();
+    // A late answer to the old catch-up is not the app's business.
+    p.server(ServerFrame::SyncPage { req: old, messages: vec![], more: false });
+    assert_eq!(p.events(), []);
+    assert!(p.sent().is_empty(), "the stale page does not end the catch-up");
+}
+
+#[test]
+fn a_dead_connection_still_fails_the_apps_requests_that_timed_out_with_it() {
+    let mut p = Pair::new();
+    p.connect();
+    p.sent();
+    // The heartbeat's ping, then the app's request, both unanswered.
+    p.advance(60_000 / 3);
+    assert!(matches!(p.sent().as_slice(), [ClientFrame::Ping { .. }]), "the heartbeat");
+    let req = p.s.request(p.now, Request::Ping).unwrap();
+    p.events();
+    p.advance(Timings::default().request_timeout);
+    let events = p.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::RequestFailed { req: r, code: ErrorCode::REQUEST_TIMEOUT, .. } if *r == req)),
+        "{events:?}"
+    );
+    assert_eq!(p.s.status(), Status::Reconnecting);
+}
+
+#[test]
+fn sends_waiting_for_the_budget_do_not_spin_the_timer_while_a_refusal_backs_off() {
+    let mut p = Pair::new();
+    p.connect();
+    // More sends than the burst: the rest wait for the budget.
+    for i in 0..80 {
+        p.s.send(p.now, PEER, format!("m{i}")).unwrap();
+    }
+    let first = p.sent();
+    let Some(ClientFrame::Send { req, .. }) = first.first() else { panic!() };
+    // The server refuses the first as overloaded (the sends back off) and stores the rest.
+    p.server(ServerFrame::Error { req: *req, code: ErrorCode::OVERLOADED, message: "busy".into() });
+    for frame in &first[1..] {
+        if let ClientFrame::Send { req, id, .. } = frame {
+            p.server(ServerFrame::Sent { req: *req, id: *id, created_at: p.now });
+        }
+    }
+    let mut calls = 0;
+    while let Some(at) = p.s.poll_timeout() {
+        calls += 1;
+        assert!(calls < 1_000, "the timer keeps firing without progress");
+        if p.s.pending_sends() == 0 || at > p.now + Timings::default().backoff_cap {
+            break;
+        }
+        // Whatever is due is handled; the next deadline is then always in the future.
+        p.now = p.now.max(at);
+        p.s.handle_timeout(p.now);
+        for frame in p.sent() {
+            if let ClientFrame::Send { req, id, .. } = frame {
+                p.server(ServerFrame::Sent { req, id, created_at: p.now });
+            }
+        }
+        assert!(p.s.poll_timeout().is_none_or(|next| next > p.now), "a deadline in the past after handling it");
+    }
+    assert_eq!(p.s.pending_sends(), 0);
+}

@@ -60,13 +60,16 @@ pub struct Policy {
 
 impl Default for Policy {
     /// Teachers and students may talk, teachers among themselves too; students may not
-    /// message each other.
+    /// message each other ([`Policy::DEFAULT_PAIRS`]).
     fn default() -> Self {
         Policy { teacher_student: true, teacher_teacher: true, student_student: false }
     }
 }
 
 impl Policy {
+    /// The default policy as `CHAT_POLICY` writes it.
+    pub const DEFAULT_PAIRS: &str = "teacher-student,teacher-teacher";
+
     /// Parses a comma-separated list of allowed pairs: `teacher-student`,
     /// `teacher-teacher`, `student-student`.
     ///
@@ -217,9 +220,14 @@ pub struct TokenRules {
     pub issuer: Option<String>,
 }
 
+impl TokenRules {
+    /// The longest token lifetime accepted unless configured: a day.
+    pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+}
+
 impl Default for TokenRules {
     fn default() -> Self {
-        TokenRules { max_lifetime: Duration::from_secs(24 * 3600), audience: None, issuer: None }
+        TokenRules { max_lifetime: TokenRules::DEFAULT_MAX_LIFETIME, audience: None, issuer: None }
     }
 }
 
@@ -261,6 +269,7 @@ mod tests {
         assert!(p.allows(Role::Student, Role::Teacher));
         assert!(p.allows(Role::Teacher, Role::Teacher));
         assert!(!p.allows(Role::Student, Role::Student));
+        assert_eq!(Policy::parse(Policy::DEFAULT_PAIRS), Ok(Policy::default()));
         let all = Policy::parse("teacher-student,student-student").expect("parses");
         assert!(all.allows(Role::Student, Role::Student));
         assert!(!all.allows(Role::Teacher, Role::Teacher));

@@ -144,6 +144,9 @@ fn seconds(value: &str) -> Option<Duration> {
     value.parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// Database connections `serve` opens unless `DATABASE_URL` sets `connection_limit`.
+pub const DEFAULT_DB_POOL: u32 = 8;
+
 /// The file `serve` uses, in the working directory, when no `DATABASE_URL` is given.
 pub const DEFAULT_SQLITE_FILE: &str = "chat.db";
 

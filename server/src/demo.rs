@@ -25,16 +25,16 @@ use crate::config::Policy;
 use crate::store::{SqliteStore, StoreError};
 
 /// The page served at `/`.
-pub const PAGE: &str = include_str!("demo/index.html");
+pub(crate) const PAGE: &str = include_str!("demo/index.html");
 
 /// Where a build from this repository finds the browser package (`bash pkg/build.sh`).
-pub const DEFAULT_SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../pkg/dist");
+pub(crate) const DEFAULT_SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../pkg/dist");
 
 /// How long a demo token lives; the SDK refreshes it before it expires.
 const TOKEN_LIFETIME_SECS: i64 = 15 * 60;
 
 /// The demo's teachers and students. Ids overlap on purpose.
-pub const DEMO_USERS: &[(Role, &str)] = &[
+pub(crate) const DEMO_USERS: &[(Role, &str)] = &[
     (Role::Teacher, "Ms. Rivera"),
     (Role::Teacher, "Mr. Okafor"),
     (Role::Student, "Ada"),
@@ -44,7 +44,7 @@ pub const DEMO_USERS: &[(Role, &str)] = &[
 
 /// The three files of the built `chat-sdk` package, held in memory.
 #[derive(Clone, Debug)]
-pub struct SdkFiles {
+pub(crate) struct SdkFiles {
     index_js: Bytes,
     glue_js: Bytes,
     wasm: Bytes,
@@ -55,7 +55,7 @@ impl SdkFiles {
     ///
     /// # Errors
     /// A sentence saying which file is missing and how to build it.
-    pub fn load(dir: &Path) -> Result<SdkFiles, String> {
+    pub(crate) fn load(dir: &Path) -> Result<SdkFiles, String> {
         let read = |name: &str| {
             std::fs::read(dir.join(name)).map(Bytes::from).map_err(|e| {
                 format!(
@@ -74,7 +74,7 @@ impl SdkFiles {
 ///
 /// # Errors
 /// A database error.
-pub async fn seed(store: &SqliteStore) -> Result<Vec<crate::store::DirectoryUser>, StoreError> {
+pub(crate) async fn seed(store: &SqliteStore) -> Result<Vec<crate::store::DirectoryUser>, StoreError> {
     if store.users().await?.is_empty() {
         for &(role, name) in DEMO_USERS {
             store.add_user(role, name).await?;
@@ -96,18 +96,18 @@ struct Demo {
 /// answers (no CORS), but with DNS rebinding its name resolves to 127.0.0.1 and the browser
 /// treats the demo as that site: so the `Host` a request names must be the demo's own.
 #[derive(Clone, Debug, Default)]
-pub struct AllowedHosts(Vec<String>);
+pub(crate) struct AllowedHosts(Vec<String>);
 
 impl AllowedHosts {
     /// `localhost` (and `*.localhost`), IP addresses, and these names.
     #[must_use]
-    pub fn new(names: &[String]) -> Self {
+    pub(crate) fn new(names: &[String]) -> Self {
         AllowedHosts(names.iter().map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect())
     }
 
     /// Whether a request with this `Host` header is for the demo.
     #[must_use]
-    pub fn allows(&self, host: Option<&str>) -> bool {
+    pub(crate) fn allows(&self, host: Option<&str>) -> bool {
         let Some(host) = host else { return false };
         let name = match host.strip_prefix('[') {
             // [::1]:4000
@@ -141,7 +141,13 @@ fn refuse_other_host(demo: &Demo, headers: &HeaderMap) -> Option<Response> {
 }
 
 /// The demo's routes: the page, the package, the user list and the token endpoint.
-pub fn routes(store: SqliteStore, token_secret: &[u8], policy: Policy, sdk: SdkFiles, hosts: AllowedHosts) -> Router {
+pub(crate) fn routes(
+    store: SqliteStore,
+    token_secret: &[u8],
+    policy: Policy,
+    sdk: SdkFiles,
+    hosts: AllowedHosts,
+) -> Router {
     let demo = Arc::new(Demo { store, auth: Auth::new(token_secret), policy, sdk, hosts });
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))

@@ -33,7 +33,7 @@ pub(crate) const MAX_WRITE_BUFFER_BYTES: usize = MAX_SERVER_FRAME_BYTES + WRITE_
 const _: () = assert!(MAX_WRITE_BUFFER_BYTES >= MAX_SERVER_FRAME_BYTES + 14 + WRITE_BUFFER_BYTES);
 
 /// The path of the WebSocket endpoint.
-pub const WS_PATH: &str = "/ws";
+pub(crate) const WS_PATH: &str = "/ws";
 
 /// The router of a server with this state.
 pub(crate) fn router(state: AppState) -> Router {

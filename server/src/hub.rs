@@ -23,35 +23,35 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::Metrics;
 
 /// A connection's id, unique within one server process.
-pub type ConnId = u64;
+pub(crate) type ConnId = u64;
 
 /// Why and how a connection is being closed; shared by its tasks and the hub.
 #[derive(Debug, Default)]
-pub struct ConnControl {
+pub(crate) struct ConnControl {
     kill: CancellationToken,
     reason: Mutex<Option<(ErrorCode, String)>>,
 }
 
 impl ConnControl {
     /// Resolves once the connection has been told to close.
-    pub async fn killed(&self) {
+    pub(crate) async fn killed(&self) {
         self.kill.cancelled().await;
     }
 
     /// Whether the connection has been told to close.
     #[must_use]
-    pub fn is_killed(&self) -> bool {
+    pub(crate) fn is_killed(&self) -> bool {
         self.kill.is_cancelled()
     }
 
     /// The first reason given for closing, if any.
     #[must_use]
-    pub fn reason(&self) -> Option<(ErrorCode, String)> {
+    pub(crate) fn reason(&self) -> Option<(ErrorCode, String)> {
         lock(&self.reason).clone()
     }
 
     /// Tells the connection to close with `code`. The first reason wins.
-    pub fn kill(&self, code: ErrorCode, message: impl Into<String>) {
+    pub(crate) fn kill(&self, code: ErrorCode, message: impl Into<String>) {
         {
             let mut reason = lock(&self.reason);
             if reason.is_none() {
@@ -64,11 +64,11 @@ impl ConnControl {
 
 /// What one queued frame costs besides its bytes (the channel node and the `Bytes`
 /// handle), so a flood of tiny frames is bounded too.
-pub const FRAME_OVERHEAD: usize = 64;
+pub(crate) const FRAME_OVERHEAD: usize = 64;
 
 /// The sending half of one connection's outbound queue, bounded in bytes.
 #[derive(Clone, Debug)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     id: ConnId,
     user: UserRef,
     tx: mpsc::UnboundedSender<Bytes>,
@@ -79,7 +79,7 @@ pub struct Outbox {
 /// The bytes waiting in one connection's queue, and its bound. The writer side gives
 /// bytes back once they are written to the socket.
 #[derive(Debug)]
-pub struct QueueBytes {
+pub(crate) struct QueueBytes {
     queued: AtomicUsize,
     max: usize,
     metrics: Metrics,
@@ -88,7 +88,7 @@ pub struct QueueBytes {
 impl QueueBytes {
     /// Gives back the cost of `count` frames of `bytes` in all, taken off the queue and
     /// written (or dropped).
-    pub fn release_many(&self, bytes: usize, count: usize) {
+    pub(crate) fn release_many(&self, bytes: usize, count: usize) {
         let cost = bytes + count * FRAME_OVERHEAD;
         self.queued.fetch_sub(cost, Ordering::AcqRel);
         self.metrics.outbound_bytes(-i64::try_from(cost).unwrap_or(0));
@@ -96,13 +96,13 @@ impl QueueBytes {
 
     /// The server's metrics.
     #[must_use]
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
     /// The bytes queued now.
     #[must_use]
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queued.load(Ordering::Acquire)
     }
 }
@@ -119,7 +119,7 @@ impl Outbox {
     /// An outbox for connection `id` of `user` holding at most `max_bytes` of frames; the
     /// receiver and the byte counter go to the socket writer.
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         id: ConnId,
         user: UserRef,
         max_bytes: usize,
@@ -133,26 +133,20 @@ impl Outbox {
 
     /// The connection's id.
     #[must_use]
-    pub fn id(&self) -> ConnId {
+    pub(crate) fn id(&self) -> ConnId {
         self.id
-    }
-
-    /// The connection's user.
-    #[must_use]
-    pub fn user(&self) -> UserRef {
-        self.user
     }
 
     /// The connection's control block.
     #[must_use]
-    pub fn control(&self) -> &ConnControl {
+    pub(crate) fn control(&self) -> &ConnControl {
         &self.control
     }
 
     /// Queues an encoded frame. Returns whether it was queued. A frame that would take the
     /// queue past its byte bound closes the connection as a slow consumer; a closed queue
     /// means the connection is gone.
-    pub fn push(&self, frame: Bytes) -> bool {
+    pub(crate) fn push(&self, frame: Bytes) -> bool {
         if self.control.is_killed() {
             return false;
         }
@@ -176,7 +170,7 @@ impl Outbox {
     }
 
     /// Encodes and queues a frame.
-    pub fn push_frame(&self, frame: &ServerFrame) -> bool {
+    pub(crate) fn push_frame(&self, frame: &ServerFrame) -> bool {
         match frame.encode() {
             Ok(bytes) => self.push(Bytes::from(bytes)),
             Err(e) => {
@@ -214,7 +208,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The registry. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct Hub {
+pub(crate) struct Hub {
     inner: Arc<HubInner>,
 }
 
@@ -230,7 +224,7 @@ struct HubInner {
 impl Hub {
     /// An empty hub.
     #[must_use]
-    pub fn new(presence_grace: Duration, metrics: Metrics) -> Self {
+    pub(crate) fn new(presence_grace: Duration, metrics: Metrics) -> Self {
         let shards = (0..32).map(|_| Mutex::new(HashMap::new())).collect();
         Hub {
             inner: Arc::new(HubInner {
@@ -245,7 +239,7 @@ impl Hub {
 
     /// A fresh connection id.
     #[must_use]
-    pub fn next_id(&self) -> ConnId {
+    pub(crate) fn next_id(&self) -> ConnId {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -259,7 +253,7 @@ impl Hub {
     ///
     /// # Errors
     /// [`ErrorCode::TOO_MANY_CONNECTIONS`] when the user is at the cap.
-    pub fn register(&self, outbox: &Outbox, max_per_user: usize) -> Result<(), ErrorCode> {
+    pub(crate) fn register(&self, outbox: &Outbox, max_per_user: usize) -> Result<(), ErrorCode> {
         let user = outbox.user;
         let mut shard = lock(self.shard(user));
         let entry = shard.entry(user).or_default();
@@ -280,7 +274,7 @@ impl Hub {
 
     /// Removes a connection. If it was the user's last, watchers learn the user went
     /// offline after the grace period, unless the user reconnected meanwhile (a reload).
-    pub fn unregister(&self, outbox: &Outbox) {
+    pub(crate) fn unregister(&self, outbox: &Outbox) {
         let user = outbox.user;
         let generation = {
             let mut shard = lock(self.shard(user));
@@ -311,15 +305,9 @@ impl Hub {
         });
     }
 
-    /// Whether `user` counts as online (a connection is open, or closed within the grace).
-    #[must_use]
-    pub fn is_online(&self, user: UserRef) -> bool {
-        lock(self.shard(user)).get(&user).is_some_and(|e| e.announced_online)
-    }
-
     /// Replaces what `outbox` watches: stops watching `old`, starts watching `new`.
     /// Returns the users of `new` that are online now.
-    pub fn set_watch(&self, outbox: &Outbox, old: &[UserRef], new: &[UserRef]) -> Vec<UserRef> {
+    pub(crate) fn set_watch(&self, outbox: &Outbox, old: &[UserRef], new: &[UserRef]) -> Vec<UserRef> {
         for &user in old {
             let mut shard = lock(self.shard(user));
             if let Some(entry) = shard.get_mut(&user) {
@@ -345,7 +333,7 @@ impl Hub {
 
     /// Queues `frame` on every connection of `user` except `except`. Returns how many
     /// connections it was queued on.
-    pub fn send_to_user(&self, user: UserRef, frame: &Bytes, except: Option<ConnId>) -> usize {
+    pub(crate) fn send_to_user(&self, user: UserRef, frame: &Bytes, except: Option<ConnId>) -> usize {
         let shard = lock(self.shard(user));
         let Some(entry) = shard.get(&user) else {
             return 0;
@@ -362,7 +350,7 @@ impl Hub {
     }
 
     /// Tells every connection to close with `code` (used at shutdown).
-    pub fn kill_all(&self, code: ErrorCode, message: &str) {
+    pub(crate) fn kill_all(&self, code: ErrorCode, message: &str) {
         for shard in &self.inner.shards {
             for entry in lock(shard).values() {
                 for conn in &entry.conns {

@@ -20,18 +20,18 @@ pub mod cli;
 pub mod config;
 mod conn;
 pub mod db;
-pub mod demo;
-pub mod http;
-pub mod hub;
+pub(crate) mod demo;
+pub(crate) mod http;
+pub(crate) mod hub;
 mod listen;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod schema;
 pub mod server;
 mod state;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod writer;
+pub(crate) mod writer;
 
 pub use config::ServeConfig;
 pub use server::{Running, run, run_with};

@@ -23,7 +23,7 @@ struct ReasonLabel {
 
 /// The server's metrics. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     inner: Arc<Inner>,
 }
 
@@ -51,7 +51,7 @@ impl Default for Metrics {
 impl Metrics {
     /// A fresh registry with every metric at zero.
     #[must_use]
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("chat");
         let connections = Gauge::default();
         let stored = Counter::default();
@@ -107,70 +107,64 @@ impl Metrics {
     }
 
     /// A connection was authenticated.
-    pub fn connection_opened(&self) {
+    pub(crate) fn connection_opened(&self) {
         self.inner.connections.inc();
     }
 
     /// An authenticated connection closed.
-    pub fn connection_closed(&self) {
+    pub(crate) fn connection_closed(&self) {
         self.inner.connections.dec();
     }
 
     /// The number of open authenticated connections.
     #[must_use]
-    pub fn connections(&self) -> i64 {
+    pub(crate) fn connections(&self) -> i64 {
         self.inner.connections.get()
     }
 
     /// A batch of `size` was committed in `seconds`, storing `stored` new rows.
-    pub fn batch(&self, size: usize, stored: usize, seconds: f64) {
+    pub(crate) fn batch(&self, size: usize, stored: usize, seconds: f64) {
         self.inner.batch_size.observe(size as f64);
         self.inner.commit_seconds.observe(seconds);
         self.inner.stored.inc_by(stored as u64);
     }
 
     /// Frames were queued to `n` connections.
-    pub fn delivered(&self, n: usize) {
+    pub(crate) fn delivered(&self, n: usize) {
         if n > 0 {
             self.inner.delivered.inc_by(n as u64);
         }
     }
 
     /// An error frame (or fatal close) with this code was sent.
-    pub fn error(&self, code: chat_protocol::ErrorCode) {
+    pub(crate) fn error(&self, code: chat_protocol::ErrorCode) {
         self.inner.errors.get_or_create(&CodeLabel { code: code.name() }).inc();
     }
 
     /// Bytes were added to (positive) or taken off (negative) the outbound queues.
-    pub fn outbound_bytes(&self, delta: i64) {
+    pub(crate) fn outbound_bytes(&self, delta: i64) {
         self.inner.outbound_bytes.inc_by(delta);
-    }
-
-    /// Bytes queued for clients now, over all connections.
-    #[must_use]
-    pub fn outbound_bytes_now(&self) -> i64 {
-        self.inner.outbound_bytes.get()
     }
 
     /// A socket write failed (`error`) or made no progress in time (`stalled`), or a frame
     /// was too large to write (`too_large`).
-    pub fn write_failure(&self, reason: &'static str) {
+    pub(crate) fn write_failure(&self, reason: &'static str) {
         self.inner.write_failures.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// A connection was refused before authentication.
-    pub fn refused(&self, reason: &'static str) {
+    pub(crate) fn refused(&self, reason: &'static str) {
         self.inner.refused.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// An unauthenticated connection opened (`1`) or ended or authenticated (`-1`).
-    pub fn pending(&self, delta: i64) {
+    pub(crate) fn pending(&self, delta: i64) {
         self.inner.pending.inc_by(delta);
     }
 
     /// The Prometheus text exposition.
     #[must_use]
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         if let Err(e) = encode(&mut out, &self.inner.registry) {
             tracing::error!(error = %e, "metrics could not be encoded");

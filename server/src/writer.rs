@@ -27,18 +27,18 @@ use crate::store::{InsertOutcome, NewMessage, Store};
 
 /// One accepted send waiting to be stored.
 #[derive(Debug)]
-pub struct WriteRequest {
+pub(crate) struct WriteRequest {
     /// The message.
-    pub msg: NewMessage,
+    pub(crate) msg: NewMessage,
     /// The request to answer.
-    pub req: RequestId,
+    pub(crate) req: RequestId,
     /// The sending connection.
-    pub reply: Outbox,
+    pub(crate) reply: Outbox,
 }
 
 /// The handle connections submit sends through. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct Writer {
+pub(crate) struct Writer {
     tx: mpsc::Sender<WriteRequest>,
     health: Arc<Health>,
 }
@@ -54,7 +54,7 @@ struct Health {
 
 /// The writer's state as `/readyz` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriterState {
+pub(crate) enum WriterState {
     /// Committing normally (or idle).
     Ok,
     /// A commit has been running for longer than the database timeout.
@@ -66,7 +66,7 @@ pub enum WriterState {
 impl WriterState {
     /// The word `/readyz` prints.
     #[must_use]
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             WriterState::Ok => "ok",
             WriterState::Stalled => "stalled",
@@ -81,7 +81,7 @@ impl Writer {
     /// # Errors
     /// [`ErrorCode::OVERLOADED`] when the queue is full, [`ErrorCode::SHUTTING_DOWN`] once
     /// the writer stopped taking work.
-    pub fn submit(&self, request: WriteRequest) -> Result<(), ErrorCode> {
+    pub(crate) fn submit(&self, request: WriteRequest) -> Result<(), ErrorCode> {
         self.tx.try_send(request).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => ErrorCode::OVERLOADED,
             mpsc::error::TrySendError::Closed(_) => ErrorCode::SHUTTING_DOWN,
@@ -90,7 +90,7 @@ impl Writer {
 
     /// Whether the writer commits, given how long a commit may take.
     #[must_use]
-    pub fn state(&self, stall_after: Duration) -> WriterState {
+    pub(crate) fn state(&self, stall_after: Duration) -> WriterState {
         let since = self.health.busy_since.load(Ordering::Acquire);
         let stall = i64::try_from(stall_after.as_millis()).unwrap_or(i64::MAX);
         if since != 0 && now_ms() - since > stall {
@@ -106,7 +106,7 @@ impl Writer {
 /// Starts the writer. When `stop` is cancelled it refuses new work, commits and acks
 /// everything already queued, and then the returned task ends.
 #[must_use]
-pub fn spawn(
+pub(crate) fn spawn(
     store: Store,
     hub: Hub,
     metrics: Metrics,

@@ -130,12 +130,6 @@ impl PgStore {
         PgStore { pool, timeout: Duration::from_secs(10) }
     }
 
-    /// The pool.
-    #[must_use]
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     pub(super) async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -127,10 +127,18 @@ impl SqliteStore {
         Ok(SqliteStore { pool, timeout: Duration::from_secs(10) })
     }
 
-    /// The pool.
-    #[must_use]
-    pub fn pool(&self) -> &SqlitePool {
+    /// The pool (tests read and write the tables directly).
+    #[cfg(feature = "testing")]
+    pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// How many messages the database holds.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn message_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(r#"SELECT count(*) FROM "Message""#).fetch_one(&self.pool).await?)
     }
 
     /// Adds a user to the embedded directory; returns the new id.

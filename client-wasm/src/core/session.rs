@@ -1,0 +1,727 @@
+//! [`Session`]: the app's calls, the transport's inputs (`handle_*`) and outputs (`poll_*`).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use chat_protocol::{
+    ClientFrame, Conversation, Cursor, ErrorCode, IdGenerator, Limits, MAX_CONVERSATIONS_PAGE, MAX_SYNC_PAGE,
+    MessageId, Millis, PROTOCOL_VERSION, RequestId, ServerFrame, StoredMessage, UserRef,
+};
+
+use super::dedup::SeenIds;
+use super::outbox::Outbox;
+use super::pacer::Pacer;
+use super::requests::{Purpose, Requests};
+use super::timers::{Timer, Timers};
+use super::typing::Typing;
+use super::vocabulary::{Action, Event, Request, Status, Timings, TokenPurpose};
+
+/// The session.
+#[derive(Debug)]
+pub struct Session {
+    timings: Timings,
+    status: Status,
+    rng: u64,
+    ids: IdGenerator,
+    timers: Timers,
+
+    token: Option<String>,
+    fetching_token: bool,
+    /// Failed attempts since the last welcome.
+    attempt: u32,
+    /// The last close carried an auth failure; one more try with a fresh token is allowed.
+    auth_retry_used: bool,
+    /// The browser said it is offline: no reconnect attempt (and no token fetch) until it
+    /// says it is back, but for a slow fallback in case that event never comes.
+    offline: bool,
+    /// Whether a welcome has been received before (so the next one is a reconnect).
+    was_open: bool,
+
+    user: Option<UserRef>,
+    limits: Option<Limits>,
+    /// Spends the server's announced request budget.
+    pacer: Pacer,
+    /// Consecutive retryable refusals (of sends, or of a catch-up page), for the backoff.
+    retries: u32,
+
+    outbox: Outbox,
+    requests: Requests,
+    seen: SeenIds,
+    typing: Typing,
+
+    /// The newest `createdAt` this session has seen; a catch-up starts a margin before it.
+    last_seen_at: Option<Millis>,
+    /// Messages new to this session in the running catch-up.
+    sync_count: u32,
+    /// Where a refused catch-up starts again when [`Timer::Resync`] fires.
+    resync_from: Option<Cursor>,
+
+    transmits: Vec<Vec<u8>>,
+    actions: Vec<Action>,
+    events: Vec<Event>,
+}
+
+impl Session {
+    /// A session that has not connected yet. `seed` feeds the id and jitter generator;
+    /// pass 8 random bytes from the platform.
+    #[must_use]
+    pub fn new(timings: Timings, seed: u64) -> Self {
+        Session {
+            timings,
+            status: Status::Idle,
+            rng: seed | 1,
+            ids: IdGenerator::new(),
+            timers: Timers::default(),
+            token: None,
+            fetching_token: false,
+            attempt: 0,
+            auth_retry_used: false,
+            offline: false,
+            was_open: false,
+            user: None,
+            limits: None,
+            pacer: Pacer::default(),
+            retries: 0,
+            outbox: Outbox::default(),
+            requests: Requests::default(),
+            seen: SeenIds::default(),
+            typing: Typing::default(),
+            last_seen_at: None,
+            sync_count: 0,
+            resync_from: None,
+            transmits: Vec::new(),
+            actions: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The current status.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Who the server says we are, once welcomed.
+    #[must_use]
+    pub fn user(&self) -> Option<UserRef> {
+        self.user
+    }
+
+    /// Sends waiting for their ack.
+    #[must_use]
+    pub fn pending_sends(&self) -> usize {
+        self.outbox.len()
+    }
+
+    // ----- the app's calls -----
+
+    /// Starts connecting (also after `Unauthorized` or `Closed`).
+    pub fn connect(&mut self, now: Millis) {
+        if matches!(self.status, Status::Connecting | Status::Open) {
+            return;
+        }
+        self.attempt = 0;
+        self.auth_retry_used = false;
+        self.start_attempt(now);
+    }
+
+    /// Closes for good: pending sends and requests fail with `client_closed`.
+    pub fn close(&mut self, _now: Millis) {
+        if matches!(self.status, Status::Open | Status::Connecting) {
+            self.actions.push(Action::Close(1000));
+        }
+        self.timers.stop_all();
+        self.fail_everything(ErrorCode::CLIENT_CLOSED, "the client was closed");
+        self.set_status(Status::Closed);
+    }
+
+    /// Queues a message. It is sent now if the connection is open, or as soon as it is;
+    /// it stays queued across reconnects until the server acks it ([`Event::Sent`]) or
+    /// refuses it for good ([`Event::SendFailed`]).
+    ///
+    /// # Errors
+    /// The protocol's validation code (empty content, too long, bad recipient), or
+    /// `client_closed` / `unauthorized` when the session cannot send any more.
+    pub fn send(&mut self, now: Millis, to: UserRef, content: String) -> Result<MessageId, ErrorCode> {
+        self.check_usable()?;
+        chat_protocol::validate_user(&to)?;
+        chat_protocol::validate_content(&content)?;
+        if Some(to) == self.user {
+            return Err(ErrorCode::SELF_MESSAGE);
+        }
+        self.typing.sent_to(to);
+        let random = self.random().to_le_bytes();
+        let id = self.ids.next(u64::try_from(now.max(0)).unwrap_or(0), random);
+        self.outbox.push(id, to, content);
+        self.flush_sends(now);
+        Ok(id)
+    }
+
+    /// Starts a request; its answer arrives as [`Event::Response`] or
+    /// [`Event::RequestFailed`] with the returned id. Made while not connected, it waits
+    /// for the connection (its timeout running).
+    ///
+    /// # Errors
+    /// The protocol's validation code, or `client_closed` / `unauthorized`.
+    pub fn request(&mut self, now: Millis, request: Request) -> Result<RequestId, ErrorCode> {
+        self.check_usable()?;
+        let req = self.requests.next_id();
+        if let Request::Typing { peer, on } = request
+            && !self.typing.needs_sending(now, peer, on, self.timings.typing_throttle)
+        {
+            // Throttled, or nothing to clear: answered locally.
+            chat_protocol::validate_user(&peer)?;
+            self.events.push(Event::Response { req, frame: ServerFrame::Done { req } });
+            return Ok(req);
+        }
+        let frame = request.into_frame(req);
+        frame.validate()?;
+        let sent = self.status == Status::Open;
+        if sent {
+            self.transmit(&frame);
+        }
+        self.requests.insert(req, Purpose::App, frame, now + self.timings.request_timeout, sent);
+        Ok(req)
+    }
+
+    fn check_usable(&self) -> Result<(), ErrorCode> {
+        match self.status {
+            Status::Closed => Err(ErrorCode::CLIENT_CLOSED),
+            Status::Unauthorized => Err(ErrorCode::UNAUTHORIZED),
+            _ => Ok(()),
+        }
+    }
+
+    // ----- the transport's inputs -----
+
+    /// The token provider answered.
+    pub fn handle_token(&mut self, now: Millis, purpose: TokenPurpose, token: String) {
+        match purpose {
+            TokenPurpose::Connect => {
+                self.fetching_token = false;
+                if self.status != Status::Connecting {
+                    return;
+                }
+                self.token = Some(token);
+                self.actions.push(Action::Open);
+            }
+            TokenPurpose::Refresh => {
+                if self.status != Status::Open {
+                    return;
+                }
+                self.token = Some(token.clone());
+                self.start_internal(now, Purpose::Refresh, |req| ClientFrame::RefreshToken { req, token });
+            }
+        }
+    }
+
+    /// The token provider failed (network error, signed out...). For a connect, retried
+    /// with backoff; for a refresh, tried again shortly.
+    pub fn handle_token_error(&mut self, now: Millis, purpose: TokenPurpose) {
+        match purpose {
+            TokenPurpose::Connect => {
+                self.fetching_token = false;
+                if self.status == Status::Connecting {
+                    self.schedule_reconnect(now);
+                }
+            }
+            TokenPurpose::Refresh => self.timers.set(Timer::Refresh, now + self.timings.backoff_base.max(1_000)),
+        }
+    }
+
+    /// The socket opened: say hello.
+    pub fn handle_open(&mut self, _now: Millis) {
+        if self.status != Status::Connecting {
+            return;
+        }
+        let token = self.token.clone().unwrap_or_default();
+        self.transmit(&ClientFrame::Hello { version: PROTOCOL_VERSION, token });
+    }
+
+    /// The socket closed (or failed to open). `code` is the WebSocket close code, if any.
+    pub fn handle_close(&mut self, now: Millis, code: Option<u16>) {
+        if matches!(self.status, Status::Closed | Status::Unauthorized | Status::Idle) {
+            return;
+        }
+        let error = code.and_then(ErrorCode::from_close_code);
+        self.events.push(Event::Disconnected { code: error });
+        self.on_disconnected();
+        if let Some(error) = error
+            && error.is_auth_failure()
+        {
+            // An expired token may just be stale: one immediate retry with a fresh token.
+            // Anything else, or a second refusal, is final.
+            if error == ErrorCode::TOKEN_EXPIRED && !self.auth_retry_used {
+                self.auth_retry_used = true;
+                self.start_attempt(now);
+                return;
+            }
+            self.timers.stop(Timer::Reconnect);
+            self.fail_everything(error, "the server refused the credentials");
+            self.set_status(Status::Unauthorized);
+            return;
+        }
+        if matches!(error, Some(ErrorCode::UNSUPPORTED_VERSION)) {
+            self.fail_everything(ErrorCode::UNSUPPORTED_VERSION, "this SDK's protocol is not supported by the server");
+            self.set_status(Status::Closed);
+            return;
+        }
+        self.schedule_reconnect(now);
+    }
+
+    /// The browser went back online: skip the remaining backoff.
+    pub fn handle_online(&mut self, now: Millis) {
+        self.offline = false;
+        if self.status == Status::Reconnecting {
+            self.attempt = 0;
+            self.start_attempt(now);
+        }
+    }
+
+    /// The browser went offline: the socket will not deliver anything now, so drop it and show
+    /// `reconnecting` at once instead of waiting for the heartbeat to notice. Sends stay queued;
+    /// [`Session::handle_online`] reconnects without waiting for the backoff.
+    pub fn handle_offline(&mut self, now: Millis) {
+        self.offline = true;
+        if matches!(self.status, Status::Open | Status::Connecting) {
+            self.drop_connection(now);
+        }
+    }
+
+    /// A binary frame arrived.
+    pub fn handle_frame(&mut self, now: Millis, bytes: &[u8]) {
+        let Ok(frame) = ServerFrame::decode(bytes) else {
+            // A server speaking something else: drop the connection and try again.
+            self.actions.push(Action::Close(ErrorCode::BAD_FRAME.close_code()));
+            self.handle_close(now, None);
+            return;
+        };
+        match frame {
+            ServerFrame::Welcome { user, name, token_expires_at, limits, server_time } => {
+                self.on_welcome(now, user, name, (server_time, token_expires_at), limits);
+            }
+            ServerFrame::Sent { req, id, created_at } => self.on_sent(req, id, created_at),
+            ServerFrame::Error { req, code, message } => self.on_error(now, req, code, message),
+            ServerFrame::Message { message } => {
+                // The message a peer was typing has arrived: they stopped typing.
+                if Some(message.to) == self.user {
+                    self.stop_typing_in(Some(message.from), None);
+                }
+                self.report_message(message, true);
+            }
+            ServerFrame::Read { reader, peer, up_to } => self.events.push(Event::Read { reader, peer, up_to }),
+            ServerFrame::Typing { from, on } => {
+                if let Some(on) = self.typing.notice(from, on, now + self.timings.typing_expiry) {
+                    self.events.push(Event::Typing { from, on });
+                }
+            }
+            ServerFrame::Presence { user, online } => self.events.push(Event::Presence { user, online }),
+            ServerFrame::Fatal { .. } => {
+                // The close that follows carries the same code; nothing to do until then.
+            }
+            ServerFrame::ConversationsPage { req, conversations, next } => {
+                self.on_conversations_page(now, req, conversations, next);
+            }
+            other => {
+                let Some(req) = other.request_id() else { return };
+                match (self.requests.purpose(req), other) {
+                    (Some(Purpose::Sync), ServerFrame::SyncPage { messages, more, .. }) => {
+                        self.requests.remove(req);
+                        self.on_sync_page(now, messages, more);
+                    }
+                    (Some(Purpose::Refresh), ServerFrame::TokenRefreshed { expires_at, .. }) => {
+                        self.requests.remove(req);
+                        self.set_token_expiry(now, expires_at);
+                    }
+                    (Some(Purpose::Ping), ServerFrame::Pong { .. }) => {
+                        self.requests.remove(req);
+                    }
+                    (Some(Purpose::App), frame) => {
+                        self.requests.remove(req);
+                        self.events.push(Event::Response { req, frame });
+                    }
+                    // An answer to a request that is gone (timed out, or of an earlier connection).
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Time passed: fire whatever is due.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        if self.timers.fire(Timer::Reconnect, now) {
+            if self.offline {
+                // Trying now would only fail (and fetch a token for nothing): wait for the
+                // online event, checking again at the longest backoff.
+                self.timers.set(Timer::Reconnect, now + self.timings.backoff_cap);
+            } else {
+                self.start_attempt(now);
+            }
+        }
+        if self.timers.fire(Timer::Connect, now) {
+            // The socket never opened or the welcome never came.
+            self.drop_connection(now);
+        }
+        if self.timers.fire(Timer::RetrySends, now) | self.timers.fire(Timer::Pace, now) {
+            self.flush_sends(now);
+        }
+        if self.timers.fire(Timer::Resync, now)
+            && let Some(after) = self.resync_from.take()
+            && self.status == Status::Open
+        {
+            self.request_sync(now, after);
+        }
+        let mut dead = false;
+        for (req, purpose) in self.requests.take_expired(now) {
+            match purpose {
+                Purpose::App => self.events.push(Event::RequestFailed {
+                    req,
+                    code: ErrorCode::REQUEST_TIMEOUT,
+                    message: "no answer in time".into(),
+                }),
+                Purpose::CaughtUp => self.events.push(Event::CaughtUp { count: self.sync_count, conversations: None }),
+                // The connection stopped answering: drop it and reconnect.
+                Purpose::Ping | Purpose::Sync | Purpose::Refresh => dead = true,
+            }
+        }
+        if dead {
+            self.drop_connection(now);
+            return;
+        }
+        self.stop_typing_in(None, Some(now));
+        if self.status != Status::Open {
+            return;
+        }
+        if self.timers.fire(Timer::Heartbeat, now) {
+            self.timers.set(Timer::Heartbeat, now + self.heartbeat_interval());
+            if !self.requests.has(Purpose::Ping) {
+                self.start_internal(now, Purpose::Ping, |req| ClientFrame::Ping { req });
+            }
+        }
+        if self.timers.fire(Timer::Refresh, now) {
+            self.actions.push(Action::FetchToken(TokenPurpose::Refresh));
+        }
+    }
+
+    // ----- the outputs -----
+
+    /// When [`Session::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        [self.timers.next(self.status == Status::Open), self.requests.next_deadline(), self.typing.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next frame to write to the socket.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        // Queues stay short (a page of events at most), so removing at the front is cheap,
+        // and plain vectors keep the browser bundle smaller than `VecDeque`.
+        (!self.transmits.is_empty()).then(|| self.transmits.remove(0))
+    }
+
+    /// The next thing the transport must do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        (!self.actions.is_empty()).then(|| self.actions.remove(0))
+    }
+
+    /// The next event for the app.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        (!self.events.is_empty()).then(|| self.events.remove(0))
+    }
+
+    // ----- connection life -----
+
+    fn start_attempt(&mut self, now: Millis) {
+        self.timers.stop(Timer::Reconnect);
+        self.timers.set(Timer::Connect, now + self.timings.connect_timeout);
+        self.set_status(Status::Connecting);
+        if !self.fetching_token {
+            self.fetching_token = true;
+            self.actions.push(Action::FetchToken(TokenPurpose::Connect));
+        }
+    }
+
+    /// Closes the socket from this side and handles it as a close.
+    fn drop_connection(&mut self, now: Millis) {
+        self.actions.push(Action::Close(1000));
+        self.handle_close(now, None);
+    }
+
+    fn on_disconnected(&mut self) {
+        self.timers.stop_connection();
+        self.resync_from = None;
+        self.requests.disconnected();
+        self.outbox.disconnected();
+        self.typing.disconnected();
+        self.stop_typing_in(None, None);
+        self.transmits.clear();
+    }
+
+    fn schedule_reconnect(&mut self, now: Millis) {
+        // Capped exponential backoff with full jitter.
+        let ceiling =
+            self.timings.backoff_base.saturating_mul(1i64 << self.attempt.min(20)).min(self.timings.backoff_cap).max(1);
+        let delay = i64::try_from(self.random() % u64::try_from(ceiling).unwrap_or(1)).unwrap_or(0);
+        self.attempt = self.attempt.saturating_add(1);
+        self.timers.set(Timer::Reconnect, now + delay);
+        self.set_status(Status::Reconnecting);
+    }
+
+    fn on_welcome(&mut self, now: Millis, user: UserRef, name: String, times: (Millis, Millis), limits: Limits) {
+        let (server_time, token_expires_at) = times;
+        if self.status != Status::Connecting {
+            return;
+        }
+        // Everything stored from this session's first welcome on is the session's to see:
+        // a catch-up after a disconnect starts there even if no message was seen yet.
+        if self.last_seen_at.is_none() {
+            self.last_seen_at = Some(server_time);
+        }
+        self.timers.stop(Timer::Connect);
+        self.attempt = 0;
+        self.auth_retry_used = false;
+        self.user = Some(user);
+        self.limits = Some(limits);
+        self.pacer = Pacer::new(&limits, now);
+        self.retries = 0;
+        self.set_token_expiry(now, token_expires_at);
+        self.timers.set(Timer::Heartbeat, now + self.heartbeat_interval());
+        self.set_status(Status::Open);
+        self.events.push(Event::Welcome { user, name });
+        // Resend every unacknowledged message, in order, with its original id, paced to the
+        // server's announced rate (a long outbox does not arrive as one burst).
+        self.flush_sends(now);
+        // Then the requests made while offline.
+        for frame in self.requests.take_unsent() {
+            self.transmit(&frame);
+        }
+        // Catch up on what arrived while we were away.
+        if self.was_open
+            && let Some(at) = self.last_seen_at
+        {
+            self.sync_count = 0;
+            self.request_sync(now, Cursor::from_time(at - self.timings.sync_margin));
+        }
+        self.was_open = true;
+    }
+
+    fn set_token_expiry(&mut self, now: Millis, expires_at: Millis) {
+        let lifetime = (expires_at - now).max(0);
+        let lead = self.timings.refresh_before_expiry.min(lifetime / 5);
+        self.timers.set(Timer::Refresh, expires_at - lead);
+    }
+
+    fn heartbeat_interval(&self) -> Millis {
+        let idle = self.limits.map_or(60_000, |l| Millis::from(l.idle_timeout_ms));
+        (idle / 3).clamp(1_000, 30_000)
+    }
+
+    fn fail_everything(&mut self, code: ErrorCode, why: &str) {
+        for pending in self.outbox.take() {
+            self.events.push(Event::SendFailed { id: pending.id, code, message: why.into() });
+        }
+        for req in self.requests.take_app() {
+            self.events.push(Event::RequestFailed { req, code, message: why.into() });
+        }
+    }
+
+    // ----- sending -----
+
+    /// Sends what waits in the outbox, in order, as far as the request budget allows; the
+    /// rest goes when the budget refills ([`Timer::Pace`]) or after a refusal's backoff.
+    fn flush_sends(&mut self, now: Millis) {
+        if self.status != Status::Open || self.timers.is_set(Timer::RetrySends) {
+            return;
+        }
+        self.timers.stop(Timer::Pace);
+        loop {
+            let Some(pending) = self.outbox.next_unsent() else { return };
+            if !self.pacer.take(now) {
+                self.timers.set(Timer::Pace, self.pacer.ready_at());
+                return;
+            }
+            let req = self.requests.next_id();
+            pending.req = Some(req);
+            let frame = ClientFrame::Send { req, id: pending.id, to: pending.to, content: pending.content.clone() };
+            self.transmit(&frame);
+        }
+    }
+
+    fn on_sent(&mut self, req: RequestId, id: MessageId, created_at: Millis) {
+        // Otherwise an ack for a transmission we no longer track (a duplicate resend's ack).
+        let Some(pending) = self.outbox.acked(req, id) else { return };
+        self.retries = 0;
+        let Some(user) = self.user else { return };
+        let message =
+            StoredMessage { id, from: user, to: pending.to, content: pending.content, created_at, read: false };
+        self.note_seen_time(created_at);
+        // Our own message will not be reported again if a catch-up returns it.
+        self.seen.insert(id);
+        self.events.push(Event::Sent(message));
+    }
+
+    fn on_error(&mut self, now: Millis, req: RequestId, code: ErrorCode, message: String) {
+        if let Some(pending) = self.outbox.by_request(req) {
+            if code.is_retryable() {
+                // Overloaded, unavailable, rate limited...: leave it queued; it goes out again
+                // after a growing pause on this connection, or after the next reconnect.
+                pending.req = None;
+                if code == ErrorCode::RATE_LIMITED {
+                    self.pacer.empty();
+                }
+                if !self.timers.is_set(Timer::RetrySends) {
+                    let delay = self.retry_delay();
+                    self.timers.set(Timer::RetrySends, now + delay);
+                }
+            } else if let Some(pending) = self.outbox.remove_request(req) {
+                self.events.push(Event::SendFailed { id: pending.id, code, message });
+            }
+            return;
+        }
+        let Some(request) = self.requests.remove(req) else { return };
+        match request.purpose {
+            Purpose::App => self.events.push(Event::RequestFailed { req, code, message }),
+            Purpose::Sync => {
+                if let ClientFrame::Sync { after, .. } = request.frame
+                    && code.is_retryable()
+                {
+                    // The catch-up must finish: ask again from the same place after a pause.
+                    let delay = self.retry_delay();
+                    self.resync_from = Some(after);
+                    self.timers.set(Timer::Resync, now + delay);
+                }
+            }
+            Purpose::CaughtUp => self.events.push(Event::CaughtUp { count: self.sync_count, conversations: None }),
+            Purpose::Ping | Purpose::Refresh => {}
+        }
+    }
+
+    /// The delay before trying a refused send or catch-up again: doubling from the base up
+    /// to the cap, with jitter, so tabs refused together do not come back together.
+    fn retry_delay(&mut self) -> Millis {
+        let base = self.timings.backoff_base.max(250);
+        let ceiling = base.saturating_mul(1i64 << self.retries.min(16)).min(self.timings.backoff_cap.max(base));
+        self.retries = self.retries.saturating_add(1);
+        let jitter = i64::try_from(self.random() % u64::try_from(ceiling / 2 + 1).unwrap_or(1)).unwrap_or(0);
+        ceiling / 2 + jitter
+    }
+
+    // ----- requests the session makes itself -----
+
+    /// Sends a request of the session's own on the open connection and tracks it.
+    fn start_internal(&mut self, now: Millis, purpose: Purpose, frame: impl FnOnce(RequestId) -> ClientFrame) {
+        let req = self.requests.next_id();
+        let frame = frame(req);
+        self.transmit(&frame);
+        self.requests.insert(req, purpose, frame, now + self.timings.request_timeout, true);
+    }
+
+    fn request_sync(&mut self, now: Millis, after: Cursor) {
+        self.start_internal(now, Purpose::Sync, |req| ClientFrame::Sync { req, after, limit: MAX_SYNC_PAGE });
+    }
+
+    fn on_sync_page(&mut self, now: Millis, messages: Vec<StoredMessage>, more: bool) {
+        let last = messages.last().map(StoredMessage::cursor);
+        for message in messages {
+            if self.report_message(message, false) {
+                self.sync_count += 1;
+            }
+        }
+        match last {
+            Some(cursor) if more => self.request_sync(now, cursor),
+            // Finish with fresh unread counts.
+            _ => self.start_internal(now, Purpose::CaughtUp, |req| ClientFrame::ConversationsPage {
+                req,
+                before: None,
+                limit: MAX_CONVERSATIONS_PAGE,
+            }),
+        }
+    }
+
+    /// One page of a conversation list: asks for the next with the same request id, or
+    /// hands the whole list to whoever asked (the app, or the end of a catch-up).
+    fn on_conversations_page(
+        &mut self,
+        now: Millis,
+        req: RequestId,
+        conversations: Vec<Conversation>,
+        next: Option<Cursor>,
+    ) {
+        let deadline = now + self.timings.request_timeout;
+        let Some(request) = self.requests.get_mut(req) else { return };
+        request.gathered.extend(conversations);
+        if let Some(before) = next {
+            let frame = ClientFrame::ConversationsPage { req, before: Some(before), limit: MAX_CONVERSATIONS_PAGE };
+            // A reconnect resends this page request; what was gathered is kept.
+            request.frame = frame.clone();
+            request.deadline = deadline;
+            self.transmit(&frame);
+            return;
+        }
+        let Some(request) = self.requests.remove(req) else { return };
+        let all = request.gathered;
+        if request.purpose == Purpose::CaughtUp {
+            self.events.push(Event::CaughtUp { count: self.sync_count, conversations: Some(all) });
+        } else {
+            self.events.push(Event::Response { req, frame: ServerFrame::Conversations { req, conversations: all } });
+        }
+    }
+
+    // ----- what the app hears -----
+
+    /// Reports a message unless it was reported before. Returns whether it was new.
+    fn report_message(&mut self, message: StoredMessage, live: bool) -> bool {
+        self.note_seen_time(message.created_at);
+        // One of our own sends still waiting for its ack, already stored: a catch-up page can
+        // bring it before the ack does. It is not a new message; its ack (which always follows:
+        // the send went out on this connection, or goes again on the next) reports it.
+        if self.outbox.contains(message.id) || !self.seen.insert(message.id) {
+            return false;
+        }
+        self.events.push(Event::Message { message, live });
+        true
+    }
+
+    fn note_seen_time(&mut self, at: Millis) {
+        self.last_seen_at = Some(self.last_seen_at.map_or(at, |t| t.max(at)));
+    }
+
+    fn stop_typing_in(&mut self, from: Option<UserRef>, now: Option<Millis>) {
+        for from in self.typing.stop_inbound(from, now) {
+            self.events.push(Event::Typing { from, on: false });
+        }
+    }
+
+    fn set_status(&mut self, status: Status) {
+        if self.status != status {
+            self.status = status;
+            self.events.push(Event::Status(status));
+        }
+    }
+
+    fn transmit(&mut self, frame: &ClientFrame) {
+        if !matches!(frame, ClientFrame::Send { .. } | ClientFrame::Hello { .. }) {
+            // Requests are few and the app waits on them: they go at once, but count, so
+            // the sends behind them wait their turn. (Spent as of the last refill: the next
+            // refill adds the time since.)
+            self.pacer.spend();
+        }
+        match frame.encode() {
+            Ok(bytes) => self.transmits.push(bytes),
+            // Validation ran before; a frame that cannot be encoded is a bug, not input.
+            Err(_) => debug_assert!(false, "a validated frame failed to encode"),
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*: enough for jitter and the random bits of ids, seeded by the platform.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}

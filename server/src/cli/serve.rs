@@ -1,0 +1,324 @@
+//! `serve` (the guide's `npm run socket`) and `demo`: settings, the database, the listener.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{CmdResult, DbArgs, display_path, open_sqlite};
+use crate::auth::MIN_SECRET_BYTES;
+use crate::config::{Origins, Policy, ServeConfig, ServerLimits, TokenRules};
+use crate::db::{DEFAULT_DB_POOL, Database, DbTarget, explain_connect_error};
+use crate::demo;
+use crate::schema;
+use crate::server::{self, shutdown_signal};
+use crate::store::{PgStore, Store};
+
+/// The flags' defaults, from the one place that defines them.
+const LIMITS: ServerLimits = ServerLimits::DEFAULT;
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The port to listen on.
+    #[arg(long, env = "SOCKET_PORT", default_value_t = 4000)]
+    pub port: u16,
+    /// The address to listen on (0.0.0.0 to accept connections from other machines).
+    #[arg(long, env = "CHAT_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// The HS256 secret the app signs chat tokens with (at least 32 bytes).
+    #[arg(long, env = "CHAT_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+    /// Browser origins allowed to connect, comma-separated, or `*` for any.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", default_value = "http://localhost:3000,http://127.0.0.1:3000")]
+    pub allowed_origins: String,
+    /// Who may message whom: pairs among teacher-student, teacher-teacher, student-student.
+    #[arg(long, env = "CHAT_POLICY", default_value = Policy::DEFAULT_PAIRS)]
+    pub policy: String,
+    /// Maximum authenticated connections.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = LIMITS.max_connections)]
+    pub max_connections: usize,
+    /// Maximum connections not yet authenticated (HTTP requests, sockets before hello).
+    #[arg(long, env = "CHAT_MAX_PENDING", default_value_t = LIMITS.max_pending)]
+    pub max_pending: usize,
+    /// Maximum unauthenticated connections from one IP address.
+    #[arg(long, env = "CHAT_MAX_PENDING_PER_IP", default_value_t = LIMITS.max_pending_per_ip)]
+    pub max_pending_per_ip: usize,
+    /// Maximum connections (tabs, devices) of one user.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_USER", default_value_t = LIMITS.max_connections_per_user)]
+    pub max_connections_per_user: usize,
+    /// Requests per second allowed per user (all of the user's connections together), sustained.
+    #[arg(long, env = "CHAT_RATE_PER_SECOND", default_value_t = LIMITS.requests_per_second)]
+    pub rate_per_second: u32,
+    /// Requests allowed in a burst per user.
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = LIMITS.request_burst)]
+    pub rate_burst: u32,
+    /// Seconds without any protocol frame before a connection is closed.
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT", default_value_t = LIMITS.idle_timeout.as_secs())]
+    pub idle_timeout: u64,
+    /// Seconds a new connection has to say hello.
+    #[arg(long, env = "CHAT_HELLO_TIMEOUT", default_value_t = LIMITS.hello_timeout.as_secs())]
+    pub hello_timeout: u64,
+    /// Seconds an HTTP request has to send all its headers.
+    #[arg(long, env = "CHAT_HEADER_TIMEOUT", default_value_t = LIMITS.header_timeout.as_secs())]
+    pub header_timeout: u64,
+    /// Bytes queued for one client before it is disconnected as a slow consumer.
+    #[arg(long, env = "CHAT_OUTBOUND_BYTES", default_value_t = LIMITS.outbound_bytes)]
+    pub outbound_bytes: usize,
+    /// Seconds a client's socket may accept nothing while frames wait before it is closed.
+    #[arg(long, env = "CHAT_WRITE_STALL_TIMEOUT", default_value_t = LIMITS.write_stall_timeout.as_secs())]
+    pub write_stall_timeout: u64,
+    /// Seconds a database statement may run (statement_timeout); /readyz reports a longer commit.
+    #[arg(long, env = "CHAT_DB_TIMEOUT", default_value_t = LIMITS.db_timeout.as_secs())]
+    pub db_timeout: u64,
+    /// Seconds a shutdown may take at most.
+    #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value_t = LIMITS.shutdown_timeout.as_secs())]
+    pub shutdown_timeout: u64,
+    /// The longest token lifetime accepted, in seconds (exp - iat, and exp - now).
+    #[arg(long, env = "CHAT_TOKEN_MAX_LIFETIME", default_value_t = TokenRules::DEFAULT_MAX_LIFETIME.as_secs())]
+    pub token_max_lifetime: u64,
+    /// When set, tokens must carry this audience (aud).
+    #[arg(long, env = "CHAT_TOKEN_AUDIENCE")]
+    pub token_audience: Option<String>,
+    /// When set, tokens must carry this issuer (iss).
+    #[arg(long, env = "CHAT_TOKEN_ISSUER")]
+    pub token_issuer: Option<String>,
+    /// Sends waiting to be stored before new ones are refused as overloaded.
+    #[arg(long, env = "CHAT_WRITE_QUEUE", default_value_t = LIMITS.write_queue)]
+    pub write_queue: usize,
+    /// Messages stored per transaction at most.
+    #[arg(long, env = "CHAT_MAX_BATCH", default_value_t = LIMITS.max_batch)]
+    pub max_batch: usize,
+    /// Database connections (unless DATABASE_URL sets connection_limit).
+    #[arg(long, env = "CHAT_DB_POOL", default_value_t = DEFAULT_DB_POOL)]
+    pub db_pool: u32,
+    /// Create the Message table and users_view first if they are missing.
+    #[arg(long, env = "CHAT_APPLY_SCHEMA")]
+    pub apply_schema: bool,
+}
+
+/// `demo` options.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The port to listen on.
+    #[arg(long, env = "SOCKET_PORT", default_value_t = 4000)]
+    pub port: u16,
+    /// The address to listen on (its own setting: `CHAT_HOST` is `serve`'s).
+    #[arg(long, env = "CHAT_DEMO_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Host names (besides localhost and IP addresses) the demo page may be reached by,
+    /// comma-separated; requests naming any other host are refused (DNS rebinding).
+    #[arg(long, env = "CHAT_DEMO_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// The demo's SQLite file (created and filled with demo users if missing).
+    #[arg(long, env = "CHAT_DEMO_DATABASE", default_value = "chat-demo.db")]
+    pub database: PathBuf,
+    /// The built chat-sdk package (`bash pkg/build.sh` writes it to pkg/dist).
+    #[arg(long, env = "CHAT_DEMO_SDK_DIR", default_value = demo::DEFAULT_SDK_DIR)]
+    pub sdk_dir: PathBuf,
+    /// Who may message whom: pairs among teacher-student, teacher-teacher, student-student.
+    #[arg(long, env = "CHAT_POLICY", default_value = Policy::DEFAULT_PAIRS)]
+    pub policy: String,
+}
+
+/// Turns `serve` arguments into a configuration, naming the variable at fault.
+///
+/// # Errors
+/// One sentence naming the variable and what to do.
+pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
+    let secret = args.token_secret.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
+        "CHAT_TOKEN_SECRET is not set: the chat server verifies the tokens your Next.js app signs with it; \
+         set the same random string (at least 32 bytes, e.g. from `openssl rand -hex 32`) for both"
+            .to_owned()
+    })?;
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "CHAT_TOKEN_SECRET is {} bytes long; use at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -hex 32`)",
+            secret.len()
+        ));
+    }
+    let positive = |name: &str, value: usize| {
+        if value == 0 { Err(format!("{name} must be at least 1")) } else { Ok(value) }
+    };
+    let secs = |name: &str, value: u64| positive(name, value as usize).map(|v| Duration::from_secs(v as u64));
+    if args.outbound_bytes < 2 * chat_protocol::MAX_SERVER_FRAME_BYTES {
+        return Err(format!(
+            "CHAT_OUTBOUND_BYTES must be at least {} (two of the largest frames)",
+            2 * chat_protocol::MAX_SERVER_FRAME_BYTES
+        ));
+    }
+    let limits = ServerLimits {
+        max_connections: positive("CHAT_MAX_CONNECTIONS", args.max_connections)?,
+        max_pending: positive("CHAT_MAX_PENDING", args.max_pending)?,
+        max_pending_per_ip: positive("CHAT_MAX_PENDING_PER_IP", args.max_pending_per_ip)?,
+        max_connections_per_user: positive("CHAT_MAX_CONNECTIONS_PER_USER", args.max_connections_per_user)?,
+        requests_per_second: u32::try_from(positive("CHAT_RATE_PER_SECOND", args.rate_per_second as usize)?)
+            .unwrap_or(u32::MAX),
+        request_burst: args.rate_burst.max(args.rate_per_second),
+        idle_timeout: secs("CHAT_IDLE_TIMEOUT", args.idle_timeout)?,
+        hello_timeout: secs("CHAT_HELLO_TIMEOUT", args.hello_timeout)?,
+        header_timeout: secs("CHAT_HEADER_TIMEOUT", args.header_timeout)?,
+        outbound_bytes: args.outbound_bytes,
+        write_stall_timeout: secs("CHAT_WRITE_STALL_TIMEOUT", args.write_stall_timeout)?,
+        write_queue: positive("CHAT_WRITE_QUEUE", args.write_queue)?,
+        max_batch: positive("CHAT_MAX_BATCH", args.max_batch)?,
+        db_timeout: secs("CHAT_DB_TIMEOUT", args.db_timeout)?,
+        shutdown_timeout: secs("CHAT_SHUTDOWN_TIMEOUT", args.shutdown_timeout)?,
+        ..ServerLimits::default()
+    };
+    let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let tokens = TokenRules {
+        max_lifetime: secs("CHAT_TOKEN_MAX_LIFETIME", args.token_max_lifetime)?,
+        audience: nonempty(&args.token_audience),
+        issuer: nonempty(&args.token_issuer),
+    };
+    Ok(ServeConfig {
+        bind: SocketAddr::new(args.host, args.port),
+        token_secret: secret.as_bytes().to_vec(),
+        origins: Origins::parse(&args.allowed_origins)?,
+        policy: Policy::parse(&args.policy)?,
+        limits,
+        tokens,
+    })
+}
+
+pub(super) async fn serve(args: ServeArgs) -> CmdResult {
+    let config = serve_config(&args)?;
+    if std::env::var_os("CHAT_OUTBOUND_QUEUE").is_some() {
+        tracing::warn!(
+            "CHAT_OUTBOUND_QUEUE (frames) is no longer read: the queue is bounded in bytes by CHAT_OUTBOUND_BYTES \
+             (default 4194304)"
+        );
+    }
+    let (store, described) = match Database::parse(args.db.database_url.as_deref()).map_err(|e| e.to_string())? {
+        Database::Postgres(target) => open_postgres(&args, &target).await?,
+        Database::Sqlite { path, from_url } => {
+            if from_url {
+                tracing::info!("using the SQLite database {} (from DATABASE_URL)", display_path(&path));
+            } else {
+                tracing::info!(
+                    "no DATABASE_URL: using the embedded SQLite database {} (set DATABASE_URL to your app's PostgreSQL for a real deployment)",
+                    display_path(&path)
+                );
+            }
+            let store = open_sqlite(&path).await?;
+            let users = store.users().await.map_err(|e| e.to_string())?;
+            if users.is_empty() {
+                tracing::warn!(
+                    "the database has no users yet, so every sign-in is refused: add some with \
+                     `chat-server users add teacher \"Ms. Smith\"` (or try `chat-server demo`)"
+                );
+            }
+            (Store::Sqlite(store), format!("SQLite {}, {} users", display_path(&path), users.len()))
+        }
+    };
+    let listener = server::bind(config.bind).map_err(|e| {
+        format!(
+            "cannot listen on {}: {e}. Is another server (or the old socket server) using port {}? Set SOCKET_PORT to another port.",
+            config.bind,
+            config.bind.port()
+        )
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        "chat-server {} listening on ws://{addr}{} ({described})",
+        env!("CARGO_PKG_VERSION"),
+        crate::http::WS_PATH,
+    );
+    server::run(listener, config, store, shutdown_signal()).await.map_err(|e| format!("the server failed: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open_postgres(args: &ServeArgs, target: &DbTarget) -> Result<(Store, String), String> {
+    let pool = connect_serving(target, args.db_pool, Duration::from_secs(args.db_timeout.max(1))).await?;
+    let schema_name = target.schema_name().to_owned();
+    if args.apply_schema {
+        let applied = schema::apply(&pool, &schema_name, None).await.map_err(|e| e.to_string())?;
+        for step in applied.steps {
+            tracing::info!("{step}");
+        }
+    } else {
+        schema::require_ready(&pool, &schema_name).await?;
+    }
+    Ok((Store::Postgres(PgStore::new(pool)), format!("database {}, schema {schema_name}", target.redacted)))
+}
+
+/// The server's pool: every statement bounded by `statement_timeout`, so a lock or a
+/// stalled disk turns into a retryable error instead of a send that never hears back.
+async fn connect_serving(
+    target: &DbTarget,
+    pool_size: u32,
+    statement_timeout: Duration,
+) -> Result<sqlx::PgPool, String> {
+    let bounded = target.clone().with_statement_timeout(statement_timeout);
+    bounded.connect(pool_size).await.map_err(|e| explain_connect_error(target, &e))
+}
+
+pub(super) async fn run_demo(args: DemoArgs) -> CmdResult {
+    let sdk = demo::SdkFiles::load(&args.sdk_dir)?;
+    let policy = Policy::parse(&args.policy)?;
+    tracing::info!("demo: using the SQLite database {}", display_path(&args.database));
+    let store = open_sqlite(&args.database).await?;
+    let users = demo::seed(&store).await.map_err(|e| e.to_string())?;
+    // A fresh secret each run: demo tokens are good for this process only.
+    let secret: [u8; 32] = rand::random();
+    let listener = server::bind(SocketAddr::new(args.host, args.port)).map_err(|e| {
+        format!(
+            "cannot listen on {}:{}: {e}. Is something else using the port? Pass --port or set SOCKET_PORT.",
+            args.host, args.port
+        )
+    })?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let config = ServeConfig {
+        bind: addr,
+        token_secret: secret.to_vec(),
+        // The page is served by this server; anyone who can reach it can be any demo user anyway.
+        origins: Origins::Any,
+        policy,
+        limits: ServerLimits::default(),
+        tokens: TokenRules::default(),
+    };
+    tracing::warn!(
+        "DEMO MODE: /demo/token gives a chat token for any demo user to whoever asks. Never use `demo` for real users; \
+         run `chat-server serve` with your app minting tokens"
+    );
+    tracing::info!(
+        "demo: {} users ({}); the browser package comes from {}",
+        users.len(),
+        users.iter().map(|u| format!("{} {} {}", u.role.as_str(), u.id, u.name)).collect::<Vec<_>>().join(", "),
+        display_path(&args.sdk_dir)
+    );
+    let page = if addr.ip().is_unspecified() {
+        format!("http://localhost:{}/", addr.port())
+    } else {
+        format!("http://{addr}/")
+    };
+    tracing::info!("chat-server {} demo listening on ws://{addr}{}", env!("CARGO_PKG_VERSION"), crate::http::WS_PATH);
+    tracing::info!("demo ready: open {page} in two browser tabs and pick a different user in each");
+    let routes = demo::routes(store.clone(), &secret, policy, sdk, demo::AllowedHosts::new(&args.allowed_hosts));
+    server::run_with(listener, config, Store::Sqlite(store), routes, shutdown_signal())
+        .await
+        .map_err(|e| format!("the server failed: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn a_short_or_missing_secret_names_the_variable() {
+        let cli = Cli::parse_from(["chat-server", "serve", "--token-secret", "short"]);
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        let err = serve_config(&args).expect_err("too short");
+        assert!(err.starts_with("CHAT_TOKEN_SECRET is 5 bytes long"), "{err}");
+    }
+}
