@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$(cd .. && pwd)"
-# Raised from 40,960 when protocol 2 (conversation pages, paced sends with backoff, the
-# content rules) added 1.3 KB; cutting the bundle down is its own piece of work.
-SIZE_LIMIT="${SIZE_LIMIT:-41472}"
+# The bundle's hard limit: the measured size plus a small margin (BENCHMARKS.md, "Browser
+# bundle", has the history). Lower it when the bundle shrinks.
+SIZE_LIMIT="${SIZE_LIMIT:-40960}"
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock")"
 TOOLS="${CHAT_TOOLS_DIR:-$HOME/.cache/chat-tools}"
 BINDGEN="$TOOLS/wasm-bindgen-$WASM_BINDGEN_VERSION/bin/wasm-bindgen"

@@ -89,41 +89,40 @@ impl Requests {
 
     /// The connection closed: its own requests are dropped, the app's wait to be sent again.
     pub(super) fn disconnected(&mut self) {
-        self.list.retain(|(_, p)| !p.purpose.per_connection());
-        for (_, request) in &mut self.list {
-            request.sent = false;
-        }
-    }
-
-    /// The requests not sent on the current connection, marked as sent now, with their frames.
-    pub(super) fn take_unsent(&mut self) -> Vec<ClientFrame> {
-        let mut frames = Vec::new();
-        for (_, request) in self.list.iter_mut().filter(|(_, r)| !r.sent) {
-            request.sent = true;
-            frames.push(request.frame.clone());
-        }
-        frames
-    }
-
-    /// Removes and returns the requests whose deadline has passed.
-    pub(super) fn take_expired(&mut self, now: Millis) -> Vec<(RequestId, Purpose)> {
-        let mut expired = Vec::new();
-        self.list.retain(|(req, p)| {
-            let keep = now < p.deadline;
-            if !keep {
-                expired.push((*req, p.purpose));
+        // Plain loops over `remove` rather than `retain`: one less generic instance in the
+        // browser bundle.
+        let mut i = 0;
+        while i < self.list.len() {
+            if self.list[i].1.purpose.per_connection() {
+                self.list.remove(i);
+            } else {
+                self.list[i].1.sent = false;
+                i += 1;
             }
-            keep
-        });
-        expired
+        }
+    }
+
+    /// The requests not sent on the current connection, each marked as sent now.
+    pub(super) fn unsent(&mut self) -> impl Iterator<Item = &ClientFrame> {
+        self.list.iter_mut().filter(|(_, r)| !r.sent).map(|(_, r)| {
+            r.sent = true;
+            &r.frame
+        })
+    }
+
+    /// Removes and returns the first request whose deadline has passed.
+    pub(super) fn pop_expired(&mut self, now: Millis) -> Option<(RequestId, Purpose)> {
+        let index = self.list.iter().position(|(_, p)| now >= p.deadline)?;
+        let (req, p) = self.list.remove(index);
+        Some((req, p.purpose))
     }
 
     pub(super) fn next_deadline(&self) -> Option<Millis> {
         self.list.iter().map(|(_, p)| p.deadline).min()
     }
 
-    /// Removes everything, returning the app's requests.
-    pub(super) fn take_app(&mut self) -> Vec<RequestId> {
-        core::mem::take(&mut self.list).into_iter().filter(|(_, p)| p.purpose == Purpose::App).map(|(r, _)| r).collect()
+    /// Removes everything.
+    pub(super) fn take(&mut self) -> Vec<(RequestId, PendingRequest)> {
+        core::mem::take(&mut self.list)
     }
 }

@@ -322,29 +322,32 @@ impl Session {
             ServerFrame::ConversationsPage { req, conversations, next } => {
                 self.on_conversations_page(now, req, conversations, next);
             }
+            ServerFrame::SyncPage { req, messages, more } if self.is_waiting(req, Purpose::Sync) => {
+                self.requests.remove(req);
+                self.on_sync_page(now, messages, more);
+            }
+            ServerFrame::TokenRefreshed { req, expires_at } if self.is_waiting(req, Purpose::Refresh) => {
+                self.requests.remove(req);
+                self.set_token_expiry(now, expires_at);
+            }
+            ServerFrame::Pong { req, .. } if self.is_waiting(req, Purpose::Ping) => {
+                self.requests.remove(req);
+            }
             other => {
-                let Some(req) = other.request_id() else { return };
-                match (self.requests.purpose(req), other) {
-                    (Some(Purpose::Sync), ServerFrame::SyncPage { messages, more, .. }) => {
-                        self.requests.remove(req);
-                        self.on_sync_page(now, messages, more);
-                    }
-                    (Some(Purpose::Refresh), ServerFrame::TokenRefreshed { expires_at, .. }) => {
-                        self.requests.remove(req);
-                        self.set_token_expiry(now, expires_at);
-                    }
-                    (Some(Purpose::Ping), ServerFrame::Pong { .. }) => {
-                        self.requests.remove(req);
-                    }
-                    (Some(Purpose::App), frame) => {
-                        self.requests.remove(req);
-                        self.events.push(Event::Response { req, frame });
-                    }
-                    // An answer to a request that is gone (timed out, or of an earlier connection).
-                    _ => {}
+                // The answer to one of the app's requests; anything else answers a request
+                // that is gone (timed out, or of an earlier connection).
+                if let Some(req) = other.request_id()
+                    && self.is_waiting(req, Purpose::App)
+                {
+                    self.requests.remove(req);
+                    self.events.push(Event::Response { req, frame: other });
                 }
             }
         }
+    }
+
+    fn is_waiting(&self, req: RequestId, purpose: Purpose) -> bool {
+        self.requests.purpose(req) == Some(purpose)
     }
 
     /// Time passed: fire whatever is due.
@@ -372,7 +375,7 @@ impl Session {
             self.request_sync(now, after);
         }
         let mut dead = false;
-        for (req, purpose) in self.requests.take_expired(now) {
+        while let Some((req, purpose)) = self.requests.pop_expired(now) {
             match purpose {
                 Purpose::App => self.events.push(Event::RequestFailed {
                     req,
@@ -494,8 +497,8 @@ impl Session {
         // server's announced rate (a long outbox does not arrive as one burst).
         self.flush_sends(now);
         // Then the requests made while offline.
-        for frame in self.requests.take_unsent() {
-            self.transmit(&frame);
+        for frame in self.requests.unsent() {
+            transmit(&mut self.pacer, &mut self.transmits, frame);
         }
         // Catch up on what arrived while we were away.
         if self.was_open
@@ -522,8 +525,10 @@ impl Session {
         for pending in self.outbox.take() {
             self.events.push(Event::SendFailed { id: pending.id, code, message: why.into() });
         }
-        for req in self.requests.take_app() {
-            self.events.push(Event::RequestFailed { req, code, message: why.into() });
+        for (req, request) in self.requests.take() {
+            if request.purpose == Purpose::App {
+                self.events.push(Event::RequestFailed { req, code, message: why.into() });
+            }
         }
     }
 
@@ -653,11 +658,10 @@ impl Session {
         let Some(request) = self.requests.get_mut(req) else { return };
         request.gathered.extend(conversations);
         if let Some(before) = next {
-            let frame = ClientFrame::ConversationsPage { req, before: Some(before), limit: MAX_CONVERSATIONS_PAGE };
             // A reconnect resends this page request; what was gathered is kept.
-            request.frame = frame.clone();
+            request.frame = ClientFrame::ConversationsPage { req, before: Some(before), limit: MAX_CONVERSATIONS_PAGE };
             request.deadline = deadline;
-            self.transmit(&frame);
+            transmit(&mut self.pacer, &mut self.transmits, &request.frame);
             return;
         }
         let Some(request) = self.requests.remove(req) else { return };
@@ -702,17 +706,7 @@ impl Session {
     }
 
     fn transmit(&mut self, frame: &ClientFrame) {
-        if !matches!(frame, ClientFrame::Send { .. } | ClientFrame::Hello { .. }) {
-            // Requests are few and the app waits on them: they go at once, but count, so
-            // the sends behind them wait their turn. (Spent as of the last refill: the next
-            // refill adds the time since.)
-            self.pacer.spend();
-        }
-        match frame.encode() {
-            Ok(bytes) => self.transmits.push(bytes),
-            // Validation ran before; a frame that cannot be encoded is a bug, not input.
-            Err(_) => debug_assert!(false, "a validated frame failed to encode"),
-        }
+        transmit(&mut self.pacer, &mut self.transmits, frame);
     }
 
     fn random(&mut self) -> u64 {
@@ -723,5 +717,21 @@ impl Session {
         x ^= x >> 27;
         self.rng = x;
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Encodes `frame` for the socket. (A function of the two fields it needs, so a frame can
+/// be sent while the request that holds it is borrowed.)
+fn transmit(pacer: &mut Pacer, transmits: &mut Vec<Vec<u8>>, frame: &ClientFrame) {
+    if !matches!(frame, ClientFrame::Send { .. } | ClientFrame::Hello { .. }) {
+        // Requests are few and the app waits on them: they go at once, but count, so the
+        // sends behind them wait their turn. (Spent as of the last refill: the next refill
+        // adds the time since.)
+        pacer.spend();
+    }
+    match frame.encode() {
+        Ok(bytes) => transmits.push(bytes),
+        // Validation ran before; a frame that cannot be encoded is a bug, not input.
+        Err(_) => debug_assert!(false, "a validated frame failed to encode"),
     }
 }

@@ -65,13 +65,16 @@ impl Typing {
     /// its expiry if `None`); returns the peers that stopped.
     pub(super) fn stop_inbound(&mut self, from: Option<UserRef>, now: Option<Millis>) -> Vec<UserRef> {
         let mut stopped = Vec::new();
-        self.inbound.retain(|&(peer, expires)| {
-            let ends = from.is_none_or(|f| f == peer) && now.is_none_or(|n| n >= expires);
-            if ends {
+        let mut i = 0;
+        while i < self.inbound.len() {
+            let (peer, expires) = self.inbound[i];
+            if from.is_none_or(|f| f == peer) && now.is_none_or(|n| n >= expires) {
+                self.inbound.swap_remove(i);
                 stopped.push(peer);
+            } else {
+                i += 1;
             }
-            !ends
-        });
+        }
         stopped
     }
 
