@@ -191,3 +191,26 @@ async fn after_an_outage_the_browser_catches_up_on_every_missed_message_once() {
     assert_eq!(missed, expected, "in order");
     student.close();
 }
+
+#[wasm_bindgen_test]
+fn options_of_the_wrong_shape_throw_a_type_error() {
+    let options = |url: &JsValue, get_token: &JsValue| {
+        let o = Object::new();
+        Reflect::set(&o, &"url".into(), url).unwrap();
+        Reflect::set(&o, &"getToken".into(), get_token).unwrap();
+        o.unchecked_into::<ChatClientOptions>()
+    };
+    let token = js("", "return 't'");
+    for (url, get_token, says) in [
+        (JsValue::from("not a url"), JsValue::from(&token), "URL"),
+        (JsValue::from("ftp://example.com"), JsValue::from(&token), "http://"),
+        (JsValue::from("http://localhost:4000"), JsValue::UNDEFINED, "getToken"),
+        (JsValue::from("http://localhost:4000"), JsValue::from("a token"), "getToken"),
+    ] {
+        let error = ChatClient::new(options(&url, &get_token)).expect_err("refused");
+        assert!(error.is_instance_of::<js_sys::TypeError>(), "{error:?}");
+        let message = get(&error, "message").as_string().unwrap();
+        assert!(message.contains(says), "{message}");
+        assert!(get(&error, "code").is_undefined(), "no wire error code on a TypeError");
+    }
+}

@@ -1,0 +1,198 @@
+//! The exported `ChatClient`: the JavaScript API. Each method checks its arguments, then
+//! hands the session a call through the driver.
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use chat_protocol::UserRef;
+use js_sys::{Array, Function, Promise};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use super::convert::{chat_error, cursor_from_js, get, now, type_error, user_from_js, user_to_js};
+use super::driver::{Inner, Start, with_any};
+use super::listeners::Listeners;
+use super::types::*;
+use crate::core::{Request, Session, Timings};
+
+/// The chat client. See the `chat-sdk` README for a Next.js example.
+#[wasm_bindgen]
+pub struct ChatClient {
+    inner: Rc<RefCell<Inner>>,
+}
+
+#[wasm_bindgen]
+impl ChatClient {
+    /// Creates a client; call `connect()` to start.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: ChatClientOptions) -> Result<ChatClient, JsValue> {
+        let url = get(&options, "url").as_string().unwrap_or_default();
+        let url = crate::url::websocket_url(&url).map_err(type_error)?;
+        let get_token = get(&options, "getToken")
+            .dyn_into::<Function>()
+            .map_err(|_| type_error("options.getToken must be a function returning a token (or a promise of one)"))?;
+        let mut seed = [0u8; 8];
+        if let Some(crypto) = web_sys::window().and_then(|w| w.crypto().ok()) {
+            let _ = crypto.get_random_values_with_u8_array(&mut seed);
+        }
+        let seed = u64::from_le_bytes(seed) ^ (now() as u64);
+        let inner = Rc::new_cyclic(|me| {
+            RefCell::new(Inner {
+                session: Session::new(Timings::default(), seed),
+                url,
+                get_token,
+                socket: None,
+                generation: 0,
+                timer: None,
+                listeners: Listeners::default(),
+                sends: Vec::new(),
+                requests: Vec::new(),
+                on_online: None,
+                on_offline: None,
+                me: me.clone(),
+            })
+        });
+        // Reconnect at once when the browser comes back online.
+        let weak = Rc::downgrade(&inner);
+        let on_online = Closure::<dyn FnMut()>::new(move || with_any(&weak, |i| i.session.handle_online(now())));
+        if let Some(window) = web_sys::window() {
+            let _ = window.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+        }
+        let weak = Rc::downgrade(&inner);
+        let on_offline = Closure::<dyn FnMut()>::new(move || with_any(&weak, |i| i.session.handle_offline(now())));
+        if let Some(window) = web_sys::window() {
+            let _ = window.add_event_listener_with_callback("offline", on_offline.as_ref().unchecked_ref());
+        }
+        inner.borrow_mut().on_online = Some(on_online);
+        inner.borrow_mut().on_offline = Some(on_offline);
+        Ok(ChatClient { inner })
+    }
+
+    fn act(&self, f: impl FnOnce(&mut Inner)) {
+        with_any(&Rc::downgrade(&self.inner), f);
+    }
+
+    /// Connects (and keeps reconnecting until `close()` or an `unauthorized` refusal).
+    pub fn connect(&self) {
+        self.act(|i| i.session.connect(now()));
+    }
+
+    /// Closes the connection for good; pending calls reject with `client_closed`.
+    pub fn close(&self) {
+        self.act(|i| i.session.close(now()));
+    }
+
+    /// The connection status.
+    #[wasm_bindgen(getter)]
+    pub fn status(&self) -> JsStatus {
+        JsValue::from_str(self.inner.borrow().session.status().as_str()).unchecked_into()
+    }
+
+    /// Who the server says this client is, once connected.
+    #[wasm_bindgen(getter)]
+    pub fn user(&self) -> JsMaybeUser {
+        self.inner.borrow().session.user().map_or(JsValue::UNDEFINED, user_to_js).unchecked_into()
+    }
+
+    /// Sends a message. Resolves with the stored message once the server committed it;
+    /// queued while offline; rejects only on a permanent error.
+    pub fn send(&self, to: JsUserRef, content: String) -> PromiseMessage {
+        let to = user_from_js(&to);
+        self.promise(Box::new(move |inner, resolvers| {
+            let id = inner.session.send(now(), to?, content).map_err(|code| chat_error(code, code.name()))?;
+            inner.sends.push((id, resolvers));
+            Ok(())
+        }))
+        .unchecked_into()
+    }
+
+    /// A page of the conversation with `peer`, newest first.
+    pub fn history(&self, peer: JsUserRef, options: Option<JsHistoryOptions>) -> PromiseHistory {
+        let peer = user_from_js(&peer);
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+        let before = get(&options, "before");
+        let before =
+            if before.is_undefined() || before.is_null() { Ok(None) } else { cursor_from_js(&before).map(Some) };
+        let limit = get(&options, "limit").as_f64().map_or(50, |l| l.clamp(0.0, 65_535.0) as u16);
+        let request = peer.and_then(|peer| Ok(Request::History { peer, before: before?, limit }));
+        self.request(request).unchecked_into()
+    }
+
+    /// Every conversation of this user, most recent first, with unread counts.
+    pub fn conversations(&self) -> PromiseConversations {
+        self.request(Ok(Request::Conversations)).unchecked_into()
+    }
+
+    /// Marks `peer`'s messages up to `upTo` as read; resolves with how many changed.
+    #[wasm_bindgen(js_name = markRead)]
+    pub fn mark_read(&self, peer: JsUserRef, up_to: JsCursor) -> PromiseNumber {
+        let peer = user_from_js(&peer);
+        let up_to = cursor_from_js(&up_to);
+        let request = peer.and_then(|peer| Ok(Request::MarkRead { peer, up_to: up_to? }));
+        self.request(request).unchecked_into()
+    }
+
+    /// Tells `peer` this user started or stopped typing.
+    #[wasm_bindgen(js_name = setTyping)]
+    pub fn set_typing(&self, peer: JsUserRef, on: bool) -> PromiseVoid {
+        let peer = user_from_js(&peer);
+        self.request(peer.map(|peer| Request::Typing { peer, on })).unchecked_into()
+    }
+
+    /// Follows the presence of `users` (replacing the previous list); resolves with those online.
+    #[wasm_bindgen(js_name = watchPresence)]
+    pub fn watch_presence(&self, users: JsUserRefs) -> PromiseUsers {
+        let users: Result<Vec<UserRef>, JsValue> =
+            Array::from(&users.into()).iter().map(|u| user_from_js(&u)).collect();
+        self.request(users.map(|users| Request::WatchPresence { users })).unchecked_into()
+    }
+
+    /// Subscribes `handler` to `event`; returns a function that unsubscribes.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn on(&self, event: String, handler: Function) -> Function {
+        let id = self.inner.borrow_mut().listeners.add(event, handler);
+        let weak = Rc::downgrade(&self.inner);
+        Closure::once_into_js(move || {
+            if let Some(rc) = weak.upgrade()
+                && let Ok(mut inner) = rc.try_borrow_mut()
+            {
+                inner.listeners.remove(id);
+            }
+        })
+        .unchecked_into()
+    }
+
+    fn request(&self, request: Result<Request, JsValue>) -> Promise {
+        self.promise(Box::new(move |inner, resolvers| {
+            let req = inner.session.request(now(), request?).map_err(|code| chat_error(code, code.name()))?;
+            inner.requests.push((req, resolvers));
+            Ok(())
+        }))
+    }
+
+    fn promise(&self, start: Start) -> Promise {
+        let mut start = Some(start);
+        let weak = Rc::downgrade(&self.inner);
+        Promise::new(&mut |resolve: Function, reject: Function| {
+            let Some(start) = start.take() else { return };
+            let mut failed = None;
+            with_any(&weak, |inner| {
+                if let Err(e) = start(inner, (resolve.clone(), reject.clone())) {
+                    failed = Some(e);
+                }
+            });
+            if let Some(error) = failed {
+                let _ = reject.call1(&JsValue::NULL, &error);
+            }
+        })
+    }
+}
+
+impl core::fmt::Debug for ChatClient {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ChatClient")
+    }
+}
