@@ -115,7 +115,9 @@ codes! {
     // Raised by clients themselves, never sent by the server.
     /// The request got no answer in time.
     REQUEST_TIMEOUT = 60, "request_timeout";
-    /// The connection closed before the request was answered.
+    /// Reserved; neither this server nor the SDK raises it (a request made before a
+    /// disconnect waits for the next connection, or fails with `request_timeout`). Kept so
+    /// the number is never given another meaning.
     CONNECTION_CLOSED = 61, "connection_closed";
     /// The client was closed by the application.
     CLIENT_CLOSED = 62, "client_closed";

@@ -25,11 +25,20 @@ use crate::metrics::Metrics;
 /// A connection's id, unique within one server process.
 pub(crate) type ConnId = u64;
 
+/// How a connection ends.
+#[derive(Clone, Debug)]
+pub(crate) enum Ending {
+    /// The client went away or its socket failed: nobody to tell, just close.
+    Quiet,
+    /// Tell the client why (a fatal frame and close code `4000 + code`), then close.
+    Tell(ErrorCode, String),
+}
+
 /// Why and how a connection is being closed; shared by its tasks and the hub.
 #[derive(Debug, Default)]
 pub(crate) struct ConnControl {
     kill: CancellationToken,
-    reason: Mutex<Option<(ErrorCode, String)>>,
+    reason: Mutex<Option<Ending>>,
 }
 
 impl ConnControl {
@@ -46,18 +55,22 @@ impl ConnControl {
 
     /// The first reason given for closing, if any.
     #[must_use]
-    pub(crate) fn reason(&self) -> Option<(ErrorCode, String)> {
+    pub(crate) fn reason(&self) -> Option<Ending> {
         lock(&self.reason).clone()
     }
 
-    /// Tells the connection to close with `code`. The first reason wins.
+    /// Tells the connection to close, telling the client `code`. The first reason wins.
     pub(crate) fn kill(&self, code: ErrorCode, message: impl Into<String>) {
-        {
-            let mut reason = lock(&self.reason);
-            if reason.is_none() {
-                *reason = Some((code, message.into()));
-            }
-        }
+        self.end(Ending::Tell(code, message.into()));
+    }
+
+    /// Tells the connection to close without a word (the client is gone). The first reason wins.
+    pub(crate) fn end_quietly(&self) {
+        self.end(Ending::Quiet);
+    }
+
+    fn end(&self, ending: Ending) {
+        lock(&self.reason).get_or_insert(ending);
         self.kill.cancel();
     }
 }
@@ -331,20 +344,27 @@ impl Hub {
         online
     }
 
-    /// Queues `frame` on every connection of `user` except `except`. Returns how many
-    /// connections it was queued on.
-    pub(crate) fn send_to_user(&self, user: UserRef, frame: &Bytes, except: Option<ConnId>) -> usize {
-        let shard = lock(self.shard(user));
-        let Some(entry) = shard.get(&user) else {
-            return 0;
+    /// Encodes `frame` once and queues it on every connection of each target user but the
+    /// one excepted (`(user, Some(conn))`: the connection the frame answers already knows).
+    /// Returns how many connections it was queued on.
+    pub(crate) fn deliver(&self, frame: &ServerFrame, targets: &[(UserRef, Option<ConnId>)]) -> usize {
+        let bytes = match frame.encode() {
+            Ok(bytes) => Bytes::from(bytes),
+            Err(e) => {
+                tracing::error!(error = %e, "a frame to deliver could not be encoded");
+                return 0;
+            }
         };
         let mut delivered = 0;
-        for conn in &entry.conns {
-            if Some(conn.id) != except && conn.push(frame.clone()) {
-                delivered += 1;
+        for &(user, except) in targets {
+            let shard = lock(self.shard(user));
+            let Some(entry) = shard.get(&user) else { continue };
+            for conn in &entry.conns {
+                if Some(conn.id) != except && conn.push(bytes.clone()) {
+                    delivered += 1;
+                }
             }
         }
-        drop(shard);
         self.inner.metrics.delivered(delivered);
         delivered
     }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use chat_protocol::{ErrorCode, Millis, RequestId, ServerFrame, StoredMessage};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -211,14 +210,8 @@ async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[WriteReque
                         read: false,
                     },
                 };
-                match frame.encode() {
-                    Ok(bytes) => {
-                        let bytes = Bytes::from(bytes);
-                        hub.send_to_user(r.msg.to, &bytes, None);
-                        hub.send_to_user(r.msg.from, &bytes, Some(r.reply.id()));
-                    }
-                    Err(e) => tracing::error!(error = %e, "a message frame could not be encoded"),
-                }
+                // The recipient's tabs, and the sender's other tabs.
+                hub.deliver(&frame, &[(r.msg.to, None), (r.msg.from, Some(r.reply.id()))]);
             }
             InsertOutcome::Duplicate { created_at } => {
                 // A resend of a message already stored: the original ack, nothing new.

@@ -1,0 +1,90 @@
+//! The hello: the first frame must be a hello with a supported version and a valid token
+//! naming a user who exists; anything else is refused with a reason.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Message;
+use chat_protocol::{
+    ClientFrame, ErrorCode, MAX_CLIENT_FRAME_BYTES, MIN_SUPPORTED_VERSION, Millis, PROTOCOL_VERSION, UserRef,
+    is_supported_version,
+};
+use futures_util::StreamExt;
+use tokio::time::timeout;
+
+use super::Stream;
+use crate::state::AppState;
+
+/// Who a connection belongs to, once its hello was accepted.
+pub(super) struct Authenticated {
+    pub(super) user: UserRef,
+    pub(super) name: Arc<str>,
+    pub(super) expires_at: Millis,
+}
+
+pub(super) enum Refusal {
+    /// The client went away; nothing to say.
+    Quiet,
+    /// Tell the client why, then close.
+    Fatal(ErrorCode, String),
+}
+
+pub(super) async fn handshake(stream: &mut Stream, state: &AppState) -> Result<Authenticated, Refusal> {
+    let first = match timeout(state.config.limits.hello_timeout, stream.next()).await {
+        Err(_) => {
+            return Err(Refusal::Fatal(ErrorCode::HELLO_TIMEOUT, "no hello arrived in time".into()));
+        }
+        Ok(None | Some(Ok(Message::Close(_)))) => return Err(Refusal::Quiet),
+        Ok(Some(Err(e))) => return Err(socket_error(&e)),
+        Ok(Some(Ok(message))) => message,
+    };
+    let bytes = match first {
+        Message::Binary(bytes) => bytes,
+        Message::Text(_) => return Err(text_frame()),
+        Message::Ping(_) | Message::Pong(_) => {
+            return Err(Refusal::Fatal(ErrorCode::HELLO_REQUIRED, "the first frame must be a hello".into()));
+        }
+        Message::Close(_) => return Err(Refusal::Quiet),
+    };
+    let frame = ClientFrame::decode(&bytes).map_err(|e| Refusal::Fatal(e.code(), e.to_string()))?;
+    let ClientFrame::Hello { version, token } = frame else {
+        return Err(Refusal::Fatal(ErrorCode::HELLO_REQUIRED, "the first frame must be a hello".into()));
+    };
+    if !is_supported_version(version) {
+        return Err(Refusal::Fatal(
+            ErrorCode::UNSUPPORTED_VERSION,
+            format!(
+                "protocol version {version} is not supported; this server speaks {MIN_SUPPORTED_VERSION} to {PROTOCOL_VERSION}: update the chat-sdk package"
+            ),
+        ));
+    }
+    if token.len() > chat_protocol::MAX_TOKEN_BYTES {
+        return Err(Refusal::Fatal(ErrorCode::TOKEN_TOO_LONG, "the token is too long".into()));
+    }
+    let verified = state.auth.verify(&token).map_err(|(code, why)| Refusal::Fatal(code, why.into()))?;
+    match state.users.name(verified.user).await {
+        Ok(Some(name)) => Ok(Authenticated { user: verified.user, name, expires_at: verified.expires_at }),
+        Ok(None) => Err(Refusal::Fatal(
+            ErrorCode::UNKNOWN_USER,
+            format!("no {} with id {} exists in users_view", verified.user.role.as_str(), verified.user.id),
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "looking up a user at hello failed");
+            Err(Refusal::Fatal(ErrorCode::INTERNAL, "the server could not check the user; retry".into()))
+        }
+    }
+}
+
+fn text_frame() -> Refusal {
+    Refusal::Fatal(ErrorCode::BAD_FRAME, "text frames are not part of the protocol; send binary frames".into())
+}
+
+pub(super) fn socket_error(e: &axum::Error) -> Refusal {
+    let text = e.to_string();
+    // tungstenite reports an over-long message as a capacity error; everything else means
+    // the transport broke and there is nobody left to tell.
+    if text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity") {
+        Refusal::Fatal(ErrorCode::FRAME_TOO_LARGE, format!("frames are limited to {MAX_CLIENT_FRAME_BYTES} bytes"))
+    } else {
+        Refusal::Quiet
+    }
+}

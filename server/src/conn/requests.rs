@@ -1,0 +1,335 @@
+//! An authenticated connection's requests: read, rate-limited, validated, answered.
+
+use std::sync::Arc;
+
+use chat_protocol::{
+    ClientFrame, Conversation, Cursor, ErrorCode, MAX_CONVERSATIONS_PAGE, Millis, PageBudget, ServerFrame,
+    StoredMessage, UserRef,
+};
+use futures_util::StreamExt;
+use governor::NotUntil;
+use governor::clock::{Clock, DefaultClock};
+use tokio::time::{Duration, Instant, sleep, sleep_until, timeout};
+
+use super::handshake::{Refusal, socket_error};
+use super::{DRAIN_TIMEOUT, MAX_THROTTLE, Stream};
+use crate::hub::{ConnControl, Outbox};
+use crate::now_ms;
+use crate::state::AppState;
+use crate::store::NewMessage;
+use crate::writer::WriteRequest;
+use axum::extract::ws::Message;
+
+/// An authenticated connection's reader: answers requests through its outbox.
+pub(super) struct Connection {
+    pub(super) state: AppState,
+    pub(super) me: UserRef,
+    pub(super) outbox: Outbox,
+    pub(super) token_expires_at: Millis,
+    pub(super) watching: Vec<UserRef>,
+}
+
+enum Next {
+    Continue,
+    Stop,
+}
+
+impl Connection {
+    pub(super) async fn read_loop(&mut self, stream: &mut Stream) {
+        let idle = self.state.config.limits.idle_timeout;
+        let mut idle_deadline = Instant::now() + idle;
+        let state = self.state.clone();
+        loop {
+            let expiry = instant_at(self.token_expires_at);
+            tokio::select! {
+                biased;
+                () = self.outbox.control().killed() => return,
+                () = state.shutdown.cancelled() => return,
+                () = sleep_until(idle_deadline) => {
+                    self.fatal(ErrorCode::IDLE_TIMEOUT, "nothing was heard from the client for too long");
+                    return;
+                }
+                () = sleep_until(expiry) => {
+                    self.fatal(ErrorCode::TOKEN_EXPIRED, "the token expired; reconnect with a fresh token");
+                    return;
+                }
+                message = stream.next() => {
+                    // Only protocol frames show a live client: WebSocket pings are answered by
+                    // the library and could keep a client that never reads alive forever.
+                    if !matches!(message, Some(Ok(Message::Ping(_) | Message::Pong(_)))) {
+                        idle_deadline = Instant::now() + idle;
+                    }
+                    let next = match message {
+                        None | Some(Ok(Message::Close(_))) => Next::Stop,
+                        Some(Err(e)) => {
+                            if let Refusal::Fatal(code, why) = socket_error(&e) {
+                                self.fatal(code, &why);
+                            }
+                            Next::Stop
+                        }
+                        Some(Ok(Message::Text(_))) => {
+                            self.fatal(ErrorCode::BAD_FRAME, "text frames are not part of the protocol; send binary frames");
+                            Next::Stop
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Next::Continue,
+                        Some(Ok(Message::Binary(bytes))) => self.on_binary(&bytes).await,
+                    };
+                    if matches!(next, Next::Stop) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn fatal(&self, code: ErrorCode, message: &str) {
+        self.state.metrics.error(code);
+        self.outbox.control().kill(code, message);
+    }
+
+    fn reply(&self, frame: &ServerFrame) {
+        self.outbox.push_frame(frame);
+    }
+
+    fn error(&self, req: u32, code: ErrorCode, message: impl Into<String>) {
+        self.state.metrics.error(code);
+        self.reply(&ServerFrame::Error { req, code, message: message.into() });
+    }
+
+    async fn on_binary(&mut self, bytes: &[u8]) -> Next {
+        let frame = match ClientFrame::decode(bytes) {
+            Ok(frame) => frame,
+            Err(e) => {
+                // Undecodable bytes mean the client and server disagree about the protocol;
+                // nothing the client sends next can be trusted to line up.
+                self.fatal(e.code(), &e.to_string());
+                return Next::Stop;
+            }
+        };
+        let Some(req) = frame.request_id() else {
+            self.fatal(ErrorCode::ALREADY_AUTHENTICATED, "this connection already said hello");
+            return Next::Stop;
+        };
+        if let Err(wait) = self.state.rates.check_key(&self.me) {
+            return self.throttle(req, &wait).await;
+        }
+        if let Err(code) = frame.validate() {
+            self.error(req, code, code.name());
+            return Next::Continue;
+        }
+        match frame {
+            ClientFrame::Hello { .. } => {}
+            ClientFrame::Send { req, id, to, content } => {
+                self.on_send(req, NewMessage { id, from: self.me, to, content }).await
+            }
+            ClientFrame::History { req, peer, before, limit } => self.on_history(req, peer, before, limit).await,
+            ClientFrame::Conversations { req } => {
+                // Protocol 1's unpaged list: the first page only.
+                if let Some((conversations, _)) = self.conversations_page(req, None, MAX_CONVERSATIONS_PAGE).await {
+                    self.reply(&ServerFrame::Conversations { req, conversations });
+                }
+            }
+            ClientFrame::ConversationsPage { req, before, limit } => {
+                if let Some((conversations, next)) = self.conversations_page(req, before, limit).await {
+                    self.reply(&ServerFrame::ConversationsPage { req, conversations, next });
+                }
+            }
+            ClientFrame::MarkRead { req, peer, up_to } => self.on_mark_read(req, peer, up_to).await,
+            ClientFrame::Typing { req, peer, on } => {
+                if self.check_peer(req, peer) {
+                    self.state.hub.deliver(&ServerFrame::Typing { from: self.me, on }, &[(peer, None)]);
+                    self.reply(&ServerFrame::Done { req });
+                }
+            }
+            ClientFrame::WatchPresence { req, users } => {
+                if users.iter().all(|&u| self.check_peer(req, u)) {
+                    let mut users = users;
+                    users.sort_unstable();
+                    users.dedup();
+                    let online = self.state.hub.set_watch(&self.outbox, &self.watching, &users);
+                    self.watching = users;
+                    self.reply(&ServerFrame::Watching { req, online });
+                }
+            }
+            ClientFrame::RefreshToken { req, token } => match self.state.auth.verify(&token) {
+                Ok(v) if v.user == self.me => match self.state.users.still_exists(self.me).await {
+                    Ok(true) => {
+                        self.token_expires_at = v.expires_at;
+                        self.reply(&ServerFrame::TokenRefreshed { req, expires_at: v.expires_at });
+                    }
+                    Ok(false) => {
+                        // Removed from the app since the connection opened: it ends here.
+                        self.fatal(ErrorCode::UNKNOWN_USER, "this user no longer exists in users_view");
+                        return Next::Stop;
+                    }
+                    Err(e) => self.store_error(req, &e),
+                },
+                Ok(_) => self.error(req, ErrorCode::IDENTITY_CHANGED, "the new token names another user"),
+                Err((code, why)) => self.error(req, code, why),
+            },
+            ClientFrame::Ping { req } => self.reply(&ServerFrame::Pong { req, server_time: now_ms() }),
+            ClientFrame::Sync { req, after, limit } => match self.state.store.sync(self.me, after, limit + 1).await {
+                Ok(mut messages) => {
+                    let more = messages.len() > usize::from(limit);
+                    messages.truncate(usize::from(limit));
+                    let cut = pack(&mut messages, StoredMessage::encoded_len_bound);
+                    self.reply(&ServerFrame::SyncPage { req, messages, more: more || cut });
+                }
+                Err(e) => self.store_error(req, &e),
+            },
+        }
+        Next::Continue
+    }
+
+    fn store_error(&self, req: u32, e: &crate::store::StoreError) {
+        tracing::error!(error = %e, user = ?self.me, "a request failed in the database");
+        if e.is_unavailable() {
+            self.error(req, ErrorCode::UNAVAILABLE, "the database is unavailable; retry shortly");
+        } else {
+            self.error(req, ErrorCode::INTERNAL, "the server could not complete the request; retry");
+        }
+    }
+
+    /// Over the user's request budget: refuse this request and stop reading this connection
+    /// until the budget allows the next one, so a flood turns into back-pressure on the
+    /// client's socket instead of a flood of error frames (which would fill its queue).
+    async fn throttle(&self, req: u32, wait: &NotUntil<<DefaultClock as Clock>::Instant>) -> Next {
+        let wait = wait.wait_time_from(DefaultClock::default().now()).min(MAX_THROTTLE);
+        self.error(
+            req,
+            ErrorCode::RATE_LIMITED,
+            format!("too many requests from this user; retry in {} ms", wait.as_millis().max(1)),
+        );
+        tokio::select! {
+            () = self.outbox.control().killed() => Next::Stop,
+            () = self.state.shutdown.cancelled() => Next::Stop,
+            () = sleep(wait) => Next::Continue,
+        }
+    }
+
+    async fn conversations_page(
+        &self,
+        req: u32,
+        before: Option<Cursor>,
+        limit: u16,
+    ) -> Option<(Vec<Conversation>, Option<Cursor>)> {
+        match self.state.store.conversations(self.me, before, limit).await {
+            Ok(mut conversations) => {
+                let full = conversations.len() == usize::from(limit);
+                let cut = pack(&mut conversations, Conversation::encoded_len_bound);
+                let next = if full || cut { conversations.last().map(|c| c.last.cursor()) } else { None };
+                Some((conversations, next))
+            }
+            Err(e) => {
+                self.store_error(req, &e);
+                None
+            }
+        }
+    }
+
+    /// Whether `me` may talk to `peer` at all (answers the request with an error if not).
+    fn check_peer(&self, req: u32, peer: UserRef) -> bool {
+        if peer == self.me {
+            self.error(req, ErrorCode::SELF_MESSAGE, "a user cannot talk to themself");
+            return false;
+        }
+        if !self.state.config.policy.allows(self.me.role, peer.role) {
+            self.error(
+                req,
+                ErrorCode::NOT_ALLOWED,
+                format!("a {} may not message a {}", self.me.role.as_str(), peer.role.as_str()),
+            );
+            return false;
+        }
+        true
+    }
+
+    async fn on_send(&mut self, req: u32, msg: NewMessage) {
+        if !self.check_peer(req, msg.to) {
+            return;
+        }
+        match self.state.users.name(msg.to).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let to = msg.to;
+                self.error(req, ErrorCode::UNKNOWN_RECIPIENT, format!("no {} with id {}", to.role.as_str(), to.id));
+                return;
+            }
+            Err(e) => return self.store_error(req, &e),
+        }
+        if let Err(code) = self.state.writer.submit(WriteRequest { msg, req, reply: self.outbox.clone() }) {
+            let why = if code == ErrorCode::OVERLOADED {
+                "the server is busy; retry shortly"
+            } else {
+                "the server is shutting down; retry"
+            };
+            self.error(req, code, why);
+        }
+    }
+
+    async fn on_history(&mut self, req: u32, peer: UserRef, before: Option<Cursor>, limit: u16) {
+        if !self.check_peer(req, peer) {
+            return;
+        }
+        match self.state.store.history(self.me, peer, before, limit).await {
+            Ok(mut messages) => {
+                let full = messages.len() == usize::from(limit);
+                let cut = pack(&mut messages, StoredMessage::encoded_len_bound);
+                let next = if full || cut { messages.last().map(StoredMessage::cursor) } else { None };
+                self.reply(&ServerFrame::History { req, peer, messages, next });
+            }
+            Err(e) => self.store_error(req, &e),
+        }
+    }
+
+    async fn on_mark_read(&mut self, req: u32, peer: UserRef, up_to: Cursor) {
+        if !self.check_peer(req, peer) {
+            return;
+        }
+        match self.state.store.mark_read(self.me, peer, up_to, now_ms()).await {
+            Ok(count) => {
+                self.reply(&ServerFrame::MarkedRead { req, count });
+                if count > 0 {
+                    // The peer's tabs, and this user's other tabs.
+                    let receipt = ServerFrame::Read { reader: self.me, peer, up_to };
+                    self.state.hub.deliver(&receipt, &[(peer, None), (self.me, Some(self.outbox.id()))]);
+                }
+            }
+            Err(e) => self.store_error(req, &e),
+        }
+    }
+
+    /// Unregisters and tells the pump how to close.
+    pub(super) async fn close(&mut self, control: &Arc<ConnControl>) {
+        let state = self.state.clone();
+        state.hub.set_watch(&self.outbox, &self.watching, &[]);
+        state.hub.unregister(&self.outbox);
+        state.metrics.connection_closed();
+        if !control.is_killed() && state.shutdown.is_cancelled() {
+            // Shutting down: everything this connection sent was accepted before we stopped
+            // reading; wait until the writer committed it so the acks go out before the close.
+            if timeout(DRAIN_TIMEOUT, state.drained.cancelled()).await.is_err() {
+                tracing::warn!("the writer did not drain in time");
+            }
+            control.kill(ErrorCode::SHUTTING_DOWN, "the server is shutting down; reconnect shortly");
+        } else {
+            // The client went away (or a reason was already given).
+            control.end_quietly();
+        }
+    }
+}
+
+/// Keeps the longest prefix of `items` that fits one page by bytes; returns whether any
+/// were cut (then the page says there is more, from its last item on).
+fn pack<T>(items: &mut Vec<T>, size: impl Fn(&T) -> usize) -> bool {
+    let mut budget = PageBudget::new();
+    let keep = items.iter().take_while(|item| budget.admit(size(item))).count();
+    let cut = keep < items.len();
+    items.truncate(keep);
+    cut
+}
+
+fn instant_at(at: Millis) -> Instant {
+    let delta = at.saturating_sub(now_ms()).max(0);
+    Instant::now() + Duration::from_millis(u64::try_from(delta).unwrap_or(u64::MAX).min(u64::from(u32::MAX) * 1000))
+}
