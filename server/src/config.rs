@@ -1,6 +1,6 @@
 //! The server's configuration once parsed and checked: what `serve` runs with.
 //!
-//! The CLI (`cli.rs`) reads flags, the environment and `.env` files; this module holds the
+//! The CLI (`cli/`) reads flags, the environment and `.env` files; this module holds the
 //! validated result and the small value types (origins, policy) with their parsers, so
 //! tests can build a configuration without going through the command line.
 
@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use chat_protocol::{Limits, Role};
+
+use crate::clock::Clock;
 
 /// Which browser origins may open a WebSocket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,6 +209,8 @@ pub struct ServeConfig {
     pub limits: ServerLimits,
     /// What tokens must carry besides a valid signature.
     pub tokens: TokenRules,
+    /// The wall clock (the system's, but for tests).
+    pub clock: Clock,
 }
 
 /// Checks on tokens beyond the signature and expiry.
@@ -243,6 +247,7 @@ impl ServeConfig {
             policy: Policy::default(),
             limits: ServerLimits::default(),
             tokens: TokenRules::default(),
+            clock: Clock::system(),
         }
     }
 }

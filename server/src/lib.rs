@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 mod conn;
 pub mod db;
@@ -33,6 +34,7 @@ pub mod store;
 pub mod testing;
 pub(crate) mod writer;
 
+pub use clock::Clock;
 pub use config::ServeConfig;
 pub use server::{Running, run, run_with};
 pub use store::Store;

@@ -77,6 +77,7 @@ pub async fn run_with(
         store.clone(),
         hub.clone(),
         metrics.clone(),
+        config.clock.clone(),
         config.limits.write_queue,
         config.limits.max_batch,
         writer_stop.clone(),

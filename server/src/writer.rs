@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::hub::{Hub, Outbox};
 use crate::metrics::Metrics;
 use crate::now_ms;
@@ -109,21 +110,25 @@ pub(crate) fn spawn(
     store: Store,
     hub: Hub,
     metrics: Metrics,
+    clock: Clock,
     capacity: usize,
     max_batch: usize,
     stop: CancellationToken,
 ) -> (Writer, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let health = Arc::new(Health::default());
-    let task = tokio::spawn(run(rx, store, hub, metrics, max_batch.max(1), stop, Arc::clone(&health)));
+    let task = tokio::spawn(run(rx, store, hub, metrics, clock, max_batch.max(1), stop, Arc::clone(&health)));
     (Writer { tx, health }, task)
 }
 
+// The writer task's whole state, moved in once.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     mut rx: mpsc::Receiver<WriteRequest>,
     store: Store,
     hub: Hub,
     metrics: Metrics,
+    clock: Clock,
     max_batch: usize,
     stop: CancellationToken,
     health: Arc<Health>,
@@ -145,7 +150,8 @@ async fn run(
         if n == 0 {
             break;
         }
-        last_at = now_ms().max(last_at);
+        // createdAt never goes back, even if the clock does: catch-up cursors rely on it.
+        last_at = clock.now_ms().max(last_at);
         health.busy_since.store(now_ms().max(1), Ordering::Release);
         let ok = commit(&store, &hub, &metrics, &batch, last_at).await;
         health.busy_since.store(0, Ordering::Release);

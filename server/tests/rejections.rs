@@ -10,6 +10,7 @@ use chat_protocol::{
     ClientFrame, ErrorCode, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MessageId, PROTOCOL_VERSION, ServerFrame,
     UserRef,
 };
+use chat_server::Clock;
 use chat_server::auth::Auth;
 use common::{Backend, Client, SECRET, TestStore, new_id, now_secs, start, start_with, token};
 use futures_util::StreamExt;
@@ -382,11 +383,19 @@ async fn idle_connections_are_closed_and_expired_tokens_end_the_session(
     let mut idle = Client::login(&server, T1).await;
     idle.expect_fatal(ErrorCode::IDLE_TIMEOUT).await;
 
-    let short = Auth::new(SECRET).mint(S1, now_secs(), now_secs() + 1).unwrap();
-    let server2 = start(&db).await;
+    // The token's expiry is wall time: the server's clock is moved past it, not waited for.
+    let clock = Clock::manual(chat_server::now_ms());
+    let server2 = start_with(&db, |c| c.clock = clock.clone()).await;
+    let short = Auth::new(SECRET).mint(S1, now_secs(), now_secs() + 60).unwrap();
     let mut c = Client::open(&server2.ws_url()).await;
     c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: short }).await;
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
+    // Still alive a moment before the expiry...
+    clock.advance(55_000);
+    c.send(&ClientFrame::Ping { req: 1 }).await;
+    assert!(matches!(c.recv().await, ServerFrame::Pong { req: 1, .. }));
+    // ...and ended once the clock passes it.
+    clock.advance(6_000);
     c.expect_fatal(ErrorCode::TOKEN_EXPIRED).await;
     server.stop().await.unwrap();
     server2.stop().await.unwrap();
@@ -396,15 +405,17 @@ async fn idle_connections_are_closed_and_expired_tokens_end_the_session(
 #[tokio::test]
 async fn a_refreshed_token_keeps_the_session_alive(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
     let db = TestStore::ready(backend).await;
-    let server = start(&db).await;
-    let short = Auth::new(SECRET).mint(S1, now_secs(), now_secs() + 2).unwrap();
+    let clock = Clock::manual(chat_server::now_ms());
+    let server = start_with(&db, |c| c.clock = clock.clone()).await;
+    let short = Auth::new(SECRET).mint(S1, now_secs(), now_secs() + 60).unwrap();
     let mut c = Client::open(&server.ws_url()).await;
     c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: short }).await;
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
     c.send(&ClientFrame::RefreshToken { req: 1, token: token(S1) }).await;
     let ServerFrame::TokenRefreshed { expires_at, .. } = c.recv().await else { panic!() };
     assert!(expires_at > (now_secs() + 3000) * 1000);
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Past the first token's expiry: the connection lives on under the new one.
+    clock.advance(120_000);
     let (_, ack) = c.send_message(T1, "still here").await;
     assert!(matches!(ack, ServerFrame::Sent { .. }), "{ack:?}");
     server.stop().await.unwrap();

@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::{CmdResult, DbArgs, display_path, open_sqlite};
 use crate::auth::MIN_SECRET_BYTES;
+use crate::clock::Clock;
 use crate::config::{Origins, Policy, ServeConfig, ServerLimits, TokenRules};
 use crate::db::{DEFAULT_DB_POOL, Database, DbTarget, explain_connect_error};
 use crate::demo;
@@ -184,6 +185,7 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
         policy: Policy::parse(&args.policy)?,
         limits,
         tokens,
+        clock: Clock::system(),
     })
 }
 
@@ -282,6 +284,7 @@ pub(super) async fn run_demo(args: DemoArgs) -> CmdResult {
         policy,
         limits: ServerLimits::default(),
         tokens: TokenRules::default(),
+        clock: Clock::system(),
     };
     tracing::warn!(
         "DEMO MODE: /demo/token gives a chat token for any demo user to whoever asks. Never use `demo` for real users; \

@@ -23,7 +23,6 @@ use governor::Quota;
 use tokio::time::timeout;
 
 use crate::hub::Outbox;
-use crate::now_ms;
 use crate::state::{AppState, ConnectionSlot, PendingSlot};
 use handshake::{Refusal, handshake};
 use requests::Connection;
@@ -82,7 +81,7 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSl
     let welcome = ServerFrame::Welcome {
         user: who.user,
         name: who.name.to_string(),
-        server_time: now_ms(),
+        server_time: state.config.clock.now_ms(),
         token_expires_at: who.expires_at,
         limits: limits.announced(),
     };

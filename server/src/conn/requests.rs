@@ -9,12 +9,11 @@ use chat_protocol::{
 use futures_util::StreamExt;
 use governor::NotUntil;
 use governor::clock::{Clock, DefaultClock};
-use tokio::time::{Duration, Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use super::handshake::{Refusal, socket_error};
 use super::{DRAIN_TIMEOUT, MAX_THROTTLE, Stream};
 use crate::hub::{ConnControl, Outbox};
-use crate::now_ms;
 use crate::state::AppState;
 use crate::store::NewMessage;
 use crate::writer::WriteRequest;
@@ -40,7 +39,6 @@ impl Connection {
         let mut idle_deadline = Instant::now() + idle;
         let state = self.state.clone();
         loop {
-            let expiry = instant_at(self.token_expires_at);
             tokio::select! {
                 biased;
                 () = self.outbox.control().killed() => return,
@@ -49,7 +47,7 @@ impl Connection {
                     self.fatal(ErrorCode::IDLE_TIMEOUT, "nothing was heard from the client for too long");
                     return;
                 }
-                () = sleep_until(expiry) => {
+                () = state.config.clock.sleep_until(self.token_expires_at) => {
                     self.fatal(ErrorCode::TOKEN_EXPIRED, "the token expired; reconnect with a fresh token");
                     return;
                 }
@@ -167,7 +165,9 @@ impl Connection {
                 Ok(_) => self.error(req, ErrorCode::IDENTITY_CHANGED, "the new token names another user"),
                 Err((code, why)) => self.error(req, code, why),
             },
-            ClientFrame::Ping { req } => self.reply(&ServerFrame::Pong { req, server_time: now_ms() }),
+            ClientFrame::Ping { req } => {
+                self.reply(&ServerFrame::Pong { req, server_time: self.state.config.clock.now_ms() })
+            }
             ClientFrame::Sync { req, after, limit } => match self.state.store.sync(self.me, after, limit + 1).await {
                 Ok(mut messages) => {
                     let more = messages.len() > usize::from(limit);
@@ -286,7 +286,7 @@ impl Connection {
         if !self.check_peer(req, peer) {
             return;
         }
-        match self.state.store.mark_read(self.me, peer, up_to, now_ms()).await {
+        match self.state.store.mark_read(self.me, peer, up_to, self.state.config.clock.now_ms()).await {
             Ok(count) => {
                 self.reply(&ServerFrame::MarkedRead { req, count });
                 if count > 0 {
@@ -327,9 +327,4 @@ fn pack<T>(items: &mut Vec<T>, size: impl Fn(&T) -> usize) -> bool {
     let cut = keep < items.len();
     items.truncate(keep);
     cut
-}
-
-fn instant_at(at: Millis) -> Instant {
-    let delta = at.saturating_sub(now_ms()).max(0);
-    Instant::now() + Duration::from_millis(u64::try_from(delta).unwrap_or(u64::MAX).min(u64::from(u32::MAX) * 1000))
 }
