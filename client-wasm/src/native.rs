@@ -52,6 +52,7 @@ enum Command {
     Send { to: UserRef, content: String, reply: oneshot::Sender<Result<StoredMessage, ClientError>> },
     Request { request: Request, reply: oneshot::Sender<Result<ServerFrame, ClientError>> },
     DropConnection,
+    SkipTime(Millis),
     Close,
 }
 
@@ -190,6 +191,13 @@ impl Client {
         let _ = self.commands.send(Command::DropConnection);
     }
 
+    /// Moves this client's clock `ms` forward: whatever falls due by then (a token refresh,
+    /// a typing expiry, a reconnect) happens now. For tests, which must not wait on the wall
+    /// clock; the session core takes the time as an input, so this is all it needs.
+    pub fn skip_time(&self, ms: Millis) {
+        let _ = self.commands.send(Command::SkipTime(ms));
+    }
+
     /// Closes the client: pending sends and requests fail with `client_closed`.
     pub fn close(&self) {
         let _ = self.commands.send(Command::Close);
@@ -221,7 +229,10 @@ async fn drive(
     let mut connecting: Option<Connecting> = None;
     let mut tokens: FuturesUnordered<Pin<Box<dyn Future<Output = TokenResult> + Send>>> = FuturesUnordered::new();
     let mut waiters = Waiters::default();
-    session.connect(now_ms());
+    // The wall clock plus whatever `skip_time` added.
+    let mut skipped: Millis = 0;
+    let now = |skipped: Millis| now_ms() + skipped;
+    session.connect(now(skipped));
     loop {
         // Outputs first: actions, frames, events.
         while let Some(action) = session.poll_action() {
@@ -264,7 +275,7 @@ async fn drive(
         }
         if broken {
             ws = None;
-            session.handle_close(now_ms(), None);
+            session.handle_close(now(skipped), None);
             continue;
         }
         while let Some(event) = session.poll_event() {
@@ -272,15 +283,15 @@ async fn drive(
         }
 
         let deadline = session.poll_timeout().map(|at| {
-            let delta = u64::try_from((at - now_ms()).max(0)).unwrap_or(0);
+            let delta = u64::try_from((at - now(skipped)).max(0)).unwrap_or(0);
             tokio::time::Instant::now() + Duration::from_millis(delta)
         });
         tokio::select! {
             command = commands.recv() => match command {
                 None => {
-                    session.close(now_ms());
+                    session.close(now(skipped));
                 }
-                Some(Command::Send { to, content, reply }) => match session.send(now_ms(), to, content) {
+                Some(Command::Send { to, content, reply }) => match session.send(now(skipped), to, content) {
                     Ok(id) => {
                         waiters.sends.insert(id, reply);
                     }
@@ -288,7 +299,7 @@ async fn drive(
                         let _ = reply.send(Err(ClientError { code, message: code.name().into() }));
                     }
                 },
-                Some(Command::Request { request, reply }) => match session.request(now_ms(), request) {
+                Some(Command::Request { request, reply }) => match session.request(now(skipped), request) {
                     Ok(req) => {
                         waiters.requests.insert(req, reply);
                     }
@@ -298,23 +309,27 @@ async fn drive(
                 },
                 Some(Command::DropConnection) => {
                     if ws.take().is_some() || connecting.take().is_some() {
-                        session.handle_close(now_ms(), None);
+                        session.handle_close(now(skipped), None);
                     }
                 }
+                Some(Command::SkipTime(ms)) => {
+                    skipped += ms.max(0);
+                    session.handle_timeout(now(skipped));
+                }
                 Some(Command::Close) => {
-                    session.close(now_ms());
+                    session.close(now(skipped));
                 }
             },
             message = next_message(&mut ws) => match message {
-                Some(Ok(Message::Binary(bytes))) => session.handle_frame(now_ms(), &bytes),
+                Some(Ok(Message::Binary(bytes))) => session.handle_frame(now(skipped), &bytes),
                 Some(Ok(Message::Close(frame))) => {
                     ws = None;
-                    session.handle_close(now_ms(), frame.map(|f| u16::from(f.code)));
+                    session.handle_close(now(skipped), frame.map(|f| u16::from(f.code)));
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => {
                     ws = None;
-                    session.handle_close(now_ms(), None);
+                    session.handle_close(now(skipped), None);
                 }
             },
             opened = async { match connecting.as_mut() { Some(c) => c.await, None => std::future::pending().await } } => {
@@ -322,17 +337,17 @@ async fn drive(
                 match opened {
                     Ok(socket) => {
                         ws = Some(socket);
-                        session.handle_open(now_ms());
+                        session.handle_open(now(skipped));
                     }
-                    Err(_) => session.handle_close(now_ms(), None),
+                    Err(_) => session.handle_close(now(skipped), None),
                 }
             },
             Some((purpose, result)) = tokens.next(), if !tokens.is_empty() => match result {
-                Ok(token) => session.handle_token(now_ms(), purpose, token),
-                Err(_) => session.handle_token_error(now_ms(), purpose),
+                Ok(token) => session.handle_token(now(skipped), purpose, token),
+                Err(_) => session.handle_token_error(now(skipped), purpose),
             },
             () = async { match deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
-                session.handle_timeout(now_ms());
+                session.handle_timeout(now(skipped));
             }
         }
         if session.status() == Status::Closed {

@@ -9,12 +9,12 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chat_client::core::{Event, Status, Timings};
+use chat_client::core::{Event, Status};
 use chat_client::native::Client;
 use chat_protocol::{Cursor, ErrorCode, StoredMessage, UserRef};
-use chat_server::Running;
 use chat_server::testing::{Backend, TestDb, TestStore};
-use common::{client_with, fast, next_event, server, server_at};
+use chat_server::{Clock, Running};
+use common::{client_with, fast, next_event, server, server_at, server_with};
 use rstest::rstest;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -23,17 +23,15 @@ const T2: UserRef = UserRef::teacher(2);
 const S1: UserRef = UserRef::student(1);
 const S2: UserRef = UserRef::student(2);
 
-/// Typing expires after 1 s here, so the expiry test is quick.
 async fn client(server: &Running, user: UserRef) -> (Client, UnboundedReceiver<Event>) {
-    client_with(server, user, Timings { typing_expiry: 1_000, ..fast() }).await
+    client_with(server, user, fast()).await
 }
 
-/// Everything that arrives within `ms`.
-async fn drain(events: &mut UnboundedReceiver<Event>, ms: u64) -> Vec<Event> {
+/// The events up to and including the next message.
+async fn until_message(events: &mut UnboundedReceiver<Event>) -> Vec<Event> {
     let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    while let Ok(Some(e)) = tokio::time::timeout_at(deadline, events.recv()).await {
-        out.push(e);
+    while !matches!(out.last(), Some(Event::Message { .. })) {
+        out.push(tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("a message").unwrap());
     }
     out
 }
@@ -93,21 +91,21 @@ async fn the_conversation_list_has_names_by_role_and_id_last_messages_and_unread
     #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
 ) {
     let db = TestStore::ready(backend).await;
-    let srv = server(&db).await;
+    // A clock the test moves: each message a millisecond after the one before, so the
+    // order is the order sent (within one millisecond, messages order by their random ids).
+    let clock = Clock::manual(chat_server::now_ms());
+    let srv = server_with(&db, |c| c.clock = clock.clone()).await;
     let (t1, _e1) = client(&srv, T1).await;
     let (t2, _e2) = client(&srv, T2).await;
     let (s1, _e3) = client(&srv, S1).await;
-    // A few milliseconds apart: messages of one millisecond order by id, and ids made by
-    // different clients in the same millisecond may sort either way.
-    let pause = || tokio::time::sleep(std::time::Duration::from_millis(3));
     t1.send(S1, "to carol 1").await.unwrap();
-    pause().await;
+    clock.advance(1);
     t1.send(S1, "to carol 2").await.unwrap();
-    pause().await;
+    clock.advance(1);
     t2.send(T1, "from bob").await.unwrap();
-    pause().await;
+    clock.advance(1);
     s1.send(T1, "carol answers").await.unwrap();
-    pause().await;
+    clock.advance(1);
     t1.send(S2, "to dan").await.unwrap();
 
     let list = t1.conversations().await.unwrap();
@@ -165,27 +163,29 @@ async fn typing_reaches_the_peer_expires_and_clears_when_the_message_arrives(
     let db = TestStore::ready(backend).await;
     let srv = server(&db).await;
     let (teacher, _te) = client(&srv, T1).await;
-    let (_student, mut student_events) = client(&srv, S1).await;
+    let (student, mut student_events) = client(&srv, S1).await;
     teacher.set_typing(S1, true).await.unwrap();
     assert_eq!(
         next_event(&mut student_events, |e| matches!(e, Event::Typing { .. })).await,
         Event::Typing { from: T1, on: true }
     );
-    // No refresh: it expires on the receiving side (1 s in this test's timings).
+    // No refresh: it expires on the receiving side once its time passes there.
+    student.skip_time(fast().typing_expiry);
     assert_eq!(
         next_event(&mut student_events, |e| matches!(e, Event::Typing { .. })).await,
         Event::Typing { from: T1, on: false }
     );
-    // Typing again, then the message arrives: typing is cleared before the message.
-    tokio::time::sleep(Duration::from_millis(3_100)).await; // past the sender's throttle
+    // Typing again (past the sender's throttle), then the message arrives: typing is
+    // cleared before the message.
+    teacher.skip_time(fast().typing_throttle);
     teacher.set_typing(S1, true).await.unwrap();
     next_event(&mut student_events, |e| matches!(e, Event::Typing { on: true, .. })).await;
     teacher.send(S1, "done").await.unwrap();
-    let events = drain(&mut student_events, 300).await;
-    let relevant: Vec<_> =
-        events.iter().filter(|e| matches!(e, Event::Typing { .. } | Event::Message { .. })).collect();
-    assert!(matches!(relevant[0], Event::Typing { from: T1, on: false }), "{relevant:?}");
-    assert!(matches!(relevant[1], Event::Message { .. }), "{relevant:?}");
+    let relevant = until_message(&mut student_events).await;
+    assert!(
+        matches!(relevant.as_slice(), [.., Event::Typing { from: T1, on: false }, Event::Message { .. }]),
+        "{relevant:?}"
+    );
     srv.stop().await.unwrap();
 }
 
@@ -207,8 +207,11 @@ async fn presence_follows_connections_and_a_reload_does_not_flap(
     // A reload: the only connection closes and a new one opens within the grace period.
     teacher.close();
     let (teacher, _te) = client(&srv, T1).await;
+    // A round trip on the student's connection: any presence notice the reload caused was
+    // queued to it before this answer.
+    assert_eq!(student.watch_presence(vec![T1, T2]).await.unwrap(), [T1]);
     let flaps: Vec<_> =
-        drain(&mut events, 1_000).await.into_iter().filter(|e| matches!(e, Event::Presence { .. })).collect();
+        std::iter::from_fn(|| events.try_recv().ok()).filter(|e| matches!(e, Event::Presence { .. })).collect();
     assert!(flaps.is_empty(), "no offline/online flap on reload: {flaps:?}");
 
     // Really gone: offline after the grace period.

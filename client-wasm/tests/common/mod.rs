@@ -41,11 +41,16 @@ pub async fn server(db: &impl HasStore) -> Running {
 /// A server on `addr` (a restart can take the same port back); generous rate limits and a
 /// short presence grace period.
 pub async fn server_at(db: &impl HasStore, addr: &str) -> Running {
+    server_with(db, |c| c.bind = addr.parse().unwrap()).await
+}
+
+/// A server as [`server`] gives, then changed by `tweak`.
+pub async fn server_with(db: &impl HasStore, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
     let mut config = ServeConfig::for_tests(SECRET);
-    config.bind = addr.parse().unwrap();
     config.limits.requests_per_second = 100_000;
     config.limits.request_burst = 100_000;
     config.limits.presence_grace = Duration::from_millis(500);
+    tweak(&mut config);
     Running::start(config, db.store()).await.unwrap()
 }
 
