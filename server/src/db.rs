@@ -132,9 +132,16 @@ impl DbTarget {
     /// # Errors
     /// The connection error, if the first connection fails.
     pub async fn connect(&self, default_size: u32) -> Result<PgPool, sqlx::Error> {
+        let wait = self.pool_timeout.unwrap_or(Duration::from_secs(10));
+        // One plain connection first: a refused connection, an unknown host or a wrong
+        // password fails at once with its own error, instead of after `wait` of retries.
+        let first = tokio::time::timeout(wait, sqlx::ConnectOptions::connect(&self.options))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        let _ignored = sqlx::Connection::close(first).await;
         PgPoolOptions::new()
             .max_connections(self.connection_limit.unwrap_or(default_size).max(1))
-            .acquire_timeout(self.pool_timeout.unwrap_or(Duration::from_secs(10)))
+            .acquire_timeout(wait)
             .connect_with(self.options.clone())
             .await
     }
