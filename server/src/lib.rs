@@ -2,16 +2,21 @@
 //! PostgreSQL (the `Message` table Prisma reads) and delivers them live.
 //!
 //! Layout, following the life of a message:
-//! - [`cli`]: the `chat-server` command line (serve, setup, check, check-db).
+//! - [`cli`]: the `chat-server` command line (serve, demo, setup, check, check-db, users).
 //! - [`config`], [`db`]: validated settings; the Prisma-style `DATABASE_URL`.
 //! - [`schema`]: the SQL in `migrations/postgres/`, applied and inspected.
 //! - `listen`: the accept loop: header deadline, unauthenticated budget (in all, per IP).
-//! - [`http`]: the routes; `/ws` upgrades to a WebSocket handled by `conn`.
-//! - `conn`: one connection: hello, then requests; frames out through its [`hub::Outbox`].
-//! - [`writer`]: group commit: sends queue up, are stored in batches, acked after commit.
-//! - [`hub`]: who is connected; delivery to a user's connections; presence.
+//! - `http`: the routes; `/ws` upgrades to a WebSocket handled by `conn`.
+//! - `conn`: one connection: the hello (`handshake`), then its requests (`requests`);
+//!   frames out through its outbox, written by its `pump`.
+//! - `state`: what connections share; the slots that count connections.
+//! - `users`: the user directory (`users_view` behind a cache).
+//! - `writer`: group commit: sends queue up, are stored in batches, acked after commit.
+//! - `hub`: who is connected; delivery to a user's connections; presence.
 //! - [`store`]: the storage seam: PostgreSQL (the app's database) or an embedded SQLite file.
-//! - [`demo`]: `chat-server demo`, the built-in page and its demo-only token endpoint.
+//! - [`clock`]: the wall clock (injectable, for tests).
+//! - `metrics`: the Prometheus metrics of `/metrics`.
+//! - `demo`: `chat-server demo`, the built-in page and its demo-only token endpoint.
 //! - [`auth`]: HS256 tokens minted by the app.
 //! - [`server`]: wiring, graceful shutdown.
 
@@ -32,6 +37,7 @@ mod state;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod users;
 pub(crate) mod writer;
 
 pub use clock::Clock;

@@ -18,8 +18,9 @@ use crate::auth::Auth;
 use crate::config::ServeConfig;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::state::{AppState, Shared, UserDirectory};
+use crate::state::{AppState, Shared};
 use crate::store::Store;
+use crate::users::UserDirectory;
 use crate::{conn, http, listen, writer};
 
 /// The listen backlog. A reconnect storm (every client of a restarted server at once) needs

@@ -1,10 +1,9 @@
-//! The state every connection and HTTP handler shares, and the user directory cache.
+//! The state every connection and HTTP handler shares, and the slots that count connections.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 use chat_protocol::UserRef;
 use governor::DefaultKeyedRateLimiter;
@@ -15,7 +14,8 @@ use crate::auth::Auth;
 use crate::config::ServeConfig;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
+use crate::users::UserDirectory;
 use crate::writer::Writer;
 
 /// Shared server state. Cheap to clone.
@@ -134,68 +134,4 @@ impl Drop for PendingSlot {
         drop(pending);
         self.state.metrics.pending(-1);
     }
-}
-
-/// A cache in front of `users_view`: every send checks that its recipient exists, and
-/// the database should not answer the same question thousands of times a second.
-#[derive(Debug)]
-pub(crate) struct UserDirectory {
-    store: Store,
-    cache: Mutex<HashMap<UserRef, (Arc<str>, Instant)>>,
-    ttl: Duration,
-}
-
-/// Entries kept at most; the cache is simply emptied when it grows past this.
-const DIRECTORY_CAPACITY: usize = 200_000;
-
-impl UserDirectory {
-    pub(crate) fn new(store: Store, ttl: Duration) -> Self {
-        UserDirectory { store, cache: Mutex::new(HashMap::new()), ttl }
-    }
-
-    /// Whether the user still exists, asked of the database itself (not the cache): a
-    /// token refresh must not keep a deleted user connected. Refreshes the cache.
-    pub(crate) async fn still_exists(&self, user: UserRef) -> Result<bool, StoreError> {
-        match self.store.find_user(user).await? {
-            Some(name) => {
-                let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-                cache.insert(user, (short_name(name), Instant::now()));
-                Ok(true)
-            }
-            None => {
-                self.cache.lock().unwrap_or_else(PoisonError::into_inner).remove(&user);
-                Ok(false)
-            }
-        }
-    }
-
-    /// The user's display name, or `None` if `users_view` has no such user.
-    pub(crate) async fn name(&self, user: UserRef) -> Result<Option<Arc<str>>, StoreError> {
-        {
-            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((name, at)) = cache.get(&user)
-                && at.elapsed() < self.ttl
-            {
-                return Ok(Some(Arc::clone(name)));
-            }
-        }
-        // Unknown users are not cached: a user created a moment ago must work at once.
-        let Some(name) = self.store.find_user(user).await? else {
-            return Ok(None);
-        };
-        let name = short_name(name);
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() >= DIRECTORY_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(user, (Arc::clone(&name), Instant::now()));
-        Ok(Some(name))
-    }
-}
-
-/// A display name cut to the protocol's limit (the app's table puts no limit on names;
-/// frames must stay bounded).
-fn short_name(mut name: String) -> Arc<str> {
-    crate::store::cut_at_char(&mut name, chat_protocol::MAX_NAME_BYTES);
-    name.into()
 }

@@ -9,7 +9,7 @@ use chat_protocol::{ClientFrame, ServerFrame, UserRef};
 use chat_server::schema;
 use common::{Client, TestDb, start};
 
-/// `Message` exactly as Prisma 7 emits it for the guide's model (../shared/docs/INTEROP.md).
+/// `Message` exactly as Prisma 7 emits it for the guide's model (`prisma migrate diff` output).
 const PRISMA_DDL: &str = r#"
 CREATE SCHEMA prisma;
 CREATE TABLE prisma."Message" (
