@@ -73,6 +73,9 @@ pub enum InsertOutcome {
     Unresolved,
 }
 
+/// A cursor after every message: "before" it is "from the newest".
+const NEWEST: Cursor = Cursor { at: Millis::MAX, id: MessageId([0xff; 16]) };
+
 /// Errors of the storage layer. Their text is logged, never sent to clients.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -202,6 +205,7 @@ impl Store {
         before: Option<Cursor>,
         limit: u16,
     ) -> Result<Vec<StoredMessage>, StoreError> {
+        let before = before.unwrap_or(NEWEST);
         bounded(self.timeout(), async {
             match self {
                 Store::Postgres(s) => s.history(me, peer, before, limit).await,
@@ -236,14 +240,11 @@ impl Store {
         before: Option<Cursor>,
         limit: u16,
     ) -> Result<Vec<Conversation>, StoreError> {
-        let (at, id) = match before {
-            Some(c) => (c.at, c.id),
-            None => (Millis::MAX, MessageId([0xff; 16])),
-        };
+        let before = before.unwrap_or(NEWEST);
         bounded(self.timeout(), async {
             match self {
-                Store::Postgres(s) => s.conversations(me, Cursor { at, id }, limit).await,
-                Store::Sqlite(s) => s.conversations(me, Cursor { at, id }, limit).await,
+                Store::Postgres(s) => s.conversations(me, before, limit).await,
+                Store::Sqlite(s) => s.conversations(me, before, limit).await,
             }
         })
         .await

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
+use chat_protocol::{Conversation, Cursor, Millis, Role, StoredMessage, UserRef};
 use sqlx::PgPool;
 
 use super::{ConversationRow, InsertOutcome, MessageRow, NewMessage, StoreError, to_conversation, to_message};
@@ -247,13 +247,10 @@ impl PgStore {
         &self,
         me: UserRef,
         peer: UserRef,
-        before: Option<Cursor>,
+        before: Cursor,
         limit: u16,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let (at, id) = match before {
-            Some(c) => (c.at.clamp(MIN_MS, MAX_MS), c.id),
-            None => (MAX_MS, MessageId([0xff; 16])),
-        };
+        let (at, id) = (before.at.clamp(MIN_MS, MAX_MS), before.id);
         // Each direction walks its own index backwards; the outer query merges them.
         let sql: &str = &HISTORY_SQL;
         let rows: Vec<MessageRow> = sqlx::query_as(sql)

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use chat_protocol::{Conversation, Cursor, MessageId, Millis, Role, StoredMessage, UserRef};
+use chat_protocol::{Conversation, Cursor, Millis, Role, StoredMessage, UserRef};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -273,13 +273,10 @@ impl SqliteStore {
         &self,
         me: UserRef,
         peer: UserRef,
-        before: Option<Cursor>,
+        before: Cursor,
         limit: u16,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let (at, id) = match before {
-            Some(c) => (c.at, c.id),
-            None => (Millis::MAX, MessageId([0xff; 16])),
-        };
+        let (at, id) = (before.at, before.id);
         let sql: &str = &HISTORY_SQL;
         let rows: Vec<MessageRow> = sqlx::query_as(sql)
             .bind(me.role.as_str())
