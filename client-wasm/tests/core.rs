@@ -1,4 +1,7 @@
 //! The session state machine driven deterministically: a fake clock and scripted frames.
+//!
+//! Longer than most files on purpose: every test drives the same `Pair` harness, and each is
+//! a short script of one guarantee; split by topic they would only repeat the harness.
 
 #![allow(clippy::unwrap_used)]
 

@@ -1,6 +1,9 @@
 //! Regression tests for the ways an attacker or an unlucky user could lock people out or
 //! pin the server's memory: each reproduces one finding of the abuse review against a real
 //! server on a real socket, and fails on the code before the fix.
+//!
+//! Longer than most files on purpose: one test per finding, all on the same helpers; the
+//! file is the catalogue of the review.
 
 #![allow(clippy::unwrap_used)]
 

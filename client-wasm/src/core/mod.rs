@@ -14,7 +14,8 @@
 //! faster than the rate the server announced, and back off when it says `rate_limited`.
 //!
 //! Layout, in the manner of quinn-proto:
-//! - `session`: [`Session`], the state machine: the app's calls, `handle_*` and `poll_*`.
+//! - `session`: [`Session`], the state machine: the app's calls, `handle_*` and `poll_*`;
+//!   a connection's life in `session/lifecycle`, sends and its own requests in `session/exchange`.
 //! - `vocabulary`: what crosses its edge ([`Timings`], [`Status`], [`Action`], [`Request`],
 //!   [`Event`]).
 //! - `timers`: the timer table; `requests`: requests in flight, each with its purpose;

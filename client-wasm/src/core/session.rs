@@ -1,11 +1,15 @@
 //! [`Session`]: the app's calls, the transport's inputs (`handle_*`) and outputs (`poll_*`).
+//! A connection's life is in `lifecycle`, sends and the session's own requests in `exchange`.
+
+mod exchange;
+mod lifecycle;
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use chat_protocol::{
-    ClientFrame, Conversation, Cursor, ErrorCode, IdGenerator, Limits, MAX_CONVERSATIONS_PAGE, MAX_SYNC_PAGE,
-    MessageId, Millis, PROTOCOL_VERSION, RequestId, ServerFrame, StoredMessage, UserRef,
+    ClientFrame, Cursor, ErrorCode, IdGenerator, Limits, MessageId, Millis, PROTOCOL_VERSION, RequestId, ServerFrame,
+    StoredMessage, UserRef,
 };
 
 use super::dedup::SeenIds;
@@ -434,249 +438,10 @@ impl Session {
         (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 
-    // ----- connection life -----
-
-    fn start_attempt(&mut self, now: Millis) {
-        self.timers.stop(Timer::Reconnect);
-        self.timers.set(Timer::Connect, now + self.timings.connect_timeout);
-        self.set_status(Status::Connecting);
-        if !self.fetching_token {
-            self.fetching_token = true;
-            self.actions.push(Action::FetchToken(TokenPurpose::Connect));
-        }
-    }
-
-    /// Closes the socket from this side and handles it as a close.
-    fn drop_connection(&mut self, now: Millis) {
-        self.actions.push(Action::Close(1000));
-        self.handle_close(now, None);
-    }
-
-    fn on_disconnected(&mut self) {
-        self.timers.stop_connection();
-        self.resync_from = None;
-        self.requests.disconnected();
-        self.outbox.disconnected();
-        self.typing.disconnected();
-        self.stop_typing_in(None, None);
-        self.transmits.clear();
-    }
-
-    fn schedule_reconnect(&mut self, now: Millis) {
-        // Capped exponential backoff with full jitter.
-        let ceiling =
-            self.timings.backoff_base.saturating_mul(1i64 << self.attempt.min(20)).min(self.timings.backoff_cap).max(1);
-        let delay = i64::try_from(self.random() % u64::try_from(ceiling).unwrap_or(1)).unwrap_or(0);
-        self.attempt = self.attempt.saturating_add(1);
-        self.timers.set(Timer::Reconnect, now + delay);
-        self.set_status(Status::Reconnecting);
-    }
-
-    fn on_welcome(&mut self, now: Millis, user: UserRef, name: String, times: (Millis, Millis), limits: Limits) {
-        let (server_time, token_expires_at) = times;
-        if self.status != Status::Connecting {
-            return;
-        }
-        // Everything stored from this session's first welcome on is the session's to see:
-        // a catch-up after a disconnect starts there even if no message was seen yet.
-        if self.last_seen_at.is_none() {
-            self.last_seen_at = Some(server_time);
-        }
-        self.timers.stop(Timer::Connect);
-        self.attempt = 0;
-        self.auth_retry_used = false;
-        self.user = Some(user);
-        self.limits = Some(limits);
-        self.pacer = Pacer::new(&limits, now);
-        self.retries = 0;
-        self.set_token_expiry(now, token_expires_at);
-        self.timers.set(Timer::Heartbeat, now + self.heartbeat_interval());
-        self.set_status(Status::Open);
-        self.events.push(Event::Welcome { user, name });
-        // Resend every unacknowledged message, in order, with its original id, paced to the
-        // server's announced rate (a long outbox does not arrive as one burst).
-        self.flush_sends(now);
-        // Then the requests made while offline.
-        for frame in self.requests.unsent() {
-            transmit(&mut self.pacer, &mut self.transmits, frame);
-        }
-        // Catch up on what arrived while we were away.
-        if self.was_open
-            && let Some(at) = self.last_seen_at
-        {
-            self.sync_count = 0;
-            self.request_sync(now, Cursor::from_time(at - self.timings.sync_margin));
-        }
-        self.was_open = true;
-    }
-
-    fn set_token_expiry(&mut self, now: Millis, expires_at: Millis) {
-        let lifetime = (expires_at - now).max(0);
-        let lead = self.timings.refresh_before_expiry.min(lifetime / 5);
-        self.timers.set(Timer::Refresh, expires_at - lead);
-    }
-
-    fn heartbeat_interval(&self) -> Millis {
-        let idle = self.limits.map_or(60_000, |l| Millis::from(l.idle_timeout_ms));
-        (idle / 3).clamp(1_000, 30_000)
-    }
-
-    fn fail_everything(&mut self, code: ErrorCode, why: &str) {
-        for pending in self.outbox.take() {
-            self.events.push(Event::SendFailed { id: pending.id, code, message: why.into() });
-        }
-        for (req, request) in self.requests.take() {
-            if request.purpose == Purpose::App {
-                self.events.push(Event::RequestFailed { req, code, message: why.into() });
-            }
-        }
-    }
-
-    // ----- sending -----
-
-    /// Sends what waits in the outbox, in order, as far as the request budget allows; the
-    /// rest goes when the budget refills ([`Timer::Pace`]) or after a refusal's backoff.
-    fn flush_sends(&mut self, now: Millis) {
-        if self.status != Status::Open || self.timers.is_set(Timer::RetrySends) {
-            return;
-        }
-        self.timers.stop(Timer::Pace);
-        loop {
-            let Some(pending) = self.outbox.next_unsent() else { return };
-            if !self.pacer.take(now) {
-                self.timers.set(Timer::Pace, self.pacer.ready_at());
-                return;
-            }
-            let req = self.requests.next_id();
-            pending.req = Some(req);
-            let frame = ClientFrame::Send { req, id: pending.id, to: pending.to, content: pending.content.clone() };
-            self.transmit(&frame);
-        }
-    }
-
-    fn on_sent(&mut self, req: RequestId, id: MessageId, created_at: Millis) {
-        // Otherwise an ack for a transmission we no longer track (a duplicate resend's ack).
-        let Some(pending) = self.outbox.acked(req, id) else { return };
-        self.retries = 0;
-        let Some(user) = self.user else { return };
-        let message =
-            StoredMessage { id, from: user, to: pending.to, content: pending.content, created_at, read: false };
-        self.note_seen_time(created_at);
-        // Our own message will not be reported again if a catch-up returns it.
-        self.seen.insert(id);
-        self.events.push(Event::Sent(message));
-    }
-
-    fn on_error(&mut self, now: Millis, req: RequestId, code: ErrorCode, message: String) {
-        if let Some(pending) = self.outbox.by_request(req) {
-            if code.is_retryable() {
-                // Overloaded, unavailable, rate limited...: leave it queued; it goes out again
-                // after a growing pause on this connection, or after the next reconnect.
-                pending.req = None;
-                if code == ErrorCode::RATE_LIMITED {
-                    self.pacer.empty();
-                }
-                if !self.timers.is_set(Timer::RetrySends) {
-                    let delay = self.retry_delay();
-                    self.timers.set(Timer::RetrySends, now + delay);
-                }
-            } else if let Some(pending) = self.outbox.remove_request(req) {
-                self.events.push(Event::SendFailed { id: pending.id, code, message });
-            }
-            return;
-        }
-        let Some(request) = self.requests.remove(req) else { return };
-        match request.purpose {
-            Purpose::App => self.events.push(Event::RequestFailed { req, code, message }),
-            Purpose::Sync => {
-                if let ClientFrame::Sync { after, .. } = request.frame
-                    && code.is_retryable()
-                {
-                    // The catch-up must finish: ask again from the same place after a pause.
-                    let delay = self.retry_delay();
-                    self.resync_from = Some(after);
-                    self.timers.set(Timer::Resync, now + delay);
-                }
-            }
-            Purpose::CaughtUp => self.events.push(Event::CaughtUp { count: self.sync_count, conversations: None }),
-            Purpose::Ping | Purpose::Refresh => {}
-        }
-    }
-
-    /// The delay before trying a refused send or catch-up again: doubling from the base up
-    /// to the cap, with jitter, so tabs refused together do not come back together.
-    fn retry_delay(&mut self) -> Millis {
-        let base = self.timings.backoff_base.max(250);
-        let ceiling = base.saturating_mul(1i64 << self.retries.min(16)).min(self.timings.backoff_cap.max(base));
-        self.retries = self.retries.saturating_add(1);
-        let jitter = i64::try_from(self.random() % u64::try_from(ceiling / 2 + 1).unwrap_or(1)).unwrap_or(0);
-        ceiling / 2 + jitter
-    }
-
-    // ----- requests the session makes itself -----
-
-    /// Sends a request of the session's own on the open connection and tracks it.
-    fn start_internal(&mut self, now: Millis, purpose: Purpose, frame: impl FnOnce(RequestId) -> ClientFrame) {
-        let req = self.requests.next_id();
-        let frame = frame(req);
-        self.transmit(&frame);
-        self.requests.insert(req, purpose, frame, now + self.timings.request_timeout, true);
-    }
-
-    fn request_sync(&mut self, now: Millis, after: Cursor) {
-        self.start_internal(now, Purpose::Sync, |req| ClientFrame::Sync { req, after, limit: MAX_SYNC_PAGE });
-    }
-
-    fn on_sync_page(&mut self, now: Millis, messages: Vec<StoredMessage>, more: bool) {
-        let last = messages.last().map(StoredMessage::cursor);
-        for message in messages {
-            if self.report_message(message, false) {
-                self.sync_count += 1;
-            }
-        }
-        match last {
-            Some(cursor) if more => self.request_sync(now, cursor),
-            // Finish with fresh unread counts.
-            _ => self.start_internal(now, Purpose::CaughtUp, |req| ClientFrame::ConversationsPage {
-                req,
-                before: None,
-                limit: MAX_CONVERSATIONS_PAGE,
-            }),
-        }
-    }
-
-    /// One page of a conversation list: asks for the next with the same request id, or
-    /// hands the whole list to whoever asked (the app, or the end of a catch-up).
-    fn on_conversations_page(
-        &mut self,
-        now: Millis,
-        req: RequestId,
-        conversations: Vec<Conversation>,
-        next: Option<Cursor>,
-    ) {
-        let deadline = now + self.timings.request_timeout;
-        let Some(request) = self.requests.get_mut(req) else { return };
-        request.gathered.extend(conversations);
-        if let Some(before) = next {
-            // A reconnect resends this page request; what was gathered is kept.
-            request.frame = ClientFrame::ConversationsPage { req, before: Some(before), limit: MAX_CONVERSATIONS_PAGE };
-            request.deadline = deadline;
-            transmit(&mut self.pacer, &mut self.transmits, &request.frame);
-            return;
-        }
-        let Some(request) = self.requests.remove(req) else { return };
-        let all = request.gathered;
-        if request.purpose == Purpose::CaughtUp {
-            self.events.push(Event::CaughtUp { count: self.sync_count, conversations: Some(all) });
-        } else {
-            self.events.push(Event::Response { req, frame: ServerFrame::Conversations { req, conversations: all } });
-        }
-    }
-
     // ----- what the app hears -----
 
     /// Reports a message unless it was reported before. Returns whether it was new.
-    fn report_message(&mut self, message: StoredMessage, live: bool) -> bool {
+    pub(super) fn report_message(&mut self, message: StoredMessage, live: bool) -> bool {
         self.note_seen_time(message.created_at);
         // One of our own sends still waiting for its ack, already stored: a catch-up page can
         // bring it before the ack does. It is not a new message; its ack (which always follows:
@@ -688,28 +453,28 @@ impl Session {
         true
     }
 
-    fn note_seen_time(&mut self, at: Millis) {
+    pub(super) fn note_seen_time(&mut self, at: Millis) {
         self.last_seen_at = Some(self.last_seen_at.map_or(at, |t| t.max(at)));
     }
 
-    fn stop_typing_in(&mut self, from: Option<UserRef>, now: Option<Millis>) {
+    pub(super) fn stop_typing_in(&mut self, from: Option<UserRef>, now: Option<Millis>) {
         for from in self.typing.stop_inbound(from, now) {
             self.events.push(Event::Typing { from, on: false });
         }
     }
 
-    fn set_status(&mut self, status: Status) {
+    pub(super) fn set_status(&mut self, status: Status) {
         if self.status != status {
             self.status = status;
             self.events.push(Event::Status(status));
         }
     }
 
-    fn transmit(&mut self, frame: &ClientFrame) {
+    pub(super) fn transmit(&mut self, frame: &ClientFrame) {
         transmit(&mut self.pacer, &mut self.transmits, frame);
     }
 
-    fn random(&mut self) -> u64 {
+    pub(super) fn random(&mut self) -> u64 {
         // xorshift64*: enough for jitter and the random bits of ids, seeded by the platform.
         let mut x = self.rng;
         x ^= x >> 12;
@@ -722,7 +487,7 @@ impl Session {
 
 /// Encodes `frame` for the socket. (A function of the two fields it needs, so a frame can
 /// be sent while the request that holds it is borrowed.)
-fn transmit(pacer: &mut Pacer, transmits: &mut Vec<Vec<u8>>, frame: &ClientFrame) {
+pub(super) fn transmit(pacer: &mut Pacer, transmits: &mut Vec<Vec<u8>>, frame: &ClientFrame) {
     if !matches!(frame, ClientFrame::Send { .. } | ClientFrame::Hello { .. }) {
         // Requests are few and the app waits on them: they go at once, but count, so the
         // sends behind them wait their turn. (Spent as of the last refill: the next refill
