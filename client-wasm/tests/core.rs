@@ -712,3 +712,31 @@ fn sends_waiting_for_the_budget_do_not_spin_the_timer_while_a_refusal_backs_off(
     }
     assert_eq!(p.s.pending_sends(), 0);
 }
+
+#[test]
+fn a_final_refusal_reaches_the_app_in_the_servers_words() {
+    let mut p = Pair::new();
+    p.s.connect(p.now);
+    p.s.handle_token(p.now, TokenPurpose::Connect, "t".into());
+    p.actions();
+    p.s.handle_open(p.now);
+    p.sent();
+    let id = p.s.send(p.now, PEER, "x".into()).unwrap();
+    let why = "this chat-sdk speaks protocol 9, newer than chat-server 0.1.0 (protocols 1 to 2): upgrade chat-server";
+    p.server(ServerFrame::Fatal { code: ErrorCode::UNSUPPORTED_VERSION, message: why.into() });
+    p.s.handle_close(p.now, Some(ErrorCode::UNSUPPORTED_VERSION.close_code()));
+    assert_eq!(p.s.status(), Status::Closed);
+    let events = p.events();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::SendFailed { id: i, code: ErrorCode::UNSUPPORTED_VERSION, message }
+            if *i == id && message == why)),
+        "{events:?}"
+    );
+    // A fatal frame whose code the close does not repeat is not taken for it.
+    let mut p = Pair::new();
+    p.connect();
+    p.server(ServerFrame::Fatal { code: ErrorCode::IDLE_TIMEOUT, message: "idle".into() });
+    p.s.handle_close(p.now, Some(ErrorCode::UNAUTHORIZED.close_code()));
+    let events = p.events();
+    assert!(!events.iter().any(|e| matches!(e, Event::SendFailed { message, .. } if message == "idle")));
+}

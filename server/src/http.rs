@@ -90,6 +90,7 @@ async fn upgrade(
 struct Health {
     status: &'static str,
     version: &'static str,
+    commit: &'static str,
     protocol: u16,
     connections: i64,
 }
@@ -98,6 +99,7 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: if state.shutdown.is_cancelled() { "shutting_down" } else { "ok" },
         version: env!("CARGO_PKG_VERSION"),
+        commit: crate::COMMIT,
         protocol: PROTOCOL_VERSION,
         connections: state.metrics.connections(),
     })

@@ -45,6 +45,28 @@ pub use config::ServeConfig;
 pub use server::{Running, run, run_with};
 pub use store::Store;
 
+/// The git commit this binary was built from ("unknown" outside a checkout).
+pub const COMMIT: &str = env!("CHAT_BUILD_COMMIT");
+
+/// What `chat-server --version` prints after the name: the version, the protocol versions
+/// it speaks, and the commit.
+#[must_use]
+pub fn version_line() -> &'static str {
+    static LINE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{} (protocol {}{}, commit {COMMIT})",
+            env!("CARGO_PKG_VERSION"),
+            if chat_protocol::MIN_SUPPORTED_VERSION == chat_protocol::PROTOCOL_VERSION {
+                String::new()
+            } else {
+                format!("{}-", chat_protocol::MIN_SUPPORTED_VERSION)
+            },
+            chat_protocol::PROTOCOL_VERSION,
+        )
+    });
+    &LINE
+}
+
 /// The current time in milliseconds since the Unix epoch.
 #[must_use]
 pub fn now_ms() -> chat_protocol::Millis {

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use chat_protocol::{
-    ClientFrame, ErrorCode, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MessageId, PROTOCOL_VERSION, ServerFrame,
-    UserRef,
+    ClientFrame, ErrorCode, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MIN_SUPPORTED_VERSION, MessageId,
+    PROTOCOL_VERSION, ServerFrame, UserRef,
 };
 use chat_server::Clock;
 use chat_server::auth::Auth;
@@ -100,13 +100,21 @@ async fn a_token_for_a_user_missing_from_users_view_is_refused(
 async fn an_incompatible_protocol_version_is_refused(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
     let db = TestStore::ready(backend).await;
     let server = start(&db).await;
-    for version in [0, PROTOCOL_VERSION + 1] {
+    // Each message names both sides' versions and the package to upgrade.
+    let server_version = env!("CARGO_PKG_VERSION");
+    for (version, says) in [
+        (0, format!("this chat-sdk speaks protocol 0, older than chat-server {server_version}")),
+        (0, format!("upgrade chat-sdk to {server_version}")),
+        (PROTOCOL_VERSION + 1, format!("speaks protocol {}, newer than chat-server", PROTOCOL_VERSION + 1)),
+        (PROTOCOL_VERSION + 1, "upgrade chat-server to the same version as chat-sdk".to_owned()),
+    ] {
         let mut c = Client::open(&server.ws_url()).await;
         c.send(&ClientFrame::Hello { version, token: token(T1) }).await;
         let (fatal, close) = c.expect_close().await;
         let Some(ServerFrame::Fatal { code, message }) = fatal else { panic!("fatal frame") };
         assert_eq!(code, ErrorCode::UNSUPPORTED_VERSION);
-        assert!(message.contains("update the chat-sdk"), "{message}");
+        assert!(message.contains(&says), "{message}");
+        assert!(message.contains(&format!("protocols {MIN_SUPPORTED_VERSION} to {PROTOCOL_VERSION}")), "{message}");
         assert_eq!(close, Some(ErrorCode::UNSUPPORTED_VERSION.close_code()));
     }
     server.stop().await.unwrap();

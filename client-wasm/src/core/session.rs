@@ -59,6 +59,8 @@ pub struct Session {
     sync_count: u32,
     /// Where a refused catch-up starts again when [`Timer::Resync`] fires.
     resync_from: Option<Cursor>,
+    /// The server's explanation in the fatal frame before a close, for the app.
+    fatal: Option<(ErrorCode, String)>,
 
     transmits: Vec<Vec<u8>>,
     actions: Vec<Action>,
@@ -93,6 +95,7 @@ impl Session {
             last_seen_at: None,
             sync_count: 0,
             resync_from: None,
+            fatal: None,
             transmits: Vec::new(),
             actions: Vec::new(),
             events: Vec::new(),
@@ -248,6 +251,9 @@ impl Session {
             return;
         }
         let error = code.and_then(ErrorCode::from_close_code);
+        // The server's own words for a final refusal (which version to upgrade, which claim
+        // of the token is wrong), else ours.
+        let said = self.fatal.take().filter(|(c, _)| Some(*c) == error).map(|(_, m)| m);
         self.events.push(Event::Disconnected { code: error });
         self.on_disconnected();
         if let Some(error) = error
@@ -261,12 +267,13 @@ impl Session {
                 return;
             }
             self.timers.stop(Timer::Reconnect);
-            self.fail_everything(error, "the server refused the credentials");
+            self.fail_everything(error, said.as_deref().unwrap_or("the server refused the credentials"));
             self.set_status(Status::Unauthorized);
             return;
         }
         if matches!(error, Some(ErrorCode::UNSUPPORTED_VERSION)) {
-            self.fail_everything(ErrorCode::UNSUPPORTED_VERSION, "this SDK's protocol is not supported by the server");
+            let why = said.as_deref().unwrap_or("this SDK's protocol is not supported by the server");
+            self.fail_everything(ErrorCode::UNSUPPORTED_VERSION, why);
             self.set_status(Status::Closed);
             return;
         }
@@ -320,8 +327,10 @@ impl Session {
                 }
             }
             ServerFrame::Presence { user, online } => self.events.push(Event::Presence { user, online }),
-            ServerFrame::Fatal { .. } => {
-                // The close that follows carries the same code; nothing to do until then.
+            ServerFrame::Fatal { code, message } => {
+                // The close that follows carries the same code; its explanation is kept for
+                // the app's errors if the close is final.
+                self.fatal = Some((code, message));
             }
             ServerFrame::ConversationsPage { req, conversations, next } => {
                 self.on_conversations_page(now, req, conversations, next);

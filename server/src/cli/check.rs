@@ -22,6 +22,8 @@ pub struct CheckArgs {
 struct Health {
     status: String,
     version: String,
+    #[serde(default)]
+    commit: Option<String>,
     protocol: u16,
     connections: i64,
 }
@@ -43,9 +45,10 @@ pub(super) async fn check(args: CheckArgs) -> CmdResult {
     match health {
         Ok(h) if status.is_success() && h.status == "ok" => {
             println!(
-                "chat server at {base}: ok (version {}, protocol {}, {} connection{})",
+                "chat server at {base}: ok (version {}, protocol {}, commit {}, {} connection{})",
                 h.version,
                 h.protocol,
+                h.commit.as_deref().unwrap_or("unknown"),
                 h.connections,
                 if h.connections == 1 { "" } else { "s" }
             );

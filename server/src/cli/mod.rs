@@ -38,12 +38,25 @@ pub use check::CheckArgs;
 pub use database::{RoleArg, SetupArgs, UsersArgs, UsersCommand};
 pub use serve::{DemoArgs, ServeArgs, serve_config};
 
+/// The socket-server guide's npm scripts next to the commands that replace them.
+const GUIDE_SCRIPTS: &str = "\
+The guide's npm scripts, as chat-server commands (in package.json: \"socket\": \"chat-server serve\"):
+  npm run socket         chat-server serve          (the default command)
+  npm run setup:chat     chat-server setup
+  npm run db:message     chat-server setup --only message
+  npm run db:view        chat-server setup --only view
+  npm run check:socket   chat-server check
+  npm run check:prisma   chat-server check-db
+Settings come from flags, the environment, .env.local and .env (DATABASE_URL, SOCKET_PORT,
+NEXT_PUBLIC_SOCKET_URL, CHAT_TOKEN_SECRET, ...); `chat-server serve --help` lists them all.";
+
 /// The command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "chat-server",
-    version,
-    about = "Real-time chat server for school apps (Next.js + Prisma + PostgreSQL)"
+    version = crate::version_line(),
+    about = "Real-time chat server for school apps (Next.js + Prisma + PostgreSQL)",
+    after_help = GUIDE_SCRIPTS
 )]
 pub struct Cli {
     /// What to do.

@@ -50,12 +50,7 @@ pub(super) async fn handshake(stream: &mut Stream, state: &AppState) -> Result<A
         return Err(Refusal::Fatal(ErrorCode::HELLO_REQUIRED, "the first frame must be a hello".into()));
     };
     if !is_supported_version(version) {
-        return Err(Refusal::Fatal(
-            ErrorCode::UNSUPPORTED_VERSION,
-            format!(
-                "protocol version {version} is not supported; this server speaks {MIN_SUPPORTED_VERSION} to {PROTOCOL_VERSION}: update the chat-sdk package"
-            ),
-        ));
+        return Err(Refusal::Fatal(ErrorCode::UNSUPPORTED_VERSION, version_mismatch(version)));
     }
     if token.len() > chat_protocol::MAX_TOKEN_BYTES {
         return Err(Refusal::Fatal(ErrorCode::TOKEN_TOO_LONG, "the token is too long".into()));
@@ -86,5 +81,28 @@ pub(super) fn socket_error(e: &axum::Error) -> Refusal {
         Refusal::Fatal(ErrorCode::FRAME_TOO_LARGE, format!("frames are limited to {MAX_CLIENT_FRAME_BYTES} bytes"))
     } else {
         Refusal::Quiet
+    }
+}
+
+/// What to tell an SDK whose protocol this server does not speak: both sides' versions and
+/// which package to upgrade. (chat-sdk and chat-server are released together, with the same
+/// version number.)
+pub(super) fn version_mismatch(sdk_protocol: u16) -> String {
+    let server = env!("CARGO_PKG_VERSION");
+    let speaks = if MIN_SUPPORTED_VERSION == PROTOCOL_VERSION {
+        format!("protocol {PROTOCOL_VERSION}")
+    } else {
+        format!("protocols {MIN_SUPPORTED_VERSION} to {PROTOCOL_VERSION}")
+    };
+    if sdk_protocol > PROTOCOL_VERSION {
+        format!(
+            "this chat-sdk speaks protocol {sdk_protocol}, newer than chat-server {server} ({speaks}): upgrade chat-server \
+             to the same version as chat-sdk"
+        )
+    } else {
+        format!(
+            "this chat-sdk speaks protocol {sdk_protocol}, older than chat-server {server} accepts ({speaks}): upgrade \
+             chat-sdk to {server}"
+        )
     }
 }
