@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 APP="$PWD"
 ROOT="$(cd ../.. && pwd)"
 ADMIN_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-export CHAT_SERVER_BIN="${CHAT_SERVER_BIN:-$TARGET_DIR/debug/chat-server}"
 export NEXT_TELEMETRY_DISABLED=1
 
-[ -x "$CHAT_SERVER_BIN" ] || cargo build --manifest-path "$ROOT/Cargo.toml" -p chat-server
+# The app runs chat-server from its npm package (devDependency `chat-server`, linked from
+# npm/ in this repository), as an app installing it from the registry would: build that
+# package's x86-64 binary (a no-op when it is up to date), unless CHAT_SERVER_BIN names one.
 [ -f "$ROOT/pkg/dist/chat_sdk_bg.wasm" ] || bash "$ROOT/pkg/build.sh"
+[ -n "${CHAT_SERVER_BIN:-}" ] || bash "$ROOT/npm/build.sh" x64
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then npm ci --no-audit --no-fund; fi
 
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
