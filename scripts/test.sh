@@ -4,7 +4,8 @@
 # Needs: the Rust toolchain (rustup), Node 20+ with npm, Chromium and chromedriver
 # (Debian: apt-get install chromium chromium-driver), psql, and a PostgreSQL server where
 # the tests may create databases (TEST_DATABASE_URL, default
-# postgres://postgres@127.0.0.1:5432/postgres). wasm-bindgen-cli is installed on first use.
+# postgres://postgres@127.0.0.1:5432/postgres). wasm-bindgen-cli is installed on first use; the npm
+# packages' part installs musl-tools, the arm64 cross compiler and qemu-user-static (apt) if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +54,7 @@ protocol_no_std() {
 part "protocol builds without std: wasm32-unknown-unknown and thumbv7em-none-eabihf" protocol_no_std
 part "unit and integration tests (real PostgreSQL, real sockets)" cargo test --workspace --all-targets --all-features --no-fail-fast
 part "browser: the chat-sdk package, wasm-bindgen-test and Playwright in headless Chromium" bash scripts/browser-tests.sh
+part "npm packages (npm/): chat-server installed with no cargo, x86-64 and arm64 under qemu" bash npm/test.sh
 part "the Next.js example (examples/nextjs): next build, next start, chat-server, Playwright" bash examples/nextjs/tests/run.sh
 
 # One closing line for the whole suite, summed over every test binary above, and the parts
