@@ -6,6 +6,20 @@
 //! users, millisecond timestamps, cursors. Nothing here delivers frames: the writer and
 //! the hub do that with what the store returns, so delivery is not welded to any backend.
 
+/// Runs a paged query the way both backends do (only their SQL differs): `user`'s role and
+/// id first, then the other binds in order, then the page size; yields the rows.
+macro_rules! fetch_page {
+    ($sql:expr, $pool:expr, $user:expr, [$($bind:expr),*], $limit:expr) => {
+        sqlx::query_as($sql)
+            .bind($user.role.as_str())
+            .bind($user.id)
+            $(.bind($bind))*
+            .bind(i64::from($limit))
+            .fetch_all($pool)
+            .await?
+    };
+}
+
 mod postgres;
 mod sqlite;
 

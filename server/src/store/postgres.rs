@@ -253,29 +253,15 @@ impl PgStore {
         let (at, id) = (before.at.clamp(MIN_MS, MAX_MS), before.id);
         // Each direction walks its own index backwards; the outer query merges them.
         let sql: &str = &HISTORY_SQL;
-        let rows: Vec<MessageRow> = sqlx::query_as(sql)
-            .bind(me.role.as_str())
-            .bind(me.id)
-            .bind(peer.role.as_str())
-            .bind(peer.id)
-            .bind(at)
-            .bind(id.hyphenated().as_str())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<MessageRow> =
+            fetch_page!(sql, &self.pool, me, [peer.role.as_str(), peer.id, at, id.hyphenated().as_str()], limit);
         rows.into_iter().map(to_message).collect()
     }
 
     pub(super) async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
         let sql: &str = &SYNC_SQL;
-        let rows: Vec<MessageRow> = sqlx::query_as(sql)
-            .bind(me.role.as_str())
-            .bind(me.id)
-            .bind(after.at.clamp(MIN_MS, MAX_MS))
-            .bind(after.id.hyphenated().as_str())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<MessageRow> =
+            fetch_page!(sql, &self.pool, me, [after.at.clamp(MIN_MS, MAX_MS), after.id.hyphenated().as_str()], limit);
         rows.into_iter().map(to_message).collect()
     }
 
@@ -286,14 +272,8 @@ impl PgStore {
         limit: u16,
     ) -> Result<Vec<Conversation>, StoreError> {
         let sql: &str = &CONVERSATIONS_SQL;
-        let rows: Vec<ConversationRow> = sqlx::query_as(sql)
-            .bind(me.role.as_str())
-            .bind(me.id)
-            .bind(before.at.clamp(MIN_MS, MAX_MS))
-            .bind(before.id.hyphenated().as_str())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<ConversationRow> =
+            fetch_page!(sql, &self.pool, me, [before.at.clamp(MIN_MS, MAX_MS), before.id.hyphenated().as_str()], limit);
         rows.into_iter().map(|row| to_conversation(me, row)).collect()
     }
 

@@ -278,29 +278,14 @@ impl SqliteStore {
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let (at, id) = (before.at, before.id);
         let sql: &str = &HISTORY_SQL;
-        let rows: Vec<MessageRow> = sqlx::query_as(sql)
-            .bind(me.role.as_str())
-            .bind(me.id)
-            .bind(peer.role.as_str())
-            .bind(peer.id)
-            .bind(at)
-            .bind(id.hyphenated().as_str())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<MessageRow> =
+            fetch_page!(sql, &self.pool, me, [peer.role.as_str(), peer.id, at, id.hyphenated().as_str()], limit);
         rows.into_iter().map(to_message).collect()
     }
 
     pub(super) async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
         let sql: &str = &SYNC_SQL;
-        let rows: Vec<MessageRow> = sqlx::query_as(sql)
-            .bind(me.role.as_str())
-            .bind(me.id)
-            .bind(after.at)
-            .bind(after.id.hyphenated().as_str())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<MessageRow> = fetch_page!(sql, &self.pool, me, [after.at, after.id.hyphenated().as_str()], limit);
         rows.into_iter().map(to_message).collect()
     }
 
@@ -311,14 +296,8 @@ impl SqliteStore {
         limit: u16,
     ) -> Result<Vec<Conversation>, StoreError> {
         let sql: &str = &CONVERSATIONS_SQL;
-        let rows: Vec<ConversationRow> = sqlx::query_as(sql)
-            .bind(me.role.as_str())
-            .bind(me.id)
-            .bind(before.at)
-            .bind(before.id.hyphenated().as_str())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<ConversationRow> =
+            fetch_page!(sql, &self.pool, me, [before.at, before.id.hyphenated().as_str()], limit);
         rows.into_iter().map(|row| to_conversation(me, row)).collect()
     }
 
