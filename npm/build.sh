@@ -56,7 +56,10 @@ for arch in "${ARCHES[@]}"; do
       triple=aarch64-unknown-linux-musl
       need aarch64-linux-gnu-gcc || apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross
       # The C parts (ring, SQLite) compile with the cross gcc; Rust links with its own musl.
+      # Its glibc headers would turn SQLite's large-file calls into open64/stat64..., which
+      # musl does not have: on a 64-bit target plain open/stat are already 64-bit.
       export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
+      export LIBSQLITE3_FLAGS="-DSQLITE_DISABLE_LFS"
       export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
       ;;
     *)
