@@ -88,18 +88,20 @@ grep -q "ready for chat-server serve" "$WORK/check-db.out" || fail "check-db did
 
 echo "==> npx chat-server serve, then check"
 PORT="$(free_port)"
-# The installed command itself (npx would sit between the signal and the launcher).
-in_app "$APP" env SOCKET_PORT="$PORT" node_modules/.bin/chat-server serve > "$WORK/serve.log" 2>&1 &
+# The installed command itself, as this shell's direct child (npx, or a shell function, would
+# sit between the signal and the launcher).
+(cd "$APP" && exec env PATH="$CLEAN_PATH" SOCKET_PORT="$PORT" node_modules/.bin/chat-server serve) > "$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 wait_for "$WORK/serve.log" "listening on"
 in_app "$APP" env NEXT_PUBLIC_SOCKET_URL="http://127.0.0.1:$PORT" npx chat-server check | tee "$WORK/check.out"
 grep -q ": ok (version $VERSION" "$WORK/check.out" || fail "check did not report a healthy server"
 kill -TERM "${PIDS[-1]}"
-wait "${PIDS[-1]}" || fail "serve did not stop cleanly on SIGTERM (through the npm launcher)"
+wait "${PIDS[-1]}" || fail "serve did not stop cleanly on SIGTERM (through the npm launcher): $(tail -3 "$WORK/serve.log")"
+grep -q "shut down" "$WORK/serve.log" || fail "serve did not shut down gracefully"
 unset 'PIDS[-1]'
 
 echo "==> npx chat-server demo (the page and the SDK come from the packages)"
-in_app "$APP" node_modules/.bin/chat-server demo --port 0 --database "$WORK/demo.db" > "$WORK/demo.log" 2>&1 &
+(cd "$APP" && exec env PATH="$CLEAN_PATH" node_modules/.bin/chat-server demo --port 0 --database "$WORK/demo.db") > "$WORK/demo.log" 2>&1 &
 PIDS+=($!)
 wait_for "$WORK/demo.log" "demo ready: open"
 DEMO_URL="$(grep -o 'demo ready: open http://[^ ]*' "$WORK/demo.log" | awk '{ print $4 }')"
