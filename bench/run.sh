@@ -24,6 +24,9 @@ else
 fi
 
 cargo build --release -p chat-server -p chat-bench
+# The server under test: this checkout's release build, or another binary (e.g. the npm
+# package's, npm/chat-server-linux-x64/bin/chat-server) named by CHAT_SERVER_BIN.
+SERVER_BIN="${CHAT_SERVER_BIN:-$TARGET_DIR/release/chat-server}"
 (cd bench/baselines/socketio && npm ci --silent --no-audit --no-fund)
 
 psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
@@ -33,7 +36,7 @@ CREATE TABLE "Student" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
 INSERT INTO "Teacher" (name) SELECT 'T-' || n FROM generate_series(1, 1000) n;
 INSERT INTO "Student" (name) SELECT 'S-' || n FROM generate_series(1, 1000) n;
 SQL
-DATABASE_URL="$DB_URL" "$TARGET_DIR/release/chat-server" setup >/dev/null
+DATABASE_URL="$DB_URL" "$SERVER_BIN" setup >/dev/null
 
 RESULTS="$(mktemp)"
 SERVER_PID=""
@@ -50,7 +53,7 @@ start_ours() {
   DATABASE_URL="$DB_URL" CHAT_TOKEN_SECRET="$SECRET" SOCKET_PORT=$OUR_PORT CHAT_MAX_CONNECTIONS=30000 \
     CHAT_MAX_PENDING=30000 CHAT_MAX_PENDING_PER_IP=30000 \
     CHAT_RATE_PER_SECOND=1000000 CHAT_RATE_BURST=1000000 CHAT_IDLE_TIMEOUT=300 RUST_LOG=warn \
-    $SERVER_CPU "$TARGET_DIR/release/chat-server" serve >/dev/null 2>&1 &
+    $SERVER_CPU "$SERVER_BIN" serve >/dev/null 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$OUR_PORT/healthz" >/dev/null && return; sleep 0.2; done
   echo "error: chat-server did not start" >&2; exit 1
