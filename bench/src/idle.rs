@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::json;
 
-use crate::env::*;
-use crate::stats::*;
+use crate::env::{Env, hold_idle};
+use crate::stats::rss_kib;
 
 pub(crate) async fn idle(env: Arc<Env>, connections: u32, pid: u32) -> Result<serde_json::Value> {
     let before = rss_kib(pid)?;

@@ -10,8 +10,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::env::*;
-use crate::stats::*;
+use crate::env::{Env, hold_idle, keep_alive};
+use crate::stats::Receivers;
 
 pub(crate) async fn latency(
     env: Arc<Env>,

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::env::*;
+use crate::env::{Env, Ws, next_frame};
 
 pub(crate) struct Latencies(Mutex<Histogram<u64>>);
 

@@ -9,7 +9,7 @@ use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::env::*;
+use crate::env::{Env, next_frame};
 
 /// Sends `messages` (recipient, content) from `sender`, `inflight` unacked at a time, and
 /// returns once every one was acked (that is, committed).

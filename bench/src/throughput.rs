@@ -10,8 +10,8 @@ use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::env::*;
-use crate::stats::*;
+use crate::env::{Env, next_frame, row_count};
+use crate::stats::Receivers;
 
 pub(crate) async fn throughput(env: Arc<Env>, pairs: u32, inflight: u32, seconds: u64) -> Result<serde_json::Value> {
     let before = row_count(&env).await?;
