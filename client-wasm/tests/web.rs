@@ -31,10 +31,6 @@ async fn call(f: &Function, args: &[JsValue]) -> JsValue {
     JsFuture::from(promise).await.unwrap()
 }
 
-async fn sleep(ms: u32) {
-    call(&js("ms", "return new Promise(r => setTimeout(r, ms))"), &[ms.into()]).await;
-}
-
 async fn fetch_json(path: &str, method: &str) -> JsValue {
     let f = js(
         "url, method",
@@ -67,36 +63,60 @@ async fn client(role: &str, id: i32) -> ChatClient {
     client
 }
 
-async fn wait_status(client: &ChatClient, wanted: &str) {
-    for _ in 0..300 {
-        if JsValue::from(client.status()).as_string().as_deref() == Some(wanted) {
-            return;
+/// The payloads of one event, as they arrive, and a way to wait for one.
+struct Events {
+    seen: Rc<RefCell<Vec<JsValue>>>,
+    /// Resolves the pending wait, if any, at the next payload.
+    wake: Rc<RefCell<Option<Function>>>,
+}
+
+impl Events {
+    /// Waits for a payload for which `wanted` holds (one that already arrived counts). Driven
+    /// by the event itself; the 15 s bound only turns a hang into a failure.
+    async fn until(&self, what: &str, wanted: impl Fn(&JsValue) -> bool) -> JsValue {
+        loop {
+            if let Some(found) = self.seen.borrow().iter().find(|e| wanted(e)) {
+                return found.clone();
+            }
+            let wake = self.wake.clone();
+            let next = js_sys::Promise::new(&mut |resolve, _reject| *wake.borrow_mut() = Some(resolve));
+            let guard = js("", "return new Promise((_, reject) => setTimeout(() => reject('timed out'), 15000))");
+            let guard: js_sys::Promise = guard.call0(&JsValue::NULL).unwrap().unchecked_into();
+            let race = js_sys::Promise::race(&js_sys::Array::of2(&next, &guard));
+            if JsFuture::from(race).await.is_err() {
+                panic!("{what} never happened");
+            }
         }
-        sleep(50).await;
     }
-    panic!("status never became {wanted}");
 }
 
 /// Collects the payloads of `event`.
-fn collect(client: &ChatClient, event: &str) -> Rc<RefCell<Vec<JsValue>>> {
+fn collect(client: &ChatClient, event: &str) -> Events {
     let seen = Rc::new(RefCell::new(Vec::new()));
-    let sink = seen.clone();
-    let handler = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| sink.borrow_mut().push(e));
+    let wake: Rc<RefCell<Option<Function>>> = Rc::new(RefCell::new(None));
+    let (sink, waker) = (seen.clone(), wake.clone());
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        sink.borrow_mut().push(e);
+        if let Some(resolve) = waker.borrow_mut().take() {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
     client.on(event.into(), handler.as_ref().unchecked_ref::<Function>().clone());
     // The test outlives nothing: keep the handler for the page's lifetime.
     handler.forget();
-    seen
+    Events { seen, wake }
 }
 
-async fn wait_for_message(seen: &Rc<RefCell<Vec<JsValue>>>, id: &str) -> JsValue {
-    for _ in 0..300 {
-        if let Some(e) = seen.borrow().iter().find(|e| get(&get(e, "message"), "id").as_string().as_deref() == Some(id))
-        {
-            return e.clone();
-        }
-        sleep(50).await;
+async fn wait_status(client: &ChatClient, wanted: &str) {
+    let statuses = collect(client, "status");
+    if JsValue::from(client.status()).as_string().as_deref() == Some(wanted) {
+        return;
     }
-    panic!("message {id} never arrived");
+    statuses.until(&format!("status {wanted}"), |e| get(e, "status").as_string().as_deref() == Some(wanted)).await;
+}
+
+async fn wait_for_message(inbox: &Events, id: &str) -> JsValue {
+    inbox.until(&format!("message {id}"), |e| get(&get(e, "message"), "id").as_string().as_deref() == Some(id)).await
 }
 
 #[wasm_bindgen_test]
@@ -142,7 +162,7 @@ async fn the_server_restarts_and_goes_away_the_client_reconnects_delivers_queued
     .unwrap();
     let id = get(&sent, "id").as_string().unwrap();
     wait_for_message(&inbox, &id).await;
-    let names: Vec<String> = statuses.borrow().iter().filter_map(|s| get(s, "status").as_string()).collect();
+    let names: Vec<String> = statuses.seen.borrow().iter().filter_map(|s| get(s, "status").as_string()).collect();
     assert!(names.iter().any(|s| s == "reconnecting"), "{names:?}");
     assert_eq!(names.last().map(String::as_str), Some("open"), "{names:?}");
     teacher.close();
@@ -170,17 +190,12 @@ async fn after_an_outage_the_browser_catches_up_on_every_missed_message_once() {
     fetch_json("/inject?from=teacher:1&to=student:3&n=300", "POST").await;
     fetch_json("/start", "POST").await;
 
-    for _ in 0..400 {
-        if !caught_up.borrow().is_empty() {
-            break;
-        }
-        sleep(50).await;
-    }
-    let done = caught_up.borrow().first().cloned().expect("caughtUp fired");
+    let done = caught_up.until("caughtUp", |_| true).await;
     assert_eq!(get(&done, "count").as_f64().unwrap(), 300.0);
     let conversations = js_sys::Array::from(&get(&done, "conversations"));
     assert!(conversations.length() >= 1);
     let missed: Vec<String> = inbox
+        .seen
         .borrow()
         .iter()
         .filter(|e| !get(e, "live").as_bool().unwrap())
