@@ -70,7 +70,7 @@ for arch in "${ARCHES[@]}"; do
   rustup target add "$triple" >/dev/null 2>&1
   echo "==> cargo build -p chat-server --profile dist --target $triple"
   cargo build -p chat-server --profile dist --target "$triple"
-  install -m 0755 "$TARGET_DIR/$triple/dist/chat-server" "npm/chat-server-linux-$arch/bin/chat-server"
+  install -D -m 0755 "$TARGET_DIR/$triple/dist/chat-server" "npm/chat-server-linux-$arch/bin/chat-server"
 done
 
 echo "==> the chat-sdk files for \`chat-server demo\`"
