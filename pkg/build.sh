@@ -2,7 +2,8 @@
 # Builds the chat-sdk npm package into pkg/dist, reproducibly:
 #   cargo (wasm32, profile wasm-release) -> wasm-bindgen --target web -> wasm-opt -Oz (npm binaryen)
 # and reports the gzip size of wasm + JS glue. Fails if it exceeds SIZE_LIMIT bytes.
-# Everything in dist/ is build output; the hand-written entry lives in src/.
+# Everything in dist/ is build output; the hand-written TypeScript (the entry and chat-sdk/react)
+# lives in src/ and is compiled by tsc.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$(cd .. && pwd)"
@@ -34,7 +35,8 @@ echo "==> wasm-bindgen --target web"
 echo "==> wasm-opt -Oz (binaryen from npm; Debian's breaks the externref table)"
 node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals dist/chat_sdk_bg.wasm -o dist/chat_sdk_bg.wasm
-cp src/index.js src/index.d.ts dist/
+echo "==> tsc (src/index.ts, src/react.ts -> dist/*.js and .d.ts)"
+node_modules/.bin/tsc -p tsconfig.json
 
 wasm=$(wc -c < dist/chat_sdk_bg.wasm)
 gz=$(cat dist/chat_sdk_bg.wasm dist/chat_sdk.js dist/index.js | gzip -9 | wc -c)

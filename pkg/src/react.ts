@@ -1,0 +1,421 @@
+"use client";
+// chat-sdk/react: a provider and hooks for React and Next.js. The client is created in an
+// effect (never during server rendering: no wasm on the server), connected once, and closed
+// and freed on unmount; StrictMode's double effects and fast refresh create a new one without
+// leaking the old.
+import {
+  createContext,
+  createElement,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  type ReactElement,
+  type ReactNode,
+} from "react";
+import init, {
+  ChatClient,
+  type ChatError,
+  type ChatEventMap,
+  type Conversation,
+  type Cursor,
+  type Message,
+  type Status,
+  type UserRef,
+} from "./index.js";
+
+/** A stable string for a user, e.g. as a React key or a record key: `"teacher:1"`. */
+export function userKey(user: UserRef): string {
+  return `${user.role}:${user.id}`;
+}
+
+/** Whether two users are the same person (role and id: teacher 1 is not student 1). */
+export function sameUser(a: UserRef | null | undefined, b: UserRef | null | undefined): boolean {
+  return !!a && !!b && a.role === b.role && a.id === b.id;
+}
+
+export interface ChatProviderProps {
+  /** The chat server: NEXT_PUBLIC_SOCKET_URL as written (http://localhost:4000). */
+  url: string;
+  /** Your app's route that answers `{ "token": "..." }` for the signed-in user (default `/api/chat-token`). */
+  tokenUrl?: string;
+  /** Or a function returning a fresh token (used instead of `tokenUrl`). */
+  getToken?: () => Promise<string>;
+  children?: ReactNode;
+}
+
+/** What `useChat` gives: the client once the wasm is loaded, its status, and who we are. */
+export interface ChatState {
+  client: ChatClient | null;
+  status: Status;
+  /** Who the server says we are, once connected. */
+  user: UserRef | null;
+}
+
+interface Shared extends ChatState {
+  /** Local notices between hooks (a conversation this tab marked read). */
+  local: EventTarget;
+}
+
+const ChatContext = createContext<Shared | null>(null);
+
+async function fetchToken(tokenUrl: string): Promise<string> {
+  const response = await fetch(tokenUrl, { cache: "no-store", credentials: "same-origin" });
+  if (!response.ok) throw new Error(`${tokenUrl} answered HTTP ${response.status}`);
+  const body: unknown = await response.json();
+  const token = (body as { token?: unknown } | null)?.token;
+  if (typeof token !== "string") throw new Error(`${tokenUrl} did not answer { "token": "..." }`);
+  return token;
+}
+
+/** Holds one chat client for everything below it. Put it in a client component. */
+export function ChatProvider({ url, tokenUrl = "/api/chat-token", getToken, children }: ChatProviderProps): ReactElement {
+  const [state, setState] = useState<ChatState>({ client: null, status: "idle", user: null });
+  const local = useMemo(() => new EventTarget(), []);
+  // A `getToken` written inline changes every render: read the latest one when needed.
+  const tokens = useRef(getToken);
+  tokens.current = getToken;
+
+  useEffect(() => {
+    let cancelled = false;
+    let client: ChatClient | null = null;
+    void init().then(() => {
+      if (cancelled) return;
+      const c = new ChatClient({
+        url,
+        getToken: () => (tokens.current ? tokens.current() : fetchToken(tokenUrl)),
+      });
+      client = c;
+      c.on("status", ({ status }) => setState({ client: c, status, user: c.user ?? null }));
+      c.connect();
+      setState({ client: c, status: c.status, user: c.user ?? null });
+    });
+    return () => {
+      cancelled = true;
+      client?.close();
+      client?.free();
+      setState({ client: null, status: "idle", user: null });
+    };
+  }, [url, tokenUrl]);
+
+  const value = useMemo<Shared>(() => ({ ...state, local }), [state, local]);
+  return createElement(ChatContext.Provider, { value }, children);
+}
+
+function useShared(): Shared {
+  const shared = useContext(ChatContext);
+  if (!shared) throw new Error("chat-sdk/react: use the chat hooks inside <ChatProvider>");
+  return shared;
+}
+
+/** The client (null until the wasm is loaded, and during server rendering), its status, and who we are. */
+export function useChat(): ChatState {
+  const { client, status, user } = useShared();
+  return { client, status, user };
+}
+
+/** Calls `handler` for every `event` of the client, with the latest `handler` (no resubscribing). */
+export function useChatEvent<K extends keyof ChatEventMap>(event: K, handler: (payload: ChatEventMap[K]) => void): void {
+  const { client } = useShared();
+  const latest = useRef(handler);
+  latest.current = handler;
+  useEffect(() => {
+    if (!client) return;
+    return client.on(event, (payload) => latest.current(payload));
+  }, [client, event]);
+}
+
+const MARKED_READ = "chat-sdk:marked-read";
+
+/**
+ * Every conversation of this user, most recent first, with unread counts: loaded when the
+ * connection opens, refreshed after a catch-up, and kept current by live messages and reads.
+ */
+export function useConversations(): { conversations: Conversation[]; loading: boolean; error: ChatError | null } {
+  const { client, status, user, local } = useShared();
+  const [conversations, setConversations] = useState<Conversation[]>([]);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<ChatError | null>(null);
+  const shown = useRef(conversations);
+  shown.current = conversations;
+
+  const load = useCallback(() => {
+    if (!client) return;
+    client.conversations().then(
+      (list) => {
+        setConversations(list);
+        setError(null);
+        setLoading(false);
+      },
+      (e: ChatError) => {
+        setError(e);
+        setLoading(false);
+      },
+    );
+  }, [client]);
+
+  useEffect(() => {
+    if (status === "open") load();
+  }, [status, load]);
+
+  useChatEvent("caughtUp", ({ conversations: fresh }) => fresh && setConversations(fresh));
+  useChatEvent("message", ({ message }) => {
+    if (!user) return;
+    const mine = sameUser(message.from, user);
+    const peer = mine ? message.to : message.from;
+    // A new conversation: its peer's name comes with the list.
+    if (!shown.current.some((c) => sameUser(c.peer, peer))) {
+      load();
+      return;
+    }
+    setConversations((list) =>
+      list
+        .map((c) => {
+          if (!sameUser(c.peer, peer) || c.last.id === message.id || c.last.createdAt > message.createdAt) return c;
+          return { ...c, last: message, unread: mine ? c.unread : c.unread + 1 };
+        })
+        .sort((a, b) => b.last.createdAt - a.last.createdAt),
+    );
+  });
+  // This user read a conversation in another tab, or here.
+  useChatEvent("read", ({ reader, peer }) => {
+    if (sameUser(reader, user)) setConversations((list) => list.map((c) => (sameUser(c.peer, peer) ? { ...c, unread: 0 } : c)));
+  });
+  useEffect(() => {
+    const onMarked = (e: Event) => {
+      const peer = (e as CustomEvent<UserRef>).detail;
+      setConversations((list) => list.map((c) => (sameUser(c.peer, peer) ? { ...c, unread: 0 } : c)));
+    };
+    local.addEventListener(MARKED_READ, onMarked);
+    return () => local.removeEventListener(MARKED_READ, onMarked);
+  }, [local]);
+
+  return { conversations, loading, error };
+}
+
+/** A message as a conversation shows it: stored, or still being sent (or failed to send). */
+export interface ThreadMessage {
+  /** Stable while the message goes from pending to stored: use it as the React key. */
+  localId: string;
+  /** The server's id, once stored. */
+  id: string | null;
+  from: UserRef;
+  to: UserRef;
+  content: string;
+  /** When the server stored it; null while pending. */
+  createdAt: number | null;
+  read: boolean;
+  state: "pending" | "failed" | "stored";
+  /** Why a send failed (the error's `codeName`). */
+  error?: string;
+}
+
+export interface ConversationOptions {
+  /** Messages per history page (default 30). */
+  pageSize?: number;
+  /** Mark the peer's messages read as they are shown, while the page is visible (default true). */
+  markRead?: boolean;
+}
+
+export interface ConversationState {
+  /** Oldest first. */
+  messages: ThreadMessage[];
+  /** Whether older messages can be loaded. */
+  hasOlder: boolean;
+  loadOlder: () => Promise<void>;
+  /** Sends `content` to the peer; it shows at once as pending. */
+  send: (content: string) => void;
+  /** Sends a failed message again. */
+  retry: (localId: string) => void;
+  /** Whether the peer is typing to us. */
+  peerTyping: boolean;
+  /** Tells the peer we are (or stopped) typing; throttled by the SDK. */
+  setTyping: (on: boolean) => void;
+}
+
+const stored = (m: Message): ThreadMessage => ({ ...m, localId: m.id, state: "stored" });
+const cursorOf = (m: ThreadMessage): Cursor => ({ at: m.createdAt ?? 0, id: m.id ?? "" });
+const byTime = (a: ThreadMessage, b: ThreadMessage) =>
+  (a.createdAt ?? Infinity) - (b.createdAt ?? Infinity) || ((a.id ?? "") < (b.id ?? "") ? -1 : 1);
+const notAfter = (m: ThreadMessage, c: Cursor) =>
+  m.createdAt !== null && m.id !== null && (m.createdAt < c.at || (m.createdAt === c.at && m.id <= c.id));
+
+/** One conversation: its history page by page, live messages, sends, receipts and typing. */
+export function useConversation(peer: UserRef | null, options: ConversationOptions = {}): ConversationState {
+  const { pageSize = 30, markRead: autoRead = true } = options;
+  const { client, user, local } = useShared();
+  const [messages, setMessages] = useState<ThreadMessage[]>([]);
+  const [older, setOlder] = useState<Cursor | null>(null);
+  const [peerTyping, setPeerTyping] = useState(false);
+  const loadingOlder = useRef(false);
+  const typingTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  // The peer as a value: a new object with the same role and id is the same conversation.
+  const peerRole = peer?.role;
+  const peerId = peer?.id;
+  const current = useMemo<UserRef | null>(
+    () => (peerRole && peerId !== undefined ? { role: peerRole, id: peerId } : null),
+    [peerRole, peerId],
+  );
+  const currentRef = useRef(current);
+  currentRef.current = current;
+
+  const markRead = useCallback(
+    (upTo: Cursor) => {
+      const who = currentRef.current;
+      if (!client || !who || !autoRead || document.visibilityState !== "visible") return;
+      client.markRead(who, upTo).then(
+        () => local.dispatchEvent(new CustomEvent(MARKED_READ, { detail: who })),
+        () => {},
+      );
+    },
+    [client, autoRead, local],
+  );
+
+  // Opening a conversation: its newest page, then read up to the newest message received.
+  useEffect(() => {
+    setMessages([]);
+    setOlder(null);
+    setPeerTyping(false);
+    if (!client || !current) return;
+    let cancelled = false;
+    client.history(current, { limit: pageSize }).then(
+      (page) => {
+        if (cancelled) return;
+        const items = page.messages.map(stored).reverse();
+        // Keep what was sent or arrived while the page was on its way.
+        const loaded = new Set(items.map((m) => m.id));
+        setMessages((t) => [...items, ...t.filter((m) => !loaded.has(m.id))]);
+        setOlder(page.next);
+        const lastTheirs = [...items].reverse().find((m) => sameUser(m.from, current));
+        if (lastTheirs) markRead(cursorOf(lastTheirs));
+      },
+      () => {},
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [client, current, pageSize, markRead]);
+
+  useChatEvent("message", ({ message }) => {
+    const who = currentRef.current;
+    if (!who || !(sameUser(message.from, who) || sameUser(message.to, who))) return;
+    setMessages((t) => (t.some((m) => m.id === message.id) ? t : [...t, stored(message)].sort(byTime)));
+    if (sameUser(message.from, who)) {
+      setPeerTyping(false);
+      markRead({ at: message.createdAt, id: message.id });
+    }
+  });
+  useChatEvent("typing", ({ from, on }) => {
+    if (!sameUser(from, currentRef.current)) return;
+    clearTimeout(typingTimer.current);
+    setPeerTyping(on);
+    // The server stops relaying "typing" when the peer's tab goes away: expire it here too.
+    if (on) typingTimer.current = setTimeout(() => setPeerTyping(false), 6000);
+  });
+  useChatEvent("read", ({ reader, peer: whose, upTo }) => {
+    if (!sameUser(reader, currentRef.current) || !sameUser(whose, user)) return;
+    setMessages((t) => t.map((m) => (sameUser(m.from, user) && notAfter(m, upTo) ? { ...m, read: true } : m)));
+  });
+  useEffect(() => () => clearTimeout(typingTimer.current), []);
+
+  const loadOlder = useCallback(async () => {
+    const who = currentRef.current;
+    if (!client || !who || !older || loadingOlder.current) return;
+    loadingOlder.current = true;
+    try {
+      const page = await client.history(who, { before: older, limit: pageSize });
+      if (!sameUser(who, currentRef.current)) return;
+      setMessages((t) => [...page.messages.map(stored).reverse(), ...t]);
+      setOlder(page.next);
+    } finally {
+      loadingOlder.current = false;
+    }
+  }, [client, older, pageSize]);
+
+  const deliver = useCallback(
+    (item: ThreadMessage) => {
+      if (!client) return;
+      setMessages((t) => t.map((m) => (m.localId === item.localId ? { ...m, state: "pending", error: undefined } : m)));
+      client.send(item.to, item.content).then(
+        (message) =>
+          setMessages((t) =>
+            t.map((m) => (m.localId === item.localId ? { ...stored(message), localId: item.localId } : m)).sort(byTime),
+          ),
+        (e: ChatError) =>
+          setMessages((t) =>
+            t.map((m) => (m.localId === item.localId ? { ...m, state: "failed", error: e.codeName ?? String(e) } : m)),
+          ),
+      );
+    },
+    [client],
+  );
+
+  const send = useCallback(
+    (content: string) => {
+      const who = currentRef.current;
+      if (!client || !who || !user || !content.trim()) return;
+      void client.setTyping(who, false).catch(() => {});
+      const item: ThreadMessage = {
+        localId: crypto.randomUUID(),
+        id: null,
+        from: user,
+        to: who,
+        content,
+        createdAt: null,
+        read: false,
+        state: "pending",
+      };
+      setMessages((t) => [...t, item]);
+      deliver(item);
+    },
+    [client, user, deliver],
+  );
+
+  const retry = useCallback(
+    (localId: string) => {
+      const item = messages.find((m) => m.localId === localId && m.state === "failed");
+      if (item) deliver(item);
+    },
+    [messages, deliver],
+  );
+
+  const setTyping = useCallback(
+    (on: boolean) => {
+      const who = currentRef.current;
+      if (client && who) void client.setTyping(who, on).catch(() => {});
+    },
+    [client],
+  );
+
+  return { messages, hasOlder: older !== null, loadOlder, send, retry, peerTyping, setTyping };
+}
+
+/**
+ * Who of `users` is online now, by `userKey`, kept current by presence events. The server keeps
+ * one watch list per client: use one `usePresence` per provider.
+ */
+export function usePresence(users: UserRef[]): Record<string, boolean> {
+  const { client, status } = useShared();
+  const [online, setOnline] = useState<Record<string, boolean>>({});
+  const list = users.map(userKey).sort().join(",");
+  const latest = useRef(users);
+  latest.current = users;
+
+  useEffect(() => {
+    if (!client || status !== "open") return;
+    let cancelled = false;
+    const watched = latest.current.map(({ role, id }) => ({ role, id }));
+    client.watchPresence(watched).then(
+      (here) => !cancelled && setOnline(Object.fromEntries(here.map((u) => [userKey(u), true]))),
+      () => {},
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [client, status, list]);
+
+  useChatEvent("presence", ({ user, online: isOnline }) => setOnline((o) => ({ ...o, [userKey(user)]: isOnline })));
+  return online;
+}
