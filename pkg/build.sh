@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 ROOT="$(cd .. && pwd)"
 # The bundle's hard limit: the measured size plus a small margin (BENCHMARKS.md, "Browser
 # bundle", has the history). Lower it when the bundle shrinks.
-SIZE_LIMIT="${SIZE_LIMIT:-40960}"
+SIZE_LIMIT="${SIZE_LIMIT:-43520}"
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock")"
 TOOLS="${CHAT_TOOLS_DIR:-$HOME/.cache/chat-tools}"
 BINDGEN="$TOOLS/wasm-bindgen-$WASM_BINDGEN_VERSION/bin/wasm-bindgen"
@@ -35,11 +35,12 @@ echo "==> wasm-bindgen --target web"
 echo "==> wasm-opt -Oz (binaryen from npm; Debian's breaks the externref table)"
 node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals dist/chat_sdk_bg.wasm -o dist/chat_sdk_bg.wasm
-echo "==> tsc (src/index.ts, src/react.ts -> dist/*.js and .d.ts)"
+echo "==> tsc (src/*.ts -> dist/*.js without comments, and dist/*.d.ts with their docs)"
 node_modules/.bin/tsc -p tsconfig.json
+node_modules/.bin/tsc -p tsconfig.json --declaration --emitDeclarationOnly --removeComments false
 
 wasm=$(wc -c < dist/chat_sdk_bg.wasm)
-gz=$(cat dist/chat_sdk_bg.wasm dist/chat_sdk.js dist/index.js | gzip -9 | wc -c)
+gz=$(cat dist/chat_sdk_bg.wasm dist/chat_sdk.js dist/index.js dist/outbox.js | gzip -9 | wc -c)
 echo "chat-sdk: wasm ${wasm} B raw; wasm + JS glue ${gz} B gzip -9 (limit ${SIZE_LIMIT} B)"
 if [ "$gz" -gt "$SIZE_LIMIT" ]; then
   echo "error: the package grew past ${SIZE_LIMIT} B gzip" >&2

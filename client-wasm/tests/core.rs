@@ -740,3 +740,28 @@ fn a_final_refusal_reaches_the_app_in_the_servers_words() {
     let events = p.events();
     assert!(!events.iter().any(|e| matches!(e, Event::SendFailed { message, .. } if message == "idle")));
 }
+
+#[test]
+fn a_send_restored_after_a_reload_goes_out_with_its_original_id_once() {
+    // The first page queued a message and was reloaded before it was acked.
+    let mut first = Pair::new();
+    let id = first.s.new_message_id(first.now);
+    assert_eq!(first.s.send_with_id(first.now, id, PEER, "kept".into()), Ok(id));
+    // The next page restores it from storage (twice, as two tabs might): one outbox entry.
+    let mut p = Pair::new();
+    assert_eq!(p.s.send_with_id(p.now, id, PEER, "kept".into()), Ok(id));
+    assert_eq!(p.s.send_with_id(p.now, id, PEER, "kept".into()), Ok(id));
+    assert_eq!(p.s.pending_sends(), 1);
+    p.connect();
+    let sends: Vec<_> = p
+        .sent()
+        .into_iter()
+        .filter_map(|f| if let ClientFrame::Send { id, req, .. } = f { Some((id, req)) } else { None })
+        .collect();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].0, id, "the original id");
+    p.events();
+    p.server(ServerFrame::Sent { req: sends[0].1, id, created_at: p.now });
+    assert!(matches!(p.events().as_slice(), [Event::Sent(m)] if m.id == id));
+    assert_eq!(p.s.send_with_id(p.now, MessageId::NIL, PEER, "x".into()), Err(ErrorCode::BAD_MESSAGE_ID));
+}

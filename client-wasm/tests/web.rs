@@ -125,9 +125,11 @@ async fn connect_send_and_receive_in_the_browser() {
     let student = client("student", 1).await;
     let inbox = collect(&student, "message");
 
-    let sent = JsFuture::from(js_sys::Promise::from(JsValue::from(
-        teacher.send(user("student", 1), "hello from Chromium".into()),
-    )))
+    let sent = JsFuture::from(js_sys::Promise::from(JsValue::from(teacher.send(
+        user("student", 1),
+        "hello from Chromium".into(),
+        None,
+    ))))
     .await
     .unwrap();
     assert_eq!(get(&sent, "content").as_string().unwrap(), "hello from Chromium");
@@ -138,7 +140,8 @@ async fn connect_send_and_receive_in_the_browser() {
 
     // A refusal rejects with an Error carrying the stable code.
     let refused =
-        JsFuture::from(js_sys::Promise::from(JsValue::from(student.send(user("student", 2), "psst".into())))).await;
+        JsFuture::from(js_sys::Promise::from(JsValue::from(student.send(user("student", 2), "psst".into(), None))))
+            .await;
     let error = refused.unwrap_err();
     assert_eq!(get(&error, "codeName").as_string().unwrap(), "not_allowed");
     assert_eq!(get(&error, "code").as_f64().unwrap(), 31.0);
@@ -155,9 +158,11 @@ async fn the_server_restarts_and_goes_away_the_client_reconnects_delivers_queued
 
     fetch_json("/restart", "POST").await;
     // Sent while the server was away (or just back): queued, then committed once.
-    let sent = JsFuture::from(js_sys::Promise::from(JsValue::from(
-        teacher.send(user("student", 2), "after the restart".into()),
-    )))
+    let sent = JsFuture::from(js_sys::Promise::from(JsValue::from(teacher.send(
+        user("student", 2),
+        "after the restart".into(),
+        None,
+    ))))
     .await
     .unwrap();
     let id = get(&sent, "id").as_string().unwrap();
@@ -178,9 +183,10 @@ async fn after_an_outage_the_browser_catches_up_on_every_missed_message_once() {
     let student = client("student", 3).await;
     let inbox = collect(&student, "message");
     let caught_up = collect(&student, "caughtUp");
-    let sent = JsFuture::from(js_sys::Promise::from(JsValue::from(teacher.send(user("student", 3), "before".into()))))
-        .await
-        .unwrap();
+    let sent =
+        JsFuture::from(js_sys::Promise::from(JsValue::from(teacher.send(user("student", 3), "before".into(), None))))
+            .await
+            .unwrap();
     wait_for_message(&inbox, &get(&sent, "id").as_string().unwrap()).await;
     teacher.close();
 

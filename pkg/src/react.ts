@@ -43,6 +43,12 @@ export interface ChatProviderProps {
   tokenUrl?: string;
   /** Or a function returning a fresh token (used instead of `tokenUrl`). */
   getToken?: () => Promise<string>;
+  /**
+   * The signed-in user: unacknowledged sends are then kept in IndexedDB for this user and sent
+   * after a reload (see `ChatClient`'s `user` option). Call `signOut()` or
+   * `ChatClient.clearStorage(user)` when the user signs out of a shared computer.
+   */
+  user?: UserRef;
   children?: ReactNode;
 }
 
@@ -71,12 +77,20 @@ async function fetchToken(tokenUrl: string): Promise<string> {
 }
 
 /** Holds one chat client for everything below it. Put it in a client component. */
-export function ChatProvider({ url, tokenUrl = "/api/chat-token", getToken, children }: ChatProviderProps): ReactElement {
+export function ChatProvider({
+  url,
+  tokenUrl = "/api/chat-token",
+  getToken,
+  user: signedIn,
+  children,
+}: ChatProviderProps): ReactElement {
   const [state, setState] = useState<ChatState>({ client: null, status: "idle", user: null });
   const local = useMemo(() => new EventTarget(), []);
   // A `getToken` written inline changes every render: read the latest one when needed.
   const tokens = useRef(getToken);
   tokens.current = getToken;
+  const signedInRole = signedIn?.role;
+  const signedInId = signedIn?.id;
 
   useEffect(() => {
     let cancelled = false;
@@ -86,6 +100,7 @@ export function ChatProvider({ url, tokenUrl = "/api/chat-token", getToken, chil
       const c = new ChatClient({
         url,
         getToken: () => (tokens.current ? tokens.current() : fetchToken(tokenUrl)),
+        user: signedInRole && signedInId !== undefined ? { role: signedInRole, id: signedInId } : undefined,
       });
       client = c;
       c.on("status", ({ status }) => setState({ client: c, status, user: c.user ?? null }));
@@ -98,7 +113,7 @@ export function ChatProvider({ url, tokenUrl = "/api/chat-token", getToken, chil
       client?.free();
       setState({ client: null, status: "idle", user: null });
     };
-  }, [url, tokenUrl]);
+  }, [url, tokenUrl, signedInRole, signedInId]);
 
   const value = useMemo<Shared>(() => ({ ...state, local }), [state, local]);
   return createElement(ChatContext.Provider, { value }, children);
@@ -284,9 +299,16 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
       (page) => {
         if (cancelled) return;
         const items = page.messages.map(stored).reverse();
-        // Keep what was sent or arrived while the page was on its way.
+        // Keep what was sent or arrived while the page was on its way, and show the sends a
+        // previous page left unacknowledged (restored from storage) as pending.
         const loaded = new Set(items.map((m) => m.id));
-        setMessages((t) => [...items, ...t.filter((m) => !loaded.has(m.id))]);
+        const restored = client.pendingSends
+          .filter((p) => sameUser(p.to, current) && !loaded.has(p.id))
+          .map((p): ThreadMessage => ({ ...p, localId: p.id, from: user ?? p.to, createdAt: null, read: false, state: "pending" }));
+        setMessages((t) => {
+          const kept = t.filter((m) => !loaded.has(m.id) && !restored.some((r) => r.localId === m.localId));
+          return [...items, ...restored, ...kept];
+        });
         setOlder(page.next);
         const lastTheirs = [...items].reverse().find((m) => sameUser(m.from, current));
         if (lastTheirs) markRead(cursorOf(lastTheirs));
@@ -296,7 +318,21 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
     return () => {
       cancelled = true;
     };
-  }, [client, current, pageSize, markRead]);
+  }, [client, current, pageSize, markRead, user]);
+
+  // A restored send (or one from this page) settled: show it stored, or failed.
+  useChatEvent("sent", ({ message }) =>
+    setMessages((t) =>
+      t.some((m) => m.localId === message.id)
+        ? t.map((m) => (m.localId === message.id ? { ...stored(message), localId: m.localId } : m)).sort(byTime)
+        : t,
+    ),
+  );
+  useChatEvent("failed", ({ id, error }) =>
+    setMessages((t) =>
+      t.map((m) => (m.localId === id && m.state === "pending" ? { ...m, state: "failed", error: error.codeName } : m)),
+    ),
+  );
 
   useChatEvent("message", ({ message }) => {
     const who = currentRef.current;

@@ -1,7 +1,10 @@
 // Consumer test: the packed chat-sdk installed with npm into a plain page, two pages in
 // headless Chromium (Playwright) exchanging messages through the real chat-server.
 // Usage: node consumer.mjs HARNESS_URL   (the harness serves the page under /consumer/)
-import { launchChromium, runner } from "./runner.mjs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { launchChromium, launchPersistent, runner } from "./runner.mjs";
 
 const harness = process.argv[2];
 if (!harness) throw new Error("usage: node consumer.mjs HARNESS_URL");
@@ -9,8 +12,8 @@ if (!harness) throw new Error("usage: node consumer.mjs HARNESS_URL");
 const browser = await launchChromium();
 const { test, finish } = runner();
 
-async function open(role, id) {
-  const page = await browser.newPage();
+async function open(role, id, context = browser) {
+  const page = await context.newPage();
   page.on("pageerror", (e) => console.log(`[${role} ${id}] page error: ${e}`));
   await page.goto(`${harness}/consumer/index.html?role=${role}&id=${id}`);
   await page.waitForFunction(() => document.body.dataset.status === "open", null, { timeout: 15000 });
@@ -67,6 +70,103 @@ await test("going_offline_shows_reconnecting_and_catches_up_when_back_online", a
   await student.context().setOffline(false);
   await student.waitForFunction(() => document.body.dataset.status === "open", null, { timeout: 15000 });
   await student.waitForFunction((id) => window.received.filter((m) => m.id === id).length === 1, sent.id, { timeout: 10000 });
+  await teacher.close();
+  await student.close();
+});
+
+const post = (path) => fetch(`${harness}${path}`, { method: "POST" }).then((r) => {
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+});
+/** The sends stored in this page's IndexedDB outbox. */
+const stored = (page) =>
+  page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const req = indexedDB.open("chat-sdk");
+        req.onsuccess = () => {
+          const all = req.result.transaction("outbox").objectStore("outbox").getAll();
+          all.onsuccess = () => resolve(all.result);
+          all.onerror = () => reject(all.error);
+        };
+        req.onerror = () => reject(req.error);
+      }),
+  );
+/** Waits until `page`'s outbox holds `n` sends of its user. */
+async function waitStored(page, n) {
+  for (let i = 0; i < 100; i += 1) {
+    if ((await stored(page)).length === n) return;
+    await page.waitForTimeout(50);
+  }
+  throw new Error(`the outbox never held ${n}: ${JSON.stringify(await stored(page))}`);
+}
+/** How often `content` is in the conversation, through another user's page. */
+async function copies(page, peer, content) {
+  const history = await page.evaluate((p) => window.chat.history(p, { limit: 100 }), peer);
+  return history.messages.filter((m) => m.content === content).length;
+}
+
+await test("a_send_pending_at_a_reload_is_delivered_once_by_the_next_page", async () => {
+  const teacher = await open("teacher", 2);
+  await post("/stop");
+  await teacher.waitForFunction(() => document.body.dataset.status === "reconnecting", null, { timeout: 10000 });
+  const content = `survives a reload ${Date.now()}`;
+  await teacher.evaluate((c) => void window.chat.send({ role: "student", id: 1 }, c).catch(() => {}), content);
+  await waitStored(teacher, 1);
+  // The page goes away before the server is back; the next one finds the send and says so.
+  await teacher.reload();
+  await teacher.waitForFunction((c) => window.restored.some((s) => s.content === c), content, { timeout: 10000 });
+  await post("/start");
+  await teacher.waitForFunction(() => window.settled.length === 1 && window.settled[0].sent, null, { timeout: 15000 });
+  await waitStored(teacher, 0);
+  const student = await open("student", 1);
+  const n = await copies(student, { role: "teacher", id: 2 }, content);
+  if (n !== 1) throw new Error(`delivered ${n} times`);
+  await teacher.close();
+  await student.close();
+});
+
+await test("a_send_pending_at_a_browser_restart_is_delivered_once_after_it", async () => {
+  const profile = mkdtempSync(join(tmpdir(), "chat-sdk-profile-"));
+  try {
+    let context = await launchPersistent(profile);
+    let teacher = await open("teacher", 2, context);
+    await post("/stop");
+    await teacher.waitForFunction(() => document.body.dataset.status === "reconnecting", null, { timeout: 10000 });
+    const content = `survives a browser restart ${Date.now()}`;
+    await teacher.evaluate((c) => void window.chat.send({ role: "student", id: 2 }, c).catch(() => {}), content);
+    await waitStored(teacher, 1);
+    await context.close();
+    await post("/start");
+    // The same profile, a new browser.
+    context = await launchPersistent(profile);
+    teacher = await open("teacher", 2, context);
+    await teacher.waitForFunction(() => window.settled.some((s) => s.sent), null, { timeout: 15000 });
+    await waitStored(teacher, 0);
+    const n = await copies(teacher, { role: "student", id: 2 }, content);
+    if (n !== 1) throw new Error(`delivered ${n} times`);
+    await context.close();
+  } finally {
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+await test("signing_out_removes_what_the_user_left_in_the_browser", async () => {
+  const teacher = await open("teacher", 2);
+  await post("/stop");
+  await teacher.waitForFunction(() => document.body.dataset.status === "reconnecting", null, { timeout: 10000 });
+  await teacher.evaluate(() => void window.chat.send({ role: "student", id: 1 }, "never sent").catch(() => {}));
+  await waitStored(teacher, 1);
+  await teacher.evaluate(() => window.chat.signOut());
+  await waitStored(teacher, 0);
+  await post("/start");
+  const storage = await teacher.evaluate(() => window.chat.storage);
+  if (storage !== "indexeddb") throw new Error(`storage: ${storage}`);
+  // A later page of the same browser has nothing to send.
+  await teacher.reload();
+  await teacher.waitForFunction(() => document.body.dataset.status === "open", null, { timeout: 15000 });
+  const student = await open("student", 1);
+  if ((await copies(student, { role: "teacher", id: 2 }, "never sent")) !== 0) throw new Error("sent after sign-out");
+  if ((await teacher.evaluate(() => window.restored.length)) !== 0) throw new Error("restored after sign-out");
   await teacher.close();
   await student.close();
 });

@@ -3,12 +3,19 @@
 // (which scripts/test.sh adds to the suite's total).
 import { chromium } from "playwright-core";
 
+const CHROMIUM = {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions"],
+};
+
 export function launchChromium() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions"],
-  });
+  return chromium.launch(CHROMIUM);
+}
+
+/** A browser on a profile directory that outlives it: closing and launching again is a browser restart. */
+export function launchPersistent(profileDir) {
+  return chromium.launchPersistentContext(profileDir, CHROMIUM);
 }
 
 export function runner(prefix = "") {

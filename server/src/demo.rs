@@ -42,10 +42,11 @@ pub(crate) const DEMO_USERS: &[(Role, &str)] = &[
     (Role::Student, "Chloé"),
 ];
 
-/// The three files of the built `chat-sdk` package, held in memory.
+/// The files of the built `chat-sdk` package a page needs, held in memory.
 #[derive(Clone, Debug)]
 pub(crate) struct SdkFiles {
     index_js: Bytes,
+    outbox_js: Bytes,
     glue_js: Bytes,
     wasm: Bytes,
 }
@@ -66,7 +67,12 @@ impl SdkFiles {
                 )
             })
         };
-        Ok(SdkFiles { index_js: read("index.js")?, glue_js: read("chat_sdk.js")?, wasm: read("chat_sdk_bg.wasm")? })
+        Ok(SdkFiles {
+            index_js: read("index.js")?,
+            outbox_js: read("outbox.js")?,
+            glue_js: read("chat_sdk.js")?,
+            wasm: read("chat_sdk_bg.wasm")?,
+        })
     }
 }
 
@@ -152,6 +158,7 @@ pub(crate) fn routes(
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/sdk/index.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.index_js.clone()) }))
+        .route("/sdk/outbox.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.outbox_js.clone()) }))
         .route("/sdk/chat_sdk.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.glue_js.clone()) }))
         .route(
             "/sdk/chat_sdk_bg.wasm",

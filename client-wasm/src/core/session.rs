@@ -150,15 +150,42 @@ impl Session {
     /// The protocol's validation code (empty content, too long, bad recipient), or
     /// `client_closed` / `unauthorized` when the session cannot send any more.
     pub fn send(&mut self, now: Millis, to: UserRef, content: String) -> Result<MessageId, ErrorCode> {
+        let id = self.new_message_id(now);
+        self.send_with_id(now, id, to, content)
+    }
+
+    /// A fresh message id (time-ordered), for a send the app wants to name before it is made:
+    /// to store it durably first, then [`Session::send_with_id`].
+    pub fn new_message_id(&mut self, now: Millis) -> MessageId {
+        let random = self.random().to_le_bytes();
+        self.ids.next(u64::try_from(now.max(0)).unwrap_or(0), random)
+    }
+
+    /// Queues a message under an id chosen before: a new one from [`Session::new_message_id`],
+    /// or one restored from durable storage after a reload (the server stores each id once, so
+    /// a message already stored is acked, not stored twice). Queuing an id that is already in
+    /// the outbox changes nothing. Otherwise as [`Session::send`].
+    ///
+    /// # Errors
+    /// As [`Session::send`], and `bad_message_id` for the nil id.
+    pub fn send_with_id(
+        &mut self,
+        now: Millis,
+        id: MessageId,
+        to: UserRef,
+        content: String,
+    ) -> Result<MessageId, ErrorCode> {
         self.check_usable()?;
+        chat_protocol::validate_message_id(&id)?;
         chat_protocol::validate_user(&to)?;
         chat_protocol::validate_content(&content)?;
         if Some(to) == self.user {
             return Err(ErrorCode::SELF_MESSAGE);
         }
+        if self.outbox.contains(id) {
+            return Ok(id);
+        }
         self.typing.sent_to(to);
-        let random = self.random().to_le_bytes();
-        let id = self.ids.next(u64::try_from(now.max(0)).unwrap_or(0), random);
         self.outbox.push(id, to, content);
         self.flush_sends(now);
         Ok(id)

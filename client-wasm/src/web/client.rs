@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use chat_protocol::UserRef;
+use chat_protocol::{ErrorCode, MessageId, UserRef};
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -98,15 +98,30 @@ impl ChatClient {
     }
 
     /// Sends a message. Resolves with the stored message once the server committed it;
-    /// queued while offline; rejects only on a permanent error.
-    pub fn send(&self, to: JsUserRef, content: String) -> PromiseMessage {
+    /// queued while offline; rejects only on a permanent error. `id` (from `newMessageId()`,
+    /// or restored from storage after a reload) names it; a new one is made when omitted.
+    pub fn send(&self, to: JsUserRef, content: String, id: Option<String>) -> PromiseMessage {
         let to = user_from_js(&to);
+        let id = id.map(|id| {
+            MessageId::parse(&id).ok_or_else(|| chat_error(ErrorCode::BAD_MESSAGE_ID, "a message id is a UUID string"))
+        });
         self.promise(Box::new(move |inner, resolvers| {
-            let id = inner.session.send(now(), to?, content).map_err(|code| chat_error(code, code.name()))?;
+            let to = to?;
+            let sent = match id {
+                Some(id) => inner.session.send_with_id(now(), id?, to, content),
+                None => inner.session.send(now(), to, content),
+            };
+            let id = sent.map_err(|code| chat_error(code, code.name()))?;
             inner.sends.push((id, resolvers));
             Ok(())
         }))
         .unchecked_into()
+    }
+
+    /// A fresh message id, to store a message durably before `send(to, content, id)`.
+    #[wasm_bindgen(js_name = newMessageId)]
+    pub fn new_message_id(&self) -> String {
+        self.inner.borrow_mut().session.new_message_id(now()).hyphenated().as_str().into()
     }
 
     /// A page of the conversation with `peer`, newest first.

@@ -44,13 +44,14 @@ impl Inner {
     /// Turns one session event into the JavaScript calls it causes.
     pub(super) fn route(&mut self, event: Event, calls: &mut Vec<Call>) {
         match event {
+            // The same id may have been queued twice (restored after a reload): every caller hears.
             Event::Sent(message) => {
-                if let Some((resolve, _)) = take(&mut self.sends, &message.id) {
+                while let Some((resolve, _)) = take(&mut self.sends, &message.id) {
                     calls.push(Call::Invoke(resolve, message_to_js(&message)));
                 }
             }
             Event::SendFailed { id, code, message } => {
-                if let Some((_, reject)) = take(&mut self.sends, &id) {
+                while let Some((_, reject)) = take(&mut self.sends, &id) {
                     calls.push(Call::Invoke(reject, chat_error(code, &message)));
                 }
             }

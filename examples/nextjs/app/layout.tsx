@@ -2,7 +2,7 @@ import type { Metadata } from "next";
 import Link from "next/link";
 import "./globals.css";
 import { getSession } from "@/lib/session";
-import { signOut } from "./actions";
+import { SignOut } from "./SignOut";
 
 export const metadata: Metadata = { title: "School chat", description: "Teachers and students, one to one." };
 
@@ -17,16 +17,7 @@ export default async function RootLayout({ children }: { children: React.ReactNo
             <Link href="/chat">Chat</Link>
             <Link href="/messages">Recent messages (Prisma)</Link>
           </nav>
-          {user && (
-            <form action={signOut}>
-              <span className="who">
-                signed in as {user.role} {user.id}
-              </span>
-              <button type="submit" className="link">
-                Sign out
-              </button>
-            </form>
-          )}
+          {user && <SignOut user={{ role: user.role, id: user.id }} />}
         </header>
         <main>{children}</main>
       </body>

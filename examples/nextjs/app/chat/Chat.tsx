@@ -10,11 +10,12 @@ export type Person = UserRef & { name: string };
 
 /**
  * The chat page's client side: one chat-sdk client for the page (ChatProvider: created in the
- * browser only, closed and freed on unmount; tokens from this app's /api/chat-token route).
+ * browser only, closed and freed on unmount; tokens from this app's /api/chat-token route;
+ * messages not yet acknowledged kept in IndexedDB for this user, sent again after a reload).
  */
 export function Chat({ socketUrl, me, peers }: { socketUrl: string; me: Person; peers: Person[] }) {
   return (
-    <ChatProvider url={socketUrl} tokenUrl="/api/chat-token">
+    <ChatProvider url={socketUrl} tokenUrl="/api/chat-token" user={{ role: me.role, id: me.id }}>
       <ChatView me={me} peers={peers} />
     </ChatProvider>
   );
