@@ -56,7 +56,7 @@ PIDS+=($!)
 setsid npx next start -H 127.0.0.1 -p "$APP_PORT" > "$WORK/next.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 60); do npm run --silent check:socket >/dev/null 2>&1 && break; sleep 0.5; done
-npm run --silent check:socket
+npm run --silent check:socket || { echo "--- chat-server log"; cat "$WORK/socket.log"; exit 1; }
 for _ in $(seq 1 60); do node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "http://127.0.0.1:$APP_PORT/" && break; sleep 0.5; done
 
 echo "==> Playwright: two browser contexts through next start and chat-server"
