@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 ROOT="$(cd .. && pwd)"
 # The bundle's hard limit: the measured size plus a small margin (BENCHMARKS.md, "Browser
 # bundle", has the history). Lower it when the bundle shrinks.
-SIZE_LIMIT="${SIZE_LIMIT:-43520}"
+SIZE_LIMIT="${SIZE_LIMIT:-46080}"
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock")"
 TOOLS="${CHAT_TOOLS_DIR:-$HOME/.cache/chat-tools}"
 BINDGEN="$TOOLS/wasm-bindgen-$WASM_BINDGEN_VERSION/bin/wasm-bindgen"
@@ -40,7 +40,7 @@ node_modules/.bin/tsc -p tsconfig.json
 node_modules/.bin/tsc -p tsconfig.json --declaration --emitDeclarationOnly --removeComments false
 
 wasm=$(wc -c < dist/chat_sdk_bg.wasm)
-gz=$(cat dist/chat_sdk_bg.wasm dist/chat_sdk.js dist/index.js dist/outbox.js | gzip -9 | wc -c)
+gz=$(cat dist/chat_sdk_bg.wasm dist/chat_sdk.js dist/index.js dist/outbox.js dist/tabs.js | gzip -9 | wc -c)
 echo "chat-sdk: wasm ${wasm} B raw; wasm + JS glue ${gz} B gzip -9 (limit ${SIZE_LIMIT} B)"
 if [ "$gz" -gt "$SIZE_LIMIT" ]; then
   echo "error: the package grew past ${SIZE_LIMIT} B gzip" >&2

@@ -765,3 +765,21 @@ fn a_send_restored_after_a_reload_goes_out_with_its_original_id_once() {
     assert!(matches!(p.events().as_slice(), [Event::Sent(m)] if m.id == id));
     assert_eq!(p.s.send_with_id(p.now, MessageId::NIL, PEER, "x".into()), Err(ErrorCode::BAD_MESSAGE_ID));
 }
+
+#[test]
+fn a_session_resuming_from_another_catches_up_from_where_that_one_left() {
+    let mut p = Pair::new();
+    let left_at = p.now - 60_000;
+    p.s.resume_from(left_at);
+    p.connect();
+    let frames = p.sent();
+    let syncs: Vec<_> = frames
+        .iter()
+        .filter_map(|f| if let ClientFrame::Sync { after, .. } = f { Some(*after) } else { None })
+        .collect();
+    assert_eq!(syncs, [Cursor::from_time(left_at - Timings::default().sync_margin)], "{frames:?}");
+    // A fresh session (no resume) starts at its welcome: nothing to catch up on.
+    let mut fresh = Pair::new();
+    fresh.connect();
+    assert!(!fresh.sent().iter().any(|f| matches!(f, ClientFrame::Sync { .. })));
+}

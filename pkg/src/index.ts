@@ -14,6 +14,7 @@ import type {
   UserRef,
 } from "./chat_sdk.js";
 import { MemoryOutbox, type Outbox, type PendingSend, openOutbox, clearOutbox } from "./outbox.js";
+import { type CallMessage, Link, type Method, type WireError, canShare } from "./tabs.js";
 
 export type { ChatError, Conversation, Cursor, HistoryOptions, HistoryPage, Message, PendingSend, Status, UserRef };
 
@@ -46,6 +47,14 @@ export interface ChatClientOptions extends WasmOptions {
 /** Where unacknowledged sends are kept: IndexedDB, or memory (no `user` given, or no IndexedDB). */
 export type OutboxStorage = "indexeddb" | "memory";
 
+/**
+ * How this tab reaches the server: `leader` holds the one connection of this user in this browser,
+ * `follower` goes through the leader's (Web Locks elect it; BroadcastChannel carries calls and
+ * events), `single` has its own (no `user` given, or the browser lacks Web Locks or
+ * BroadcastChannel), `idle` until `connect()`.
+ */
+export type TabRole = "idle" | "single" | "leader" | "follower";
+
 export interface ChatEventMap extends WasmEventMap {
   /** Sends a previous client of this user left unacknowledged, restored at start and being sent again. */
   pending: { sends: PendingSend[] };
@@ -56,49 +65,111 @@ export interface ChatEventMap extends WasmEventMap {
 }
 
 type Handler<K extends keyof ChatEventMap> = (event: ChatEventMap[K]) => void;
-type LocalEvent = "pending" | "sent" | "failed";
-const LOCAL_EVENTS: readonly string[] = ["pending", "sent", "failed"];
+type AnyHandler = (event: never) => void;
 
 /** Refusals that end a send here but not for good: the next client of this user sends it. */
 const KEEP_ON: readonly string[] = ["client_closed", "unauthorized", "token_expired", "unsupported_version"];
+/** Events of the wasm client, re-emitted by this class (and relayed to follower tabs). */
+const CLIENT_EVENTS = ["message", "read", "typing", "presence", "status", "caughtUp"] as const;
+/** Message ids remembered per tab to report each once, whichever tab held the connection. */
+const SEEN_IDS = 5_000;
 
 const userKey = (user: UserRef) => `${user.role}:${user.id}`;
 
+function chatError(e: WireError): ChatError {
+  return Object.assign(new Error(e.message), { code: e.code, codeName: e.codeName, retryable: e.retryable });
+}
+function wireError(e: unknown): WireError {
+  const err = e as Partial<ChatError> | undefined;
+  return {
+    message: String(err?.message ?? e),
+    code: Number(err?.code ?? 0),
+    codeName: String(err?.codeName ?? "internal"),
+    retryable: Boolean(err?.retryable),
+  };
+}
+
 /** The chat client. See the package README for the API and a Next.js example. */
 export class ChatClient {
-  readonly #inner: WasmClient;
+  readonly #options: ChatClientOptions;
   readonly #user: UserRef | undefined;
-  #outbox: Outbox;
-  #storage: OutboxStorage;
+  /** The wasm client: this tab's own connection (single or leader). */
+  #inner: WasmClient | null = null;
+  #role: TabRole = "idle";
+  #link: Link | null = null;
+  #closed = false;
+  #status: Status = "idle";
+  #who: UserRef | undefined;
+  #outbox: Outbox = new MemoryOutbox();
+  #storage: OutboxStorage = "memory";
+  #restored: Promise<void> = Promise.resolve();
   /** Sends go to the core in the order they were made, each after it is stored. */
-  #chain: Promise<void>;
+  #chain: Promise<void> = Promise.resolve();
   readonly #pending = new Map<string, PendingSend>();
-  readonly #listeners = new Map<LocalEvent, Set<(event: never) => void>>();
+  readonly #listeners = new Map<string, Set<AnyHandler>>();
+  /** This tab's calls waiting for the leader's answer, by call id (sent again to a new leader). */
+  readonly #calls = new Map<string, { call: CallMessage; resolve: (v: unknown) => void; reject: (e: ChatError) => void }>();
+  readonly #seen = new Set<string>();
+  #lastSeenAt = 0;
 
   /** Creates a client; call `connect()` to start. Throws a TypeError for options of the wrong shape. */
   constructor(options: ChatClientOptions) {
-    this.#inner = new WasmClient({ url: options.url, getToken: options.getToken });
+    this.#options = options;
     this.#user = options.user;
-    this.#outbox = new MemoryOutbox();
-    this.#storage = "memory";
-    const user = options.user;
-    this.#chain = user ? this.#restore(user) : Promise.resolve();
+    // Checks the options now (a TypeError for a bad url or getToken), and keeps the client for
+    // a tab that ends up holding the connection itself.
+    this.#inner = this.#newInner();
+    if (this.#user) {
+      const user = this.#user;
+      this.#restored = openOutbox(userKey(user)).then((outbox) => {
+        if (!outbox) return;
+        this.#outbox = outbox;
+        this.#storage = "indexeddb";
+      });
+    }
   }
 
-  async #restore(user: UserRef): Promise<void> {
-    const outbox = await openOutbox(userKey(user));
-    if (!outbox) return;
-    this.#outbox = outbox;
-    this.#storage = "indexeddb";
-    const left = await outbox.list().catch(() => [] as PendingSend[]);
-    if (left.length === 0) return;
-    this.#emit("pending", { sends: left });
-    for (const send of left) this.#deliver(send).catch(() => {});
+  #newInner(): WasmClient {
+    const inner = new WasmClient({ url: this.#options.url, getToken: this.#options.getToken });
+    for (const event of CLIENT_EVENTS) {
+      inner.on(event, (payload: WasmEventMap[typeof event]) => this.#fromServer(event, payload));
+    }
+    return inner;
   }
 
-  /** Where unacknowledged sends are kept (settles once the stored ones are restored). */
+  /** An event of this tab's own connection: for this tab, and for the follower tabs. */
+  #fromServer<K extends keyof ChatEventMap>(event: K, payload: ChatEventMap[K]): void {
+    if (event === "status" && this.#inner) this.#who = this.#inner.user ?? this.#who;
+    this.#link?.post({ type: "event", event, payload, who: this.#who });
+    this.#dispatch(event, payload);
+  }
+
+  #dispatch<K extends keyof ChatEventMap>(event: K, payload: ChatEventMap[K]): void {
+    if (event === "status") this.#status = (payload as ChatEventMap["status"]).status;
+    if (event === "message") {
+      const { message } = payload as ChatEventMap["message"];
+      this.#lastSeenAt = Math.max(this.#lastSeenAt, message.createdAt);
+      if (this.#seen.has(message.id)) return;
+      this.#seen.add(message.id);
+      if (this.#seen.size > SEEN_IDS) this.#seen.delete(this.#seen.values().next().value as string);
+    }
+    for (const handler of this.#listeners.get(event) ?? []) {
+      try {
+        (handler as Handler<K>)(payload);
+      } catch (error) {
+        console.error(error);
+      }
+    }
+  }
+
+  /** Where unacknowledged sends are kept (settles once storage is open). */
   get storage(): OutboxStorage {
     return this.#storage;
+  }
+
+  /** How this tab reaches the server. */
+  get tabRole(): TabRole {
+    return this.#role;
   }
 
   /** Sends made (or restored) and not yet acknowledged, oldest first. */
@@ -106,29 +177,165 @@ export class ChatClient {
     return [...this.#pending.values()];
   }
 
-  /** Connects (and keeps reconnecting until `close()` or an `unauthorized` refusal). */
-  connect(): void {
-    this.#inner.connect();
-  }
-
-  /** Closes the connection for good; pending calls reject with `client_closed` (sends stay stored). */
-  close(): void {
-    this.#inner.close();
-  }
-
-  /** Frees the WebAssembly side; call after `close()` when the client is no longer used. */
-  free(): void {
-    this.#inner.free();
-  }
-
-  /** The connection status. */
+  /** The connection status (a follower tab shows the leader's). */
   get status(): Status {
-    return this.#inner.status;
+    return this.#role === "single" || this.#role === "leader" ? (this.#inner?.status ?? this.#status) : this.#status;
   }
 
   /** Who the server says this client is, once connected. */
   get user(): UserRef | undefined {
-    return this.#inner.user;
+    return this.#inner && this.#role !== "follower" ? (this.#inner.user ?? this.#who) : this.#who;
+  }
+
+  /**
+   * Connects (and keeps reconnecting until `close()` or an `unauthorized` refusal). With a `user`,
+   * the tabs of this user share one connection: the first holds it, the others go through it,
+   * and when it closes another takes over.
+   */
+  connect(): void {
+    if (this.#role !== "idle" || this.#closed) return;
+    if (!this.#user || !canShare()) {
+      this.#role = "single";
+      void this.#restored.then(() => this.#startOwn(false));
+      return;
+    }
+    this.#role = "follower";
+    this.#status = "connecting";
+    this.#dispatch("status", { status: "connecting" });
+    this.#link = new Link(userKey(this.#user), {
+      onLead: () => this.#lead(),
+      onMessage: (message) => this.#fromTab(message),
+    });
+  }
+
+  /** This tab holds the connection now: restore what the user left, catch up, connect. */
+  async #lead(): Promise<void> {
+    if (this.#closed) return;
+    this.#role = "leader";
+    await this.#startOwn(this.#lastSeenAt > 0);
+    // This tab's own calls made while it followed, then everyone else's: the new leader says so.
+    for (const { call } of [...this.#calls.values()]) this.#serve(call);
+    this.#link?.post({ type: "leader" });
+  }
+
+  async #startOwn(resume: boolean): Promise<void> {
+    await this.#restored;
+    const inner = (this.#inner ??= this.#newInner());
+    if (resume) inner.resumeFrom(this.#lastSeenAt);
+    const left = await this.#outbox.list().catch(() => [] as PendingSend[]);
+    const fresh = left.filter((send) => !this.#pending.has(send.id));
+    if (fresh.length > 0) {
+      this.#fromServer("pending", { sends: fresh });
+      for (const send of fresh) this.#deliver(send, false).catch(() => {});
+    }
+    inner.connect();
+  }
+
+  /** A message from another tab of this user. */
+  #fromTab(message: import("./tabs.js").TabMessage): void {
+    switch (message.type) {
+      case "event":
+        if (this.#role !== "follower") return;
+        if (message.who) this.#who = message.who;
+        this.#dispatch(message.event as keyof ChatEventMap, message.payload as never);
+        return;
+      case "hello":
+        // A new follower: tell it where things stand.
+        if (this.#role === "leader" && this.#inner) {
+          this.#link?.post({ type: "event", event: "status", payload: { status: this.#inner.status }, who: this.#who });
+        }
+        return;
+      case "leader":
+        // A new leader: whatever this tab asked of the old one goes again (sends keep their ids).
+        if (this.#role === "follower") for (const { call } of this.#calls.values()) this.#link?.post(call);
+        return;
+      case "call":
+        if (this.#role === "leader") this.#serve(message);
+        return;
+      case "reply": {
+        const waiting = this.#calls.get(message.id);
+        if (!waiting) return;
+        this.#calls.delete(message.id);
+        if (message.error) waiting.reject(chatError(message.error));
+        else waiting.resolve(message.value);
+        return;
+      }
+    }
+  }
+
+  /** Runs a call (another tab's, or this tab's own) on this tab's connection and answers it. */
+  #serve(call: CallMessage): void {
+    const answer = (value: unknown, error?: WireError) => {
+      const own = this.#calls.get(call.id);
+      if (own) {
+        this.#calls.delete(call.id);
+        if (error) own.reject(chatError(error));
+        else own.resolve(value);
+      } else {
+        this.#link?.post({ type: "reply", id: call.id, value, error });
+      }
+    };
+    this.#run(call.method, call.args).then(
+      (value) => answer(value),
+      (e) => answer(undefined, wireError(e)),
+    );
+  }
+
+  #run(method: Method, args: unknown[]): Promise<unknown> {
+    const inner = this.#inner;
+    if (!inner) return Promise.reject(chatError({ message: "not connected", code: 62, codeName: "client_closed", retryable: false }));
+    switch (method) {
+      case "send": {
+        const [to, content, id] = args as [UserRef, string, string];
+        // Stored by the tab that made it; this tab's outbox sends it and forgets it on the ack.
+        return this.#deliver({ id, to, content, queuedAt: Date.now() }, false);
+      }
+      case "history":
+        return inner.history(args[0] as UserRef, args[1] as HistoryOptions | null);
+      case "conversations":
+        return inner.conversations();
+      case "markRead":
+        return inner.markRead(args[0] as UserRef, args[1] as Cursor);
+      case "setTyping":
+        return inner.setTyping(args[0] as UserRef, args[1] as boolean);
+      case "watchPresence":
+        return inner.watchPresence(args[0] as UserRef[]);
+    }
+  }
+
+  /** A call on the connection: this tab's own, or through the leader tab's. */
+  #call<T>(method: Method, args: unknown[]): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(chatError({ message: "the client was closed", code: 62, codeName: "client_closed", retryable: false }));
+    }
+    if (this.#role !== "follower") return this.#run(method, args) as Promise<T>;
+    return new Promise<T>((resolve, reject) => {
+      const call: CallMessage = { type: "call", id: crypto.randomUUID(), method, args };
+      this.#calls.set(call.id, { call, resolve: resolve as (v: unknown) => void, reject });
+      this.#link?.post(call);
+    });
+  }
+
+  /** Closes the connection for good; pending calls reject with `client_closed` (sends stay stored). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#inner?.close();
+    this.#link?.close();
+    for (const { reject } of this.#calls.values()) {
+      reject(chatError({ message: "the client was closed", code: 62, codeName: "client_closed", retryable: false }));
+    }
+    this.#calls.clear();
+    if (this.#role === "follower") {
+      this.#status = "closed";
+      this.#dispatch("status", { status: "closed" });
+    }
+  }
+
+  /** Frees the WebAssembly side; call after `close()` when the client is no longer used. */
+  free(): void {
+    this.#inner?.free();
+    this.#inner = null;
   }
 
   /**
@@ -137,31 +344,50 @@ export class ChatClient {
    * offline; rejects only on a permanent error.
    */
   send(to: UserRef, content: string): Promise<Message> {
-    const send: PendingSend = { id: this.#inner.newMessageId(), to, content, queuedAt: Date.now() };
+    const send: PendingSend = { id: this.#inner?.newMessageId() ?? crypto.randomUUID(), to, content, queuedAt: Date.now() };
+    if (this.#role === "follower") {
+      this.#pending.set(send.id, send);
+      const stored = this.#restored.then(() => this.#outbox.put(send)).catch(() => {});
+      return stored
+        .then(() => this.#call<Message>("send", [to, content, send.id]))
+        .then(
+          (message) => {
+            this.#pending.delete(send.id);
+            this.#dispatch("sent", { message });
+            return message;
+          },
+          (error: ChatError) => {
+            this.#pending.delete(send.id);
+            throw error;
+          },
+        );
+    }
     return this.#deliver(send, true);
   }
 
-  #deliver(send: PendingSend, store = false): Promise<Message> {
+  /** Puts a send through this tab's own connection: stored first (when `store`), forgotten on the ack. */
+  #deliver(send: PendingSend, store: boolean): Promise<Message> {
     this.#pending.set(send.id, send);
     const queued = this.#chain.then(async () => {
+      await this.#restored;
       if (store) await this.#outbox.put(send).catch(() => {});
-      return this.#inner.send(send.to, send.content, send.id);
+      const inner = this.#inner ?? (this.#inner = this.#newInner());
+      return inner.send(send.to, send.content, send.id);
     });
     this.#chain = queued.then(
       () => undefined,
       () => undefined,
     );
-    // Settled: forget it (but keep it stored when the next client should still send it).
     return queued.then(
       (message) => {
         this.#settle(send, true);
-        this.#emit("sent", { message });
+        this.#fromServer("sent", { message });
         return message;
       },
       (error: ChatError) => {
         const keep = KEEP_ON.includes(error?.codeName);
         this.#settle(send, !keep);
-        if (!keep) this.#emit("failed", { id: send.id, to: send.to, content: send.content, error });
+        if (!keep) this.#fromServer("failed", { id: send.id, to: send.to, content: send.content, error });
         throw error;
       },
     );
@@ -174,50 +400,39 @@ export class ChatClient {
 
   /** A page of the conversation with `peer`, newest first. */
   history(peer: UserRef, options?: HistoryOptions | null): Promise<HistoryPage> {
-    return this.#inner.history(peer, options);
+    return this.#call("history", [peer, options ?? null]);
   }
 
   /** Every conversation of this user, most recent first, with unread counts. */
   conversations(): Promise<Conversation[]> {
-    return this.#inner.conversations();
+    return this.#call("conversations", []);
   }
 
   /** Marks `peer`'s messages up to `upTo` as read; resolves with how many changed. */
   markRead(peer: UserRef, upTo: Cursor): Promise<number> {
-    return this.#inner.markRead(peer, upTo);
+    return this.#call("markRead", [peer, upTo]);
   }
 
   /** Tells `peer` this user started or stopped typing. */
   setTyping(peer: UserRef, on: boolean): Promise<void> {
-    return this.#inner.setTyping(peer, on);
+    return this.#call("setTyping", [peer, on]);
   }
 
-  /** Follows the presence of `users` (replacing the previous list); resolves with those online. */
+  /**
+   * Follows the presence of `users` (replacing the previous list); resolves with those online.
+   * The tabs of a user share one connection, so the last list any of them set is the one followed.
+   */
   watchPresence(users: UserRef[]): Promise<UserRef[]> {
-    return this.#inner.watchPresence(users);
+    return this.#call("watchPresence", [users]);
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
   on<K extends keyof ChatEventMap>(event: K, handler: Handler<K>): () => void {
-    if (!LOCAL_EVENTS.includes(event)) {
-      return this.#inner.on(event as keyof WasmEventMap, handler as (event: WasmEventMap[keyof WasmEventMap]) => void);
-    }
-    const local = event as LocalEvent;
-    const set = this.#listeners.get(local) ?? new Set();
-    this.#listeners.set(local, set);
-    const fn = handler as (event: never) => void;
+    const set = this.#listeners.get(event) ?? new Set<AnyHandler>();
+    this.#listeners.set(event, set);
+    const fn = handler as AnyHandler;
     set.add(fn);
     return () => set.delete(fn);
-  }
-
-  #emit<K extends LocalEvent>(event: K, payload: ChatEventMap[K]): void {
-    for (const handler of this.#listeners.get(event) ?? []) {
-      try {
-        (handler as Handler<K>)(payload);
-      } catch (error) {
-        console.error(error);
-      }
-    }
   }
 
   /**

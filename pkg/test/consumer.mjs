@@ -171,5 +171,80 @@ await test("signing_out_removes_what_the_user_left_in_the_browser", async () => 
   await student.close();
 });
 
+/** The chat server's count of open connections (its /healthz). */
+async function connections() {
+  const config = await (await fetch(`${harness}/config`)).json();
+  return (await (await fetch(`${config.http}/healthz`)).json()).connections;
+}
+async function waitConnections(n) {
+  for (let i = 0; i < 100; i += 1) {
+    if ((await connections()) === n) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the server never had ${n} connections (it has ${await connections()})`);
+}
+const role = (page) => page.evaluate(() => window.chat.tabRole);
+/** Waits until every page received message `id`, and checks each got it once. */
+async function receivedOnce(pages, id) {
+  for (const page of pages) {
+    await page.waitForFunction((m) => window.received.some((r) => r.id === m), id, { timeout: 10000 });
+    const n = await page.evaluate((m) => window.received.filter((r) => r.id === m).length, id);
+    if (n !== 1) throw new Error(`a tab got message ${id} ${n} times`);
+  }
+}
+
+await test("five_tabs_of_a_user_share_one_connection_and_a_closed_leader_is_replaced", async () => {
+  // Every page of the earlier tests is closed: wait until the server has let their sockets go.
+  await waitConnections(0);
+  const before = 0;
+  const context = await browser.newContext();
+  const tabs = [];
+  for (let i = 0; i < 5; i += 1) tabs.push(await open("student", 1, context));
+  const roles = await Promise.all(tabs.map(role));
+  if (roles.filter((r) => r === "leader").length !== 1 || roles.filter((r) => r === "follower").length !== 4) {
+    throw new Error(`roles: ${roles}`);
+  }
+  await waitConnections(before + 1);
+  // A message to the user reaches every tab, once each.
+  const teacher = await open("teacher", 1);
+  const first = await teacher.evaluate(() => window.chat.send({ role: "student", id: 1 }, "to all five tabs"));
+  await receivedOnce(tabs, first.id);
+  // A follower's own calls go through the leader.
+  const follower = tabs[roles.indexOf("follower")];
+  const reply = await follower.evaluate(() => window.chat.send({ role: "teacher", id: 1 }, "from a follower tab"));
+  await teacher.waitForFunction((m) => window.received.some((r) => r.id === m), reply.id, { timeout: 10000 });
+  const page = await follower.evaluate(() => window.chat.history({ role: "teacher", id: 1 }, { limit: 5 }));
+  if (!page.messages.some((m) => m.id === reply.id)) throw new Error("history through the leader");
+
+  // The leader's tab closes: another takes the connection over, and nothing is lost or doubled.
+  const leader = tabs[roles.indexOf("leader")];
+  const rest = tabs.filter((t) => t !== leader);
+  await leader.close();
+  const started = Date.now();
+  // Sent while no tab holds a connection: the new leader's catch-up brings it.
+  const gap = await teacher.evaluate(() => window.chat.send({ role: "student", id: 1 }, "during the takeover"));
+  await Promise.all(
+    rest.map((t) => t.waitForFunction(() => document.body.dataset.status === "open" && window.chat.tabRole !== "idle", null, { timeout: 10000 })),
+  );
+  for (let i = 0; i < 100 && !(await Promise.all(rest.map(role))).includes("leader"); i += 1) await rest[0].waitForTimeout(20);
+  const took = Date.now() - started;
+  const after = await Promise.all(rest.map(role));
+  if (after.filter((r) => r === "leader").length !== 1) throw new Error(`roles after: ${after}`);
+  if (took > 5000) throw new Error(`took ${took} ms to take over`);
+  try {
+    await waitConnections(before + 2); // the four tabs' one connection, and the teacher's
+  } catch (e) {
+    const state = await Promise.all([...rest, teacher].map((t) => t.evaluate(() => `${window.chat.tabRole}/${window.chat.status}`)));
+    throw new Error(`${e.message}; tabs and teacher: ${state}`);
+  }
+  const second = await teacher.evaluate(() => window.chat.send({ role: "student", id: 1 }, "after the takeover"));
+  await receivedOnce(rest, second.id);
+  await receivedOnce(rest, gap.id);
+  await receivedOnce(rest, first.id);
+  console.log(`  (takeover: ${took} ms; one server connection for the tabs before and after)`);
+  await teacher.close();
+  await context.close();
+});
+
 await browser.close();
 process.exit(finish());

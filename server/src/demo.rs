@@ -47,6 +47,7 @@ pub(crate) const DEMO_USERS: &[(Role, &str)] = &[
 pub(crate) struct SdkFiles {
     index_js: Bytes,
     outbox_js: Bytes,
+    tabs_js: Bytes,
     glue_js: Bytes,
     wasm: Bytes,
 }
@@ -70,6 +71,7 @@ impl SdkFiles {
         Ok(SdkFiles {
             index_js: read("index.js")?,
             outbox_js: read("outbox.js")?,
+            tabs_js: read("tabs.js")?,
             glue_js: read("chat_sdk.js")?,
             wasm: read("chat_sdk_bg.wasm")?,
         })
@@ -159,6 +161,7 @@ pub(crate) fn routes(
         .route("/", get(|| async { Html(PAGE) }))
         .route("/sdk/index.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.index_js.clone()) }))
         .route("/sdk/outbox.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.outbox_js.clone()) }))
+        .route("/sdk/tabs.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.tabs_js.clone()) }))
         .route("/sdk/chat_sdk.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.glue_js.clone()) }))
         .route(
             "/sdk/chat_sdk_bg.wasm",

@@ -367,7 +367,7 @@ async fn the_demo_has_its_own_host_setting_and_refuses_requests_for_other_hosts(
     let dir = tempdir();
     let sdk = dir.join("sdk");
     std::fs::create_dir_all(&sdk).unwrap();
-    for file in ["index.js", "outbox.js", "chat_sdk.js", "chat_sdk_bg.wasm"] {
+    for file in ["index.js", "outbox.js", "tabs.js", "chat_sdk.js", "chat_sdk_bg.wasm"] {
         std::fs::write(sdk.join(file), "placeholder").unwrap();
     }
     let mut c = cmd(&dir);

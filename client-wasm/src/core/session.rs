@@ -122,6 +122,15 @@ impl Session {
 
     // ----- the app's calls -----
 
+    /// Continues where another session of this user left off (a browser tab taking over the
+    /// connection from one that closed): the first welcome then catches up on everything stored
+    /// from a margin before `last_seen_at` on, as after a reconnect, instead of starting at the
+    /// welcome. Call it before `connect`.
+    pub fn resume_from(&mut self, last_seen_at: Millis) {
+        self.note_seen_time(last_seen_at);
+        self.was_open = true;
+    }
+
     /// Starts connecting (also after `Unauthorized` or `Closed`).
     pub fn connect(&mut self, now: Millis) {
         if matches!(self.status, Status::Connecting | Status::Open) {

@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use chat_protocol::{ErrorCode, MessageId, UserRef};
+use chat_protocol::{ErrorCode, MessageId, Millis, UserRef};
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -116,6 +116,13 @@ impl ChatClient {
             Ok(())
         }))
         .unchecked_into()
+    }
+
+    /// Continues where another client of this user left off (a tab taking over the connection):
+    /// the first connection catches up on what was stored since `lastSeenAt` (ms). Before `connect()`.
+    #[wasm_bindgen(js_name = resumeFrom)]
+    pub fn resume_from(&self, last_seen_at: f64) {
+        self.inner.borrow_mut().session.resume_from(last_seen_at as Millis);
     }
 
     /// A fresh message id, to store a message durably before `send(to, content, id)`.
