@@ -57,17 +57,17 @@ function done(tx: IDBTransaction): Promise<void> {
 
 let database: Promise<IDBDatabase | null> | undefined;
 
-/** The database, or null where IndexedDB is missing or refused (some private modes). */
-function open(): Promise<IDBDatabase | null> {
-  database ??= new Promise<IDBDatabase | null>((resolve) => {
+function openVersion(version: number | undefined): Promise<IDBDatabase | null> {
+  return new Promise<IDBDatabase | null>((resolve) => {
     if (typeof indexedDB === "undefined") return resolve(null);
     let req: IDBOpenDBRequest;
     try {
-      req = indexedDB.open(DB_NAME, 1);
+      req = version === undefined ? indexedDB.open(DB_NAME) : indexedDB.open(DB_NAME, version);
     } catch {
       return resolve(null);
     }
     req.onupgradeneeded = () => {
+      if (req.result.objectStoreNames.contains(STORE)) return;
       const store = req.result.createObjectStore(STORE, { keyPath: "id" });
       store.createIndex("user", "user");
     };
@@ -82,6 +82,17 @@ function open(): Promise<IDBDatabase | null> {
     };
     req.onerror = () => resolve(null);
     req.onblocked = () => resolve(null);
+  });
+}
+
+/** The database, or null where IndexedDB is missing or refused (some private modes). */
+function open(): Promise<IDBDatabase | null> {
+  database ??= openVersion(undefined).then(async (db) => {
+    if (!db || db.objectStoreNames.contains(STORE)) return db;
+    // A database of that name without the store (made by something else): add the store.
+    const next = db.version + 1;
+    db.close();
+    return openVersion(next);
   });
   return database;
 }
