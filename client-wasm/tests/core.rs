@@ -735,10 +735,15 @@ fn a_final_refusal_reaches_the_app_in_the_servers_words() {
     // A fatal frame whose code the close does not repeat is not taken for it.
     let mut p = Pair::new();
     p.connect();
+    let id = p.s.send(p.now, PEER, "y".into()).unwrap();
     p.server(ServerFrame::Fatal { code: ErrorCode::IDLE_TIMEOUT, message: "idle".into() });
     p.s.handle_close(p.now, Some(ErrorCode::UNAUTHORIZED.close_code()));
     let events = p.events();
-    assert!(!events.iter().any(|e| matches!(e, Event::SendFailed { message, .. } if message == "idle")));
+    assert!(
+        events.iter().any(|e| matches!(e, Event::SendFailed { id: i, code: ErrorCode::UNAUTHORIZED, message }
+            if *i == id && message == "the server refused the credentials")),
+        "{events:?}"
+    );
 }
 
 #[test]

@@ -351,9 +351,9 @@ export class ChatClient {
       return stored
         .then(() => this.#call<Message>("send", [to, content, send.id]))
         .then(
+          // The tab that stored it announces `sent` to every tab, this one included.
           (message) => {
             this.#pending.delete(send.id);
-            this.#dispatch("sent", { message });
             return message;
           },
           (error: ChatError) => {
