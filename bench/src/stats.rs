@@ -41,7 +41,7 @@ pub(crate) fn spawn_receiver(
             tokio::select! {
                 () = stop.notified() => return,
                 frame = next_frame(&mut ws) => match frame {
-                    Ok(ServerFrame::Message { message }) => {
+                    Ok(ServerFrame::Message { message } | ServerFrame::MessageAt { message, .. }) => {
                         if let Some(sent) = message.content.strip_prefix("b:").and_then(|t| t.parse::<u64>().ok()) {
                             latencies.record(env.micros().saturating_sub(sent)).await;
                         }

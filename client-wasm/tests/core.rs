@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chat_client::core::{Action, Event, Request, Session, Status, Timings, TokenPurpose};
-use chat_protocol::{ClientFrame, Cursor, ErrorCode, Limits, MessageId, ServerFrame, StoredMessage, UserRef};
+use chat_protocol::{ClientFrame, ErrorCode, Limits, MessageId, ServerFrame, StoredMessage, UserRef};
 
 const ME: UserRef = UserRef::teacher(1);
 const PEER: UserRef = UserRef::student(1);
@@ -15,11 +15,13 @@ const PEER: UserRef = UserRef::student(1);
 struct Pair {
     s: Session,
     now: i64,
+    /// The server's message log position, sent after each welcome.
+    log: u64,
 }
 
 impl Pair {
     fn new() -> Pair {
-        Pair { s: Session::new(Timings::default(), 42), now: 1_000_000 }
+        Pair { s: Session::new(Timings::default(), 42), now: 1_000_000, log: 100 }
     }
 
     fn actions(&mut self) -> Vec<Action> {
@@ -60,6 +62,7 @@ impl Pair {
             token_expires_at: self.now + expires_in,
             limits: Limits::protocol(30, 60, 60_000),
         });
+        self.server(ServerFrame::Position { position: self.log });
         assert_eq!(self.s.status(), Status::Open);
         token
     }
@@ -274,35 +277,39 @@ fn a_silent_connection_is_detected_by_the_heartbeat_and_replaced() {
 }
 
 #[test]
-fn after_a_reconnect_the_session_catches_up_from_a_margin_before_the_last_message() {
+fn after_a_reconnect_the_session_catches_up_from_the_log_position_of_the_last_message() {
     let mut p = Pair::new();
     p.connect();
     let seen = stored(MessageId::new_v7(10, 0, [1; 8]), 5_000_000, "seen live");
-    p.server(ServerFrame::Message { message: seen.clone() });
+    p.server(ServerFrame::MessageAt { message: seen.clone(), position: 105 });
     p.events();
     p.s.handle_close(p.now, Some(1001));
     p.advance(Timings::default().backoff_base);
+    p.log = 300;
     p.open("tok", 3_600_000);
     let frames = p.sent();
-    let Some(ClientFrame::Sync { req, after, .. }) =
-        frames.iter().find(|f| matches!(f, ClientFrame::Sync { .. })).cloned()
+    let Some(ClientFrame::CatchUp { req, after, .. }) =
+        frames.iter().find(|f| matches!(f, ClientFrame::CatchUp { .. })).cloned()
     else {
         panic!("{frames:?}")
     };
-    assert_eq!(after, Cursor::from_time(5_000_000 - Timings::default().sync_margin));
+    assert_eq!(after, 105, "from the last message's position, not the new connection's");
     p.events();
-    let missed1 = stored(MessageId::new_v7(11, 0, [1; 8]), 5_000_100, "missed 1");
+    // Written with an earlier createdAt (another node's clock) but logged later: still caught up.
+    let missed1 = stored(MessageId::new_v7(11, 0, [1; 8]), 4_000_000, "missed 1");
     let missed2 = stored(MessageId::new_v7(12, 0, [1; 8]), 5_000_200, "missed 2");
-    // The page repeats the message seen live (inside the margin): it is not reported again.
-    p.server(ServerFrame::SyncPage { req, messages: vec![seen, missed1.clone()], more: true });
+    // A live message during the catch-up, and the page repeating it: reported once.
+    p.server(ServerFrame::MessageAt { message: missed2.clone(), position: 140 });
+    p.server(ServerFrame::CatchUpPage { req, messages: vec![missed1.clone()], last: 120, more: true });
     let frames = p.sent();
-    let Some(ClientFrame::Sync { req: req2, after: after2, .. }) = frames.first().cloned() else { panic!() };
-    assert_eq!(after2, missed1.cursor());
-    p.server(ServerFrame::SyncPage { req: req2, messages: vec![missed2.clone()], more: false });
+    let Some(ClientFrame::CatchUp { req: req2, after: after2, .. }) = frames.first().cloned() else { panic!() };
+    assert_eq!(after2, 120);
+    p.server(ServerFrame::CatchUpPage { req: req2, messages: vec![missed2.clone()], last: 140, more: false });
     assert_eq!(
         p.events(),
-        [Event::Message { message: missed1, live: false }, Event::Message { message: missed2.clone(), live: false }]
+        [Event::Message { message: missed2.clone(), live: true }, Event::Message { message: missed1, live: false }]
     );
+    assert_eq!(p.s.position(), Some(140));
     // Then fresh unread counts, gathered over the list's pages.
     let frames = p.sent();
     let Some(ClientFrame::ConversationsPage { req: list_req, before: None, .. }) = frames.first().cloned() else {
@@ -331,7 +338,7 @@ fn after_a_reconnect_the_session_catches_up_from_a_margin_before_the_last_messag
         }]
     );
     p.server(ServerFrame::ConversationsPage { req: list_req, conversations: vec![second.clone()], next: None });
-    assert_eq!(p.events(), [Event::CaughtUp { count: 2, conversations: Some(vec![first, second]) }]);
+    assert_eq!(p.events(), [Event::CaughtUp { count: 1, conversations: Some(vec![first, second]) }]);
 }
 
 fn welcome_with(p: &mut Pair, limits: Limits) {
@@ -417,12 +424,15 @@ fn rate_limited_sends_back_off_longer_each_time_and_reset_after_success() {
 fn a_catch_up_page_refused_for_a_retryable_reason_is_asked_again_from_the_same_place() {
     let mut p = Pair::new();
     p.connect();
-    p.server(ServerFrame::Message { message: stored(MessageId::new_v7(10, 0, [1; 8]), 5_000_000, "seen") });
+    p.server(ServerFrame::MessageAt {
+        message: stored(MessageId::new_v7(10, 0, [1; 8]), 5_000_000, "seen"),
+        position: 101,
+    });
     p.s.handle_close(p.now, Some(1001));
     p.advance(Timings::default().backoff_base);
     p.open("tok", 3_600_000);
-    let Some(ClientFrame::Sync { req, after, .. }) =
-        p.sent().into_iter().find(|f| matches!(f, ClientFrame::Sync { .. }))
+    let Some(ClientFrame::CatchUp { req, after, .. }) =
+        p.sent().into_iter().find(|f| matches!(f, ClientFrame::CatchUp { .. }))
     else {
         panic!()
     };
@@ -434,7 +444,7 @@ fn a_catch_up_page_refused_for_a_retryable_reason_is_asked_again_from_the_same_p
     p.s.handle_timeout(p.now);
     let again = p.sent();
     assert!(
-        matches!(again.as_slice(), [ClientFrame::Sync { after: a, .. }] if *a == after),
+        matches!(again.as_slice(), [ClientFrame::CatchUp { after: a, .. }] if *a == after),
         "the same catch-up again: {again:?}"
     );
 }
@@ -538,13 +548,13 @@ fn a_peers_typing_is_cleared_when_their_message_arrives() {
 fn a_session_that_has_seen_no_message_still_catches_up_from_its_first_welcome() {
     let mut p = Pair::new();
     p.connect();
-    let welcomed_at = p.now;
     p.s.handle_close(p.now, Some(1001));
     p.advance(Timings::default().backoff_base);
+    p.log = 250;
     p.open("tok", 3_600_000);
     let frames = p.sent();
-    let sync = frames.iter().find_map(|f| if let ClientFrame::Sync { after, .. } = f { Some(*after) } else { None });
-    assert_eq!(sync, Some(Cursor::from_time(welcomed_at - Timings::default().sync_margin)), "{frames:?}");
+    let sync = frames.iter().find_map(|f| if let ClientFrame::CatchUp { after, .. } = f { Some(*after) } else { None });
+    assert_eq!(sync, Some(100), "from the first connection's position: {frames:?}");
 }
 
 #[test]
@@ -589,7 +599,10 @@ fn while_the_browser_is_offline_no_reconnect_is_attempted_until_it_is_back() {
 fn a_pending_send_that_comes_back_in_the_catch_up_before_its_ack_is_reported_once_as_sent() {
     let mut p = Pair::new();
     p.connect();
-    p.server(ServerFrame::Message { message: stored(MessageId::new_v7(10, 0, [1; 8]), 5_000_000, "seen") });
+    p.server(ServerFrame::MessageAt {
+        message: stored(MessageId::new_v7(10, 0, [1; 8]), 5_000_000, "seen"),
+        position: 101,
+    });
     p.s.handle_close(p.now, Some(1001));
     let id = p.s.send(p.now, PEER, "queued while away".into()).unwrap();
     p.advance(Timings::default().backoff_base);
@@ -600,8 +613,8 @@ fn a_pending_send_that_comes_back_in_the_catch_up_before_its_ack_is_reported_onc
     else {
         panic!("{frames:?}")
     };
-    let Some(ClientFrame::Sync { req: sync_req, .. }) =
-        frames.iter().find(|f| matches!(f, ClientFrame::Sync { .. })).cloned()
+    let Some(ClientFrame::CatchUp { req: sync_req, .. }) =
+        frames.iter().find(|f| matches!(f, ClientFrame::CatchUp { .. })).cloned()
     else {
         panic!("{frames:?}")
     };
@@ -615,7 +628,7 @@ fn a_pending_send_that_comes_back_in_the_catch_up_before_its_ack_is_reported_onc
         created_at: 5_000_500,
         read: false,
     };
-    p.server(ServerFrame::SyncPage { req: sync_req, messages: vec![mine.clone()], more: false });
+    p.server(ServerFrame::CatchUpPage { req: sync_req, messages: vec![mine.clone()], last: 102, more: false });
     p.server(ServerFrame::Sent { req: send_req, id, created_at: 5_000_500 });
     let events = p.events();
     let sent: Vec<_> = events.iter().filter(|e| matches!(e, Event::Sent(m) if m.id == id)).collect();
@@ -639,18 +652,18 @@ fn a_catch_up_cut_by_a_disconnect_is_started_afresh_and_never_reaches_the_app() 
     p.connect();
     reconnect(&mut p);
     let first = p.sent();
-    let [ClientFrame::Sync { req: old, .. }] = first.as_slice() else { panic!("{first:?}") };
+    let [ClientFrame::CatchUp { req: old, .. }] = first.as_slice() else { panic!("{first:?}") };
     let old = *old;
     // The connection drops again before the page arrives.
     p.events();
     reconnect(&mut p);
     assert!(!p.events().iter().any(|e| matches!(e, Event::Response { .. } | Event::RequestFailed { .. })));
     let second = p.sent();
-    let [ClientFrame::Sync { req: new, .. }] = second.as_slice() else { panic!("one fresh catch-up: {second:?}") };
+    let [ClientFrame::CatchUp { req: new, .. }] = second.as_slice() else { panic!("one fresh catch-up: {second:?}") };
     assert_ne!(*new, old);
     p.events();
     // A late answer to the old catch-up is not the app's business.
-    p.server(ServerFrame::SyncPage { req: old, messages: vec![], more: false });
+    p.server(ServerFrame::CatchUpPage { req: old, messages: vec![], last: 100, more: false });
     assert_eq!(p.events(), []);
     assert!(p.sent().is_empty(), "the stale page does not end the catch-up");
 }
@@ -774,17 +787,16 @@ fn a_send_restored_after_a_reload_goes_out_with_its_original_id_once() {
 #[test]
 fn a_session_resuming_from_another_catches_up_from_where_that_one_left() {
     let mut p = Pair::new();
-    let left_at = p.now - 60_000;
-    p.s.resume_from(left_at);
+    p.s.resume_from(42);
     p.connect();
     let frames = p.sent();
     let syncs: Vec<_> = frames
         .iter()
-        .filter_map(|f| if let ClientFrame::Sync { after, .. } = f { Some(*after) } else { None })
+        .filter_map(|f| if let ClientFrame::CatchUp { after, .. } = f { Some(*after) } else { None })
         .collect();
-    assert_eq!(syncs, [Cursor::from_time(left_at - Timings::default().sync_margin)], "{frames:?}");
+    assert_eq!(syncs, [42], "{frames:?}");
     // A fresh session (no resume) starts at its welcome: nothing to catch up on.
     let mut fresh = Pair::new();
     fresh.connect();
-    assert!(!fresh.sent().iter().any(|f| matches!(f, ClientFrame::Sync { .. })));
+    assert!(!fresh.sent().iter().any(|f| matches!(f, ClientFrame::CatchUp { .. })));
 }

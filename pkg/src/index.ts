@@ -110,7 +110,8 @@ export class ChatClient {
   /** This tab's calls waiting for the leader's answer, by call id (sent again to a new leader). */
   readonly #calls = new Map<string, { call: CallMessage; resolve: (v: unknown) => void; reject: (e: ChatError) => void }>();
   readonly #seen = new Set<string>();
-  #lastSeenAt = 0;
+  /** The newest log position a message event carried: where a tab taking over resumes. */
+  #position = 0;
 
   /** Creates a client; call `connect()` to start. Throws a TypeError for options of the wrong shape. */
   constructor(options: ChatClientOptions) {
@@ -147,8 +148,8 @@ export class ChatClient {
   #dispatch<K extends keyof ChatEventMap>(event: K, payload: ChatEventMap[K]): void {
     if (event === "status") this.#status = (payload as ChatEventMap["status"]).status;
     if (event === "message") {
-      const { message } = payload as ChatEventMap["message"];
-      this.#lastSeenAt = Math.max(this.#lastSeenAt, message.createdAt);
+      const { message, position } = payload as ChatEventMap["message"];
+      this.#position = Math.max(this.#position, position ?? 0);
       if (this.#seen.has(message.id)) return;
       this.#seen.add(message.id);
       if (this.#seen.size > SEEN_IDS) this.#seen.delete(this.#seen.values().next().value as string);
@@ -212,7 +213,7 @@ export class ChatClient {
   async #lead(): Promise<void> {
     if (this.#closed) return;
     this.#role = "leader";
-    await this.#startOwn(this.#lastSeenAt > 0);
+    await this.#startOwn(this.#position > 0);
     // This tab's own calls made while it followed, then everyone else's: the new leader says so.
     for (const { call } of [...this.#calls.values()]) this.#serve(call);
     this.#link?.post({ type: "leader" });
@@ -221,7 +222,7 @@ export class ChatClient {
   async #startOwn(resume: boolean): Promise<void> {
     await this.#restored;
     const inner = (this.#inner ??= this.#newInner());
-    if (resume) inner.resumeFrom(this.#lastSeenAt);
+    if (resume) inner.resumeFrom(this.#position);
     const left = await this.#outbox.list().catch(() => [] as PendingSend[]);
     const fresh = left.filter((send) => !this.#pending.has(send.id));
     if (fresh.length > 0) {

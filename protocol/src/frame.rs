@@ -116,6 +116,20 @@ pub enum ClientFrame {
         /// Page size, 1..=[`crate::MAX_CONVERSATIONS_PAGE`].
         limit: u16,
     },
+    /// Asks for the messages sent to or by this user after log position `after`, in log
+    /// order: how a protocol 3 client catches up. Positions are the order in which the
+    /// database's message log took messages (commit order), not their `createdAt`, so no
+    /// message can later appear before a position already passed, whichever node or app
+    /// wrote it. Answered by `CatchUpPage`; ask again from its `last` while `more` is true.
+    /// (Since protocol 3.)
+    CatchUp {
+        /// Request id.
+        req: RequestId,
+        /// Only messages strictly after this log position.
+        after: u64,
+        /// Page size, 1..=[`crate::MAX_SYNC_PAGE`].
+        limit: u16,
+    },
 }
 
 /// A message as stored.
@@ -321,6 +335,35 @@ pub enum ServerFrame {
         /// when this was the last page.
         next: Option<Cursor>,
     },
+    /// A live message with its log position (protocol 3 clients get this instead of
+    /// `Message`). A connection receives messages in log order, so every message of the
+    /// user at or before `position` has been sent to it (live or, before it connected, by
+    /// the catch-up it asks for).
+    MessageAt {
+        /// The message.
+        message: StoredMessage,
+        /// Its position in the message log.
+        position: u64,
+    },
+    /// The answer to `CatchUp`: messages in log order.
+    CatchUpPage {
+        /// The request answered.
+        req: RequestId,
+        /// The messages, in log order.
+        messages: Vec<StoredMessage>,
+        /// The log position of the last message of the page (`after` when it is empty):
+        /// where the next page, or the next catch-up, starts.
+        last: u64,
+        /// Whether more messages follow.
+        more: bool,
+    },
+    /// Sent right after `Welcome` to protocol 3 clients: the log position live delivery
+    /// starts from for this connection; a client with no earlier position catches up from
+    /// here after a reconnect.
+    Position {
+        /// The log position.
+        position: u64,
+    },
 }
 
 impl ServerFrame {
@@ -338,13 +381,16 @@ impl ServerFrame {
             | ServerFrame::TokenRefreshed { req, .. }
             | ServerFrame::MarkedRead { req, .. }
             | ServerFrame::SyncPage { req, .. }
-            | ServerFrame::ConversationsPage { req, .. } => Some(*req),
+            | ServerFrame::ConversationsPage { req, .. }
+            | ServerFrame::CatchUpPage { req, .. } => Some(*req),
             ServerFrame::Welcome { .. }
             | ServerFrame::Message { .. }
             | ServerFrame::Read { .. }
             | ServerFrame::Typing { .. }
             | ServerFrame::Presence { .. }
-            | ServerFrame::Fatal { .. } => None,
+            | ServerFrame::Fatal { .. }
+            | ServerFrame::MessageAt { .. }
+            | ServerFrame::Position { .. } => None,
         }
     }
 }
@@ -364,7 +410,8 @@ impl ClientFrame {
             | ClientFrame::RefreshToken { req, .. }
             | ClientFrame::Ping { req }
             | ClientFrame::Sync { req, .. }
-            | ClientFrame::ConversationsPage { req, .. } => Some(*req),
+            | ClientFrame::ConversationsPage { req, .. }
+            | ClientFrame::CatchUp { req, .. } => Some(*req),
         }
     }
 }

@@ -41,8 +41,11 @@ pub use limits::{
 /// refuses a version it does not support with [`ErrorCode::UNSUPPORTED_VERSION`].
 ///
 /// Version 2 added `ConversationsPage` (the conversation list in pages) and packs every
-/// page by bytes ([`MAX_PAGE_BYTES`]); version 1 clients are still served.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// page by bytes ([`MAX_PAGE_BYTES`]); version 1 clients are still served. Version 3
+/// added the message log's positions (`MessageAt`, `CatchUp`, `CatchUpPage`, `Position`):
+/// a catch-up by log position has no gap whichever node wrote a message and however the
+/// nodes' clocks differ; version 1 and 2 clients still get `Message` and `Sync`.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The oldest client protocol version this crate's server side still accepts.
 pub const MIN_SUPPORTED_VERSION: u16 = 1;

@@ -233,7 +233,9 @@ impl ClientFrame {
                 }
                 users.iter().try_for_each(validate_user)
             }
-            ClientFrame::Sync { limit, .. } => validate_page_limit(*limit, MAX_SYNC_PAGE),
+            ClientFrame::Sync { limit, .. } | ClientFrame::CatchUp { limit, .. } => {
+                validate_page_limit(*limit, MAX_SYNC_PAGE)
+            }
             ClientFrame::ConversationsPage { limit, before, .. } => {
                 if let Some(cursor) = before {
                     validate_message_id(&cursor.id)?;

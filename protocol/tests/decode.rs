@@ -214,10 +214,18 @@ fn every_kind_of_server_frame_at_its_largest_fits_a_frame() {
             ServerFrame::ConversationsPage { .. } => {
                 ServerFrame::ConversationsPage { req: u32::MAX, conversations: conversations.clone(), next: cursor }
             }
+            ServerFrame::MessageAt { .. } => ServerFrame::MessageAt { message: message.clone(), position: u64::MAX },
+            ServerFrame::CatchUpPage { .. } => ServerFrame::CatchUpPage {
+                req: u32::MAX,
+                messages: messages(MAX_SYNC_PAGE),
+                last: u64::MAX,
+                more: true,
+            },
+            ServerFrame::Position { .. } => ServerFrame::Position { position: u64::MAX },
         }
     };
     let kinds = samples::server_samples();
-    assert_eq!(kinds.len(), 17, "one sample of every kind");
+    assert_eq!(kinds.len(), 20, "one sample of every kind");
     for (name, kind) in kinds {
         let frame = largest(&kind);
         assert_eq!(std::mem::discriminant(&frame), std::mem::discriminant(&kind), "{name}");

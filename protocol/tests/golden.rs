@@ -25,6 +25,7 @@ const CLIENT_GOLDEN: &[(&str, &str)] = &[
     ("ping", "08ac02"),
     ("sync", "090ff6a1bfe9d66600000000000000000000000000000000c801"),
     ("conversations_page", "0a1001f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c832"),
+    ("catch_up", "0b11ac02c801"),
 ];
 
 const SERVER_GOLDEN: &[(&str, &str)] = &[
@@ -51,6 +52,9 @@ const SERVER_GOLDEN: &[(&str, &str)] = &[
         "conversations_page",
         "101001010202426f67e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d666000301f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c8",
     ),
+    ("message_at", "1167e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d66600ac02"),
+    ("catch_up_page", "12110167e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d66600ac0200"),
+    ("position", "1301"),
 ];
 
 fn golden(table: &[(&str, &str)], name: &str) -> Vec<u8> {
@@ -81,13 +85,13 @@ fn server_frames_encode_to_their_golden_bytes() {
 #[test]
 fn golden_vectors_cover_every_variant() {
     let client: BTreeSet<u8> = samples::client_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(client, (0..=10).collect());
-    // Variant 11 does not exist.
-    assert!(ClientFrame::decode(&[11, 0]).is_err());
+    assert_eq!(client, (0..=11).collect());
+    // Variant 12 does not exist.
+    assert!(ClientFrame::decode(&[12, 0]).is_err());
 
     let server: BTreeSet<u8> = samples::server_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(server, (0..=16).collect());
-    assert!(ServerFrame::decode(&[17, 0]).is_err());
+    assert_eq!(server, (0..=19).collect());
+    assert!(ServerFrame::decode(&[20, 0]).is_err());
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chat_protocol::{Limits, Role};
 
+use crate::bus::BusConfig;
 use crate::clock::Clock;
 
 /// Which browser origins may open a WebSocket.
@@ -211,6 +212,11 @@ pub struct ServeConfig {
     pub tokens: TokenRules,
     /// The wall clock (the system's, but for tests).
     pub clock: Clock,
+    /// The bus to the other nodes of this deployment (`CHAT_BUS`); `None`: a single node.
+    pub bus: Option<BusConfig>,
+    /// How often the feed looks for messages nobody announced (rows the app inserted, a
+    /// lost wake-up): default 250 ms.
+    pub log_poll: Duration,
 }
 
 /// Checks on tokens beyond the signature and expiry.
@@ -248,8 +254,13 @@ impl ServeConfig {
             limits: ServerLimits::default(),
             tokens: TokenRules::default(),
             clock: Clock::system(),
+            bus: None,
+            log_poll: ServeConfig::DEFAULT_LOG_POLL,
         }
     }
+
+    /// See [`ServeConfig::log_poll`].
+    pub const DEFAULT_LOG_POLL: Duration = Duration::from_millis(250);
 }
 
 #[cfg(test)]

@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use chat_protocol::{ErrorCode, ServerFrame, UserRef};
+use chat_protocol::{ErrorCode, ServerFrame, StoredMessage, UserRef};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::{BusEvent, BusSender};
 use crate::metrics::Metrics;
 
 /// A connection's id, unique within one server process.
@@ -84,6 +85,8 @@ pub(crate) const FRAME_OVERHEAD: usize = 64;
 pub(crate) struct Outbox {
     id: ConnId,
     user: UserRef,
+    /// Whether the client speaks protocol 3 (messages carry their log position).
+    positions: bool,
     tx: mpsc::UnboundedSender<Bytes>,
     queue: Arc<QueueBytes>,
     control: Arc<ConnControl>,
@@ -135,13 +138,15 @@ impl Outbox {
     pub(crate) fn new(
         id: ConnId,
         user: UserRef,
+        positions: bool,
         max_bytes: usize,
         metrics: Metrics,
     ) -> (Outbox, mpsc::UnboundedReceiver<Bytes>, Arc<QueueBytes>, Arc<ConnControl>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let control = Arc::new(ConnControl::default());
         let queue = Arc::new(QueueBytes { queued: AtomicUsize::new(0), max: max_bytes.max(1), metrics });
-        (Outbox { id, user, tx, queue: Arc::clone(&queue), control: Arc::clone(&control) }, rx, queue, control)
+        let outbox = Outbox { id, user, positions, tx, queue: Arc::clone(&queue), control: Arc::clone(&control) };
+        (outbox, rx, queue, control)
     }
 
     /// The connection's id.
@@ -200,6 +205,11 @@ struct UserEntry {
     watchers: Vec<Outbox>,
     /// Whether watchers were last told this user is online.
     announced_online: bool,
+    /// Whether this node counts the user online (connected here, or within the grace period
+    /// after the last connection here closed); the bus tells the other nodes when it changes.
+    local_online: bool,
+    /// Whether another node counts the user online (through the bus).
+    remote_online: bool,
     /// Bumped on every change of `conns`, so a pending "went offline" notice can tell
     /// whether the user came back during the grace period.
     generation: u64,
@@ -207,7 +217,20 @@ struct UserEntry {
 
 impl UserEntry {
     fn is_unused(&self) -> bool {
-        self.conns.is_empty() && self.watchers.is_empty() && !self.announced_online
+        self.conns.is_empty()
+            && self.watchers.is_empty()
+            && !self.announced_online
+            && !self.local_online
+            && !self.remote_online
+    }
+
+    /// Tells the watchers when the user's presence, here or on any node, changed.
+    fn refresh(&mut self, user: UserRef) {
+        let online = self.local_online || self.remote_online;
+        if online != self.announced_online {
+            self.announced_online = online;
+            notify(&self.watchers, &ServerFrame::Presence { user, online });
+        }
     }
 }
 
@@ -217,6 +240,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks cannot leave the maps half-updated in a
     // way that matters more than losing the whole server, so keep going.
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `f` on what `m` guards (a poisoned lock is taken as it is, as everywhere here).
+pub(crate) fn with_lock<T, R>(m: &Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R {
+    f(&mut lock(m))
 }
 
 /// The registry. Cheap to clone.
@@ -232,12 +260,14 @@ struct HubInner {
     next_id: AtomicU64,
     presence_grace: Duration,
     metrics: Metrics,
+    /// Where this node's presence changes go to the other nodes (none on a single node).
+    bus: Option<BusSender>,
 }
 
 impl Hub {
-    /// An empty hub.
+    /// An empty hub; `bus` carries this node's presence changes to the other nodes.
     #[must_use]
-    pub(crate) fn new(presence_grace: Duration, metrics: Metrics) -> Self {
+    pub(crate) fn new(presence_grace: Duration, metrics: Metrics, bus: Option<BusSender>) -> Self {
         let shards = (0..32).map(|_| Mutex::new(HashMap::new())).collect();
         Hub {
             inner: Arc::new(HubInner {
@@ -246,8 +276,88 @@ impl Hub {
                 next_id: AtomicU64::new(1),
                 presence_grace,
                 metrics,
+                bus,
             }),
         }
+    }
+
+    /// Tells the other nodes (nothing on a single node).
+    pub(crate) fn publish(&self, event: BusEvent) {
+        if let Some(bus) = &self.inner.bus {
+            bus.publish(event);
+        }
+    }
+
+    fn publish_presence(&self, user: UserRef, online: bool) {
+        if let Some(bus) = &self.inner.bus {
+            bus.publish(if online { BusEvent::Online(vec![user]) } else { BusEvent::Offline(vec![user]) });
+        }
+    }
+
+    /// Records whether another node counts `user` online; watchers here learn of a change.
+    pub(crate) fn set_remote(&self, user: UserRef, online: bool) {
+        let mut shard = lock(self.shard(user));
+        if !online && !shard.contains_key(&user) {
+            return;
+        }
+        let entry = shard.entry(user).or_default();
+        entry.remote_online = online;
+        entry.refresh(user);
+        if entry.is_unused() {
+            shard.remove(&user);
+        }
+    }
+
+    /// The users this node counts online (for a node that asks on the bus).
+    #[must_use]
+    pub(crate) fn local_online(&self) -> Vec<UserRef> {
+        let mut users = Vec::new();
+        for shard in &self.inner.shards {
+            users.extend(lock(shard).iter().filter(|(_, e)| e.local_online).map(|(u, _)| *u));
+        }
+        users
+    }
+
+    /// Queues a logged message on every connection of its recipient and sender (but
+    /// `except`, the connection that sent it, which had its ack): protocol 3 connections
+    /// get it with its position, older ones as `Message`. Each form is encoded once.
+    pub(crate) fn deliver_logged(&self, position: u64, message: &StoredMessage, except: Option<ConnId>) -> usize {
+        let mut with_position: Option<Bytes> = None;
+        let mut plain: Option<Bytes> = None;
+        let mut delivered = 0;
+        let targets = [(message.to, None), (message.from, except)];
+        let targets = if message.to == message.from { &targets[1..] } else { &targets[..] };
+        for &(user, except) in targets {
+            let shard = lock(self.shard(user));
+            let Some(entry) = shard.get(&user) else { continue };
+            for conn in &entry.conns {
+                if Some(conn.id) == except {
+                    continue;
+                }
+                let slot = if conn.positions { &mut with_position } else { &mut plain };
+                if slot.is_none() {
+                    let frame = if conn.positions {
+                        ServerFrame::MessageAt { message: message.clone(), position }
+                    } else {
+                        ServerFrame::Message { message: message.clone() }
+                    };
+                    match frame.encode() {
+                        Ok(bytes) => *slot = Some(Bytes::from(bytes)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "a message to deliver could not be encoded");
+                            return delivered;
+                        }
+                    }
+                }
+                if let Some(bytes) = slot
+                    && conn.push(bytes.clone())
+                {
+                    delivered += 1;
+                }
+            }
+        }
+        self.inner.metrics.delivered(delivered);
+        delivered
     }
 
     /// A fresh connection id.
@@ -278,10 +388,11 @@ impl Hub {
         }
         entry.conns.push(outbox.clone());
         entry.generation += 1;
-        if !entry.announced_online {
-            entry.announced_online = true;
-            notify(&entry.watchers, &ServerFrame::Presence { user, online: true });
+        if !entry.local_online {
+            entry.local_online = true;
+            self.publish_presence(user, true);
         }
+        entry.refresh(user);
         Ok(())
     }
 
@@ -308,9 +419,10 @@ impl Hub {
             let Some(entry) = shard.get_mut(&user) else {
                 return;
             };
-            if entry.generation == generation && entry.conns.is_empty() && entry.announced_online {
-                entry.announced_online = false;
-                notify(&entry.watchers, &ServerFrame::Presence { user, online: false });
+            if entry.generation == generation && entry.conns.is_empty() && entry.local_online {
+                entry.local_online = false;
+                hub.publish_presence(user, false);
+                entry.refresh(user);
             }
             if entry.is_unused() {
                 shard.remove(&user);

@@ -21,12 +21,14 @@
 //! - [`server`]: wiring, graceful shutdown.
 
 pub mod auth;
+pub mod bus;
 pub mod cli;
 pub mod clock;
 pub mod config;
 mod conn;
 pub mod db;
 pub(crate) mod demo;
+pub(crate) mod feed;
 pub(crate) mod http;
 pub(crate) mod hub;
 mod listen;

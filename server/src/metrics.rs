@@ -40,6 +40,9 @@ struct Inner {
     write_failures: Family<ReasonLabel, Counter>,
     refused: Family<ReasonLabel, Counter>,
     pending: Gauge,
+    log_position: Gauge,
+    sequenced: Counter,
+    bus_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -89,8 +92,29 @@ impl Metrics {
             "TCP connections not yet authenticated (HTTP requests, WebSockets before hello)",
             pending.clone(),
         );
+        let log_position = Gauge::default();
+        registry.register(
+            "log_position",
+            "The message log position this node has delivered up to (compare across nodes)",
+            log_position.clone(),
+        );
+        let sequenced = Counter::default();
+        registry.register(
+            "log_sequenced",
+            "Messages this node moved into the message log (its own, other nodes' and the app's)",
+            sequenced.clone(),
+        );
+        let bus_dropped = Counter::default();
+        registry.register(
+            "bus_dropped",
+            "Bus events dropped because the bus queue was full (the bus was down)",
+            bus_dropped.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
+                log_position,
+                sequenced,
+                bus_dropped,
                 registry,
                 connections,
                 stored,
@@ -127,6 +151,21 @@ impl Metrics {
         self.inner.batch_size.observe(size as f64);
         self.inner.commit_seconds.observe(seconds);
         self.inner.stored.inc_by(stored as u64);
+    }
+
+    /// The feed delivered up to `position`.
+    pub(crate) fn log_position(&self, position: u64) {
+        self.inner.log_position.set(i64::try_from(position).unwrap_or(i64::MAX));
+    }
+
+    /// This node moved `n` messages into the log.
+    pub(crate) fn sequenced(&self, n: usize) {
+        self.inner.sequenced.inc_by(n as u64);
+    }
+
+    /// A bus event was dropped.
+    pub(crate) fn bus_dropped(&self) {
+        self.inner.bus_dropped.inc();
     }
 
     /// Frames were queued to `n` connections.

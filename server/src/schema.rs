@@ -13,6 +13,9 @@ use sqlx::PgPool;
 pub const MESSAGE_SQL: &str = include_str!("../../migrations/postgres/0001_message.sql");
 /// `migrations/postgres/0002_users_view.sql`: the `users_view` view.
 pub const USERS_VIEW_SQL: &str = include_str!("../../migrations/postgres/0002_users_view.sql");
+/// The message log beside `Message` (inbox, log, trigger, sequencer): the order live
+/// delivery and catch-up follow, whichever node or app wrote a message.
+pub const MESSAGE_LOG_SQL: &str = include_str!("../../migrations/postgres/0003_message_log.sql");
 
 /// Which part of the schema to apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -65,6 +68,13 @@ pub async fn apply(pool: &PgPool, schema: &str, only: Option<Part>) -> Result<Ap
             format!("table {schema}.\"Message\" already exists; its indexes are in place")
         } else {
             format!("created table {schema}.\"Message\" and its indexes")
+        });
+        let log_existed = relation_exists(&mut tx, "chat_log").await?;
+        sqlx::raw_sql(MESSAGE_LOG_SQL).execute(&mut *tx).await?;
+        applied.steps.push(if log_existed {
+            format!("message log {schema}.chat_log, its inbox, trigger and sequencer are in place")
+        } else {
+            format!("created the message log {schema}.chat_log (with chat_inbox, a trigger on \"Message\", chat_log_sequence())")
         });
     }
     if only.is_none_or(|p| p == Part::View) {

@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Auth;
+use crate::bus::PendingBus;
 use crate::config::ServeConfig;
+use crate::feed::{self, Feed};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Shared};
@@ -72,11 +74,31 @@ pub async fn run_with(
     // a database that stops answering at all.
     let store = store.with_timeout(config.limits.db_timeout + Duration::from_secs(1));
     let metrics = Metrics::new();
-    let hub = Hub::new(config.limits.presence_grace, metrics.clone());
+    let pending_bus = config.bus.clone().map(|b| PendingBus::new(b, metrics.clone()));
+    let hub = Hub::new(config.limits.presence_grace, metrics.clone(), pending_bus.as_ref().map(PendingBus::sender));
+    let feed = Feed::default();
+    let bus_stop = CancellationToken::new();
+    let bus_task = match (pending_bus, &store) {
+        (None, _) => None,
+        (Some(pending), Store::Postgres(pg)) => {
+            let (bus, task) = pending
+                .start(pg.pool().clone(), hub.clone(), feed.clone(), bus_stop.clone())
+                .await
+                .map_err(std::io::Error::other)?;
+            feed.set_bus(bus);
+            Some(task)
+        }
+        (Some(_), Store::Sqlite(_)) => {
+            return Err(std::io::Error::other("CHAT_BUS needs PostgreSQL: SQLite serves a single node"));
+        }
+    };
+    let feed_stop = CancellationToken::new();
+    let feed_task =
+        feed::spawn(feed.clone(), store.clone(), hub.clone(), metrics.clone(), config.log_poll, feed_stop.clone());
     let writer_stop = CancellationToken::new();
     let (writer, writer_task) = writer::spawn(
         store.clone(),
-        hub.clone(),
+        feed.clone(),
         metrics.clone(),
         config.clock.clone(),
         config.limits.write_queue,
@@ -90,6 +112,7 @@ pub async fn run_with(
         config,
         store,
         hub: hub.clone(),
+        feed,
         writer,
         metrics,
         shutdown: CancellationToken::new(),
@@ -128,6 +151,12 @@ pub async fn run_with(
             writer_abort.abort();
         }
     }
+    // The feed's last round delivers what the writer acked while draining to the
+    // connections still open here; then the bus says this node's users left.
+    feed_stop.cancel();
+    if tokio::time::timeout_at(deadline, feed_task).await.is_err() {
+        tracing::warn!("the feed did not finish its last round before the shutdown bound");
+    }
     state.drained.cancel();
     state.tracker.close();
     http_conns.close();
@@ -138,6 +167,10 @@ pub async fn run_with(
     if tokio::time::timeout_at(deadline, connections).await.is_err() {
         tracing::warn!("some connections did not close before the shutdown bound; dropping them");
         hub.kill_all(ErrorCode::SHUTTING_DOWN, "the server is shutting down");
+    }
+    bus_stop.cancel();
+    if let Some(task) = bus_task {
+        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
     }
     tracing::info!("shut down");
     Ok(())

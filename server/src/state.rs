@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Auth;
 use crate::config::ServeConfig;
+use crate::feed::Feed;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -27,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) config: ServeConfig,
     pub(crate) store: Store,
     pub(crate) hub: Hub,
+    /// The message log's follower: positions for new connections.
+    pub(crate) feed: Feed,
     pub(crate) writer: Writer,
     pub(crate) users: UserDirectory,
     pub(crate) auth: Auth,

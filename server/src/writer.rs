@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use chat_protocol::{ErrorCode, Millis, RequestId, ServerFrame, StoredMessage};
+use chat_protocol::{ErrorCode, Millis, RequestId, ServerFrame};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::hub::{Hub, Outbox};
+use crate::feed::Feed;
+use crate::hub::Outbox;
 use crate::metrics::Metrics;
 use crate::now_ms;
 use crate::store::{InsertOutcome, NewMessage, Store};
@@ -108,7 +109,7 @@ impl Writer {
 #[must_use]
 pub(crate) fn spawn(
     store: Store,
-    hub: Hub,
+    feed: Feed,
     metrics: Metrics,
     clock: Clock,
     capacity: usize,
@@ -117,7 +118,7 @@ pub(crate) fn spawn(
 ) -> (Writer, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let health = Arc::new(Health::default());
-    let task = tokio::spawn(run(rx, store, hub, metrics, clock, max_batch.max(1), stop, Arc::clone(&health)));
+    let task = tokio::spawn(run(rx, store, feed, metrics, clock, max_batch.max(1), stop, Arc::clone(&health)));
     (Writer { tx, health }, task)
 }
 
@@ -126,7 +127,7 @@ pub(crate) fn spawn(
 async fn run(
     mut rx: mpsc::Receiver<WriteRequest>,
     store: Store,
-    hub: Hub,
+    feed: Feed,
     metrics: Metrics,
     clock: Clock,
     max_batch: usize,
@@ -153,7 +154,7 @@ async fn run(
         // createdAt never goes back, even if the clock does: catch-up cursors rely on it.
         last_at = clock.now_ms().max(last_at);
         health.busy_since.store(now_ms().max(1), Ordering::Release);
-        let ok = commit(&store, &hub, &metrics, &batch, last_at).await;
+        let ok = commit(&store, &feed, &metrics, &batch, last_at).await;
         health.busy_since.store(0, Ordering::Release);
         health.failing.store(!ok, Ordering::Release);
         batch.clear();
@@ -178,12 +179,14 @@ fn refuse(metrics: &Metrics, r: &WriteRequest, code: ErrorCode, message: &str) {
 }
 
 /// Stores one batch, acks and delivers. Returns whether the database took it.
-async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[WriteRequest], created_at: Millis) -> bool {
+async fn commit(store: &Store, feed: &Feed, metrics: &Metrics, batch: &[WriteRequest], created_at: Millis) -> bool {
     let messages: Vec<&NewMessage> = batch.iter().map(|r| &r.msg).collect();
+    feed.expect(batch.iter().map(|r| (r.msg.id, r.reply.id())));
     let started = Instant::now();
     let outcomes = match store.insert_batch(&messages, created_at).await {
         Ok(outcomes) => outcomes,
         Err(e) => {
+            feed.not_stored(batch.iter().map(|r| r.msg.id));
             // Nothing of the batch was acked (if the database committed and its answer was
             // lost, the resend finds the rows and gets the original ack): every sender
             // keeps its message and retries with the same id.
@@ -202,22 +205,14 @@ async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[WriteReque
     let stored = outcomes.iter().filter(|o| matches!(o, InsertOutcome::Stored { .. })).count();
     metrics.batch(batch.len(), stored, started.elapsed().as_secs_f64());
 
+    let mut not_stored = Vec::new();
     for (r, outcome) in batch.iter().zip(outcomes) {
+        if !matches!(outcome, InsertOutcome::Stored { .. }) {
+            not_stored.push(r.msg.id);
+        }
         match outcome {
             InsertOutcome::Stored { created_at } => {
                 r.reply.push_frame(&ServerFrame::Sent { req: r.req, id: r.msg.id, created_at });
-                let frame = ServerFrame::Message {
-                    message: StoredMessage {
-                        id: r.msg.id,
-                        from: r.msg.from,
-                        to: r.msg.to,
-                        content: r.msg.content.clone(),
-                        created_at,
-                        read: false,
-                    },
-                };
-                // The recipient's tabs, and the sender's other tabs.
-                hub.deliver(&frame, &[(r.msg.to, None), (r.msg.from, Some(r.reply.id()))]);
             }
             InsertOutcome::Duplicate { created_at } => {
                 // A resend of a message already stored: the original ack, nothing new.
@@ -240,6 +235,16 @@ async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[WriteReque
                 );
             }
         }
+    }
+    // The feed logs them and delivers them to the recipient's connections and the sender's
+    // other ones, on every node, in log order.
+    // (A resend's id names the message delivered before; a conflicting id, someone
+    // else's: neither is to be skipped for this connection.)
+    if !not_stored.is_empty() {
+        feed.not_stored(not_stored);
+    }
+    if stored > 0 {
+        feed.committed();
     }
     true
 }

@@ -23,7 +23,7 @@ const S2: UserRef = UserRef::student(2);
 
 async fn hello_refused(server: &chat_server::Running, token: String, code: ErrorCode) {
     let mut c = Client::open(&server.ws_url()).await;
-    c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token }).await;
+    c.send(&ClientFrame::Hello { version: 2, token }).await;
     c.expect_fatal(code).await;
 }
 
@@ -139,7 +139,7 @@ async fn a_browser_page_from_another_origin_cannot_open_a_socket(
         Ok(_) => panic!("the handshake must be refused"),
     }
     let mut allowed = Client::open_with_origin(&server.ws_url(), "http://localhost:3000").await.expect("allowed");
-    allowed.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: token(T1) }).await;
+    allowed.send(&ClientFrame::Hello { version: 2, token: token(T1) }).await;
     assert!(matches!(allowed.recv().await, ServerFrame::Welcome { .. }));
     server.stop().await.unwrap();
 }
@@ -396,7 +396,7 @@ async fn idle_connections_are_closed_and_expired_tokens_end_the_session(
     let server2 = start_with(&db, |c| c.clock = clock.clone()).await;
     let short = Auth::new(SECRET).mint(S1, now_secs(), now_secs() + 60).unwrap();
     let mut c = Client::open(&server2.ws_url()).await;
-    c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: short }).await;
+    c.send(&ClientFrame::Hello { version: 2, token: short }).await;
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
     // Still alive a moment before the expiry...
     clock.advance(55_000);
@@ -417,7 +417,7 @@ async fn a_refreshed_token_keeps_the_session_alive(#[values(Backend::Postgres, B
     let server = start_with(&db, |c| c.clock = clock.clone()).await;
     let short = Auth::new(SECRET).mint(S1, now_secs(), now_secs() + 60).unwrap();
     let mut c = Client::open(&server.ws_url()).await;
-    c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: short }).await;
+    c.send(&ClientFrame::Hello { version: 2, token: short }).await;
     assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
     c.send(&ClientFrame::RefreshToken { req: 1, token: token(S1) }).await;
     let ServerFrame::TokenRefreshed { expires_at, .. } = c.recv().await else { panic!() };

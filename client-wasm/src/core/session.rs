@@ -8,7 +8,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use chat_protocol::{
-    ClientFrame, Cursor, ErrorCode, IdGenerator, Limits, MessageId, Millis, PROTOCOL_VERSION, RequestId, ServerFrame,
+    ClientFrame, ErrorCode, IdGenerator, Limits, MessageId, Millis, PROTOCOL_VERSION, RequestId, ServerFrame,
     StoredMessage, UserRef,
 };
 
@@ -53,12 +53,19 @@ pub struct Session {
     seen: SeenIds,
     typing: Typing,
 
-    /// The newest `createdAt` this session has seen; a catch-up starts a margin before it.
-    last_seen_at: Option<Millis>,
+    /// The message log position this session has every message of its user up to (the
+    /// server's at the first welcome, then live messages and catch-up pages move it): a
+    /// catch-up after a disconnect asks for what follows it.
+    position: Option<u64>,
+    /// A catch-up is running: live messages do not move `position` until it ends (what
+    /// lies between would be lost if the connection dropped now).
+    catching_up: bool,
+    /// The newest live position seen during the running catch-up.
+    live_during_catch_up: u64,
     /// Messages new to this session in the running catch-up.
     sync_count: u32,
     /// Where a refused catch-up starts again when [`Timer::Resync`] fires.
-    resync_from: Option<Cursor>,
+    resync_from: Option<u64>,
     /// The server's explanation in the fatal frame before a close, for the app.
     fatal: Option<(ErrorCode, String)>,
 
@@ -92,7 +99,9 @@ impl Session {
             requests: Requests::default(),
             seen: SeenIds::default(),
             typing: Typing::default(),
-            last_seen_at: None,
+            position: None,
+            catching_up: false,
+            live_during_catch_up: 0,
             sync_count: 0,
             resync_from: None,
             fatal: None,
@@ -123,12 +132,19 @@ impl Session {
     // ----- the app's calls -----
 
     /// Continues where another session of this user left off (a browser tab taking over the
-    /// connection from one that closed): the first welcome then catches up on everything stored
-    /// from a margin before `last_seen_at` on, as after a reconnect, instead of starting at the
-    /// welcome. Call it before `connect`.
-    pub fn resume_from(&mut self, last_seen_at: Millis) {
-        self.note_seen_time(last_seen_at);
+    /// connection from one that closed): the first welcome then catches up on everything
+    /// logged after `position` (that session's [`Session::position`]), as after a reconnect,
+    /// instead of starting at the welcome. Call it before `connect`.
+    pub fn resume_from(&mut self, position: u64) {
+        self.position = Some(self.position.map_or(position, |p| p.max(position)));
         self.was_open = true;
+    }
+
+    /// The message log position this session has every message up to (`None` before the
+    /// first welcome): what another session resumes from.
+    #[must_use]
+    pub fn position(&self) -> Option<u64> {
+        self.position
     }
 
     /// Starts connecting (also after `Unauthorized` or `Closed`).
@@ -349,12 +365,16 @@ impl Session {
             }
             ServerFrame::Sent { req, id, created_at } => self.on_sent(req, id, created_at),
             ServerFrame::Error { req, code, message } => self.on_error(now, req, code, message),
-            ServerFrame::Message { message } => {
-                // The message a peer was typing has arrived: they stopped typing.
-                if Some(message.to) == self.user {
-                    self.stop_typing_in(Some(message.from), None);
+            ServerFrame::Message { message } => self.on_live_message(message, None),
+            ServerFrame::MessageAt { message, position } => self.on_live_message(message, Some(position)),
+            ServerFrame::Position { position } => {
+                if self.position.is_none() {
+                    self.position = Some(position);
                 }
-                self.report_message(message, true);
+            }
+            ServerFrame::CatchUpPage { req, messages, last, more } if self.is_waiting(req, Purpose::Sync) => {
+                self.requests.remove(req);
+                self.on_catch_up_page(now, messages, last, more);
             }
             ServerFrame::Read { reader, peer, up_to } => self.events.push(Event::Read { reader, peer, up_to }),
             ServerFrame::Typing { from, on } => {
@@ -370,10 +390,6 @@ impl Session {
             }
             ServerFrame::ConversationsPage { req, conversations, next } => {
                 self.on_conversations_page(now, req, conversations, next);
-            }
-            ServerFrame::SyncPage { req, messages, more } if self.is_waiting(req, Purpose::Sync) => {
-                self.requests.remove(req);
-                self.on_sync_page(now, messages, more);
             }
             ServerFrame::TokenRefreshed { req, expires_at } if self.is_waiting(req, Purpose::Refresh) => {
                 self.requests.remove(req);
@@ -485,9 +501,24 @@ impl Session {
 
     // ----- what the app hears -----
 
+    /// A message pushed live, with its log position (protocol 3 servers always give one).
+    fn on_live_message(&mut self, message: StoredMessage, position: Option<u64>) {
+        // The message a peer was typing has arrived: they stopped typing.
+        if Some(message.to) == self.user {
+            self.stop_typing_in(Some(message.from), None);
+        }
+        if let Some(p) = position {
+            if self.catching_up {
+                self.live_during_catch_up = self.live_during_catch_up.max(p);
+            } else {
+                self.position = Some(self.position.map_or(p, |q| q.max(p)));
+            }
+        }
+        self.report_message(message, true);
+    }
+
     /// Reports a message unless it was reported before. Returns whether it was new.
     pub(super) fn report_message(&mut self, message: StoredMessage, live: bool) -> bool {
-        self.note_seen_time(message.created_at);
         // One of our own sends still waiting for its ack, already stored: a catch-up page can
         // bring it before the ack does. It is not a new message; its ack (which always follows:
         // the send went out on this connection, or goes again on the next) reports it.
@@ -496,10 +527,6 @@ impl Session {
         }
         self.events.push(Event::Message { message, live });
         true
-    }
-
-    pub(super) fn note_seen_time(&mut self, at: Millis) {
-        self.last_seen_at = Some(self.last_seen_at.map_or(at, |t| t.max(at)));
     }
 
     pub(super) fn stop_typing_in(&mut self, from: Option<UserRef>, now: Option<Millis>) {

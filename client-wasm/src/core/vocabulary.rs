@@ -20,8 +20,6 @@ pub struct Timings {
     pub backoff_cap: Millis,
     /// How long to wait for the socket to open and the welcome to arrive.
     pub connect_timeout: Millis,
-    /// How far back before the last message seen a catch-up starts (clock skew, ties).
-    pub sync_margin: Millis,
     /// Refresh the token this long before it expires.
     pub refresh_before_expiry: Millis,
     /// "Typing" is sent to a peer at most once per this interval while it stays on.
@@ -37,7 +35,6 @@ impl Default for Timings {
             backoff_base: 500,
             backoff_cap: 30_000,
             connect_timeout: 10_000,
-            sync_margin: 5_000,
             refresh_before_expiry: 60_000,
             typing_throttle: 3_000,
             typing_expiry: 6_000,

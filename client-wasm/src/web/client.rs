@@ -119,10 +119,12 @@ impl ChatClient {
     }
 
     /// Continues where another client of this user left off (a tab taking over the connection):
-    /// the first connection catches up on what was stored since `lastSeenAt` (ms). Before `connect()`.
+    /// the first connection catches up on everything logged after `position` (the `position`
+    /// of that client's last `message` event). Before `connect()`.
     #[wasm_bindgen(js_name = resumeFrom)]
-    pub fn resume_from(&self, last_seen_at: f64) {
-        self.inner.borrow_mut().session.resume_from(last_seen_at as Millis);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    pub fn resume_from(&self, position: f64) {
+        self.inner.borrow_mut().session.resume_from(position.max(0.0) as u64);
     }
 
     /// A fresh message id, to store a message durably before `send(to, content, id)`.

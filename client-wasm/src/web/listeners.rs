@@ -69,6 +69,11 @@ impl Inner {
                 let o = Object::new();
                 set(&o, "message", &message_to_js(&message));
                 set(&o, "live", &JsValue::from_bool(live));
+                // The session's position (not the message's): every message up to it has been
+                // reported, so another tab can resume from it.
+                #[allow(clippy::cast_precision_loss)]
+                let position = self.session.position().unwrap_or(0) as f64;
+                set(&o, "position", &JsValue::from_f64(position));
                 self.listeners.emit("message", &o, calls);
             }
             Event::Read { reader, peer, up_to } => {

@@ -33,8 +33,9 @@ export interface ChatClientOptions {
   getToken: () => Promise<string>;
 }
 export interface ChatEventMap {
-  /** A message to or from this user. `live` is false for messages caught up after a disconnect. */
-  message: { message: Message; live: boolean };
+  /** A message to or from this user. `live` is false for messages caught up after a disconnect.
+   * `position`: the client's message log position after it (what another tab resumes from). */
+  message: { message: Message; live: boolean; position: number };
   /** `reader` read `peer`'s messages up to `upTo`. */
   read: { reader: UserRef; peer: UserRef; upTo: Cursor };
   typing: { from: UserRef; on: boolean };

@@ -30,6 +30,7 @@ pub fn client_samples() -> Vec<(&'static str, ClientFrame)> {
         ("ping", ClientFrame::Ping { req: 300 }),
         ("sync", ClientFrame::Sync { req: 15, after: Cursor::from_time(AT), limit: 200 }),
         ("conversations_page", ClientFrame::ConversationsPage { req: 16, before: Some(CURSOR), limit: 50 }),
+        ("catch_up", ClientFrame::CatchUp { req: 17, after: 300, limit: 200 }),
     ]
 }
 
@@ -74,5 +75,8 @@ pub fn server_samples() -> Vec<(&'static str, ServerFrame)> {
                 next: Some(CURSOR),
             },
         ),
+        ("message_at", ServerFrame::MessageAt { message: stored(), position: 300 }),
+        ("catch_up_page", ServerFrame::CatchUpPage { req: 17, messages: vec![stored()], last: 300, more: false }),
+        ("position", ServerFrame::Position { position: 1 }),
     ]
 }

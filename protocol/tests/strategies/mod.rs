@@ -63,6 +63,11 @@ pub fn client_frame() -> impl Strategy<Value = ClientFrame> {
         (any::<u32>(), cursor(), any::<u16>()).prop_map(|(req, after, limit)| ClientFrame::Sync { req, after, limit }),
         (any::<u32>(), option::of(cursor()), any::<u16>())
             .prop_map(|(req, before, limit)| ClientFrame::ConversationsPage { req, before, limit }),
+        (any::<u32>(), any::<u64>(), any::<u16>()).prop_map(|(req, after, limit)| ClientFrame::CatchUp {
+            req,
+            after,
+            limit
+        }),
     ]
 }
 
@@ -117,5 +122,9 @@ pub fn server_frame() -> impl Strategy<Value = ServerFrame> {
                 next,
             }
         ),
+        (stored(), any::<u64>()).prop_map(|(message, position)| ServerFrame::MessageAt { message, position }),
+        (any::<u32>(), vec(stored(), 0..4), any::<u64>(), any::<bool>())
+            .prop_map(|(req, messages, last, more)| ServerFrame::CatchUpPage { req, messages, last, more }),
+        any::<u64>().prop_map(|position| ServerFrame::Position { position }),
     ]
 }

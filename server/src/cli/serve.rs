@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::{CmdResult, DbArgs, display_path, open_sqlite};
 use crate::auth::MIN_SECRET_BYTES;
+use crate::bus::BusConfig;
 use crate::clock::Clock;
 use crate::config::{Origins, Policy, ServeConfig, ServerLimits, TokenRules};
 use crate::db::{DEFAULT_DB_POOL, Database, DbTarget, explain_connect_error};
@@ -101,6 +102,14 @@ pub struct ServeArgs {
     /// Create the Message table and users_view first if they are missing.
     #[arg(long, env = "CHAT_APPLY_SCHEMA")]
     pub apply_schema: bool,
+    /// Run as one node of several on the same database: `postgres` (LISTEN/NOTIFY on
+    /// DATABASE_URL) or a NATS URL (nats://host:4222). Unset: a single node.
+    #[arg(long, env = "CHAT_BUS")]
+    pub bus: Option<String>,
+    /// A direct PostgreSQL URL for the bus's listening connection (when DATABASE_URL goes
+    /// through PgBouncer in transaction mode, which cannot carry LISTEN).
+    #[arg(long, env = "CHAT_BUS_DATABASE_URL", hide_env_values = true)]
+    pub bus_database_url: Option<String>,
 }
 
 /// `demo` options.
@@ -178,6 +187,10 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
         audience: nonempty(&args.token_audience),
         issuer: nonempty(&args.token_issuer),
     };
+    let bus = match nonempty(&args.bus) {
+        None => None,
+        Some(value) => Some(BusConfig::parse(&value, nonempty(&args.bus_database_url))?),
+    };
     Ok(ServeConfig {
         bind: SocketAddr::new(args.host, args.port),
         token_secret: secret.as_bytes().to_vec(),
@@ -186,6 +199,8 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
         limits,
         tokens,
         clock: Clock::system(),
+        bus,
+        log_poll: ServeConfig::DEFAULT_LOG_POLL,
     })
 }
 
@@ -199,6 +214,13 @@ pub(super) async fn serve(args: ServeArgs) -> CmdResult {
     }
     let (store, described) = match Database::parse(args.db.database_url.as_deref()).map_err(|e| e.to_string())? {
         Database::Postgres(target) => open_postgres(&args, &target).await?,
+        Database::Sqlite { path, .. } if config.bus.is_some() => {
+            return Err(format!(
+                "CHAT_BUS is set but the database is the SQLite file {}: SQLite serves a single node. Set \
+                 DATABASE_URL to your app's PostgreSQL to run several nodes, or unset CHAT_BUS",
+                display_path(&path)
+            ));
+        }
         Database::Sqlite { path, from_url } => {
             if from_url {
                 tracing::info!("using the SQLite database {} (from DATABASE_URL)", display_path(&path));
@@ -227,8 +249,9 @@ pub(super) async fn serve(args: ServeArgs) -> CmdResult {
         )
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let role = config.bus.as_ref().map_or_else(|| "single node".to_owned(), |b| format!("bus {}", b.name()));
     tracing::info!(
-        "chat-server {} listening on ws://{addr}{} ({described})",
+        "chat-server {} listening on ws://{addr}{} ({described}; {role})",
         env!("CARGO_PKG_VERSION"),
         crate::http::WS_PATH,
     );
@@ -285,6 +308,8 @@ pub(super) async fn run_demo(args: DemoArgs) -> CmdResult {
         limits: ServerLimits::default(),
         tokens: TokenRules::default(),
         clock: Clock::system(),
+        bus: None,
+        log_poll: ServeConfig::DEFAULT_LOG_POLL,
     };
     tracing::warn!(
         "DEMO MODE: /demo/token gives a chat token for any demo user to whoever asks. Never use `demo` for real users; \

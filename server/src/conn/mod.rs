@@ -65,8 +65,12 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSl
     };
 
     let limits = &state.config.limits;
+    let positions = who.version >= 3;
     let (outbox, rx, queue, control) =
-        Outbox::new(state.hub.next_id(), who.user, limits.outbound_bytes, state.metrics.clone());
+        Outbox::new(state.hub.next_id(), who.user, positions, limits.outbound_bytes, state.metrics.clone());
+    // Read before registering: every message after it reaches this connection live (or
+    // came before it, which the app's first history and conversation requests show).
+    let position = state.feed.position();
     // Registered before the welcome is written but the queue is only drained after it, so
     // the first frame a client sees is always the welcome.
     if let Err(code) = state.hub.register(&outbox, limits.max_connections_per_user) {
@@ -85,7 +89,9 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSl
         token_expires_at: who.expires_at,
         limits: limits.announced(),
     };
-    if send_frame(&mut sink, &welcome).await.is_err() {
+    if send_frame(&mut sink, &welcome).await.is_err()
+        || (positions && send_frame(&mut sink, &ServerFrame::Position { position }).await.is_err())
+    {
         state.hub.unregister(&outbox);
         return;
     }

@@ -13,6 +13,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use super::handshake::{Refusal, socket_error};
 use super::{DRAIN_TIMEOUT, MAX_THROTTLE, Stream};
+use crate::bus::BusEvent;
 use crate::hub::{ConnControl, Outbox};
 use crate::state::AppState;
 use crate::store::NewMessage;
@@ -136,6 +137,7 @@ impl Connection {
             ClientFrame::Typing { req, peer, on } => {
                 if self.check_peer(req, peer) {
                     self.state.hub.deliver(&ServerFrame::Typing { from: self.me, on }, &[(peer, None)]);
+                    self.state.hub.publish(BusEvent::Typing { from: self.me, to: peer, on });
                     self.reply(&ServerFrame::Done { req });
                 }
             }
@@ -177,6 +179,27 @@ impl Connection {
                 }
                 Err(e) => self.store_error(req, &e),
             },
+            ClientFrame::CatchUp { req, after, limit } => {
+                match self.state.store.catch_up(self.me, after, limit + 1).await {
+                    Ok(mut rows) => {
+                        let more = rows.len() > usize::from(limit);
+                        rows.truncate(usize::from(limit));
+                        let mut budget = PageBudget::new();
+                        let keep = rows
+                            .iter()
+                            .take_while(|(_, m)| budget.admit(m.as_ref().map_or(0, StoredMessage::encoded_len_bound)))
+                            .count();
+                        let cut = keep < rows.len();
+                        rows.truncate(keep);
+                        // Where the next page starts: past the last row read, even one whose
+                        // message the app deleted since.
+                        let last = rows.last().map_or(after, |(position, _)| *position);
+                        let messages = rows.into_iter().filter_map(|(_, m)| m).collect();
+                        self.reply(&ServerFrame::CatchUpPage { req, messages, last, more: more || cut });
+                    }
+                    Err(e) => self.store_error(req, &e),
+                }
+            }
         }
         Next::Continue
     }
@@ -293,6 +316,7 @@ impl Connection {
                     // The peer's tabs, and this user's other tabs.
                     let receipt = ServerFrame::Read { reader: self.me, peer, up_to };
                     self.state.hub.deliver(&receipt, &[(peer, None), (self.me, Some(self.outbox.id()))]);
+                    self.state.hub.publish(BusEvent::Read { reader: self.me, peer, up_to });
                 }
             }
             Err(e) => self.store_error(req, &e),

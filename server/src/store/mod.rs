@@ -23,7 +23,7 @@ macro_rules! fetch_page {
 mod postgres;
 mod sqlite;
 
-pub use postgres::{CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
+pub use postgres::{CATCH_UP_SQL, CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
 pub use sqlite::{DirectoryUser, SqliteStore};
 
 use std::future::Future;
@@ -278,6 +278,74 @@ impl Store {
         .await
     }
 
+    /// Moves the messages committed since the last call into the message log and returns
+    /// them in log order (PostgreSQL: `chat_log_sequence`; SQLite numbers rows as they are
+    /// inserted, so this reads the log after `after`). `wait`: wait for a sequencer running
+    /// on another node instead of leaving the rows to it. `notify`: the channel to wake the
+    /// other nodes on when something moved, and the payload (PostgreSQL bus).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn sequence(
+        &self,
+        after: u64,
+        wait: bool,
+        notify: Option<(&str, &str)>,
+        limit: u16,
+    ) -> Result<Vec<Logged>, StoreError> {
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.sequence(wait, notify).await,
+                Store::Sqlite(s) => s.log_after(after, limit).await,
+            }
+        })
+        .await
+    }
+
+    /// The logged messages after position `after`, in log order, at most `limit`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn log_after(&self, after: u64, limit: u16) -> Result<Vec<Logged>, StoreError> {
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.log_after(after, limit).await,
+                Store::Sqlite(s) => s.log_after(after, limit).await,
+            }
+        })
+        .await
+    }
+
+    /// The last position of the message log (0 when it is empty).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn log_head(&self) -> Result<u64, StoreError> {
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.log_head().await,
+                Store::Sqlite(s) => s.log_head().await,
+            }
+        })
+        .await
+    }
+
+    /// The messages sent to or by `me` after log position `after`, in log order, at most
+    /// `limit`. A log row whose message was deleted since comes back as `None` (its position
+    /// still counts: a catch-up moves past it).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn catch_up(&self, me: UserRef, after: u64, limit: u16) -> Result<Vec<LoggedRow>, StoreError> {
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.catch_up(me, after, limit).await,
+                Store::Sqlite(s) => s.catch_up(me, after, limit).await,
+            }
+        })
+        .await
+    }
+
     /// Whether the database answers.
     ///
     /// # Errors
@@ -291,6 +359,33 @@ impl Store {
         })
         .await
     }
+}
+
+/// A message with its position in the message log.
+pub type Logged = (u64, StoredMessage);
+
+/// A log position and its message, `None` when the message was deleted since it was logged.
+pub type LoggedRow = (u64, Option<StoredMessage>);
+
+/// A log row as both backends select it: the position, then a message row.
+type LogRow = (i64, String, String, i32, String, i32, String, i64, bool);
+
+/// A catch-up row: the position, whether its message still exists, then a message row
+/// (empty when it does not).
+type CatchUpRow = (i64, bool, String, String, i32, String, i32, String, i64, bool);
+
+fn to_logged(row: LogRow) -> Result<Logged, StoreError> {
+    let (pos, id, sr, si, rr, ri, content, at, read) = row;
+    Ok((u64::try_from(pos).unwrap_or(0), to_message((id, sr, si, rr, ri, content, at, read))?))
+}
+
+fn to_logged_row(row: CatchUpRow) -> Result<LoggedRow, StoreError> {
+    let (pos, present, id, sr, si, rr, ri, content, at, read) = row;
+    let pos = u64::try_from(pos).unwrap_or(0);
+    if !present {
+        return Ok((pos, None));
+    }
+    Ok((pos, Some(to_message((id, sr, si, rr, ri, content, at, read))?)))
 }
 
 /// A conversation row as both backends select it: the last message's columns, then the

@@ -13,7 +13,10 @@ use std::time::Duration;
 use chat_protocol::{Conversation, Cursor, Millis, Role, StoredMessage, UserRef};
 use sqlx::PgPool;
 
-use super::{ConversationRow, InsertOutcome, MessageRow, NewMessage, StoreError, to_conversation, to_message};
+use super::{
+    CatchUpRow, ConversationRow, InsertOutcome, LogRow, Logged, LoggedRow, MessageRow, NewMessage, StoreError,
+    to_conversation, to_logged, to_logged_row, to_message,
+};
 
 /// `9999-12-31T23:59:59.999Z`: later than any stored message; cursors are clamped to it.
 const MAX_MS: Millis = 253_402_300_799_999;
@@ -111,6 +114,27 @@ pub static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A log row's message columns, from `chat_log l` left-joined with `"Message" m`.
+const LOG_COLUMNS: &str = r#"l.pos, m.id IS NOT NULL, COALESCE(m.id, ''), COALESCE(m."senderRole", ''),
+    COALESCE(m."senderId", 0), COALESCE(m."recipientRole", ''), COALESCE(m."recipientId", 0),
+    COALESCE(m.content, ''), COALESCE((EXTRACT(EPOCH FROM m."createdAt") * 1000)::int8, 0),
+    COALESCE(m."isRead", false)"#;
+
+/// The SQL of [`PgStore::catch_up`]: each direction walks its own index of the log from the
+/// position on; the outer query merges them (`UNION`: a message to oneself is one row).
+pub static CATCH_UP_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"SELECT {LOG_COLUMNS} FROM (
+                 (SELECT pos, message_id FROM chat_log
+                  WHERE recipient_role = $1 AND recipient_id = $2 AND pos > $3 ORDER BY pos LIMIT $4)
+                 UNION
+                 (SELECT pos, message_id FROM chat_log
+                  WHERE sender_role = $1 AND sender_id = $2 AND pos > $3 ORDER BY pos LIMIT $4)
+               ) l LEFT JOIN "Message" m ON m.id = l.message_id
+               ORDER BY l.pos LIMIT $4"#
+    )
+});
+
 /// A stored message's id, sender, recipient and content, and `createdAt` in milliseconds: what
 /// tells a resend from a conflict.
 type OwnerRow = (String, String, i32, String, i32, String, i64);
@@ -128,6 +152,12 @@ impl PgStore {
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
         PgStore { pool, timeout: Duration::from_secs(10) }
+    }
+
+    /// The pool (the bus notifies and listens through it).
+    #[must_use]
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     pub(super) async fn ping(&self) -> Result<(), StoreError> {
@@ -275,6 +305,40 @@ impl PgStore {
         let rows: Vec<ConversationRow> =
             fetch_page!(sql, &self.pool, me, [before.at.clamp(MIN_MS, MAX_MS), before.id.hyphenated().as_str()], limit);
         rows.into_iter().map(|row| to_conversation(me, row)).collect()
+    }
+
+    pub(super) async fn sequence(&self, wait: bool, notify: Option<(&str, &str)>) -> Result<Vec<Logged>, StoreError> {
+        let rows: Vec<LogRow> = sqlx::query_as("SELECT * FROM chat_log_sequence($1, $2, $3)")
+            .bind(wait)
+            .bind(notify.map(|(channel, _)| channel))
+            .bind(notify.map(|(_, payload)| payload))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(to_logged).collect()
+    }
+
+    pub(super) async fn log_after(&self, after: u64, limit: u16) -> Result<Vec<Logged>, StoreError> {
+        let rows: Vec<LogRow> = sqlx::query_as(&format!(
+            r#"SELECT l.pos, {MESSAGE_COLUMNS} FROM chat_log l JOIN "Message" m ON m.id = l.message_id
+               WHERE l.pos > $1 ORDER BY l.pos LIMIT $2"#
+        ))
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(to_logged).collect()
+    }
+
+    pub(super) async fn log_head(&self) -> Result<u64, StoreError> {
+        let head: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(pos), 0)::int8 FROM chat_log").fetch_one(&self.pool).await?;
+        Ok(u64::try_from(head).unwrap_or(0))
+    }
+
+    pub(super) async fn catch_up(&self, me: UserRef, after: u64, limit: u16) -> Result<Vec<LoggedRow>, StoreError> {
+        let sql: &str = &CATCH_UP_SQL;
+        let rows: Vec<CatchUpRow> = fetch_page!(sql, &self.pool, me, [i64::try_from(after).unwrap_or(i64::MAX)], limit);
+        rows.into_iter().map(to_logged_row).collect()
     }
 
     pub(super) async fn mark_read(

@@ -15,7 +15,10 @@ use chat_protocol::{Conversation, Cursor, Millis, Role, StoredMessage, UserRef};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{ConversationRow, InsertOutcome, MessageRow, NewMessage, StoreError, to_conversation, to_message};
+use super::{
+    CatchUpRow, ConversationRow, InsertOutcome, LogRow, Logged, LoggedRow, MessageRow, NewMessage, StoreError,
+    to_conversation, to_logged, to_logged_row, to_message,
+};
 
 /// The schema, embedded in the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -45,6 +48,19 @@ static HISTORY_SQL: LazyLock<String> = LazyLock::new(|| {
                ) ORDER BY "createdAt" DESC, id DESC LIMIT ?7"#
     )
 });
+
+/// The SQL of [`SqliteStore::catch_up`] (see the PostgreSQL one).
+static CATCH_UP_SQL: &str = r#"SELECT l.pos, m.id IS NOT NULL, COALESCE(m.id, ''), COALESCE(m."senderRole", ''),
+        COALESCE(m."senderId", 0), COALESCE(m."recipientRole", ''), COALESCE(m."recipientId", 0),
+        COALESCE(m.content, ''), COALESCE(m."createdAt", 0), COALESCE(m."isRead", false)
+    FROM (
+        SELECT * FROM (SELECT pos, message_id FROM chat_log
+          WHERE recipient_role = ?1 AND recipient_id = ?2 AND pos > ?3 ORDER BY pos LIMIT ?4)
+        UNION
+        SELECT * FROM (SELECT pos, message_id FROM chat_log
+          WHERE sender_role = ?1 AND sender_id = ?2 AND pos > ?3 ORDER BY pos LIMIT ?4)
+    ) l LEFT JOIN "Message" m ON m.id = l.message_id
+    ORDER BY l.pos LIMIT ?4"#;
 
 /// The SQL of [`SqliteStore::sync`].
 static SYNC_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -287,6 +303,29 @@ impl SqliteStore {
         let sql: &str = &SYNC_SQL;
         let rows: Vec<MessageRow> = fetch_page!(sql, &self.pool, me, [after.at, after.id.hyphenated().as_str()], limit);
         rows.into_iter().map(to_message).collect()
+    }
+
+    pub(super) async fn log_after(&self, after: u64, limit: u16) -> Result<Vec<Logged>, StoreError> {
+        let rows: Vec<LogRow> = sqlx::query_as(&format!(
+            r#"SELECT l.pos, {MESSAGE_COLUMNS} FROM chat_log l JOIN "Message" m ON m.id = l.message_id
+               WHERE l.pos > ?1 ORDER BY l.pos LIMIT ?2"#
+        ))
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(to_logged).collect()
+    }
+
+    pub(super) async fn log_head(&self) -> Result<u64, StoreError> {
+        let head: i64 = sqlx::query_scalar("SELECT coalesce(max(pos), 0) FROM chat_log").fetch_one(&self.pool).await?;
+        Ok(u64::try_from(head).unwrap_or(0))
+    }
+
+    pub(super) async fn catch_up(&self, me: UserRef, after: u64, limit: u16) -> Result<Vec<LoggedRow>, StoreError> {
+        let rows: Vec<CatchUpRow> =
+            fetch_page!(CATCH_UP_SQL, &self.pool, me, [i64::try_from(after).unwrap_or(i64::MAX)], limit);
+        rows.into_iter().map(to_logged_row).collect()
     }
 
     pub(super) async fn conversations(

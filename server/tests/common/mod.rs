@@ -76,11 +76,27 @@ impl Client {
         Ok(Client { ws, next_req: 1 })
     }
 
-    /// Connects and says hello as `user`, without waiting for the answer.
+    /// Connects and says hello as `user` in protocol 2 (live messages as `Message`, as
+    /// most of these tests read them), without waiting for the answer.
     pub async fn hello(server: &Running, user: UserRef) -> Client {
         let mut c = Client::open(&server.ws_url()).await;
-        c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: token(user) }).await;
+        c.send(&ClientFrame::Hello { version: 2, token: token(user) }).await;
         c
+    }
+
+    /// Connects and authenticates in the current protocol (log positions); returns the
+    /// client and the position the server gave after the welcome.
+    pub async fn login_current(server: &Running, user: UserRef) -> (Client, u64) {
+        let mut c = Client::open(&server.ws_url()).await;
+        c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: token(user) }).await;
+        match c.recv().await {
+            ServerFrame::Welcome { user: who, .. } => assert_eq!(who, user),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        match c.recv().await {
+            ServerFrame::Position { position } => (c, position),
+            other => panic!("expected the log position, got {other:?}"),
+        }
     }
 
     /// Connects and authenticates; panics unless welcomed.

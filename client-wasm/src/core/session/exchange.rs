@@ -42,7 +42,6 @@ impl Session {
         let Some(user) = self.user else { return };
         let message =
             StoredMessage { id, from: user, to: pending.to, content: pending.content, created_at, read: false };
-        self.note_seen_time(created_at);
         // Our own message will not be reported again if a catch-up returns it.
         self.seen.insert(id);
         self.events.push(Event::Sent(message));
@@ -70,7 +69,7 @@ impl Session {
         match request.purpose {
             Purpose::App => self.events.push(Event::RequestFailed { req, code, message }),
             Purpose::Sync => {
-                if let ClientFrame::Sync { after, .. } = request.frame
+                if let ClientFrame::CatchUp { after, .. } = request.frame
                     && code.is_retryable()
                 {
                     // The catch-up must finish: ask again from the same place after a pause.
@@ -109,26 +108,34 @@ impl Session {
         self.requests.insert(req, purpose, frame, now + self.timings.request_timeout, true);
     }
 
-    pub(super) fn request_sync(&mut self, now: Millis, after: Cursor) {
-        self.start_internal(now, Purpose::Sync, |req| ClientFrame::Sync { req, after, limit: MAX_SYNC_PAGE });
+    pub(super) fn request_sync(&mut self, now: Millis, after: u64) {
+        self.start_internal(now, Purpose::Sync, |req| ClientFrame::CatchUp { req, after, limit: MAX_SYNC_PAGE });
     }
 
-    pub(super) fn on_sync_page(&mut self, now: Millis, messages: Vec<StoredMessage>, more: bool) {
-        let last = messages.last().map(StoredMessage::cursor);
+    /// A page of the catch-up: everything of this user logged after the position asked
+    /// for, up to `last`.
+    pub(super) fn on_catch_up_page(&mut self, now: Millis, messages: Vec<StoredMessage>, last: u64, more: bool) {
         for message in messages {
             if self.report_message(message, false) {
                 self.sync_count += 1;
             }
         }
-        match last {
-            Some(cursor) if more => self.request_sync(now, cursor),
-            // Finish with fresh unread counts.
-            _ => self.start_internal(now, Purpose::CaughtUp, |req| ClientFrame::ConversationsPage {
-                req,
-                before: None,
-                limit: MAX_CONVERSATIONS_PAGE,
-            }),
+        self.position = Some(self.position.map_or(last, |p| p.max(last)));
+        if more {
+            self.request_sync(now, last);
+            return;
         }
+        // Caught up to the log's end as the server read it; live messages that came
+        // meanwhile were delivered in log order after it, so the position may move to them.
+        self.catching_up = false;
+        let live = std::mem::take(&mut self.live_during_catch_up);
+        self.position = self.position.map(|p| p.max(live));
+        // Finish with fresh unread counts.
+        self.start_internal(now, Purpose::CaughtUp, |req| ClientFrame::ConversationsPage {
+            req,
+            before: None,
+            limit: MAX_CONVERSATIONS_PAGE,
+        });
     }
 
     /// One page of a conversation list: asks for the next with the same request id, or

@@ -2,7 +2,7 @@
 
 use alloc::string::String;
 
-use chat_protocol::{Cursor, ErrorCode, Limits, Millis, UserRef};
+use chat_protocol::{ErrorCode, Limits, Millis, UserRef};
 
 use super::super::pacer::Pacer;
 use super::super::requests::Purpose;
@@ -55,15 +55,12 @@ impl Session {
         times: (Millis, Millis),
         limits: Limits,
     ) {
-        let (server_time, token_expires_at) = times;
+        let (_server_time, token_expires_at) = times;
         if self.status != Status::Connecting {
             return;
         }
-        // Everything stored from this session's first welcome on is the session's to see:
-        // a catch-up after a disconnect starts there even if no message was seen yet.
-        if self.last_seen_at.is_none() {
-            self.last_seen_at = Some(server_time);
-        }
+        // Everything logged from this session's first welcome on is the session's to see:
+        // the `Position` frame that follows the welcome says where that starts.
         self.timers.stop(Timer::Connect);
         self.attempt = 0;
         self.auth_retry_used = false;
@@ -84,10 +81,12 @@ impl Session {
         }
         // Catch up on what arrived while we were away.
         if self.was_open
-            && let Some(at) = self.last_seen_at
+            && let Some(after) = self.position
         {
             self.sync_count = 0;
-            self.request_sync(now, Cursor::from_time(at - self.timings.sync_margin));
+            self.catching_up = true;
+            self.live_during_catch_up = 0;
+            self.request_sync(now, after);
         }
         self.was_open = true;
     }

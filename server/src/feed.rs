@@ -1,0 +1,270 @@
+//! The feed: follows the message log and delivers every logged message to this node's
+//! connections, in log order, once.
+//!
+//! Every message reaches connections this way, whoever stored it: this node's writer,
+//! another node's, or the app itself (Prisma or SQL). The writer commits and acks, then
+//! tells the feed; the feed moves what committed into the log (`Store::sequence`), which
+//! returns those messages with their positions, and queues them on the connections of
+//! their recipient and sender (but the connection that sent it, which has its ack).
+//! Positions assigned elsewhere (another node's sequencer, or this one's own call returning
+//! rows after a gap) are read from the log first, so a connection always receives
+//! positions in increasing order, and a protocol 3 client's position is exact: every
+//! message of its user up to it has been sent to it.
+//!
+//! The feed wakes on: a commit here, a bus wake-up (the log moved elsewhere), and a poll
+//! (every `poll`, default 250 ms) that sequences rows the app inserted and reads anything a
+//! lost wake-up left behind.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chat_protocol::MessageId;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::hub::{ConnId, Hub, with_lock};
+use crate::metrics::Metrics;
+use crate::store::{Logged, Store};
+
+/// How many log rows one read takes.
+const LOG_PAGE: u16 = 1_000;
+/// Sends remembered until the feed delivers them (to skip their own connection). Past
+/// this (the feed is far behind) the memory is dropped: the sending connection then gets
+/// its own message too, and the SDK drops it (it knows the id from the ack).
+const MAX_SENT_HERE: usize = 100_000;
+
+/// The handle the writer, the bus and the connections share. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Feed {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// The last position delivered to this node's connections.
+    delivered: AtomicU64,
+    wake: Notify,
+    /// The writer committed since the last sequencing.
+    committed: AtomicBool,
+    /// The bus said the log moved elsewhere.
+    moved: AtomicBool,
+    /// Messages committed here, not yet delivered: the connection that sent each.
+    sent_here: Mutex<HashMap<MessageId, ConnId>>,
+    bus: OnceLock<Bus>,
+}
+
+impl Feed {
+    /// The position delivered so far: a connection registered now gets every message after it.
+    #[must_use]
+    pub(crate) fn position(&self) -> u64 {
+        self.inner.delivered.load(Ordering::Acquire)
+    }
+
+    /// The bus (or a reconnect) says the log moved elsewhere.
+    pub(crate) fn wake(&self) {
+        self.inner.moved.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
+    }
+
+    /// The writer is about to store these messages (each with the connection that sent
+    /// it): noted before the commit, because a round already running may log them as soon
+    /// as they commit.
+    pub(crate) fn expect(&self, sent: impl IntoIterator<Item = (MessageId, ConnId)>) {
+        with_lock(&self.inner.sent_here, |map| {
+            if map.len() > MAX_SENT_HERE {
+                tracing::warn!("the feed is far behind the writer; senders will get their own messages back");
+                map.clear();
+            }
+            map.extend(sent);
+        });
+    }
+
+    /// These expected messages were not stored now (refused, resent, failed).
+    pub(crate) fn not_stored(&self, ids: impl IntoIterator<Item = MessageId>) {
+        with_lock(&self.inner.sent_here, |map| {
+            for id in ids {
+                map.remove(&id);
+            }
+        });
+    }
+
+    /// The writer committed messages: log and deliver them.
+    pub(crate) fn committed(&self) {
+        self.inner.committed.store(true, Ordering::Release);
+        self.inner.wake.notify_one();
+    }
+
+    /// Sets the bus (once, at start).
+    pub(crate) fn set_bus(&self, bus: Bus) {
+        let _ = self.inner.bus.set(bus);
+    }
+}
+
+/// Starts the feed from the log's current end. When `stop` is cancelled it makes one last
+/// round (so what the writer acked while draining reaches this node's connections) and ends.
+#[must_use]
+pub(crate) fn spawn(
+    feed: Feed,
+    store: Store,
+    hub: Hub,
+    metrics: Metrics,
+    poll: Duration,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut runner = Runner { feed, store, hub, metrics, delivered: 0 };
+        runner.run(poll, stop).await;
+    })
+}
+
+struct Runner {
+    feed: Feed,
+    store: Store,
+    hub: Hub,
+    metrics: Metrics,
+    delivered: u64,
+}
+
+impl Runner {
+    async fn run(&mut self, poll: Duration, stop: CancellationToken) {
+        // Start at the end: what was logged before this node started is history, which
+        // clients read with catch-up and history requests.
+        loop {
+            match self.store.log_head().await {
+                Ok(head) => {
+                    self.set_delivered(head);
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the feed cannot read the message log; retrying");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        let mut next_poll = tokio::time::Instant::now() + poll;
+        loop {
+            let polled = tokio::select! {
+                biased;
+                () = stop.cancelled() => {
+                    self.round(true, false).await;
+                    return;
+                }
+                () = self.feed.inner.wake.notified() => false,
+                () = tokio::time::sleep_until(next_poll) => true,
+            };
+            if polled {
+                next_poll = tokio::time::Instant::now() + poll;
+            }
+            if !self.round(false, polled).await {
+                // The database failed: do not spin; the next wake or poll retries.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    /// One round: sequence (after a commit here, or on a poll), then read what was logged
+    /// elsewhere. Returns false when the database failed.
+    async fn round(&mut self, last: bool, polled: bool) -> bool {
+        let local = self.feed.inner.committed.swap(false, Ordering::AcqRel) || last;
+        let moved = self.feed.inner.moved.swap(false, Ordering::AcqRel);
+        if local || polled {
+            let bus = self.feed.inner.bus.get();
+            let notify = bus.and_then(Bus::sequencer_notify);
+            let notify = notify.as_ref().map(|(c, p)| (*c, p.as_str()));
+            // After a commit here, wait for a sequencer running elsewhere rather than
+            // leave our rows to it (which would cost a poll interval when it has started
+            // before our commit); a poll only helps out.
+            match self.store.sequence(self.delivered, local, notify, LOG_PAGE).await {
+                Ok(rows) => {
+                    if !rows.is_empty() && matches!(self.store, Store::Postgres(_)) {
+                        self.metrics.sequenced(rows.len());
+                        if let Some(bus) = bus {
+                            bus.log_moved();
+                        }
+                    }
+                    let full = rows.len() >= usize::from(LOG_PAGE) && matches!(self.store, Store::Sqlite(_));
+                    if !self.absorb(rows).await {
+                        self.feed.inner.moved.store(true, Ordering::Release);
+                        return false;
+                    }
+                    if full && !self.read_log().await {
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "sequencing the message log failed");
+                    if local {
+                        self.feed.inner.committed.store(true, Ordering::Release);
+                    }
+                    return false;
+                }
+            }
+        }
+        if (moved || polled) && !self.read_log().await {
+            self.feed.inner.moved.store(true, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// Delivers `rows` (in log order), first reading from the log any positions between
+    /// what was delivered and them (assigned by another node's sequencer).
+    async fn absorb(&mut self, rows: Vec<Logged>) -> bool {
+        if let Some((first, _)) = rows.first()
+            && *first > self.delivered + 1
+            && !self.read_log_until(*first - 1).await
+        {
+            return false;
+        }
+        for (position, message) in rows {
+            if position > self.delivered {
+                self.deliver(position, &message);
+            }
+        }
+        true
+    }
+
+    /// Reads and delivers the log from the delivered position to its end.
+    async fn read_log(&mut self) -> bool {
+        self.read_log_until(u64::MAX).await
+    }
+
+    async fn read_log_until(&mut self, until: u64) -> bool {
+        loop {
+            match self.store.log_after(self.delivered, LOG_PAGE).await {
+                Ok(rows) => {
+                    let n = rows.len();
+                    for (position, message) in rows {
+                        self.deliver(position, &message);
+                    }
+                    if n < usize::from(LOG_PAGE) || self.delivered >= until {
+                        return true;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the message log failed");
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, position: u64, message: &chat_protocol::StoredMessage) {
+        let except = with_lock(&self.feed.inner.sent_here, |map| map.remove(&message.id));
+        self.hub.deliver_logged(position, message, except);
+        self.set_delivered(position);
+    }
+
+    fn set_delivered(&mut self, position: u64) {
+        self.delivered = self.delivered.max(position);
+        self.feed.inner.delivered.store(self.delivered, Ordering::Release);
+        self.metrics.log_position(self.delivered);
+    }
+}
