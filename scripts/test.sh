@@ -4,7 +4,8 @@
 # Needs: the Rust toolchain (rustup), Node 20+ with npm, Chromium and chromedriver
 # (Debian: apt-get install chromium chromium-driver), psql, and a PostgreSQL server where
 # the tests may create databases (TEST_DATABASE_URL, default
-# postgres://postgres@127.0.0.1:5432/postgres). wasm-bindgen-cli is installed on first use; the npm
+# postgres://postgres@127.0.0.1:5432/postgres), and NATS at 127.0.0.1:4222 (started, or installed
+# from Debian's nats-server, when it is not answering). wasm-bindgen-cli is installed on first use; the npm
 # packages' part installs musl-tools, the arm64 cross compiler and qemu-user-static (apt) if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,23 @@ fi
 for db in $(psql "$TEST_DATABASE_URL" -Atqc "select datname from pg_database where datname like 'chat_test_%'"); do
   psql "$TEST_DATABASE_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null
 done
+
+# NATS (the scale-out tests' second bus) at 127.0.0.1:4222: started, or installed from
+# Debian's nats-server package and started, when nothing answers there.
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+step "checking NATS at 127.0.0.1:4222"
+if ! nats_up; then
+  if ! command -v nats-server >/dev/null 2>&1; then
+    echo "NATS is not answering and nats-server is not installed; installing it (apt)"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get install -y -qq nats-server >/dev/null 2>&1 ||
+      { $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq nats-server >/dev/null; }
+  fi
+  echo "starting nats-server on 127.0.0.1:4222"
+  nohup nats-server -a 127.0.0.1 -p 4222 >/tmp/chat-test-nats.log 2>&1 &
+  for _ in $(seq 1 50); do nats_up && break; sleep 0.2; done
+  nats_up || { echo "error: NATS did not start (see /tmp/chat-test-nats.log)" >&2; exit 1; }
+fi
 
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT

@@ -396,7 +396,7 @@ async fn publish_loop(mut rx: mpsc::Receiver<BusEvent>, transport: Transport, na
         if rx.recv_many(&mut queued, 256).await == 0 {
             return;
         }
-        let log = queued.iter().any(|e| *e == BusEvent::Log);
+        let log = queued.contains(&BusEvent::Log);
         queued.retain(|e| *e != BusEvent::Log);
         if log && let Err(e) = transport.publish(&names.log, node.to_string().into_bytes()).await {
             tracing::warn!(error = %e, "the bus refused a wake-up");

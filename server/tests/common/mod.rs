@@ -69,6 +69,11 @@ impl Client {
         Client { ws, next_req: 1 }
     }
 
+    pub async fn try_open(url: &str) -> Result<Client, tungstenite::Error> {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Client { ws, next_req: 1 })
+    }
+
     pub async fn open_with_origin(url: &str, origin: &str) -> Result<Client, tungstenite::Error> {
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert("Origin", origin.parse().unwrap());

@@ -1,0 +1,355 @@
+//! Several nodes on one PostgreSQL, for each bus: clients on different nodes, every live
+//! event kind, rows the app inserts itself, clocks skewed between nodes, a commit that
+//! lands late, the bus's connection cut, and a node killed with SIGKILL.
+//!
+//! NATS must answer at 127.0.0.1:4222 (scripts/test.sh starts it when it does not).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chat_protocol::{ClientFrame, ServerFrame, StoredMessage, UserRef};
+use chat_server::bus::{BusConfig, BusKind};
+use chat_server::clock::Clock;
+use chat_server::{Running, ServeConfig};
+use common::{Client, SECRET, TestDb, new_id, token};
+use rstest::rstest;
+
+const T1: UserRef = UserRef::teacher(1);
+const S1: UserRef = UserRef::student(1);
+const NATS: &str = "nats://127.0.0.1:4222";
+
+fn bus(kind: &str) -> BusConfig {
+    let kind = match kind {
+        "postgres" => BusKind::Postgres { listen_url: None },
+        _ => BusKind::Nats { url: NATS.into() },
+    };
+    BusConfig { kind, beat: Duration::from_millis(200), node_timeout: Duration::from_secs(1) }
+}
+
+async fn node(db: &TestDb, kind: &str, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
+    let mut config = ServeConfig::for_tests(SECRET);
+    config.bus = Some(bus(kind));
+    config.limits.presence_grace = Duration::from_millis(100);
+    tweak(&mut config);
+    Running::start(config, db.store()).await.unwrap()
+}
+
+/// The next live message (skipping presence, typing and the like), with its position.
+async fn next_message(c: &mut Client) -> (StoredMessage, u64) {
+    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
+    let ServerFrame::MessageAt { message, position } = frame else { unreachable!() };
+    (message, position)
+}
+
+/// Watches `user` and waits until it is reported online (now or later).
+async fn wait_online(c: &mut Client, user: UserRef) {
+    let req = c.req();
+    c.send(&ClientFrame::WatchPresence { req, users: vec![user] }).await;
+    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::Watching { .. })).await;
+    let ServerFrame::Watching { online, .. } = frame else { unreachable!() };
+    if !online.contains(&user) {
+        c.recv_until(|f| matches!(f, ServerFrame::Presence { user: u, online: true } if *u == user)).await;
+    }
+}
+
+/// Inserts a message as the app would (Prisma or SQL), not through any chat server.
+async fn app_insert(db: &TestDb, from: UserRef, to: UserRef, content: &str, created_at: &str) -> String {
+    let id = new_id().hyphenated().as_str().to_owned();
+    sqlx::query(&format!(
+        r#"INSERT INTO "Message" (id, "senderId", "senderRole", "recipientId", "recipientRole", content,
+               "createdAt", "updatedAt")
+           VALUES ($1, $2, $3, $4, $5, $6, {created_at}, now())"#
+    ))
+    .bind(&id)
+    .bind(from.id)
+    .bind(from.role.as_str())
+    .bind(to.id)
+    .bind(to.role.as_str())
+    .bind(content)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    id
+}
+
+/// Catches up from `after` and then takes live messages until `want` have come: a send is
+/// acked at its commit and logged a moment later, so the newest may come either way.
+/// Returns the ids in the order they came (a repeat would show).
+async fn catch_up_then_live(c: &mut Client, after: u64, want: usize) -> Vec<String> {
+    let (messages, _) = catch_up(c, after).await;
+    let mut ids: Vec<String> = messages.iter().map(|m| m.id.hyphenated().as_str().to_owned()).collect();
+    while ids.len() < want {
+        ids.push(next_message(c).await.0.id.hyphenated().as_str().to_owned());
+    }
+    ids
+}
+
+async fn catch_up(c: &mut Client, after: u64) -> (Vec<StoredMessage>, u64) {
+    let req = c.req();
+    c.send(&ClientFrame::CatchUp { req, after, limit: 200 }).await;
+    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::CatchUpPage { .. })).await;
+    let ServerFrame::CatchUpPage { messages, last, more, .. } = frame else { unreachable!() };
+    assert!(!more);
+    (messages, last)
+}
+
+#[rstest]
+#[tokio::test]
+async fn every_live_event_crosses_nodes(#[values("postgres", "nats")] kind: &str) {
+    let db = TestDb::ready().await;
+    let a = node(&db, kind, |_| {}).await;
+    let b = node(&db, kind, |_| {}).await;
+    let (mut student, start) = Client::login_current(&a, S1).await;
+    let (mut teacher, _) = Client::login_current(&b, T1).await;
+    // The teacher's second tab is on the other node (no sticky sessions).
+    let (mut teacher_tab, _) = Client::login_current(&a, T1).await;
+
+    // Presence: online on any node.
+    wait_online(&mut student, T1).await;
+
+    // A message from node B reaches the recipient on A and the sender's tab on A.
+    let (id, ack) = teacher.send_message(S1, "hello across nodes").await;
+    assert!(matches!(ack, ServerFrame::Sent { .. }), "{ack:?}");
+    let (got, position) = next_message(&mut student).await;
+    assert_eq!((got.id, got.from, got.content.as_str()), (id, T1, "hello across nodes"));
+    assert!(position > start);
+    let (copy, copy_position) = next_message(&mut teacher_tab).await;
+    assert_eq!((copy.id, copy_position), (id, position), "the same log position on every node");
+
+    // Typing.
+    let req = teacher.req();
+    teacher.send(&ClientFrame::Typing { req, peer: S1, on: true }).await;
+    student.recv_until(|f| matches!(f, ServerFrame::Typing { from, on: true } if *from == T1)).await;
+
+    // A read receipt: to the sender on B, and to the reader's own tabs elsewhere.
+    let req = student.req();
+    student.send(&ClientFrame::MarkRead { req, peer: T1, up_to: got.cursor() }).await;
+    let (receipt, _) = teacher.recv_until(|f| matches!(f, ServerFrame::Read { .. })).await;
+    assert_eq!(receipt, ServerFrame::Read { reader: S1, peer: T1, up_to: got.cursor() });
+
+    // A reply the other way.
+    let (reply, _) = student.send_message(T1, "hi back").await;
+    let (got, _) = next_message(&mut teacher).await;
+    assert_eq!(got.id, reply);
+
+    // Offline when the teacher's last tab anywhere closes.
+    teacher.ws.close(None).await.unwrap();
+    drop(teacher);
+    teacher_tab.ws.close(None).await.unwrap();
+    drop(teacher_tab);
+    student.recv_until(|f| matches!(f, ServerFrame::Presence { user, online: false } if *user == T1)).await;
+
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[rstest]
+#[tokio::test]
+async fn rows_the_app_inserts_reach_every_node_live_and_through_catch_up(#[values("postgres", "nats")] kind: &str) {
+    let db = TestDb::ready().await;
+    let a = node(&db, kind, |_| {}).await;
+    let b = node(&db, kind, |_| {}).await;
+    let (mut on_a, start) = Client::login_current(&a, S1).await;
+    let (mut on_b, _) = Client::login_current(&b, S1).await;
+    let id = app_insert(&db, T1, S1, "a notice from a server action", "CURRENT_TIMESTAMP").await;
+    let (got_a, position) = next_message(&mut on_a).await;
+    let (got_b, position_b) = next_message(&mut on_b).await;
+    assert_eq!(got_a.id.hyphenated().as_str(), id);
+    assert_eq!((got_b.id, position_b), (got_a.id, position));
+    assert_eq!(got_a.content, "a notice from a server action");
+    // And a client that was away gets it by catching up.
+    let (mut later, _) = Client::login_current(&b, S1).await;
+    let (messages, last) = catch_up(&mut later, start).await;
+    assert_eq!(messages.iter().map(|m| m.id).collect::<Vec<_>>(), [got_a.id]);
+    assert_eq!(last, position);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+/// The gap a `createdAt` cursor has: node B's clock runs 2 s ahead of node A's, and an app
+/// transaction holds an earlier row open while later ones commit. A client that saw the
+/// later messages and reconnects still gets every one of the others, once.
+#[rstest]
+#[tokio::test]
+async fn skewed_clocks_and_late_commits_leave_no_gap(#[values("postgres", "nats")] kind: &str) {
+    let db = TestDb::ready().await;
+    let now = chat_server::now_ms();
+    let a = node(&db, kind, |c| c.clock = Clock::manual(now - 1_000)).await;
+    let b = node(&db, kind, |c| c.clock = Clock::manual(now + 1_000)).await;
+    let (mut student, _) = Client::login_current(&a, S1).await;
+    let (mut teacher_b, _) = Client::login_current(&b, T1).await;
+    let (mut teacher_a, _) = Client::login_current(&a, T1).await;
+
+    // An app transaction inserts a row dated before everything else and stays open.
+    let mut open = db.pool.begin().await.unwrap();
+    let late_id = new_id().hyphenated().as_str().to_owned();
+    sqlx::query(
+        r#"INSERT INTO "Message" (id, "senderId", "senderRole", "recipientId", "recipientRole", content,
+               "createdAt", "updatedAt")
+           VALUES ($1, 1, 'teacher', 1, 'student', 'committed late', TIMESTAMP '2001-01-01', now())"#,
+    )
+    .bind(&late_id)
+    .execute(&mut *open)
+    .await
+    .unwrap();
+
+    // Meanwhile messages flow (the open transaction holds nothing up): first from B (its
+    // clock is ahead), then from A (createdAt 2 s earlier than B's).
+    let (from_b, _) = teacher_b.send_message(S1, "from B, clock ahead").await;
+    let (m1, p1) = next_message(&mut student).await;
+    assert_eq!(m1.id, from_b);
+    let (from_a, _) = teacher_a.send_message(S1, "from A, clock behind").await;
+    let (m2, p2) = next_message(&mut student).await;
+    assert_eq!(m2.id, from_a);
+    assert!(m2.created_at < m1.created_at, "A's createdAt is earlier, yet it comes later in the log");
+    assert!(p2 > p1);
+
+    // The student leaves, having seen everything up to p2.
+    student.ws.close(None).await.unwrap();
+    drop(student);
+    // The late transaction commits now, and one more message arrives while the student is away.
+    open.commit().await.unwrap();
+    let (away, _) = teacher_a.send_message(S1, "while away").await;
+    // The student comes back (to the other node) and catches up from p2: both, once, even
+    // though the late row's createdAt is decades before what it had seen.
+    let (mut back, _) = Client::login_current(&b, S1).await;
+    let mut ids = catch_up_then_live(&mut back, p2, 2).await;
+    ids.sort();
+    let mut expected = vec![late_id.clone(), away.hyphenated().as_str().to_owned()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    // A time cursor would have skipped the late row: it is older than the newest message seen.
+    let late_at: i64 =
+        sqlx::query_scalar(r#"SELECT (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8 FROM "Message" WHERE id = $1"#)
+            .bind(&late_id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(late_at < m1.created_at && late_at < m2.created_at);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn delivery_goes_on_when_the_postgres_bus_connection_is_cut() {
+    let db = TestDb::ready().await;
+    let a = node(&db, "postgres", |_| {}).await;
+    let b = node(&db, "postgres", |_| {}).await;
+    let (mut student, _) = Client::login_current(&a, S1).await;
+    let (mut teacher, _) = Client::login_current(&b, T1).await;
+    let (first, _) = teacher.send_message(S1, "before the cut").await;
+    assert_eq!(next_message(&mut student).await.0.id, first);
+    // Cut every listening connection (an admin, a proxy, a failover would).
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(cut >= 2, "both nodes listen: {cut}");
+    for i in 0..5 {
+        let (id, _) = teacher.send_message(S1, &format!("after the cut {i}")).await;
+        assert_eq!(next_message(&mut student).await.0.id, id);
+    }
+    // Typing needs the bus itself: it comes back once the listener reconnects.
+    loop {
+        let req = teacher.req();
+        teacher.send(&ClientFrame::Typing { req, peer: S1, on: true }).await;
+        let got = tokio::time::timeout(Duration::from_millis(500), async {
+            student.recv_until(|f| matches!(f, ServerFrame::Typing { .. })).await
+        })
+        .await;
+        if got.is_ok() {
+            break;
+        }
+    }
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_node(db: &TestDb, kind: &str, port: u16) -> Node {
+    let bus = if kind == "postgres" { "postgres".to_owned() } else { NATS.to_owned() };
+    let child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("CHAT_BUS", bus)
+        .env("SOCKET_PORT", port.to_string())
+        .env("CHAT_TOKEN_SECRET", std::str::from_utf8(SECRET).unwrap())
+        .env("CHAT_ALLOWED_ORIGINS", "*")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Node(child)
+}
+
+async fn connect_when_up(port: u16, user: UserRef) -> (Client, u64) {
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    for _ in 0..200 {
+        if let Ok(mut c) = Client::try_open(&url).await {
+            c.send(&ClientFrame::Hello { version: chat_protocol::PROTOCOL_VERSION, token: token(user) }).await;
+            assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
+            let ServerFrame::Position { position } = c.recv().await else { panic!("position") };
+            return (c, position);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the node on port {port} did not come up");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A node killed with SIGKILL: its users show offline on the others within the stated
+/// bound (node timeout 6 s after the last heartbeat, 2 s apart), and its client moves to
+/// another node and catches up with nothing lost or repeated.
+#[rstest]
+#[tokio::test]
+async fn a_killed_node_is_noticed_and_its_clients_catch_up_elsewhere(#[values("postgres", "nats")] kind: &str) {
+    let db = TestDb::ready().await;
+    let (pa, pb) = (free_port(), free_port());
+    let _a = spawn_node(&db, kind, pa);
+    let mut b = spawn_node(&db, kind, pb);
+    let (mut teacher, _) = connect_when_up(pa, T1).await;
+    let (mut student, _) = connect_when_up(pb, S1).await;
+    wait_online(&mut teacher, S1).await;
+    let (first, _) = teacher.send_message(S1, "before the kill").await;
+    let (got, position) = next_message(&mut student).await;
+    assert_eq!(got.id, first);
+
+    b.0.kill().unwrap();
+    b.0.wait().unwrap();
+    let killed = std::time::Instant::now();
+    // Sends go on while the student is away.
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(teacher.send_message(S1, &format!("while B is dead {i}")).await.0);
+    }
+    // Presence: offline on node A within the bound.
+    let offline = tokio::time::timeout(Duration::from_secs(12), async {
+        teacher.recv_until(|f| matches!(f, ServerFrame::Presence { user, online: false } if *user == S1)).await
+    })
+    .await;
+    assert!(offline.is_ok(), "the killed node's user went offline");
+    assert!(killed.elapsed() < Duration::from_secs(10), "{:?}", killed.elapsed());
+    // The student reconnects to A and catches up from its position: every message, once.
+    let (mut again, _) = connect_when_up(pa, S1).await;
+    let ids = catch_up_then_live(&mut again, position, sent.len()).await;
+    let sent: Vec<String> = sent.iter().map(|id| id.hyphenated().as_str().to_owned()).collect();
+    assert_eq!(ids, sent, "every message, once, in order");
+}
