@@ -245,6 +245,27 @@ pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error>
         }
     }
 
+    // The message log beside "Message": tables, the trigger that feeds it, the sequencer.
+    let log_ok: bool = sqlx::query_scalar(
+        "SELECT to_regclass('chat_log') IS NOT NULL AND to_regclass('chat_inbox') IS NOT NULL
+            AND to_regprocedure('chat_log_sequence(boolean, text, text)') IS NOT NULL
+            AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'chat_log_inbox' AND NOT tgisinternal
+                        AND tgrelid = to_regclass('\"Message\"'))",
+    )
+    .fetch_one(pool)
+    .await?;
+    if log_ok {
+        report.ok.push(format!("message log {schema}.chat_log with its inbox, trigger and sequencer"));
+    } else {
+        report.problems.push(Finding {
+            problem: format!(
+                "the message log ({schema}.chat_log, chat_inbox, the trigger chat_log_inbox on \"Message\", \
+                 chat_log_sequence()) is missing or incomplete"
+            ),
+            fix: "chat-server setup --only message".into(),
+        });
+    }
+
     let found = columns(pool, schema, "users_view").await?;
     let names: Vec<&str> = found.iter().map(|f| f.column_name.as_str()).collect();
     if found.is_empty() {

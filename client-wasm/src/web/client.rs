@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use chat_protocol::{ErrorCode, MessageId, Millis, UserRef};
+use chat_protocol::{ErrorCode, MessageId, UserRef};
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
