@@ -52,12 +52,14 @@ CREATE OR REPLACE TRIGGER chat_log_inbox
     REFERENCING NEW TABLE AS chat_new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION chat_log_inbox();
 
--- Moves what has committed to the inbox into the log and returns those messages in log
--- order. `wait`: wait for a sequencer running elsewhere (false: return nothing if one is
+-- Moves what has committed to the inbox (the oldest `max_rows` at most, so a bulk import
+-- by the app is sequenced in bounded rounds) into the log and returns those messages in
+-- log order. `wait`: wait for a sequencer running elsewhere (false: return nothing if one is
 -- running; it takes these rows). `notify_channel`: when set and something moved, one
 -- NOTIFY on it (payload: the calling node), which wakes every node listening
 -- (CHAT_BUS=postgres): one per sequencing round, never one per message.
-CREATE OR REPLACE FUNCTION chat_log_sequence(wait boolean, notify_channel text, notify_payload text)
+CREATE OR REPLACE FUNCTION chat_log_sequence(wait boolean, notify_channel text, notify_payload text,
+                                             max_rows integer)
 RETURNS TABLE (pos bigint, id text, sender_role text, sender_id integer, recipient_role text,
                recipient_id integer, content text, created_ms bigint, is_read boolean)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -73,7 +75,10 @@ BEGIN
     -- lock: the previous sequencer's positions are all visible here.
     SELECT coalesce(max(l.pos), 0) INTO base FROM chat_log l;
     RETURN QUERY
-        WITH moved AS (DELETE FROM chat_inbox RETURNING *),
+        WITH moved AS (
+                 DELETE FROM chat_inbox
+                 WHERE seq IN (SELECT i.seq FROM chat_inbox i ORDER BY i.seq LIMIT max_rows)
+                 RETURNING *),
              logged AS (
                  INSERT INTO chat_log (pos, message_id, sender_role, sender_id, recipient_role, recipient_id)
                  SELECT base + row_number() OVER (ORDER BY m.seq), m.message_id, m.sender_role, m.sender_id,

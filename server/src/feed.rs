@@ -21,14 +21,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chat_protocol::MessageId;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
 use crate::hub::{ConnId, Hub, with_lock};
 use crate::metrics::Metrics;
-use crate::store::{Logged, Store};
+use crate::store::{Logged, Store, StoreError};
 
 /// How many log rows one read takes.
 const LOG_PAGE: u16 = 1_000;
@@ -104,8 +104,11 @@ impl Feed {
     }
 }
 
-/// Starts the feed from the log's current end. When `stop` is cancelled it makes one last
-/// round (so what the writer acked while draining reaches this node's connections) and ends.
+/// Starts the feed from the log's current end. The returned receiver fires once the feed
+/// has sequenced what was left in the inbox (rows the app inserted while no node ran: they
+/// are history, which a reconnecting client gets in its catch-up) and taken the log's end:
+/// accept connections after that. When `stop` is cancelled it makes one last round (so
+/// what the writer acked while draining reaches this node's connections) and ends.
 #[must_use]
 pub(crate) fn spawn(
     feed: Feed,
@@ -114,11 +117,16 @@ pub(crate) fn spawn(
     metrics: Metrics,
     poll: Duration,
     stop: CancellationToken,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
+) -> (JoinHandle<()>, oneshot::Receiver<()>) {
+    let (ready, started) = oneshot::channel();
+    let task = tokio::spawn(async move {
         let mut runner = Runner { feed, store, hub, metrics, delivered: 0 };
-        runner.run(poll, stop).await;
-    })
+        if runner.start(&stop).await {
+            let _ = ready.send(());
+            runner.run(poll, stop).await;
+        }
+    });
+    (task, started)
 }
 
 struct Runner {
@@ -130,24 +138,44 @@ struct Runner {
 }
 
 impl Runner {
-    async fn run(&mut self, poll: Duration, stop: CancellationToken) {
-        // Start at the end: what was logged before this node started is history, which
-        // clients read with catch-up and history requests.
+    /// Sequences the inbox's leftovers, then starts at the log's end (what was logged before
+    /// this node started is history, which clients read with catch-up and history
+    /// requests). False when stopped first.
+    async fn start(&mut self, stop: &CancellationToken) -> bool {
         loop {
-            match self.store.log_head().await {
+            match self.start_position().await {
                 Ok(head) => {
                     self.set_delivered(head);
-                    break;
+                    return true;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "the feed cannot read the message log; retrying");
                     tokio::select! {
-                        () = stop.cancelled() => return,
+                        () = stop.cancelled() => return false,
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
                 }
             }
         }
+    }
+
+    async fn start_position(&self) -> Result<u64, StoreError> {
+        if matches!(self.store, Store::Postgres(_)) {
+            let bus = self.feed.inner.bus.get();
+            let notify = bus.and_then(Bus::sequencer_notify);
+            let notify = notify.as_ref().map(|(c, p)| (*c, p.as_str()));
+            loop {
+                let rows = self.store.sequence(0, true, notify, LOG_PAGE).await?;
+                self.metrics.sequenced(rows.len());
+                if rows.len() < usize::from(LOG_PAGE) {
+                    break;
+                }
+            }
+        }
+        self.store.log_head().await
+    }
+
+    async fn run(&mut self, poll: Duration, stop: CancellationToken) {
         let mut next_poll = tokio::time::Instant::now() + poll;
         loop {
             let polled = tokio::select! {
@@ -189,13 +217,22 @@ impl Runner {
                             bus.log_moved();
                         }
                     }
-                    let full = rows.len() >= usize::from(LOG_PAGE) && matches!(self.store, Store::Sqlite(_));
+                    let full = rows.len() >= usize::from(LOG_PAGE);
                     if !self.absorb(rows).await {
                         self.feed.inner.moved.store(true, Ordering::Release);
                         return false;
                     }
-                    if full && !self.read_log().await {
-                        return false;
+                    if full {
+                        match self.store {
+                            // SQLite's "sequence" reads the log: read the rest.
+                            Store::Sqlite(_) => {
+                                if !self.read_log().await {
+                                    return false;
+                                }
+                            }
+                            // More waits in the inbox (a bulk insert): another round.
+                            Store::Postgres(_) => self.feed.committed(),
+                        }
                     }
                 }
                 Err(e) => {

@@ -93,8 +93,13 @@ pub async fn run_with(
         }
     };
     let feed_stop = CancellationToken::new();
-    let feed_task =
+    let (feed_task, feed_started) =
         feed::spawn(feed.clone(), store.clone(), hub.clone(), metrics.clone(), config.log_poll, feed_stop.clone());
+    // Accept connections once the feed has its start: a client reconnecting right away then
+    // finds what was written while the server was down in its catch-up, not as live messages.
+    if tokio::time::timeout(config.limits.db_timeout * 2, feed_started).await.is_err() {
+        tracing::warn!("the message log is not answering yet; accepting connections, the feed keeps trying");
+    }
     let writer_stop = CancellationToken::new();
     let (writer, writer_task) = writer::spawn(
         store.clone(),

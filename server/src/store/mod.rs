@@ -282,7 +282,8 @@ impl Store {
     /// them in log order (PostgreSQL: `chat_log_sequence`; SQLite numbers rows as they are
     /// inserted, so this reads the log after `after`). `wait`: wait for a sequencer running
     /// on another node instead of leaving the rows to it. `notify`: the channel to wake the
-    /// other nodes on when something moved, and the payload (PostgreSQL bus).
+    /// other nodes on when something moved, and the payload (PostgreSQL bus). At most
+    /// `limit` messages a call: a full page means more may be waiting.
     ///
     /// # Errors
     /// A database error.
@@ -295,7 +296,7 @@ impl Store {
     ) -> Result<Vec<Logged>, StoreError> {
         bounded(self.timeout(), async {
             match self {
-                Store::Postgres(s) => s.sequence(wait, notify).await,
+                Store::Postgres(s) => s.sequence(wait, notify, limit).await,
                 Store::Sqlite(s) => s.log_after(after, limit).await,
             }
         })

@@ -307,11 +307,17 @@ impl PgStore {
         rows.into_iter().map(|row| to_conversation(me, row)).collect()
     }
 
-    pub(super) async fn sequence(&self, wait: bool, notify: Option<(&str, &str)>) -> Result<Vec<Logged>, StoreError> {
-        let rows: Vec<LogRow> = sqlx::query_as("SELECT * FROM chat_log_sequence($1, $2, $3)")
+    pub(super) async fn sequence(
+        &self,
+        wait: bool,
+        notify: Option<(&str, &str)>,
+        limit: u16,
+    ) -> Result<Vec<Logged>, StoreError> {
+        let rows: Vec<LogRow> = sqlx::query_as("SELECT * FROM chat_log_sequence($1, $2, $3, $4)")
             .bind(wait)
             .bind(notify.map(|(channel, _)| channel))
             .bind(notify.map(|(_, payload)| payload))
+            .bind(i32::from(limit))
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(to_logged).collect()
