@@ -219,15 +219,14 @@ impl Runner {
                     }
                     let full = rows.len() >= usize::from(LOG_PAGE);
                     if !self.absorb(rows).await {
-                        self.feed.inner.moved.store(true, Ordering::Release);
-                        return false;
+                        return self.read_again_later();
                     }
                     if full {
                         match self.store {
                             // SQLite's "sequence" reads the log: read the rest.
                             Store::Sqlite(_) => {
                                 if !self.read_log().await {
-                                    return false;
+                                    return self.read_again_later();
                                 }
                             }
                             // More waits in the inbox (a bulk insert): another round.
@@ -245,10 +244,15 @@ impl Runner {
             }
         }
         if (moved || polled) && !self.read_log().await {
-            self.feed.inner.moved.store(true, Ordering::Release);
-            return false;
+            return self.read_again_later();
         }
         true
+    }
+
+    /// Reading the log failed: the next round reads it again. Returns false (the round failed).
+    fn read_again_later(&self) -> bool {
+        self.feed.inner.moved.store(true, Ordering::Release);
+        false
     }
 
     /// Delivers `rows` (in log order), first reading from the log any positions between

@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -167,6 +168,29 @@ async fn rows_the_app_inserts_reach_every_node_live_and_through_catch_up(#[value
     assert_eq!(last, position);
     a.stop().await.unwrap();
     b.stop().await.unwrap();
+}
+
+/// A node stopped gracefully (a deploy) tells the others its users left at once: with a
+/// node timeout of a minute, only its leaving notice can bring the offline in time.
+#[rstest]
+#[tokio::test]
+async fn a_node_that_shuts_down_tells_the_others_its_users_left(#[values("postgres", "nats")] kind: &str) {
+    let db = TestDb::ready().await;
+    let slow_timeout = |c: &mut ServeConfig| {
+        if let Some(bus) = c.bus.as_mut() {
+            bus.node_timeout = Duration::from_secs(60);
+        }
+    };
+    let a = node(&db, kind, slow_timeout).await;
+    let b = node(&db, kind, slow_timeout).await;
+    let (mut student, _) = Client::login_current(&a, S1).await;
+    let (_teacher, _) = Client::login_current(&b, T1).await;
+    wait_online(&mut student, T1).await;
+    let stopped = std::time::Instant::now();
+    b.stop().await.unwrap();
+    student.recv_until(|f| matches!(f, ServerFrame::Presence { user, online: false } if *user == T1)).await;
+    assert!(stopped.elapsed() < Duration::from_secs(30), "{:?}", stopped.elapsed());
+    a.stop().await.unwrap();
 }
 
 /// Inserts `n` messages from `from` to `to` in one statement, as an app's bulk import would.
@@ -358,48 +382,67 @@ async fn delivery_goes_on_when_the_postgres_bus_connection_is_cut() {
     b.stop().await.unwrap();
 }
 
-struct Node(Child);
+/// A `chat-server serve` process and the address it listens on.
+struct Node {
+    child: Child,
+    addr: String,
+}
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn spawn_node(db: &TestDb, kind: &str, port: u16) -> Node {
+/// Starts the real binary on a port of its choosing and returns once it says where it
+/// listens (it accepts from then on: connections wait in the backlog until it serves).
+fn spawn_node(db: &TestDb, kind: &str) -> Node {
     let bus = if kind == "postgres" { "postgres".to_owned() } else { NATS.to_owned() };
-    let child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .arg("serve")
         .env("DATABASE_URL", &db.url)
         .env("CHAT_BUS", bus)
-        .env("SOCKET_PORT", port.to_string())
+        .env("SOCKET_PORT", "0")
         .env("CHAT_TOKEN_SECRET", std::str::from_utf8(SECRET).unwrap())
         .env("CHAT_ALLOWED_ORIGINS", "*")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    Node(child)
-}
-
-async fn connect_when_up(port: u16, user: UserRef) -> (Client, u64) {
-    let url = format!("ws://127.0.0.1:{port}/ws");
-    for _ in 0..200 {
-        if let Ok(mut c) = Client::try_open(&url).await {
-            c.send(&ClientFrame::Hello { version: chat_protocol::PROTOCOL_VERSION, token: token(user) }).await;
-            assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
-            let ServerFrame::Position { position } = c.recv().await else { panic!("position") };
-            return (c, position);
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        let mut tx = Some(tx);
+        // Keeps reading to the end, so the process never blocks on a full pipe.
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ws://").nth(1)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(Ok(rest.split('/').next().unwrap_or_default().to_owned()));
+            }
+            log.push_str(&line);
+            log.push('\n');
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(tx) = tx {
+            let _ = tx.send(Err(log));
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)).expect("the node starts") {
+        Ok(addr) => Node { child, addr },
+        Err(log) => panic!("the node did not start:\n{log}"),
     }
-    panic!("the node on port {port} did not come up");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+async fn connect(node: &Node, user: UserRef) -> (Client, u64) {
+    let mut c = Client::open(&format!("ws://{}/ws", node.addr)).await;
+    c.send(&ClientFrame::Hello { version: chat_protocol::PROTOCOL_VERSION, token: token(user) }).await;
+    assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
+    let ServerFrame::Position { position } = c.recv().await else { panic!("position") };
+    (c, position)
 }
 
 /// A node killed with SIGKILL: its users show offline on the others within the stated
@@ -409,18 +452,17 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn a_killed_node_is_noticed_and_its_clients_catch_up_elsewhere(#[values("postgres", "nats")] kind: &str) {
     let db = TestDb::ready().await;
-    let (pa, pb) = (free_port(), free_port());
-    let _a = spawn_node(&db, kind, pa);
-    let mut b = spawn_node(&db, kind, pb);
-    let (mut teacher, _) = connect_when_up(pa, T1).await;
-    let (mut student, _) = connect_when_up(pb, S1).await;
+    let a = spawn_node(&db, kind);
+    let mut b = spawn_node(&db, kind);
+    let (mut teacher, _) = connect(&a, T1).await;
+    let (mut student, _) = connect(&b, S1).await;
     wait_online(&mut teacher, S1).await;
     let (first, _) = teacher.send_message(S1, "before the kill").await;
     let (got, position) = next_message(&mut student).await;
     assert_eq!(got.id, first);
 
-    b.0.kill().unwrap();
-    b.0.wait().unwrap();
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
     let killed = std::time::Instant::now();
     // Sends go on while the student is away.
     let mut sent = Vec::new();
@@ -435,7 +477,7 @@ async fn a_killed_node_is_noticed_and_its_clients_catch_up_elsewhere(#[values("p
     assert!(offline.is_ok(), "the killed node's user went offline");
     assert!(killed.elapsed() < Duration::from_secs(10), "{:?}", killed.elapsed());
     // The student reconnects to A and catches up from its position: every message, once.
-    let (mut again, _) = connect_when_up(pa, S1).await;
+    let (mut again, _) = connect(&a, S1).await;
     let ids = catch_up_then_live(&mut again, position, sent.len()).await;
     let sent: Vec<String> = sent.iter().map(|id| id.hyphenated().as_str().to_owned()).collect();
     assert_eq!(ids, sent, "every message, once, in order");

@@ -15,7 +15,6 @@
 //! Events are batched: whatever is queued when the publisher is free goes out as one
 //! NOTIFY (PostgreSQL takes a database-wide lock per notifying commit) or one NATS message.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +31,9 @@ use tokio_util::sync::CancellationToken;
 use crate::feed::Feed;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+
+mod remote;
+use remote::Remote;
 
 /// A node's id: random per process, so a restarted node is a new node.
 pub(crate) type NodeId = u64;
@@ -159,6 +161,8 @@ const QUEUE: usize = 65_536;
 /// The largest payload of one NOTIFY or NATS message: PostgreSQL's limit is 8,000 bytes,
 /// base64 takes 4 for 3.
 const MAX_PAYLOAD: usize = 5_000;
+/// How long a leaving node waits for the bus to take its last notices.
+const LEAVE_BOUND: Duration = Duration::from_secs(2);
 /// How many users one `Online` answer names (a few bytes each).
 const USERS_PER_EVENT: usize = 500;
 
@@ -340,7 +344,8 @@ impl PendingBus {
         let bus = Bus { node: self.node, notify_channel, sender: self.sender.clone() };
         let remote = Arc::new(std::sync::Mutex::new(Remote::default()));
         let node = self.node;
-        let publisher = tokio::spawn(publish_loop(self.rx, transport, names.clone(), node));
+        let leaving = CancellationToken::new();
+        let publisher = tokio::spawn(publish_loop(self.rx, transport, names.clone(), node, leaving.clone()));
         // Ask who is online elsewhere, and say who is online here (nobody yet at start).
         self.sender.publish(BusEvent::Hello);
         let listener = tokio::spawn(listen_loop(
@@ -365,7 +370,7 @@ impl PendingBus {
                     _ = every.tick() => {}
                 }
                 sender.publish(BusEvent::Beat);
-                let gone = crate::hub::with_lock(&remote, |r| r.forget_silent(timeout));
+                let gone = crate::hub::with_lock(&remote, |r| r.forget_silent(timeout, Instant::now()));
                 for user in gone {
                     hub.set_remote(user, false);
                 }
@@ -376,9 +381,13 @@ impl PendingBus {
             for chunk in users.chunks(USERS_PER_EVENT) {
                 sender.publish(BusEvent::Offline(chunk.to_vec()));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // The publisher sends what is queued (these included), then ends; bounded, as a
+            // bus that stopped answering must not hold the shutdown.
+            leaving.cancel();
+            if tokio::time::timeout(LEAVE_BOUND, publisher).await.is_err() {
+                tracing::warn!("the bus did not take the leaving notices in time; the others time this node out");
+            }
             listener.abort();
-            publisher.abort();
         });
         tracing::info!(bus = self.config.name(), node = format!("{node:016x}"), "joined the bus");
         Ok((bus, task))
@@ -390,10 +399,26 @@ enum Inbound {
     Nats { log: async_nats::Subscriber, events: async_nats::Subscriber },
 }
 
-async fn publish_loop(mut rx: mpsc::Receiver<BusEvent>, transport: Transport, names: Names, node: NodeId) {
+/// Publishes queued events in batches until `leaving`; then publishes what is still queued
+/// and ends.
+async fn publish_loop(
+    mut rx: mpsc::Receiver<BusEvent>,
+    transport: Transport,
+    names: Names,
+    node: NodeId,
+    leaving: CancellationToken,
+) {
     let mut queued = Vec::with_capacity(256);
     loop {
-        if rx.recv_many(&mut queued, 256).await == 0 {
+        let received = tokio::select! {
+            n = rx.recv_many(&mut queued, 256) => n,
+            () = leaving.cancelled(), if !rx.is_closed() => {
+                // Take no more; what is buffered is still received, then recv_many says 0.
+                rx.close();
+                continue;
+            }
+        };
+        if received == 0 {
             return;
         }
         let log = queued.contains(&BusEvent::Log);
@@ -426,77 +451,6 @@ fn envelopes(node: NodeId, events: Vec<BusEvent>) -> Vec<Vec<u8>> {
         out.extend(postcard::to_allocvec(&current).ok());
     }
     out
-}
-
-/// What the other nodes hold: their users and when each was last heard.
-#[derive(Debug, Default)]
-struct Remote {
-    nodes: HashMap<NodeId, (Instant, HashSet<UserRef>)>,
-    /// On how many other nodes each user is online.
-    count: HashMap<UserRef, u32>,
-}
-
-impl Remote {
-    /// Notes that `node` spoke; returns whether it is new.
-    fn heard(&mut self, node: NodeId) -> bool {
-        let now = Instant::now();
-        let mut new = false;
-        self.nodes.entry(node).and_modify(|(seen, _)| *seen = now).or_insert_with(|| {
-            new = true;
-            (now, HashSet::new())
-        });
-        new
-    }
-
-    /// Returns the users whose presence elsewhere changed, with their new state.
-    fn set(&mut self, node: NodeId, users: &[UserRef], online: bool) -> Vec<(UserRef, bool)> {
-        let Some((_, held)) = self.nodes.get_mut(&node) else { return Vec::new() };
-        let mut changed = Vec::new();
-        for &user in users {
-            let moved = if online { held.insert(user) } else { held.remove(&user) };
-            if !moved {
-                continue;
-            }
-            let count = self.count.entry(user).or_insert(0);
-            if online {
-                *count += 1;
-                if *count == 1 {
-                    changed.push((user, true));
-                }
-            } else {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    self.count.remove(&user);
-                    changed.push((user, false));
-                }
-            }
-        }
-        changed
-    }
-
-    /// Forgets the nodes not heard for `timeout`; returns the users now offline everywhere
-    /// else.
-    fn forget_silent(&mut self, timeout: Duration) -> Vec<UserRef> {
-        let now = Instant::now();
-        let silent: Vec<NodeId> =
-            self.nodes.iter().filter(|(_, (seen, _))| now.duration_since(*seen) > timeout).map(|(n, _)| *n).collect();
-        let mut gone = Vec::new();
-        for node in silent {
-            tracing::warn!(node = format!("{node:016x}"), "a node stopped beating; its users go offline");
-            if let Some((_, users)) = self.nodes.remove(&node) {
-                for user in users {
-                    if let Some(count) = self.count.get_mut(&user) {
-                        *count = count.saturating_sub(1);
-                        if *count == 0 {
-                            self.count.remove(&user);
-                            gone.push(user);
-                        }
-                    }
-                }
-            }
-        }
-        gone
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -571,7 +525,7 @@ async fn listen_loop(
             continue;
         }
         let from = envelope.node;
-        if crate::hub::with_lock(&remote, |r| r.heard(from)) {
+        if crate::hub::with_lock(&remote, |r| r.heard(from, Instant::now())) {
             // A node we did not know (it started, or we missed its hello): ask everyone.
             sender.publish(BusEvent::Hello);
         }
@@ -637,22 +591,5 @@ mod tests {
         assert_eq!(back, events);
         // base64 of the largest payload fits PostgreSQL's 8,000-byte NOTIFY limit.
         assert!(MAX_PAYLOAD.div_ceil(3) * 4 < 8_000);
-    }
-
-    #[test]
-    fn a_user_is_online_elsewhere_while_any_other_node_holds_them_and_a_silent_node_is_forgotten() {
-        let mut r = Remote::default();
-        let u = UserRef::student(1);
-        assert!(r.heard(1));
-        assert!(r.heard(2));
-        assert!(!r.heard(1));
-        assert_eq!(r.set(1, &[u], true), vec![(u, true)]);
-        assert_eq!(r.set(2, &[u], true), vec![]);
-        assert_eq!(r.set(1, &[u], false), vec![]);
-        assert_eq!(r.forget_silent(Duration::from_secs(60)), vec![]);
-        assert_eq!(r.forget_silent(Duration::ZERO), vec![u]);
-        assert!(r.nodes.is_empty());
-        // Events of a node not heard from (forgotten) change nothing.
-        assert_eq!(r.set(2, &[u], true), vec![]);
     }
 }
