@@ -32,16 +32,17 @@ for db in $(psql "$TEST_DATABASE_URL" -Atqc "select datname from pg_database whe
 done
 
 # NATS (the scale-out tests' second bus) at 127.0.0.1:4222: started, or installed from
-# Debian's nats-server package and started, when nothing answers there.
+# Debian's nats-server package and started, when nothing answers there. The NATS restart
+# test also runs a nats-server of its own, so the binary must be here either way.
 nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
-step "checking NATS at 127.0.0.1:4222"
+step "checking NATS at 127.0.0.1:4222 and the nats-server binary"
+if ! command -v nats-server >/dev/null 2>&1; then
+  echo "nats-server is not installed; installing it (apt)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -qq nats-server >/dev/null 2>&1 ||
+    { $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq nats-server >/dev/null; }
+fi
 if ! nats_up; then
-  if ! command -v nats-server >/dev/null 2>&1; then
-    echo "NATS is not answering and nats-server is not installed; installing it (apt)"
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get install -y -qq nats-server >/dev/null 2>&1 ||
-      { $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq nats-server >/dev/null; }
-  fi
   echo "starting nats-server on 127.0.0.1:4222"
   nohup nats-server -a 127.0.0.1 -p 4222 >/tmp/chat-test-nats.log 2>&1 &
   for _ in $(seq 1 50); do nats_up && break; sleep 0.2; done

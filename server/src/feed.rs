@@ -167,6 +167,11 @@ impl Runner {
             loop {
                 let rows = self.store.sequence(0, true, notify, LOG_PAGE).await?;
                 self.metrics.sequenced(rows.len());
+                if !rows.is_empty()
+                    && let Some(bus) = bus
+                {
+                    bus.log_moved();
+                }
                 if rows.len() < usize::from(LOG_PAGE) {
                     break;
                 }
@@ -213,6 +218,9 @@ impl Runner {
                 Ok(rows) => {
                     if !rows.is_empty() && matches!(self.store, Store::Postgres(_)) {
                         self.metrics.sequenced(rows.len());
+                        if notify.is_some() {
+                            self.metrics.bus_published("wakeup");
+                        }
                         if let Some(bus) = bus {
                             bus.log_moved();
                         }

@@ -43,6 +43,9 @@ struct Inner {
     log_position: Gauge,
     sequenced: Counter,
     bus_dropped: Counter,
+    bus_published: Family<ReasonLabel, Counter>,
+    bus_connected: Gauge,
+    bus_nodes: Gauge,
 }
 
 impl Default for Metrics {
@@ -110,8 +113,26 @@ impl Metrics {
             "Bus events dropped because the bus queue was full (the bus was down)",
             bus_dropped.clone(),
         );
+        let bus_published = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "bus_published",
+            "Messages this node published on the bus: reason=wakeup (the log moved; on PostgreSQL the sequencer's \
+             NOTIFY), reason=events (a batch of typing, read notices, presence, heartbeats)",
+            bus_published.clone(),
+        );
+        let bus_connected = Gauge::default();
+        registry.register(
+            "bus_connected",
+            "1 while this node hears the bus, 0 while it is cut off (other nodes' presence is then held as it was)",
+            bus_connected.clone(),
+        );
+        let bus_nodes = Gauge::default();
+        registry.register("bus_nodes", "Other nodes this node hears on the bus", bus_nodes.clone());
         Metrics {
             inner: Arc::new(Inner {
+                bus_published,
+                bus_connected,
+                bus_nodes,
                 log_position,
                 sequenced,
                 bus_dropped,
@@ -164,6 +185,15 @@ impl Metrics {
     }
 
     /// A bus event was dropped.
+    pub(crate) fn bus_published(&self, reason: &'static str) {
+        self.inner.bus_published.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    pub(crate) fn bus_state(&self, connected: bool, nodes: usize) {
+        self.inner.bus_connected.set(i64::from(connected));
+        self.inner.bus_nodes.set(i64::try_from(nodes).unwrap_or(i64::MAX));
+    }
+
     pub(crate) fn bus_dropped(&self) {
         self.inner.bus_dropped.inc();
     }

@@ -367,19 +367,113 @@ async fn delivery_goes_on_when_the_postgres_bus_connection_is_cut() {
         assert_eq!(next_message(&mut student).await.0.id, id);
     }
     // Typing needs the bus itself: it comes back once the listener reconnects.
-    loop {
-        let req = teacher.req();
-        teacher.send(&ClientFrame::Typing { req, peer: S1, on: true }).await;
-        let got = tokio::time::timeout(Duration::from_millis(500), async {
-            student.recv_until(|f| matches!(f, ServerFrame::Typing { .. })).await
-        })
-        .await;
-        if got.is_ok() {
-            break;
-        }
-    }
+    typing_gets_through(&mut teacher, &mut student, S1).await;
     a.stop().await.unwrap();
     b.stop().await.unwrap();
+}
+
+/// Sends typing notices from `from` to `peer` until one reaches `to` (`peer`'s client: the bus is back), within 30 s;
+/// returns the other frames `to` saw meanwhile.
+async fn typing_gets_through(from: &mut Client, to: &mut Client, peer: UserRef) -> Vec<ServerFrame> {
+    let mut seen = Vec::new();
+    for _ in 0..60 {
+        let req = from.req();
+        from.send(&ClientFrame::Typing { req, peer, on: true }).await;
+        let got = tokio::time::timeout(Duration::from_millis(500), async {
+            to.recv_until(|f| matches!(f, ServerFrame::Typing { .. })).await
+        })
+        .await;
+        match got {
+            Ok((_, others)) => {
+                seen.extend(others);
+                return seen;
+            }
+            Err(_) => continue,
+        }
+    }
+    panic!("typing did not get through within 30 s: the bus did not come back");
+}
+
+/// A NATS server of the test's own on a free port, to stop and start again.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Nats {
+    fn start(port: u16) -> Nats {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server on PATH (scripts/test.sh installs it)");
+        Nats { child: Some(child), port }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The NATS server killed and started again under two nodes: messages keep flowing while it
+/// is gone (each feed polls the log), presence does not flap (a node cut off from the bus
+/// holds the others' users as they were instead of timing them out), and once NATS is back
+/// typing crosses nodes again and a message sent meanwhile arrives once.
+#[tokio::test]
+async fn the_nats_server_restarts_and_nothing_is_lost_or_flaps() {
+    let db = TestDb::ready().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut nats = Nats::start(port);
+    let url = format!("nats://127.0.0.1:{}", nats.port);
+    let on_nats = |c: &mut ServeConfig| {
+        c.bus = Some(BusConfig {
+            kind: BusKind::Nats { url: url.clone() },
+            beat: Duration::from_millis(200),
+            node_timeout: Duration::from_secs(1),
+        });
+    };
+    // The first node waits for NATS to answer (it retries its first connect).
+    let a = node(&db, "nats", on_nats).await;
+    let b = node(&db, "nats", on_nats).await;
+    let (mut student, _) = Client::login_current(&a, S1).await;
+    let (mut teacher, _) = Client::login_current(&b, T1).await;
+    wait_online(&mut student, T1).await;
+    typing_gets_through(&mut teacher, &mut student, S1).await;
+
+    nats.kill();
+    // Ten messages across nodes without a bus: each arrives (by the feed's poll), once,
+    // in order; this takes seconds, several node timeouts.
+    let mut seen = Vec::new();
+    for i in 0..10 {
+        let (id, _) = teacher.send_message(S1, &format!("without NATS {i}")).await;
+        let (frame, others) = student.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
+        seen.extend(others);
+        let ServerFrame::MessageAt { message, .. } = frame else { unreachable!() };
+        assert_eq!(message.id, id);
+    }
+    let mut nats = Nats::start(port);
+    seen.extend(typing_gets_through(&mut teacher, &mut student, S1).await);
+    let (id, _) = teacher.send_message(S1, "NATS is back").await;
+    let (frame, others) = student.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
+    seen.extend(others);
+    assert!(matches!(frame, ServerFrame::MessageAt { message, .. } if message.id == id));
+    let flaps: Vec<&ServerFrame> =
+        seen.iter().filter(|f| matches!(f, ServerFrame::Presence { user, online: false } if *user == T1)).collect();
+    assert!(flaps.is_empty(), "the teacher never went offline: {flaps:?}");
+    assert!(seen.iter().all(|f| !matches!(f, ServerFrame::MessageAt { .. })), "no message twice: {seen:?}");
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    nats.kill();
 }
 
 /// A `chat-server serve` process and the address it listens on.

@@ -16,6 +16,7 @@
 //! NOTIFY (PostgreSQL takes a database-wide lock per notifying commit) or one NATS message.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -288,7 +289,7 @@ impl PendingBus {
                 .await
                 .map_err(|e| format!("the bus could not read the database's name: {e}"))?;
         let names = Names::new(&self.config.kind, &database, &schema);
-        let (reconnected_tx, reconnected_rx) = mpsc::unbounded_channel::<()>();
+        let (link_tx, link_rx) = mpsc::unbounded_channel::<bool>();
         let (transport, inbound) = match &self.config.kind {
             BusKind::Postgres { listen_url } => {
                 let mut listener = match listen_url {
@@ -308,7 +309,7 @@ impl PendingBus {
                 (Transport::Postgres(pool), Inbound::Postgres(listener))
             }
             BusKind::Nats { url } => {
-                let tx = reconnected_tx.clone();
+                let tx = link_tx.clone();
                 let client = async_nats::ConnectOptions::new()
                     .name("chat-server")
                     .retry_on_initial_connect()
@@ -318,9 +319,12 @@ impl PendingBus {
                         async move {
                             match event {
                                 async_nats::Event::Connected => {
-                                    let _ = tx.send(());
+                                    let _ = tx.send(true);
                                 }
-                                async_nats::Event::Disconnected => tracing::warn!("the NATS bus disconnected"),
+                                async_nats::Event::Disconnected => {
+                                    tracing::warn!("the NATS bus disconnected");
+                                    let _ = tx.send(false);
+                                }
                                 other => tracing::debug!(event = %other, "NATS"),
                             }
                         }
@@ -345,19 +349,29 @@ impl PendingBus {
         let remote = Arc::new(std::sync::Mutex::new(Remote::default()));
         let node = self.node;
         let leaving = CancellationToken::new();
-        let publisher = tokio::spawn(publish_loop(self.rx, transport, names.clone(), node, leaving.clone()));
+        let publisher = tokio::spawn(publish_loop(
+            self.rx,
+            transport,
+            names.clone(),
+            node,
+            self.sender.metrics.clone(),
+            leaving.clone(),
+        ));
         // Ask who is online elsewhere, and say who is online here (nobody yet at start).
         self.sender.publish(BusEvent::Hello);
+        let connected = Arc::new(AtomicBool::new(true));
         let listener = tokio::spawn(listen_loop(
             inbound,
-            reconnected_rx,
+            link_rx,
             names,
             node,
             hub.clone(),
             feed,
             self.sender.clone(),
             Arc::clone(&remote),
+            Arc::clone(&connected),
         ));
+        let metrics = self.sender.metrics.clone();
         let beat = self.config.beat;
         let timeout = self.config.node_timeout;
         let sender = self.sender.clone();
@@ -370,7 +384,14 @@ impl PendingBus {
                     _ = every.tick() => {}
                 }
                 sender.publish(BusEvent::Beat);
-                let gone = crate::hub::with_lock(&remote, |r| r.forget_silent(timeout, Instant::now()));
+                // Cut off from the bus, we hear nobody: their silence is ours, so their
+                // users stay as they were until we are back (then each gets a full timeout).
+                let up = connected.load(Ordering::Acquire);
+                let (gone, nodes) = crate::hub::with_lock(&remote, |r| {
+                    let gone = if up { r.forget_silent(timeout, Instant::now()) } else { Vec::new() };
+                    (gone, r.len())
+                });
+                metrics.bus_state(up, nodes);
                 for user in gone {
                     hub.set_remote(user, false);
                 }
@@ -406,6 +427,7 @@ async fn publish_loop(
     transport: Transport,
     names: Names,
     node: NodeId,
+    metrics: Metrics,
     leaving: CancellationToken,
 ) {
     let mut queued = Vec::with_capacity(256);
@@ -423,12 +445,18 @@ async fn publish_loop(
         }
         let log = queued.contains(&BusEvent::Log);
         queued.retain(|e| *e != BusEvent::Log);
-        if log && let Err(e) = transport.publish(&names.log, node.to_string().into_bytes()).await {
-            tracing::warn!(error = %e, "the bus refused a wake-up");
+        if log {
+            match transport.publish(&names.log, node.to_string().into_bytes()).await {
+                Ok(()) => metrics.bus_published("wakeup"),
+                Err(e) => tracing::warn!(error = %e, "the bus refused a wake-up"),
+            }
         }
         for payload in envelopes(node, std::mem::take(&mut queued)) {
-            if let Err(e) = transport.publish(&names.events, payload).await {
-                tracing::warn!(error = %e, "the bus refused events; they are lost (presence is re-sent on reconnect)");
+            match transport.publish(&names.events, payload).await {
+                Ok(()) => metrics.bus_published("events"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the bus refused events; they are lost (presence is re-sent on reconnect)");
+                }
             }
         }
     }
@@ -456,27 +484,47 @@ fn envelopes(node: NodeId, events: Vec<BusEvent>) -> Vec<Vec<u8>> {
 #[allow(clippy::too_many_arguments)]
 async fn listen_loop(
     mut inbound: Inbound,
-    mut reconnected: mpsc::UnboundedReceiver<()>,
+    mut link: mpsc::UnboundedReceiver<bool>,
     names: Names,
     node: NodeId,
     hub: Hub,
     feed: Feed,
     sender: BusSender,
     remote: Arc<std::sync::Mutex<Remote>>,
+    connected: Arc<AtomicBool>,
 ) {
-    let mut first_connect = true;
+    // Back on the bus after an outage: whatever was said meanwhile is gone, so catch up as a
+    // new node would (re-read the log, ask every node for its users), and give every node a
+    // full timeout to be heard again.
+    let back = || {
+        if !connected.swap(true, Ordering::AcqRel) {
+            tracing::warn!("back on the bus; re-reading the log and presence");
+            crate::hub::with_lock(&remote, |r| r.refresh(Instant::now()));
+            feed.wake();
+            sender.publish(BusEvent::Hello);
+        }
+    };
+    let lost = || {
+        if connected.swap(false, Ordering::AcqRel) {
+            tracing::warn!("cut off from the bus; messages still flow (the feed polls the log)");
+        }
+    };
     loop {
         let (subject, payload): (String, Vec<u8>) = match &mut inbound {
             Inbound::Postgres(listener) => match listener.try_recv().await {
-                Ok(Some(n)) => (n.channel().to_owned(), n.payload().as_bytes().to_vec()),
+                Ok(Some(n)) => {
+                    // The first notification after a loss (our own heartbeat comes back
+                    // within a beat) says the listening connection is back.
+                    back();
+                    (n.channel().to_owned(), n.payload().as_bytes().to_vec())
+                }
                 Ok(None) => {
-                    // The connection was lost and sqlx reconnects on the next call: whatever
-                    // was said meanwhile is gone, so catch up as a new node would.
-                    tracing::warn!("the PostgreSQL bus reconnected; re-reading the log and presence");
-                    resync(&feed, &sender);
+                    // The connection was lost; sqlx reconnects on the next call.
+                    lost();
                     continue;
                 }
                 Err(e) => {
+                    lost();
                     tracing::warn!(error = %e, "the PostgreSQL bus is down; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
@@ -492,11 +540,11 @@ async fn listen_loop(
                         Some(m) => (m.subject.to_string(), m.payload.to_vec()),
                         None => return,
                     },
-                    r = reconnected.recv() => {
-                        if r.is_none() { return; }
-                        if !std::mem::take(&mut first_connect) {
-                            tracing::warn!("the NATS bus reconnected; re-reading the log and presence");
-                            resync(&feed, &sender);
+                    up = link.recv() => {
+                        match up {
+                            None => return,
+                            Some(true) => back(),
+                            Some(false) => lost(),
                         }
                         continue;
                     }
@@ -533,11 +581,6 @@ async fn listen_loop(
             apply(event, from, &hub, &feed, &sender, &remote);
         }
     }
-}
-
-fn resync(feed: &Feed, sender: &BusSender) {
-    feed.wake();
-    sender.publish(BusEvent::Hello);
 }
 
 fn apply(event: BusEvent, from: NodeId, hub: &Hub, feed: &Feed, sender: &BusSender, remote: &std::sync::Mutex<Remote>) {

@@ -28,6 +28,19 @@ impl Remote {
         new
     }
 
+    /// This node was cut off from the bus and is back: every node gets a full timeout to be
+    /// heard again (their silence meanwhile was ours).
+    pub(super) fn refresh(&mut self, now: Instant) {
+        for (seen, _) in self.nodes.values_mut() {
+            *seen = now;
+        }
+    }
+
+    /// How many other nodes are known.
+    pub(super) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// Returns the users whose presence elsewhere changed, with their new state.
     pub(super) fn set(&mut self, node: NodeId, users: &[UserRef], online: bool) -> Vec<(UserRef, bool)> {
         let Some((_, held)) = self.nodes.get_mut(&node) else { return Vec::new() };
@@ -101,8 +114,23 @@ mod tests {
         assert_eq!(r.nodes.len(), 1, "node 1 was heard recently: kept");
         assert_eq!(r.set(1, &[u], true), vec![(u, true)]);
         assert_eq!(r.forget_silent(timeout, t0 + Duration::from_secs(12)), vec![u]);
-        assert!(r.nodes.is_empty());
+        assert_eq!(r.len(), 0);
         // Events of a node not heard from (forgotten) change nothing.
         assert_eq!(r.set(2, &[u], true), vec![]);
+    }
+
+    #[test]
+    fn after_a_bus_outage_every_node_gets_a_full_timeout_again() {
+        let mut r = Remote::default();
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(6);
+        let u = UserRef::teacher(3);
+        r.heard(1, t0);
+        r.set(1, &[u], true);
+        // Cut off for 20 s: node 1 was silent only because we heard nothing.
+        r.refresh(t0 + Duration::from_secs(20));
+        assert_eq!(r.forget_silent(timeout, t0 + Duration::from_secs(25)), vec![]);
+        // Still silent a full timeout after we are back: now it is gone.
+        assert_eq!(r.forget_silent(timeout, t0 + Duration::from_secs(27)), vec![u]);
     }
 }
