@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 
 const [file, machine] = process.argv.slice(2);
 const rows = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
-const get = (system, scenario) => rows.find((r) => r.system === system && r.result.scenario === scenario && !r.pinned)?.result;
+const get = (system, scenario) => rows.find((r) => r.system === system && r.result.scenario === scenario && !r.pinned && !r.set)?.result;
 const f = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? "-" : Number(v).toLocaleString("en-US", { maximumFractionDigits: d }));
 const ratio = (a, b) => (a && b ? `${f(a / b, 1)}x` : "-");
 
@@ -19,7 +19,7 @@ if (t[0] && t[1]) {
   out.push(`| | acked = rows stored = delivered | ${t[0].acked} = ${t[0].stored} = ${t[0].delivered} | ${t[1].acked} = ${t[1].stored} = ${t[1].delivered} | |`);
 }
 const latencyRow = (pick, label) => {
-  const find = (system) => rows.find((r) => r.system === system && r.result.scenario === "latency" && pick(r.result, r.pinned))?.result;
+  const find = (system) => rows.find((r) => r.system === system && r.result.scenario === "latency" && !r.set && pick(r.result, r.pinned))?.result;
   const l = [find("chat-server"), find("socketio")];
   if (!l[0] || !l[1]) return;
   out.push(`| ${label(l[0])} | send->deliver p50 / p95 / p99 ms | ${f(l[0].latency.p50_ms, 2)} / ${f(l[0].latency.p95_ms, 2)} / ${f(l[0].latency.p99_ms, 2)} | ${f(l[1].latency.p50_ms, 2)} / ${f(l[1].latency.p95_ms, 2)} / ${f(l[1].latency.p99_ms, 2)} | |`);
@@ -39,5 +39,39 @@ if (st[0]) {
   out.push(`| reconnect storm, ${f(st[0].connections, 0)} clients | all re-authenticated after | ${f(st[0].reconnect_seconds, 2)} s | ${base} | |`);
   out.push(`| | all caught up on ${f(st[0].missed, 0)} missed messages after | ${f(st[0].caught_up_seconds, 2)} s | no catch-up in that design | |`);
   out.push(`| | delivered in catch-up / lost / duplicated | ${st[0].delivered_in_catch_up} / ${st[0].lost} / ${st[0].duplicated} | - | |`);
+}
+
+// One node against two (scale-out), each setting run several times: median and range.
+const sets = rows.filter((r) => r.set === "nodes");
+if (sets.length) {
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  const spread = (xs, d) => (xs.length > 1 ? ` (${f(Math.min(...xs), d)}-${f(Math.max(...xs), d)})` : "");
+  const settings = [...new Set(sets.map((r) => (r.nodes === 1 ? "one node" : `two nodes, bus ${r.bus}`)))];
+  const of = (setting, scenario) =>
+    sets.filter((r) => r.result.scenario === scenario && (r.nodes === 1 ? "one node" : `two nodes, bus ${r.bus}`) === setting);
+  out.push("");
+  out.push(`One node against two on the same database and cores; in two-node runs every message crosses nodes (senders on A, recipients on B). Median of ${of("one node", "throughput").length} runs, range in brackets.`);
+  out.push("");
+  out.push("| setting | throughput msgs/s | vs one node | bus wake-ups/s | bus event batches/s | msgs per wake-up | p99 ms at " + f(of("one node", "latency")[0]?.result.rate ?? 0, 0) + " msg/s | p50 ms |");
+  out.push("|---|---|---|---|---|---|---|---|");
+  const base = median(of("one node", "throughput").map((r) => r.result.msgs_per_sec));
+  for (const setting of settings) {
+    const t = of(setting, "throughput");
+    const l = of(setting, "latency");
+    const tput = t.map((r) => r.result.msgs_per_sec);
+    const perSec = (key) => t.filter((r) => r.published).map((r) => r.published[key] / r.result.seconds);
+    const wake = perSec("wakeups");
+    const ev = perSec("events");
+    const perWake = t.filter((r) => r.published?.wakeups).map((r) => r.result.acked / r.published.wakeups);
+    const p99 = l.map((r) => r.result.latency.p99_ms);
+    const p50 = l.map((r) => r.result.latency.p50_ms);
+    out.push(`| ${setting} | ${tput.length ? f(median(tput), 0) + spread(tput, 0) : "-"} | ${tput.length && setting !== "one node" ? `${f((100 * median(tput)) / base, 0)}%` : ""} | ${wake.length ? f(median(wake), 0) : "-"} | ${ev.length ? f(median(ev), 0) : "-"} | ${perWake.length ? f(median(perWake), 0) : "-"} | ${p99.length ? f(median(p99), 2) + spread(p99, 2) : "-"} | ${p50.length ? f(median(p50), 2) : "-"} |`);
+  }
+  const lost = sets.filter((r) => r.result.acked !== undefined && r.result.delivered < r.result.acked);
+  out.push("");
+  out.push(`Every two-node run: acked = delivered${lost.length ? `, EXCEPT ${lost.length} run(s)` : ""}; throughput runs also check rows stored = acked.`);
 }
 console.log(out.join("\n"));

@@ -15,12 +15,13 @@ DB_URL="${ADMIN_URL%/*}/$DB"
 SECRET="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 OUR_PORT=4210
 BASE_PORT=4211
+PEER_PORT=4212
 
 NAME=latest
 if [ "${1:-}" = "--smoke" ]; then
-  NAME=smoke; SECONDS_RUN=2; PAIRS=10; RATE=200; IDLE=200; IDLE_MAX=500; STORM=200; MISSED=400
+  NAME=smoke; SECONDS_RUN=2; PAIRS=10; RATE=200; IDLE=200; IDLE_MAX=500; STORM=200; MISSED=400; REPS=1
 else
-  SECONDS_RUN=10; PAIRS=50; RATE=1000; IDLE=10000; IDLE_MAX=19000; STORM=5000; MISSED=10000
+  SECONDS_RUN=10; PAIRS=50; RATE=1000; IDLE=10000; IDLE_MAX=19000; STORM=5000; MISSED=10000; REPS=3
 fi
 
 cargo build --release -p chat-server -p chat-bench
@@ -43,21 +44,27 @@ SERVER_PID=""
 stop_server() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; fi
 }
-trap 'stop_server; rm -f "$RESULTS"' EXIT
+PEER_PID=""
+stop_peer() {
+  if [ -n "$PEER_PID" ]; then kill "$PEER_PID" 2>/dev/null || true; wait "$PEER_PID" 2>/dev/null || true; PEER_PID=""; fi
+}
+trap 'stop_server; stop_peer; rm -f "$RESULTS"' EXIT
 
 # PINNED=1: the server on core 0 and the load generator on core 1 (PostgreSQL unpinned), to
 # show how much of a latency tail is the two contending for the same cores.
 SERVER_CPU=""; LOAD_CPU=""; PINNED=0
 pin() { PINNED=$1; if [ "$1" = 1 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; else SERVER_CPU=""; LOAD_CPU=""; fi; }
-start_ours() {
-  DATABASE_URL="$DB_URL" CHAT_TOKEN_SECRET="$SECRET" SOCKET_PORT=$OUR_PORT CHAT_MAX_CONNECTIONS=30000 \
+# start_node PORT [BUS]: a chat-server on PORT (with CHAT_BUS=BUS when given); sets NODE_PID.
+start_node() {
+  DATABASE_URL="$DB_URL" CHAT_TOKEN_SECRET="$SECRET" SOCKET_PORT=$1 CHAT_BUS="${2:-}" CHAT_MAX_CONNECTIONS=30000 \
     CHAT_MAX_PENDING=30000 CHAT_MAX_PENDING_PER_IP=30000 \
     CHAT_RATE_PER_SECOND=1000000 CHAT_RATE_BURST=1000000 CHAT_IDLE_TIMEOUT=300 RUST_LOG=warn \
     $SERVER_CPU "$SERVER_BIN" serve >/dev/null 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$OUR_PORT/healthz" >/dev/null && return; sleep 0.2; done
-  echo "error: chat-server did not start" >&2; exit 1
+  NODE_PID=$!
+  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return; sleep 0.2; done
+  echo "error: chat-server did not start on port $1" >&2; exit 1
 }
+start_ours() { start_node $OUR_PORT; SERVER_PID=$NODE_PID; }
 start_baseline() {
   DATABASE_URL="$DB_URL" SOCKET_PORT=$BASE_PORT $SERVER_CPU node bench/baselines/socketio/server.js >/dev/null 2>&1 &
   SERVER_PID=$!
@@ -102,6 +109,52 @@ printf '{"system":"socketio","result":%s}\n' "$(node bench/baselines/socketio/dr
 stop_server
 ours storm --connections $STORM --missed $MISSED
 baseline storm --connections $STORM
+
+# One node against two on the same database and the same cores (scale-out): the pairs are
+# split, teachers on node A and students on node B, so every message crosses nodes; idle
+# connections are spread over both. Each setting runs REPS times, interleaved, for the spread.
+# `published` counts what the nodes put on the bus meanwhile (wake-ups: the sequencer's
+# NOTIFY or a NATS message; events: batches of typing, read notices, presence, heartbeats).
+bus_published() { # reason -> the sum over both nodes
+  local total=0 n
+  for port in $OUR_PORT $PEER_PORT; do
+    n="$(curl -sf "http://127.0.0.1:$port/metrics" | awk -v r="$1" '$1 == "chat_bus_published_total{reason=\""r"\"}" { print $2 }')"
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+nodes() { # 1|postgres|nats scenario args...
+  local setting=$1; shift
+  if [ "$setting" = 1 ]; then
+    start_ours
+    echo "==> chat-server, one node: $*" >&2
+    printf '{"system":"chat-server","set":"nodes","nodes":1,"result":%s}\n' "$(DATABASE_URL="$DB_URL" \
+      CHAT_TOKEN_SECRET="$SECRET" "$TARGET_DIR/release/chat-bench" --url "ws://127.0.0.1:$OUR_PORT/ws" "$@" 2>/dev/null)" >> "$RESULTS"
+    stop_server
+    return
+  fi
+  local bus=$setting
+  [ "$bus" = nats ] && bus="nats://127.0.0.1:4222"
+  start_node $OUR_PORT "$bus"; SERVER_PID=$NODE_PID
+  start_node $PEER_PORT "$bus"; PEER_PID=$NODE_PID
+  echo "==> chat-server, two nodes, bus $setting: $*" >&2
+  local w0 e0 out
+  w0="$(bus_published wakeup)"; e0="$(bus_published events)"
+  out="$(DATABASE_URL="$DB_URL" CHAT_TOKEN_SECRET="$SECRET" "$TARGET_DIR/release/chat-bench" \
+    --url "ws://127.0.0.1:$OUR_PORT/ws" --peer-url "ws://127.0.0.1:$PEER_PORT/ws" "$@" 2>/dev/null)"
+  printf '{"system":"chat-server","set":"nodes","nodes":2,"bus":"%s","published":{"wakeups":%s,"events":%s},"result":%s}\n' \
+    "$setting" "$(( $(bus_published wakeup) - w0 ))" "$(( $(bus_published events) - e0 ))" "$out" >> "$RESULTS"
+  stop_server; stop_peer
+}
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+BUSES="postgres"
+if nats_up; then BUSES="postgres nats"; else echo "note: no NATS at 127.0.0.1:4222: two-node runs use the PostgreSQL bus only" >&2; fi
+for _ in $(seq 1 $REPS); do
+  for setting in 1 $BUSES; do nodes "$setting" throughput --pairs $PAIRS --inflight 8 --seconds $SECONDS_RUN; done
+done
+for _ in $(seq 1 $REPS); do
+  for setting in 1 $BUSES; do nodes "$setting" latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN; done
+done
 
 mkdir -p bench/results
 node bench/report.mjs "$RESULTS" "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)" | tee "bench/results/$NAME.md"

@@ -20,6 +20,8 @@ pub(crate) type Ws = WebSocketStream<tokio::net::TcpStream>;
 pub(crate) struct Env {
     pub(crate) common: Common,
     pub(crate) server: SocketAddr,
+    /// The second node (`--peer-url`), if any.
+    pub(crate) peer: Option<SocketAddr>,
     pub(crate) secret: Vec<u8>,
     pub(crate) next_ip: AtomicU64,
     pub(crate) epoch: Instant,
@@ -43,8 +45,22 @@ impl Env {
         )?)
     }
 
-    /// Connects from the next 127.0.0.x source address and says hello.
+    /// Connects to the server (the first node) and says hello.
     pub(crate) async fn connect(&self, user: UserRef) -> Result<Ws> {
+        self.connect_at(self.server, &self.common.url, user).await
+    }
+
+    /// Connects a recipient: to the second node when there is one (every message crosses
+    /// nodes), else to the server.
+    pub(crate) async fn connect_recipient(&self, user: UserRef) -> Result<Ws> {
+        match (self.peer, self.common.peer_url.as_deref()) {
+            (Some(peer), Some(url)) => self.connect_at(peer, url, user).await,
+            _ => self.connect(user).await,
+        }
+    }
+
+    /// Connects from the next 127.0.0.x source address and says hello.
+    async fn connect_at(&self, server: SocketAddr, url: &str, user: UserRef) -> Result<Ws> {
         let socket = TcpSocket::new_v4()?;
         if self.common.source_ips > 1 {
             // Binding before connecting makes the kernel search for a port free for every
@@ -53,9 +69,9 @@ impl Env {
             let ip = Ipv4Addr::new(127, 0, 0, 1 + (n % u64::from(self.common.source_ips)) as u8);
             socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
         }
-        let stream = socket.connect(self.server).await.context("connecting")?;
+        let stream = socket.connect(server).await.context("connecting")?;
         stream.set_nodelay(true)?;
-        let (mut ws, _) = client_async(self.common.url.as_str(), stream).await.context("handshake")?;
+        let (mut ws, _) = client_async(url, stream).await.context("handshake")?;
         let hello = ClientFrame::Hello { version: PROTOCOL_VERSION, token: self.token(user)? };
         ws.send(Message::Binary(hello.encode()?.into())).await?;
         match next_frame(&mut ws).await? {
@@ -114,7 +130,10 @@ pub(crate) async fn hold_idle(env: &Arc<Env>, n: u32) -> Result<Vec<Ws>> {
         } else {
             UserRef::teacher((i / 2 % 1000) as i32 + 1)
         };
-        batch.push(tokio::spawn(async move { env.connect(user).await }));
+        // With two nodes, half of them on each.
+        batch.push(tokio::spawn(async move {
+            if i % 4 < 2 { env.connect(user).await } else { env.connect_recipient(user).await }
+        }));
         if batch.len() == 256 {
             for c in batch.drain(..) {
                 conns.push(c.await??);

@@ -42,6 +42,10 @@ pub(crate) struct Common {
     /// The server's database, to check the row count at the end.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub(crate) database_url: Option<String>,
+    /// A second node of the same deployment (`CHAT_BUS`): the recipients (students) and half
+    /// of the idle connections connect there, so every message crosses nodes.
+    #[arg(long, global = true)]
+    pub(crate) peer_url: Option<String>,
     /// How many 127.0.0.x source addresses to spread connections over. 1 (the default) lets
     /// the kernel pick the port at connect, which is much faster than binding first; more are
     /// needed only past ~28,000 connections (the ephemeral port range per address pair).
@@ -98,6 +102,7 @@ async fn main() -> Result<()> {
     let secret = cli.common.secret.clone().context("set CHAT_TOKEN_SECRET (or --secret)")?;
     let env = Arc::new(Env {
         server: resolve(&cli.common.url)?,
+        peer: cli.common.peer_url.as_deref().map(resolve).transpose()?,
         common: cli.common,
         secret: secret.into_bytes(),
         next_ip: AtomicU64::new(0),

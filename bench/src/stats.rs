@@ -70,7 +70,7 @@ impl Receivers {
             stop: Arc::new(tokio::sync::Notify::new()),
         };
         for i in 1..=pairs {
-            let ws = env.connect(UserRef::student(i as i32)).await?;
+            let ws = env.connect_recipient(UserRef::student(i as i32)).await?;
             spawn_receiver(env.clone(), ws, r.received.clone(), r.latencies.clone(), r.stop.clone());
         }
         Ok(r)

@@ -119,11 +119,13 @@ impl DbTarget {
     }
 
     /// The same target with every statement limited to `limit` (PostgreSQL's
-    /// `statement_timeout`, set as a connection option).
+    /// `statement_timeout`, set as a connection option), and JIT compilation off: the
+    /// server's statements are all short, and compiling one whose estimate crossed
+    /// `jit_above_cost` costs more than running it (7 ms for a 0.1 ms read, measured).
     #[must_use]
     pub fn with_statement_timeout(mut self, limit: Duration) -> DbTarget {
         let ms = limit.as_millis().max(1).to_string();
-        self.options = self.options.options([("statement_timeout", ms.as_str())]);
+        self.options = self.options.options([("statement_timeout", ms.as_str()), ("jit", "off")]);
         self
     }
 

@@ -130,7 +130,10 @@ pub static CATCH_UP_SQL: LazyLock<String> = LazyLock::new(|| {
                  UNION
                  (SELECT pos, message_id FROM chat_log
                   WHERE sender_role = $1 AND sender_id = $2 AND pos > $3 ORDER BY pos LIMIT $4)
-               ) l LEFT JOIN "Message" m ON m.id = l.message_id
+               ) l
+               -- One index lookup per log row, whatever the planner estimates: a plain join
+               -- may hash all of "Message" when the log's statistics are young.
+               LEFT JOIN LATERAL (SELECT * FROM "Message" WHERE id = l.message_id LIMIT 1) m ON true
                ORDER BY l.pos LIMIT $4"#
     )
 });
@@ -325,8 +328,9 @@ impl PgStore {
 
     pub(super) async fn log_after(&self, after: u64, limit: u16) -> Result<Vec<Logged>, StoreError> {
         let rows: Vec<LogRow> = sqlx::query_as(&format!(
-            r#"SELECT l.pos, {MESSAGE_COLUMNS} FROM chat_log l JOIN "Message" m ON m.id = l.message_id
-               WHERE l.pos > $1 ORDER BY l.pos LIMIT $2"#
+            r#"SELECT l.pos, m.* FROM (SELECT pos, message_id FROM chat_log WHERE pos > $1 ORDER BY pos LIMIT $2) l
+               CROSS JOIN LATERAL (SELECT {MESSAGE_COLUMNS} FROM "Message" WHERE id = l.message_id LIMIT 1) m
+               ORDER BY l.pos"#
         ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
         .bind(i64::from(limit))
