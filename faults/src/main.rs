@@ -13,6 +13,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs, unreachable_pub)]
 
 mod abuse;
+mod balancer;
 mod load;
 mod scenarios;
 mod server;
@@ -44,7 +45,8 @@ struct Cli {
     /// Seconds-long runs of every scenario, for CI.
     #[arg(long)]
     smoke: bool,
-    /// Run only these scenarios (comma-separated): kill9, pg-restart, stall, cut, disk-full, abuse.
+    /// Run only these scenarios (comma-separated): kill9, node-kill, pg-restart, stall, cut,
+    /// disk-full, abuse.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where temporary databases and logs go.
@@ -209,11 +211,14 @@ fn url_with_db(admin: &str, db: &str) -> Result<String> {
     Ok(url.to_string())
 }
 
-/// One scenario's setting: a database, a server on it, and real users connected.
+/// One scenario's setting: a database, a server on it (and, in the cluster scenario, more
+/// nodes and the balancer in front of them), and real users connected.
 struct Stage {
     db: Db,
     server: Server,
     load: Load,
+    others: Vec<Server>,
+    balancer: Option<balancer::Balancer>,
 }
 
 async fn stage(cli: &Cli, backend: Backend, scenario: &str, scale: Scale, env: &[(&str, &str)]) -> Result<Stage> {
@@ -240,7 +245,7 @@ async fn stage_in(
     server.start(&["--apply-schema"]).await?;
     db.add_sqlite_users(users).await?;
     let load = Load::connect(&server.http_url(), SECRET.as_bytes(), scale.pairs).await?;
-    Ok(Stage { db, server, load })
+    Ok(Stage { db, server, load, others: Vec::new(), balancer: None })
 }
 
 /// Ends a scenario: stops the load, waits for every acked message to arrive, counts.
@@ -258,9 +263,13 @@ async fn settle(
     let stored = stage.db.count(&acked).await?;
     let tally = stage.load.tally(stored);
     let ((ack50, ack99), (del50, del99)) = stage.load.latencies();
-    let panics = stage.server.panics_logged();
-    let alive = stage.server.alive();
+    let panics = stage.server.panics_logged() + stage.others.iter().map(Server::panics_logged).sum::<usize>();
+    let alive = stage.server.alive() && stage.others.iter_mut().all(Server::alive);
     let shutdown = stage.server.terminate()?;
+    for other in &mut stage.others {
+        other.terminate()?;
+    }
+    drop(stage.balancer.take());
     let sent = stage.load.sent.load(std::sync::atomic::Ordering::Relaxed);
     stage.load.close();
     stage.db.drop_it().await;
@@ -322,6 +331,10 @@ async fn main() -> Result<()> {
     if wanted("kill9") {
         run(scenarios::kill9(&cli, Backend::Postgres, scale).await, "kill9");
         run(scenarios::kill9(&cli, Backend::Sqlite, scale).await, "kill9");
+    }
+    if wanted("node-kill") {
+        run(scenarios::node_kill(&cli, "postgres", scale).await, "node-kill");
+        run(scenarios::node_kill(&cli, "nats", scale).await, "node-kill");
     }
     if wanted("stall") {
         run(scenarios::stall(&cli, scale).await, "stall");

@@ -28,6 +28,50 @@ pub async fn kill9(cli: &Cli, backend: Backend, scale: Scale) -> Result<(Value, 
     settle(s, "kill9", backend, extra, started).await
 }
 
+/// Two nodes on one database (`CHAT_BUS`), behind a round-robin balancer, under load; one
+/// node is killed with SIGKILL and started again, A and B in turn. The killed node's clients
+/// reconnect through the balancer to the other node, resend what was not acked and catch up
+/// from their log position: nothing acked is lost, nothing is delivered twice.
+pub async fn node_kill(cli: &Cli, bus: &str, scale: Scale) -> Result<(Value, bool)> {
+    let started = Instant::now();
+    let bus_url = match bus {
+        "nats" => "nats://127.0.0.1:4222".to_owned(),
+        _ => "postgres".to_owned(),
+    };
+    let dir = cli.work_dir.join(format!("node-kill-{bus}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let users = scale.pairs + 64;
+    let db = crate::Db::create(cli, Backend::Postgres, &dir, users).await?;
+    let vars = vec![
+        ("DATABASE_URL".to_owned(), db.url.clone()),
+        ("CHAT_TOKEN_SECRET".to_owned(), SECRET.to_owned()),
+        ("CHAT_BUS".to_owned(), bus_url),
+    ];
+    let mut a = Server::new(cli.server_bin.clone(), crate::server::free_port()?, dir.join("a.log"), vars.clone());
+    a.start(&["--apply-schema"]).await?;
+    let mut b = Server::new(cli.server_bin.clone(), crate::server::free_port()?, dir.join("b.log"), vars);
+    b.start(&[]).await?;
+    let balancer = crate::balancer::Balancer::start(vec![a.port, b.port]).await?;
+    let load = crate::load::Load::connect(&balancer.http_url(), SECRET.as_bytes(), scale.pairs).await?;
+    let mut s = crate::Stage { db, server: a, load, others: vec![b], balancer: Some(balancer) };
+    s.load.start_sending(scale.per_user, 4, 64);
+    let mut downtime = Vec::new();
+    for k in 0..scale.kills {
+        tokio::time::sleep(scale.between_faults).await;
+        let victim = if k % 2 == 0 { &mut s.others[0] } else { &mut s.server };
+        victim.kill9()?;
+        let down = Instant::now();
+        // Its clients move to the other node meanwhile.
+        tokio::time::sleep(scale.between_faults / 2).await;
+        victim.start(&[]).await?;
+        downtime.push(down.elapsed().as_millis());
+    }
+    tokio::time::sleep(scale.between_faults).await;
+    let extra = json!({ "bus": bus, "nodes": 2, "kills": scale.kills, "down_ms": downtime });
+    settle(s, "node-kill", Backend::Postgres, extra, started).await
+}
+
 /// PostgreSQL stopped under load and started again: the server stays up, says it is not
 /// ready while the database is gone, refuses sends with a retryable error (the SDK keeps
 /// them), and carries on by itself once the database is back.

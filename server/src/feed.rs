@@ -120,7 +120,7 @@ pub(crate) fn spawn(
 ) -> (JoinHandle<()>, oneshot::Receiver<()>) {
     let (ready, started) = oneshot::channel();
     let task = tokio::spawn(async move {
-        let mut runner = Runner { feed, store, hub, metrics, delivered: 0 };
+        let mut runner = Runner { feed, store, hub, metrics, delivered: 0, vacuum: Vacuum::default() };
         if runner.start(&stop).await {
             let _ = ready.send(());
             runner.run(poll, stop).await;
@@ -135,6 +135,47 @@ struct Runner {
     hub: Hub,
     metrics: Metrics,
     delivered: u64,
+    vacuum: Vacuum,
+}
+
+/// Rows sequenced here between vacuums of the inbox, and the least time between two.
+const VACUUM_EVERY_ROWS: usize = 5_000;
+const VACUUM_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
+/// This node's share of keeping the inbox small: after every [`VACUUM_EVERY_ROWS`] rows
+/// it sequenced (and at most once a [`VACUUM_AT_MOST_EVERY`]) it vacuums the inbox in the
+/// background, whether or not autovacuum is on (it wakes once a minute by default, by
+/// which time a busy deployment has left a million dead rows).
+#[derive(Default)]
+struct Vacuum {
+    rows: usize,
+    last: Option<tokio::time::Instant>,
+    running: Arc<AtomicBool>,
+    warned: Arc<AtomicBool>,
+}
+
+impl Vacuum {
+    fn sequenced(&mut self, rows: usize, store: &Store) {
+        self.rows += rows;
+        let now = tokio::time::Instant::now();
+        if self.rows < VACUUM_EVERY_ROWS
+            || self.last.is_some_and(|at| now.duration_since(at) < VACUUM_AT_MOST_EVERY)
+            || self.running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.rows = 0;
+        self.last = Some(now);
+        let (store, running, warned) = (store.clone(), Arc::clone(&self.running), Arc::clone(&self.warned));
+        tokio::spawn(async move {
+            if let Err(e) = store.vacuum_inbox().await
+                && !warned.swap(true, Ordering::AcqRel)
+            {
+                tracing::warn!(error = %e, "cannot vacuum chat_inbox (does this role own it?); relying on autovacuum");
+            }
+            running.store(false, Ordering::Release);
+        });
+    }
 }
 
 impl Runner {
@@ -218,6 +259,7 @@ impl Runner {
                 Ok(rows) => {
                     if !rows.is_empty() && matches!(self.store, Store::Postgres(_)) {
                         self.metrics.sequenced(rows.len());
+                        self.vacuum.sequenced(rows.len(), &self.store);
                         if notify.is_some() {
                             self.metrics.bus_published("wakeup");
                         }

@@ -280,6 +280,40 @@ async fn a_bulk_insert_by_the_app_is_delivered_live_in_bounded_rounds(#[values("
     b.stop().await.unwrap();
 }
 
+/// The inbox is a queue (every row deleted a moment after its insert): the nodes vacuum it
+/// themselves after every few thousand rows, whether or not autovacuum runs. Counted by
+/// PostgreSQL's `vacuum_count` (manual vacuums; autovacuum has its own counter).
+#[tokio::test]
+async fn the_nodes_vacuum_the_inbox_themselves() {
+    let db = TestDb::ready().await;
+    let a = node(&db, "postgres", |_| {}).await;
+    let (mut student, _) = Client::login_current(&a, S1).await;
+    let vacuums = || async {
+        sqlx::query_scalar::<_, i64>("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'chat_inbox'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+    let before = vacuums().await;
+    app_insert_many(&db, T1, S1, 6_000).await;
+    for _ in 0..6_000 {
+        next_message(&mut student).await;
+    }
+    // The vacuum runs in the background after the round that crossed the threshold.
+    let mut after = vacuums().await;
+    for _ in 0..200 {
+        if after > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        after = vacuums().await;
+    }
+    assert!(after > before, "the inbox was vacuumed ({before} -> {after})");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_inbox").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(left, 0, "everything sequenced");
+    a.stop().await.unwrap();
+}
+
 /// The gap a `createdAt` cursor has: node B's clock runs 2 s ahead of node A's, and an app
 /// transaction holds an earlier row open while later ones commit. A client that saw the
 /// later messages and reconnects still gets every one of the others, once.

@@ -317,6 +317,23 @@ impl Store {
         .await
     }
 
+    /// Vacuums the message log's inbox (PostgreSQL; nothing on SQLite). The inbox is a queue:
+    /// every row is deleted a moment after its insert, and an index scan over rows deleted
+    /// but not vacuumed slows each sequencing round (7 ms at the 90th percentile with 2.6
+    /// million, where autovacuum was off). Skips when another vacuum of it is running.
+    ///
+    /// # Errors
+    /// A database error (for example a role that does not own the table).
+    pub async fn vacuum_inbox(&self) -> Result<(), StoreError> {
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => s.vacuum_inbox().await,
+                Store::Sqlite(_) => Ok(()),
+            }
+        })
+        .await
+    }
+
     /// The last position of the message log (0 when it is empty).
     ///
     /// # Errors

@@ -339,6 +339,11 @@ impl PgStore {
         rows.into_iter().map(to_logged).collect()
     }
 
+    pub(super) async fn vacuum_inbox(&self) -> Result<(), StoreError> {
+        sqlx::raw_sql("VACUUM (SKIP_LOCKED) chat_inbox").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub(super) async fn log_head(&self) -> Result<u64, StoreError> {
         let head: i64 =
             sqlx::query_scalar("SELECT coalesce(max(pos), 0)::int8 FROM chat_log").fetch_one(&self.pool).await?;
