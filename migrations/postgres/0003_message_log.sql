@@ -67,10 +67,12 @@ CREATE OR REPLACE FUNCTION chat_log_sequence(wait boolean, notify_channel text, 
 RETURNS TABLE (pos bigint, id text, sender_role text, sender_id integer, recipient_role text,
                recipient_id integer, content text, created_ms bigint, is_read boolean)
 LANGUAGE plpgsql SET search_path FROM CURRENT
--- Plans made for this call's values (base, max_rows), not a generic plan that cannot see
--- that `pos > base` is the log's last few rows; and no JIT, which a young table's estimates
--- can trigger and which costs milliseconds to compile what runs in microseconds.
-SET plan_cache_mode = force_custom_plan SET jit = off AS $$
+-- Every statement here reads a few rows by primary key, and must keep doing so whatever the
+-- tables' statistics say (a young table has none; autovacuum may be off): no sequential
+-- scan (a plan that scanned the whole inbox per round made a 300,000-row backlog take
+-- hours), plans made for this call's values, and no JIT (milliseconds to compile what runs
+-- in microseconds).
+SET enable_seqscan = off SET plan_cache_mode = force_custom_plan SET jit = off AS $$
 DECLARE
     base bigint;
 BEGIN
@@ -84,7 +86,7 @@ BEGIN
     SELECT coalesce(max(l.pos), 0) INTO base FROM chat_log l;
     WITH moved AS (
              DELETE FROM chat_inbox
-             WHERE seq IN (SELECT i.seq FROM chat_inbox i ORDER BY i.seq LIMIT max_rows)
+             WHERE seq = ANY (ARRAY(SELECT i.seq FROM chat_inbox i ORDER BY i.seq LIMIT max_rows))
              RETURNING *)
     INSERT INTO chat_log (pos, message_id, sender_role, sender_id, recipient_role, recipient_id)
     SELECT base + row_number() OVER (ORDER BY m.seq), m.message_id, m.sender_role, m.sender_id,
