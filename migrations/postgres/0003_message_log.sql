@@ -66,10 +66,7 @@ CREATE OR REPLACE FUNCTION chat_log_sequence(wait boolean, notify_channel text, 
                                              max_rows integer)
 RETURNS TABLE (pos bigint, id text, sender_role text, sender_id integer, recipient_role text,
                recipient_id integer, content text, created_ms bigint, is_read boolean)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
--- SECURITY DEFINER, like the trigger: the serving role needs no rights on chat_inbox and
--- chat_log's writes. It returns message contents, so only the owner (and roles granted
--- EXECUTE) may call it (the REVOKE below).
+LANGUAGE plpgsql SET search_path FROM CURRENT
 -- Every statement here reads a few rows by primary key, and must keep doing so whatever the
 -- tables' statistics say (a young table has none; autovacuum may be off): no sequential
 -- scan (a plan that scanned the whole inbox per round made a 300,000-row backlog take
@@ -107,42 +104,6 @@ BEGIN
         ORDER BY l.pos;
     IF FOUND AND notify_channel IS NOT NULL THEN
         PERFORM pg_notify(notify_channel, coalesce(notify_payload, ''));
-    END IF;
-END
-$$;
-
-REVOKE ALL ON FUNCTION chat_log_sequence(boolean, text, text, integer) FROM PUBLIC;
-
--- The writer's batch in one statement: inserts the messages (ON CONFLICT DO NOTHING: a resend
--- stores nothing), then sequences (its own rows and any committed ones waiting) in the same
--- transaction, so a batch costs one round trip and one commit, as before the log. Returns
--- the ids it inserted (rows with a NULL position), then the logged messages in log order.
--- The advisory lock is taken after the insert and held to the commit, which follows at once.
-CREATE OR REPLACE FUNCTION chat_store_batch(ids text[], sids integer[], sroles text[], rids integer[],
-                                            rroles text[], contents text[], at_ms bigint,
-                                            notify_channel text, notify_payload text, max_rows integer)
-RETURNS TABLE (pos bigint, id text, sender_role text, sender_id integer, recipient_role text,
-               recipient_id integer, content text, created_ms bigint, is_read boolean)
-LANGUAGE plpgsql SET search_path FROM CURRENT
-SET enable_seqscan = off SET plan_cache_mode = force_custom_plan SET jit = off AS $$
-#variable_conflict use_column
-DECLARE
-    new_ids text[];
-BEGIN
-    WITH ins AS (
-        INSERT INTO "Message" (id, "senderId", "senderRole", "recipientId", "recipientRole", content,
-                               "createdAt", "updatedAt", "isRead")
-        SELECT t.id, t.sid, t.srole, t.rid, t.rrole, t.content, ts.at, ts.at, false
-        FROM unnest(ids, sids, sroles, rids, rroles, contents) AS t(id, sid, srole, rid, rrole, content),
-             (SELECT TIMESTAMP '1970-01-01' + at_ms * INTERVAL '1 millisecond' AS at) ts
-        ON CONFLICT (id) DO NOTHING
-        RETURNING "Message".id)
-    SELECT coalesce(array_agg(ins.id), '{}') INTO new_ids FROM ins;
-    RETURN QUERY SELECT NULL::bigint, x, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::text,
-                        NULL::bigint, NULL::boolean
-                 FROM unnest(new_ids) AS x;
-    IF cardinality(new_ids) > 0 THEN
-        RETURN QUERY SELECT * FROM chat_log_sequence(true, notify_channel, notify_payload, max_rows);
     END IF;
 END
 $$;

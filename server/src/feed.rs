@@ -54,8 +54,6 @@ struct Inner {
     moved: AtomicBool,
     /// Messages committed here, not yet delivered: the connection that sent each.
     sent_here: Mutex<HashMap<MessageId, ConnId>>,
-    /// What the writer's own statement logged (in log order), for the next round.
-    from_writer: Mutex<Vec<Logged>>,
     bus: OnceLock<Bus>,
 }
 
@@ -93,25 +91,6 @@ impl Feed {
             }
         });
     }
-
-    /// The writer's statement logged these (PostgreSQL: it sequences in its own
-    /// transaction): deliver them. A full page means more may wait in the inbox.
-    pub(crate) fn logged(&self, rows: Vec<Logged>) {
-        let full = rows.len() >= usize::from(LOG_PAGE);
-        with_lock(&self.inner.from_writer, |queue| queue.extend(rows));
-        if full {
-            self.inner.committed.store(true, Ordering::Release);
-        }
-        self.inner.wake.notify_one();
-    }
-
-    /// The channel and payload a sequencer notifies the other nodes on (PostgreSQL bus).
-    pub(crate) fn sequencer_notify(&self) -> Option<(&str, String)> {
-        self.inner.bus.get().and_then(Bus::sequencer_notify)
-    }
-
-    /// How many log rows one sequencing takes.
-    pub(crate) const LOG_PAGE: u16 = LOG_PAGE;
 
     /// The writer committed messages: log and deliver them.
     pub(crate) fn committed(&self) {
@@ -267,13 +246,6 @@ impl Runner {
     /// One round: sequence (after a commit here, or on a poll), then read what was logged
     /// elsewhere. Returns false when the database failed.
     async fn round(&mut self, last: bool, polled: bool) -> bool {
-        let from_writer = with_lock(&self.feed.inner.from_writer, std::mem::take);
-        if !from_writer.is_empty() {
-            self.logged_here(from_writer.len());
-            if !self.absorb(from_writer).await {
-                return self.read_again_later();
-            }
-        }
         let local = self.feed.inner.committed.swap(false, Ordering::AcqRel) || last;
         let moved = self.feed.inner.moved.swap(false, Ordering::AcqRel);
         if local || polled {
@@ -286,7 +258,14 @@ impl Runner {
             match self.store.sequence(self.delivered, local, notify, LOG_PAGE).await {
                 Ok(rows) => {
                     if !rows.is_empty() && matches!(self.store, Store::Postgres(_)) {
-                        self.logged_here(rows.len());
+                        self.metrics.sequenced(rows.len());
+                        self.vacuum.sequenced(rows.len(), &self.store);
+                        if notify.is_some() {
+                            self.metrics.bus_published("wakeup");
+                        }
+                        if let Some(bus) = bus {
+                            bus.log_moved();
+                        }
                     }
                     let full = rows.len() >= usize::from(LOG_PAGE);
                     if !self.absorb(rows).await {
@@ -318,19 +297,6 @@ impl Runner {
             return self.read_again_later();
         }
         true
-    }
-
-    /// Bookkeeping for `n` rows this node logged (its feed or its writer): metrics, the
-    /// vacuum, and the wake-up for the other nodes (NATS; PostgreSQL's sequencer notified).
-    fn logged_here(&mut self, n: usize) {
-        self.metrics.sequenced(n);
-        self.vacuum.sequenced(n, &self.store);
-        if let Some(bus) = self.feed.inner.bus.get() {
-            if bus.sequencer_notify().is_some() {
-                self.metrics.bus_published("wakeup");
-            }
-            bus.log_moved();
-        }
     }
 
     /// Reading the log failed: the next round reads it again. Returns false (the round failed).

@@ -249,7 +249,6 @@ pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error>
     let log_ok: bool = sqlx::query_scalar(
         "SELECT to_regclass('chat_log') IS NOT NULL AND to_regclass('chat_inbox') IS NOT NULL
             AND to_regprocedure('chat_log_sequence(boolean, text, text, integer)') IS NOT NULL
-            AND to_regprocedure('chat_store_batch(text[], integer[], text[], integer[], text[], text[], bigint, text, text, integer)') IS NOT NULL
             AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'chat_log_inbox' AND NOT tgisinternal
                         AND tgrelid = to_regclass('\"Message\"'))",
     )

@@ -183,10 +183,8 @@ async fn commit(store: &Store, feed: &Feed, metrics: &Metrics, batch: &[WriteReq
     let messages: Vec<&NewMessage> = batch.iter().map(|r| &r.msg).collect();
     feed.expect(batch.iter().map(|r| (r.msg.id, r.reply.id())));
     let started = Instant::now();
-    let notify = feed.sequencer_notify();
-    let notify = notify.as_ref().map(|(c, p)| (*c, p.as_str()));
-    let (outcomes, logged) = match store.store_batch(&messages, created_at, notify, Feed::LOG_PAGE).await {
-        Ok(stored) => stored,
+    let outcomes = match store.insert_batch(&messages, created_at).await {
+        Ok(outcomes) => outcomes,
         Err(e) => {
             feed.not_stored(batch.iter().map(|r| r.msg.id));
             // Nothing of the batch was acked (if the database committed and its answer was
@@ -245,11 +243,7 @@ async fn commit(store: &Store, feed: &Feed, metrics: &Metrics, batch: &[WriteReq
     if !not_stored.is_empty() {
         feed.not_stored(not_stored);
     }
-    if !logged.is_empty() {
-        // PostgreSQL: logged in the batch's own transaction.
-        feed.logged(logged);
-    } else if stored > 0 {
-        // SQLite (numbered on insert), or rows left to the feed's sequencing.
+    if stored > 0 {
         feed.committed();
     }
     true

@@ -198,27 +198,10 @@ impl Store {
         batch: &[&NewMessage],
         created_at: Millis,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        Ok(self.store_batch(batch, created_at, None, 1).await?.0)
-    }
-
-    /// [`Store::insert_batch`], and on PostgreSQL the sequencing of the message log in the
-    /// same transaction (one round trip, one commit): also returns what it logged, in log
-    /// order (at most `log_limit`; a full page means more may wait), notifying `notify` when
-    /// something was logged. SQLite numbers rows as it inserts them and returns no log rows.
-    ///
-    /// # Errors
-    /// As [`Store::insert_batch`].
-    pub async fn store_batch(
-        &self,
-        batch: &[&NewMessage],
-        created_at: Millis,
-        notify: Option<(&str, &str)>,
-        log_limit: u16,
-    ) -> Result<(Vec<InsertOutcome>, Vec<Logged>), StoreError> {
         bounded(self.timeout(), async {
             match self {
-                Store::Postgres(s) => s.insert_batch(batch, created_at, notify, log_limit).await,
-                Store::Sqlite(s) => Ok((s.insert_batch(batch, created_at).await?, Vec::new())),
+                Store::Postgres(s) => s.insert_batch(batch, created_at).await,
+                Store::Sqlite(s) => s.insert_batch(batch, created_at).await,
             }
         })
         .await

@@ -18,19 +18,6 @@ use super::{
     to_conversation, to_logged, to_logged_row, to_message,
 };
 
-/// A row of `chat_store_batch`: an inserted id (no position) or a logged message.
-type LogRowOpt = (
-    Option<i64>,
-    String,
-    Option<String>,
-    Option<i32>,
-    Option<String>,
-    Option<i32>,
-    Option<String>,
-    Option<i64>,
-    Option<bool>,
-);
-
 /// `9999-12-31T23:59:59.999Z`: later than any stored message; cursors are clamped to it.
 const MAX_MS: Millis = 253_402_300_799_999;
 /// `0001-01-01T00:00:00Z`.
@@ -193,9 +180,7 @@ impl PgStore {
         &self,
         batch: &[&NewMessage],
         created_at: Millis,
-        notify: Option<(&str, &str)>,
-        log_limit: u16,
-    ) -> Result<(Vec<InsertOutcome>, Vec<Logged>), StoreError> {
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
         let n = batch.len();
         let mut ids = Vec::with_capacity(n);
         let mut sender_roles = Vec::with_capacity(n);
@@ -213,13 +198,19 @@ impl PgStore {
         }
         // One statement for the whole batch, committed on its own (autocommit): a single
         // statement is atomic, and skipping BEGIN and COMMIT saves two round trips to the
-        // database per batch, which is most of a light load's latency. `chat_store_batch`
-        // inserts (ON CONFLICT DO NOTHING skips ids already stored, a resend, and repeated
-        // ids inside the batch) and sequences in the same transaction: it returns the ids it
-        // inserted (no position), then the logged messages.
-        let rows: Vec<LogRowOpt> = sqlx::query_as(
-            "SELECT * FROM chat_store_batch($1::text[], $2::int4[], $3::text[], $4::int4[], $5::text[], \
-             $6::text[], $7, $8, $9, $10)",
+        // database per batch, which is most of a light load's latency. ON CONFLICT DO NOTHING
+        // skips ids already stored (a resend) and repeated ids inside the batch; RETURNING
+        // tells which rows are new.
+        let inserted: Vec<String> = sqlx::query_scalar(
+            r#"INSERT INTO "Message"
+                   (id, "senderId", "senderRole", "recipientId", "recipientRole", content,
+                    "createdAt", "updatedAt", "isRead")
+               SELECT t.id, t.sid, t.srole, t.rid, t.rrole, t.content, ts.at, ts.at, false
+               FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::int4[], $5::text[], $6::text[])
+                    AS t(id, sid, srole, rid, rrole, content),
+                    (SELECT TIMESTAMP '1970-01-01' + $7::int8 * INTERVAL '1 millisecond' AS at) ts
+               ON CONFLICT (id) DO NOTHING
+               RETURNING id"#,
         )
         .bind(&ids)
         .bind(&sender_ids)
@@ -228,29 +219,8 @@ impl PgStore {
         .bind(&recipient_roles)
         .bind(&contents)
         .bind(created_at)
-        .bind(notify.map(|(channel, _)| channel))
-        .bind(notify.map(|(_, payload)| payload))
-        .bind(i32::from(log_limit))
         .fetch_all(&self.pool)
         .await?;
-        let mut inserted = Vec::new();
-        let mut logged = Vec::new();
-        for row in rows {
-            match row.0 {
-                None => inserted.push(row.1),
-                Some(pos) => logged.push(to_logged((
-                    pos,
-                    row.1,
-                    row.2.unwrap_or_default(),
-                    row.3.unwrap_or_default(),
-                    row.4.unwrap_or_default(),
-                    row.5.unwrap_or_default(),
-                    row.6.unwrap_or_default(),
-                    row.7.unwrap_or_default(),
-                    row.8.unwrap_or_default(),
-                ))?),
-            }
-        }
         let mut new_ids: HashSet<String> = inserted.into_iter().collect();
 
         // Only when something was skipped: who owns those ids. The rows read are committed,
@@ -303,7 +273,7 @@ impl PgStore {
             };
             outcomes.push(outcome);
         }
-        Ok((outcomes, logged))
+        Ok(outcomes)
     }
 
     pub(super) async fn history(
