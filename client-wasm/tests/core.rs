@@ -295,6 +295,11 @@ fn after_a_reconnect_the_session_catches_up_from_the_log_position_of_the_last_me
     };
     assert_eq!(after, 105, "from the last message's position, not the new connection's");
     p.events();
+    // This node is behind the one we left: it sends live a message we had (position 104,
+    // its id no longer in mind): not reported again.
+    let old = stored(MessageId::new_v7(9, 0, [3; 8]), 4_900_000, "had it");
+    p.server(ServerFrame::MessageAt { message: old, position: 104 });
+    assert_eq!(p.events(), [], "a position at or below ours is a repeat");
     // Written with an earlier createdAt (another node's clock) but logged later: still caught up.
     let missed1 = stored(MessageId::new_v7(11, 0, [1; 8]), 4_000_000, "missed 1");
     let missed2 = stored(MessageId::new_v7(12, 0, [1; 8]), 5_000_200, "missed 2");

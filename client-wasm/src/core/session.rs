@@ -508,6 +508,11 @@ impl Session {
             self.stop_typing_in(Some(message.from), None);
         }
         if let Some(p) = position {
+            // Positions are exact: every message of ours up to our position has reached us.
+            // One at or below it is a repeat, sent by a node that is behind the one we left.
+            if self.position.is_some_and(|q| p <= q) {
+                return;
+            }
             if self.catching_up {
                 self.live_during_catch_up = self.live_during_catch_up.max(p);
             } else {
