@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
 
 use chat_protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame, UserRef};
 use chat_server::auth::Auth;
@@ -183,24 +181,7 @@ fn serve_cmd(mut c: Command, extra: &[&str]) -> Served {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        let mut log = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            log.push_str(&line);
-            log.push('\n');
-            if !sent && let Some(rest) = line.split("listening on ws://").nth(1) {
-                let addr = rest.split('/').next().unwrap_or_default().to_owned();
-                let _ = tx.send(Ok((addr, log.clone())));
-                sent = true;
-            }
-        }
-        if !sent {
-            let _ = tx.send(Err(log));
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(30)).expect("the server starts") {
+    match common::await_listening(stderr) {
         Ok((addr, head)) => Served { child, addr, head },
         Err(log) => panic!("the server did not start:\n{log}"),
     }

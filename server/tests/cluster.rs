@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -252,9 +251,7 @@ async fn rows_written_while_no_node_ran_come_in_the_first_catch_up() {
     // Nothing of them comes again live: the next live message is a new one.
     let mut teacher = Client::login(&again, T1).await;
     let (sent, _) = teacher.send_message(S1, "after").await;
-    let (frame, _) = student.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
-    let ServerFrame::MessageAt { message, .. } = frame else { unreachable!() };
-    assert_eq!(message.id, sent);
+    assert_eq!(next_message(&mut student).await.0.id, sent);
     again.stop().await.unwrap();
 }
 
@@ -546,26 +543,8 @@ fn spawn_node(db: &TestDb, kind: &str) -> Node {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut log = String::new();
-        let mut tx = Some(tx);
-        // Keeps reading to the end, so the process never blocks on a full pipe.
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ws://").nth(1)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(Ok(rest.split('/').next().unwrap_or_default().to_owned()));
-            }
-            log.push_str(&line);
-            log.push('\n');
-        }
-        if let Some(tx) = tx {
-            let _ = tx.send(Err(log));
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(30)).expect("the node starts") {
-        Ok(addr) => Node { child, addr },
+    match common::await_listening(stderr) {
+        Ok((addr, _)) => Node { child, addr },
         Err(log) => panic!("the node did not start:\n{log}"),
     }
 }

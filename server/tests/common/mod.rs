@@ -201,3 +201,29 @@ impl Client {
 pub fn close_code_of(code: CloseCode) -> u16 {
     u16::from(code)
 }
+
+/// Reads a `chat-server serve` process's stderr until it says where it listens, and keeps
+/// reading to the end on a thread (so the process never blocks on a full pipe). Returns the
+/// address and the log up to that line, or the whole log if the process ended first.
+#[allow(dead_code)]
+pub fn await_listening(stderr: std::process::ChildStderr) -> Result<(String, String), String> {
+    use std::io::{BufRead, BufReader};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            log.push_str(&line);
+            log.push('\n');
+            if let Some(rest) = line.split("listening on ws://").nth(1)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(Ok((rest.split('/').next().unwrap_or_default().to_owned(), log.clone())));
+            }
+        }
+        if let Some(tx) = tx {
+            let _ = tx.send(Err(log));
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30)).expect("the server says it listens, or ends")
+}
