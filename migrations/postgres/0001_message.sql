@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS "Message" (
 --   @@index([recipientRole, recipientId, createdAt, id])
 --   @@index([senderRole, senderId, createdAt, id])
 --   @@index([recipientRole, recipientId, senderRole, senderId, isRead])
+--   @@index([createdAt])
 -- A conversation's history, newest first, one direction at a time.
 CREATE INDEX IF NOT EXISTS "Message_conversation_idx"
     ON "Message" ("senderRole", "senderId", "recipientRole", "recipientId", "createdAt", "id");
@@ -34,3 +35,6 @@ CREATE INDEX IF NOT EXISTS "Message_sender_idx"
 -- Who wrote to a user, and how many of their messages are unread (conversation list).
 CREATE INDEX IF NOT EXISTS "Message_inbox_idx"
     ON "Message" ("recipientRole", "recipientId", "senderRole", "senderId", "isRead");
+-- The oldest messages first: retention (`chat-server purge`, `serve --retention`) deletes
+-- them in small batches without reading the whole table.
+CREATE INDEX IF NOT EXISTS "Message_createdAt_idx" ON "Message" ("createdAt");

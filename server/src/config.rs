@@ -217,6 +217,9 @@ pub struct ServeConfig {
     /// How often the feed looks for messages nobody announced (rows the app inserted, a
     /// lost wake-up): default 250 ms.
     pub log_poll: Duration,
+    /// Retention (`CHAT_RETENTION`): messages older than this many milliseconds are purged
+    /// at start and then daily; `None` keeps them (the default).
+    pub retention: Option<chat_protocol::Millis>,
 }
 
 /// Checks on tokens beyond the signature and expiry.
@@ -256,6 +259,7 @@ impl ServeConfig {
             clock: Clock::system(),
             bus: None,
             log_poll: ServeConfig::DEFAULT_LOG_POLL,
+            retention: None,
         }
     }
 

@@ -2,7 +2,8 @@
 //! PostgreSQL (the `Message` table Prisma reads) and delivers them live.
 //!
 //! Layout, following the life of a message:
-//! - [`cli`]: the `chat-server` command line (serve, demo, setup, check, check-db, users).
+//! - [`cli`]: the `chat-server` command line (serve, demo, setup, check, check-db, users,
+//!   export, purge, erase).
 //! - [`config`], [`db`]: validated settings; the Prisma-style `DATABASE_URL`.
 //! - [`schema`]: the SQL in `migrations/postgres/`, applied and inspected.
 //! - `listen`: the accept loop: header deadline, unauthenticated budget (in all, per IP).
@@ -15,6 +16,8 @@
 //! - `hub`: who is connected; delivery to a user's connections; presence.
 //! - [`store`]: the storage seam: PostgreSQL (the app's database) or an embedded SQLite file.
 //! - [`clock`]: the wall clock (injectable, for tests).
+//! - [`records`]: safety and compliance for operators: export, purge (retention), erase,
+//!   and the audit log they write.
 //! - `metrics`: the Prometheus metrics of `/metrics`.
 //! - `demo`: `chat-server demo`, the built-in page and its demo-only token endpoint.
 //! - [`auth`]: HS256 tokens minted by the app.
@@ -33,6 +36,7 @@ pub(crate) mod http;
 pub(crate) mod hub;
 mod listen;
 pub(crate) mod metrics;
+pub mod records;
 pub mod schema;
 pub mod server;
 mod state;

@@ -16,6 +16,8 @@ pub const USERS_VIEW_SQL: &str = include_str!("../../migrations/postgres/0002_us
 /// The message log beside `Message` (inbox, log, trigger, sequencer): the order live
 /// delivery and catch-up follow, whichever node or app wrote a message.
 pub const MESSAGE_LOG_SQL: &str = include_str!("../../migrations/postgres/0003_message_log.sql");
+/// The audit log (`chat_audit`): exports, purges, erasures, by whom.
+pub const AUDIT_SQL: &str = include_str!("../../migrations/postgres/0004_audit.sql");
 
 /// Which part of the schema to apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -75,6 +77,13 @@ pub async fn apply(pool: &PgPool, schema: &str, only: Option<Part>) -> Result<Ap
             format!("message log {schema}.chat_log, its inbox, trigger and sequencer are in place")
         } else {
             format!("created the message log {schema}.chat_log (with chat_inbox, a trigger on \"Message\", chat_log_sequence())")
+        });
+        let audit_existed = relation_exists(&mut tx, "chat_audit").await?;
+        sqlx::raw_sql(AUDIT_SQL).execute(&mut *tx).await?;
+        applied.steps.push(if audit_existed {
+            format!("audit log {schema}.chat_audit is in place")
+        } else {
+            format!("created the audit log {schema}.chat_audit")
         });
     }
     if only.is_none_or(|p| p == Part::View) {
@@ -261,6 +270,23 @@ pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error>
             problem: format!(
                 "the message log ({schema}.chat_log, chat_inbox, the trigger chat_log_inbox on \"Message\", \
                  chat_log_sequence()) is missing or incomplete"
+            ),
+            fix: "chat-server setup --only message".into(),
+        });
+    }
+
+    // The audit log, and the index retention deletes by.
+    let audit_ok: bool = sqlx::query_scalar(
+        "SELECT to_regclass('chat_audit') IS NOT NULL AND to_regclass('\"Message_createdAt_idx\"') IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    if audit_ok {
+        report.ok.push(format!("audit log {schema}.chat_audit, and the index retention deletes by"));
+    } else {
+        report.problems.push(Finding {
+            problem: format!(
+                "the audit log ({schema}.chat_audit) or the index \"Message_createdAt_idx\" is missing (new in this version)"
             ),
             fix: "chat-server setup --only message".into(),
         });

@@ -12,6 +12,8 @@ use chat_protocol::ErrorCode;
 use governor::RateLimiter;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::records;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Auth;
@@ -136,9 +138,16 @@ pub async fn run_with(
         stopping.cancel();
     });
     let housekeeping = tokio::spawn(forget_idle_rate_limits(state.clone()));
+    let retention = state
+        .config
+        .retention
+        .map(|age| tokio::spawn(keep_retention(state.store.clone(), state.config.clock.clone(), age)));
     listen::accept_loop(listener, app, state.clone(), http_conns.clone()).await;
     signalled.abort();
     housekeeping.abort();
+    if let Some(task) = retention {
+        task.abort();
+    }
 
     let limits = state.config.limits;
     let deadline = tokio::time::Instant::now() + limits.shutdown_timeout;
@@ -189,6 +198,34 @@ async fn forget_idle_rate_limits(state: AppState) {
         every.tick().await;
         state.rates.retain_recent();
         state.rates.shrink_to_fit();
+    }
+}
+
+/// Purges the messages older than `age` now and then once a day (an hour after a failure),
+/// on `clock`. Several nodes may each run it: a batch deletes rows only once, and each
+/// node's audit entry counts what it removed.
+async fn keep_retention(store: Store, clock: crate::Clock, age: chat_protocol::Millis) {
+    const HOUR: chat_protocol::Millis = 3600 * 1000;
+    let actor = format!("chat-server serve (retention {}d)", age / records::DAY_MS);
+    loop {
+        let now = clock.now_ms();
+        let before = now - age;
+        let next = match records::purge(&store, before, false, &actor, now, &mut |_, _| {}).await {
+            Ok(report) => {
+                tracing::info!(
+                    messages = report.messages,
+                    log_rows = report.log_rows,
+                    "retention: removed the messages created before {}",
+                    records::format_time(before)
+                );
+                now + records::DAY_MS
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: the purge failed; trying again in an hour");
+                now + HOUR
+            }
+        };
+        clock.sleep_until(next).await;
     }
 }
 

@@ -25,6 +25,8 @@ fn cmd(dir: &std::path::Path) -> Command {
         "CHAT_HOST",
         "CHAT_APPLY_SCHEMA",
         "CHAT_ALLOWED_ORIGINS",
+        "CHAT_OPERATOR",
+        "CHAT_RETENTION",
     ] {
         c.env_remove(var);
     }
@@ -373,4 +375,141 @@ async fn the_demo_has_its_own_host_setting_and_refuses_requests_for_other_hosts(
         assert_eq!(ok.status(), 200, "{host}");
     }
     drop(demo);
+}
+
+/// Messages as the app would insert them, `days_old` days before now.
+async fn app_messages(db: &TestDb, rows: &[(&str, i32, &str, i32, &str, i64)]) {
+    for (sr, si, rr, ri, content, days_old) in rows {
+        sqlx::query(
+            r#"INSERT INTO "Message" (id, "senderRole", "senderId", "recipientRole", "recipientId", content,
+                                      "createdAt", "updatedAt")
+               VALUES (gen_random_uuid()::text, $1, $2, $3, $4, $5, now() AT TIME ZONE 'utc' - $6 * INTERVAL '1 day',
+                       now() AT TIME ZONE 'utc')"#,
+        )
+        .bind(sr)
+        .bind(si)
+        .bind(rr)
+        .bind(ri)
+        .bind(content)
+        .bind(*days_old as f64)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn export_writes_a_users_records_to_a_file_and_records_who_asked() {
+    let db = TestDb::ready().await;
+    app_messages(
+        &db,
+        &[
+            ("teacher", 1, "student", 1, "Welcome, Carol", 3),
+            ("student", 1, "teacher", 1, "Thanks, \"Ms\" Alice", 2),
+            ("teacher", 2, "student", 2, "Dan's message", 1),
+        ],
+    )
+    .await;
+    let dir = tempdir();
+    let out = dir.join("carol.json");
+    let export = |c: &mut Command| {
+        c.args(["export", "--user", "student:1", "--out", out.to_str().unwrap()])
+            .env("DATABASE_URL", &db.url)
+            .env("CHAT_OPERATOR", "Principal Skinner")
+            .output()
+            .unwrap()
+    };
+    let done = export(&mut cmd(&dir));
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert!(String::from_utf8_lossy(&done.stderr).contains("exported 2 messages of student:1 (S-Carol) (json)"));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let texts: Vec<&str> =
+        json["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["Welcome, Carol", "Thanks, \"Ms\" Alice"]);
+    assert_eq!(json["generatedBy"], "operator Principal Skinner");
+    #[cfg(unix)]
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).unwrap().permissions()) & 0o777, 0o600);
+    // An existing file is not replaced without --force.
+    let again = export(&mut cmd(&dir));
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("add --force to replace it"));
+    // The first export is in the audit log, and so in the next export.
+    let (ok, text) =
+        run(cmd(&dir).args(["export", "--user", "student:1", "--format", "csv"]).env("DATABASE_URL", &db.url));
+    assert!(ok, "{text}");
+    assert!(text.contains("createdAt,id,fromRole"), "{text}");
+    let (ok, text) = run(cmd(&dir).args(["export", "--user", "student:1"]).env("DATABASE_URL", &db.url));
+    assert!(ok, "{text}");
+    assert!(text.contains("\"actor\": \"operator Principal Skinner\""), "{text}");
+    let audit: Vec<(String, String)> =
+        sqlx::query_as("SELECT actor, detail FROM chat_audit ORDER BY id").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(audit.len(), 3);
+    assert!(audit[0].1.starts_with("exported 2 messages and 0 audit entries of student:1 as json to /"), "{audit:?}");
+    assert!(audit[1].1.ends_with("as csv to standard output"), "{audit:?}");
+}
+
+#[tokio::test]
+async fn purge_and_erase_count_first_and_delete_only_with_yes() {
+    let db = TestDb::ready().await;
+    app_messages(
+        &db,
+        &[
+            ("teacher", 1, "student", 1, "old", 400),
+            ("teacher", 1, "student", 2, "old too", 380),
+            ("teacher", 1, "student", 1, "recent", 2),
+            ("student", 2, "teacher", 1, "recent too", 1),
+        ],
+    )
+    .await;
+    let dir = tempdir();
+    let count = || async { db.message_count().await };
+    let (ok, out) = run(cmd(&dir).args(["purge", "--older-than", "365d"]).env("DATABASE_URL", &db.url));
+    assert!(!ok);
+    assert!(out.contains("would remove 2 messages created before"), "{out}");
+    assert!(out.contains("run it again with --yes"), "{out}");
+    assert_eq!(count().await, 4);
+    let (ok, out) = run(cmd(&dir).args(["purge", "--older-than", "365d", "--dry-run"]).env("DATABASE_URL", &db.url));
+    assert!(ok, "{out}");
+    assert_eq!(count().await, 4);
+    let (ok, out) = run(cmd(&dir).args(["purge", "--older-than", "365d", "--yes"]).env("DATABASE_URL", &db.url));
+    assert!(ok, "{out}");
+    assert!(out.contains("removed 2 messages created before"), "{out}");
+    assert_eq!(count().await, 2);
+
+    let (ok, out) = run(cmd(&dir).args(["erase", "--user", "student:2"]).env("DATABASE_URL", &db.url));
+    assert!(!ok);
+    assert!(out.contains("would erase 1 messages sent or received by student:2 (S-Dan)"), "{out}");
+    assert!(out.contains("erase cannot be undone: run it again with --yes"), "{out}");
+    assert_eq!(count().await, 2);
+    let (ok, out) = run(cmd(&dir).args(["erase", "--user", "student:2", "--yes"]).env("DATABASE_URL", &db.url));
+    assert!(ok, "{out}");
+    assert!(out.contains("erased 1 messages"), "{out}");
+    assert!(out.contains("their Student row and their sign-in belong to your app"), "{out}");
+    assert_eq!(count().await, 1);
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM chat_audit ORDER BY id").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(actions, ["purge", "erase"]);
+}
+
+#[tokio::test]
+async fn records_commands_refuse_ambiguous_input() {
+    let db = TestDb::ready().await;
+    let dir = tempdir();
+    let cases: [(&[&str], &str); 6] = [
+        (&["export", "--user", "1"], "an id alone is ambiguous"),
+        (&["erase", "--user", "parent:1", "--yes"], "'parent' is not a role"),
+        (&["purge", "--older-than", "365", "--yes"], "give a whole number of days or weeks"),
+        (&["purge", "--older-than", "1y", "--yes"], "e.g. 365d or 52w"),
+        (&["export", "--user", "student:1", "--out", "carol.txt"], "cannot tell the format"),
+        (&["erase", "--user", "student:99", "--yes"], "has no messages and is not in users_view"),
+    ];
+    for (args, expected) in cases {
+        let (ok, out) = run(cmd(&dir).args(args).env("DATABASE_URL", &db.url));
+        assert!(!ok, "{args:?}: {out}");
+        assert!(out.contains(expected), "{args:?}: {out}");
+    }
+    // Destructive commands need the database said explicitly.
+    let (ok, out) = run(cmd(&dir).args(["purge", "--older-than", "365d", "--yes"]));
+    assert!(!ok);
+    assert!(out.contains("DATABASE_URL is not set"), "{out}");
 }

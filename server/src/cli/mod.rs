@@ -11,7 +11,8 @@
 //!
 //! Without `DATABASE_URL`, `serve` keeps its messages (and users) in an embedded SQLite
 //! file, `chat.db` in the working directory; `users` manages that file's users, and
-//! `demo` starts a ready-made demo on its own file with a page to chat in.
+//! `demo` starts a ready-made demo on its own file with a page to chat in. `export`, `purge`
+//! and `erase` answer a school's records requests (see `records`).
 //!
 //! Settings come from flags, the environment, `.env.local` and `.env` in the working
 //! directory, in that order of precedence, as in a Next.js app.
@@ -23,6 +24,7 @@
 
 mod check;
 mod database;
+mod records;
 mod serve;
 
 use std::ffi::OsString;
@@ -36,6 +38,7 @@ use crate::store::SqliteStore;
 
 pub use check::CheckArgs;
 pub use database::{RoleArg, SetupArgs, UsersArgs, UsersCommand};
+pub use records::{EraseArgs, ExportArgs, OperatorArgs, PurgeArgs};
 pub use serve::{DemoArgs, ServeArgs, serve_config};
 
 /// The socket-server guide's npm scripts next to the commands that replace them.
@@ -47,6 +50,10 @@ The guide's npm scripts, as chat-server commands (in package.json: \"socket\": \
   npm run db:view        chat-server setup --only view
   npm run check:socket   chat-server check
   npm run check:prisma   chat-server check-db
+Records (safety and compliance; each has --dry-run and writes to the audit log):
+  chat-server export --user student:1 --out student-1.html
+  chat-server purge --older-than 365d --yes     (or `serve --retention 365d`, daily)
+  chat-server erase --user student:1 --yes
 Settings come from flags, the environment, .env.local and .env (DATABASE_URL, SOCKET_PORT,
 NEXT_PUBLIC_SOCKET_URL, CHAT_TOKEN_SECRET, ...); `chat-server serve --help` lists them all.";
 
@@ -79,6 +86,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// List or add the users of the embedded SQLite database (PostgreSQL's are your app's tables).
     Users(UsersArgs),
+    /// Write everything kept about one user (messages, audit entries) as JSON, CSV or HTML.
+    Export(ExportArgs),
+    /// Remove the messages older than a retention period, in batches (--dry-run to count).
+    Purge(PurgeArgs),
+    /// Remove every message of one user and their data, leaving an audit record (--dry-run to count).
+    Erase(EraseArgs),
 }
 
 /// Where the database is.
@@ -121,6 +134,9 @@ pub fn main() -> ExitCode {
             Command::CheckDb(args) => database::check_db(args).await,
             Command::Demo(args) => serve::run_demo(args).await,
             Command::Users(args) => database::users(args).await,
+            Command::Export(args) => records::export(args).await,
+            Command::Purge(args) => records::purge(args).await,
+            Command::Erase(args) => records::erase(args).await,
         }
     });
     match result {

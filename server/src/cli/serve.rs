@@ -110,6 +110,10 @@ pub struct ServeArgs {
     /// through PgBouncer in transaction mode, which cannot carry LISTEN).
     #[arg(long, env = "CHAT_BUS_DATABASE_URL", hide_env_values = true)]
     pub bus_database_url: Option<String>,
+    /// Keep messages this long, then remove them (days or weeks, e.g. 365d): at start and
+    /// daily, in batches, each run recorded in the audit log. Unset: messages are kept.
+    #[arg(long, env = "CHAT_RETENTION")]
+    pub retention: Option<String>,
 }
 
 /// `demo` options.
@@ -201,6 +205,10 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
         clock: Clock::system(),
         bus,
         log_poll: ServeConfig::DEFAULT_LOG_POLL,
+        retention: match nonempty(&args.retention) {
+            None => None,
+            Some(age) => Some(crate::records::parse_age(&age).map_err(|e| format!("CHAT_RETENTION: {e}"))?),
+        },
     })
 }
 
@@ -310,6 +318,7 @@ pub(super) async fn run_demo(args: DemoArgs) -> CmdResult {
         clock: Clock::system(),
         bus: None,
         log_poll: ServeConfig::DEFAULT_LOG_POLL,
+        retention: None,
     };
     tracing::warn!(
         "DEMO MODE: /demo/token gives a chat token for any demo user to whoever asks. Never use `demo` for real users; \

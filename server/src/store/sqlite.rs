@@ -143,8 +143,7 @@ impl SqliteStore {
         Ok(SqliteStore { pool, timeout: Duration::from_secs(10) })
     }
 
-    /// The pool (tests read and write the tables directly).
-    #[cfg(feature = "testing")]
+    /// The pool (the compliance commands' queries, and tests that read the tables directly).
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }

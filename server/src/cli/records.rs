@@ -1,0 +1,319 @@
+//! The operators' commands for safety and compliance: `export` (a user's records, for a
+//! parent's or a student's request), `purge` (retention) and `erase` (a user's data). Each
+//! needs `DATABASE_URL` said explicitly, refuses ambiguous input, has `--dry-run`, asks for
+//! `--yes` before it deletes anything, shows progress on long runs, and leaves an entry in
+//! the audit log (`chat_audit`).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::{CmdResult, DbArgs, display_path, open_sqlite, required_database};
+use crate::db::{Database, explain_connect_error};
+use crate::records::{self, ExportFormat, format_time, parse_age, parse_user, user_text};
+use crate::schema;
+use crate::store::{PgStore, Store};
+
+/// Who runs a command, for the audit log.
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// Who is asking, as the audit log should record it (default: the login name, $USER).
+    #[arg(long, env = "CHAT_OPERATOR")]
+    pub by: Option<String>,
+}
+
+impl OperatorArgs {
+    fn actor(&self) -> String {
+        let name = self
+            .by
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .or_else(|| std::env::var("USERNAME").ok())
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "unknown".to_owned());
+        format!("operator {}", name.trim())
+    }
+}
+
+/// `export` options.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Whose records: the role and the id, e.g. student:1 (ids of teachers and students overlap).
+    #[arg(long)]
+    pub user: String,
+    /// json (complete, machine-readable), csv (a spreadsheet) or html (to read or print).
+    /// Default: the extension of --out, else json.
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormat>,
+    /// The file to write (default: standard output).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Count what would be exported; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Who asks.
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+}
+
+/// `purge` options.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Remove the messages older than this: days or weeks, e.g. 365d or 52w.
+    #[arg(long)]
+    pub older_than: String,
+    /// Count what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove them (without it, the command only says what it would remove).
+    #[arg(long)]
+    pub yes: bool,
+    /// Who asks.
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+}
+
+/// `erase` options.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Whose data: the role and the id, e.g. student:1.
+    #[arg(long)]
+    pub user: String,
+    /// Count what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove it (without it, the command only says what it would remove).
+    #[arg(long)]
+    pub yes: bool,
+    /// Who asks.
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+}
+
+/// The database these commands work on: explicit, with the chat schema in place.
+async fn open(db: &DbArgs) -> Result<Store, String> {
+    match required_database(db)? {
+        Database::Postgres(target) => {
+            let pool = target.connect(2).await.map_err(|e| explain_connect_error(&target, &e))?;
+            schema::require_ready(&pool, target.schema_name()).await?;
+            Ok(Store::Postgres(PgStore::new(pool)))
+        }
+        Database::Sqlite { path, .. } => {
+            if !path.exists() {
+                return Err(format!("the SQLite database {} does not exist", display_path(&path)));
+            }
+            Ok(Store::Sqlite(open_sqlite(&path).await?))
+        }
+    }
+}
+
+/// Progress on standard error, at most once a second (and never for a run that ends sooner).
+struct Progress {
+    what: &'static str,
+    started: Instant,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(what: &'static str) -> Progress {
+        Progress { what, started: Instant::now(), last: None }
+    }
+
+    fn tell(&mut self, done: u64, total: u64) {
+        let now = Instant::now();
+        let due =
+            self.last.map_or(now - self.started >= Duration::from_secs(1), |last| now - last >= Duration::from_secs(1));
+        if due {
+            self.last = Some(now);
+            match (done * 100).checked_div(total) {
+                Some(percent) => eprintln!("{}: {done} of {total} messages ({percent}%)", self.what),
+                None => eprintln!("{}: {done} messages", self.what),
+            }
+        }
+    }
+}
+
+fn store_error(e: impl std::fmt::Display) -> String {
+    format!("{e} (what was done before this stays done; run the command again to finish)")
+}
+
+pub(super) async fn export(args: ExportArgs) -> CmdResult {
+    let user = parse_user(&args.user)?;
+    let format = match (args.format, args.out.as_deref()) {
+        (Some(f), _) => f,
+        (None, Some(path)) => ExportFormat::from_path(path).ok_or_else(|| {
+            format!(
+                "cannot tell the format from {}: give --format json, csv or html (or a .json, .csv or .html name)",
+                path.display()
+            )
+        })?,
+        (None, None) => ExportFormat::Json,
+    };
+    if let Some(path) = &args.out
+        && path.exists()
+        && !args.force
+        && !args.dry_run
+    {
+        return Err(format!("{} exists: choose another --out, or add --force to replace it", display_path(path)));
+    }
+    let store = open(&args.db).await?;
+    let (messages, _) = store.user_record_counts(user).await.map_err(|e| e.to_string())?;
+    let name = store.find_user(user).await.map_err(|e| e.to_string())?;
+    if messages == 0 && name.is_none() {
+        return Err(format!("{} has no messages and is not in users_view: check the role and the id", user_text(user)));
+    }
+    let who = name.as_deref().map_or_else(|| user_text(user), |n| format!("{} ({n})", user_text(user)));
+    if args.dry_run {
+        println!("would export {messages} messages of {who} as {}", format.name());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let actor = args.operator.actor();
+    let now = crate::now_ms();
+    let mut progress = Progress::new("export");
+    let export = records::export(&store, user, now, &actor, &mut |n| progress.tell(n, messages))
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = export.render(format);
+    let destination = match &args.out {
+        Some(path) => {
+            write_file(path, &text, args.force)?;
+            display_path(path)
+        }
+        None => {
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .map_err(|e| format!("cannot write the export to standard output: {e}"))?;
+            "standard output".to_owned()
+        }
+    };
+    let detail = format!(
+        "exported {} messages and {} audit entries of {} as {} to {destination}",
+        export.messages.len(),
+        export.audit.len(),
+        user_text(user),
+        format.name()
+    );
+    store.write_audit(now, &actor, "export", Some(user), &detail).await.map_err(|e| e.to_string())?;
+    eprintln!(
+        "exported {} messages of {who} ({}) to {destination}; recorded in the audit log",
+        export.messages.len(),
+        format.name()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_file(path: &Path, text: &str, force: bool) -> Result<(), String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    // Personal data: readable by its owner only.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+pub(super) async fn purge(args: PurgeArgs) -> CmdResult {
+    let age = parse_age(&args.older_than)?;
+    let store = open(&args.db).await?;
+    let now = crate::now_ms();
+    let before = now - age;
+    let counted = records::purge(&store, before, true, "", now, &mut |_, _| {}).await.map_err(|e| e.to_string())?;
+    let span = match (counted.oldest, counted.newest) {
+        (Some(a), Some(b)) => format!(" (from {} to {})", format_time(a), format_time(b)),
+        _ => String::new(),
+    };
+    if counted.messages == 0 {
+        println!("no messages were created before {}: nothing to remove", format_time(before));
+    } else if args.dry_run || !args.yes {
+        println!(
+            "would remove {} messages created before {}{span}, and their message-log rows",
+            counted.messages,
+            format_time(before)
+        );
+    }
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.yes && counted.messages > 0 {
+        return Err("purge removes them for good: run it again with --yes (or --dry-run to only count)".to_owned());
+    }
+    let mut progress = Progress::new("purge");
+    let report = records::purge(&store, before, false, &args.operator.actor(), now, &mut |d, t| progress.tell(d, t))
+        .await
+        .map_err(store_error)?;
+    if report.messages > 0 || report.log_rows > 0 {
+        println!(
+            "removed {} messages created before {} and {} message-log rows; recorded in the audit log",
+            report.messages,
+            format_time(before),
+            report.log_rows
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn erase(args: EraseArgs) -> CmdResult {
+    let user = parse_user(&args.user)?;
+    let store = open(&args.db).await?;
+    let counted = records::erase(&store, user, true, "", 0, &mut |_, _| {}).await.map_err(|e| e.to_string())?;
+    let name = store.find_user(user).await.map_err(|e| e.to_string())?;
+    if counted.messages == 0 && counted.log_rows == 0 && name.is_none() {
+        return Err(format!("{} has no messages and is not in users_view: check the role and the id", user_text(user)));
+    }
+    let who = name.as_deref().map_or_else(|| user_text(user), |n| format!("{} ({n})", user_text(user)));
+    if args.dry_run || !args.yes {
+        println!(
+            "would erase {} messages sent or received by {who}, {} message-log rows{}",
+            counted.messages,
+            counted.log_rows,
+            if counted.directory { ", and their name from the directory" } else { "" }
+        );
+    }
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.yes {
+        return Err("erase cannot be undone: run it again with --yes (or --dry-run to only count)".to_owned());
+    }
+    let mut progress = Progress::new("erase");
+    let report = records::erase(&store, user, false, &args.operator.actor(), crate::now_ms(), &mut |d, t| {
+        progress.tell(d, t);
+    })
+    .await
+    .map_err(store_error)?;
+    println!(
+        "erased {} messages and {} message-log rows of {who}{}; recorded in the audit log",
+        report.messages,
+        report.log_rows,
+        if report.directory { ", and their directory entry" } else { "" }
+    );
+    if matches!(store, Store::Postgres(_)) {
+        println!(
+            "note: their {} row and their sign-in belong to your app: remove them there",
+            if user.role == chat_protocol::Role::Teacher { "Teacher" } else { "Student" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

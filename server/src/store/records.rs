@@ -1,0 +1,516 @@
+//! What the compliance commands read and delete (`export`, `purge`, `erase`; see
+//! `crate::records`), and the audit log they write. Both backends side by side: only the SQL
+//! differs. Every call is one short statement (a page, or a batch of at most `limit` rows),
+//! so a long purge never holds a lock that live traffic waits on for long.
+//!
+//! The message log (`chat_log`) must never lose its last row: PostgreSQL's sequencer numbers
+//! new messages after the largest position there, so removing the head would hand out
+//! positions again that clients have already passed. Deletes here keep it (an erasure
+//! blanks its ids instead).
+
+use chat_protocol::{Millis, Role, UserRef};
+
+use super::{Store, StoreError, bounded};
+
+/// A stored message as an export shows it: every column, the text in full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedMessage {
+    /// The message id (as stored).
+    pub id: String,
+    /// The sender.
+    pub from: UserRef,
+    /// The recipient.
+    pub to: UserRef,
+    /// The text, as stored (not cut to the protocol's bound).
+    pub content: String,
+    /// `createdAt`, milliseconds since the epoch.
+    pub created_at: Millis,
+    /// `updatedAt` (when it was read, for a read message).
+    pub updated_at: Millis,
+    /// `isRead`.
+    pub read: bool,
+}
+
+/// One entry of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Its number (increasing).
+    pub id: i64,
+    /// When, in milliseconds since the epoch.
+    pub at: Millis,
+    /// Who did it (an operator's name, or a user as `role:id`).
+    pub actor: String,
+    /// What: `export`, `purge`, `erase`.
+    pub action: String,
+    /// Whose data, when it concerned one user.
+    pub subject: Option<UserRef>,
+    /// What was done, in words (ids and counts, never message text).
+    pub detail: String,
+}
+
+/// One window of the message log's start, examined by [`Store::trim_log`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogTrim {
+    /// Log rows removed (their messages no longer exist).
+    pub removed: u64,
+    /// The last position examined: the next window starts after it.
+    pub last: Option<u64>,
+    /// How many rows of the window pointed at a deleted message.
+    pub orphans: u64,
+}
+
+type RecordRow = (String, String, i32, String, i32, String, i64, i64, bool);
+type AuditRow = (i64, i64, String, String, Option<String>, Option<i32>, String);
+
+fn to_record(row: RecordRow) -> Result<RecordedMessage, StoreError> {
+    let (id, sr, si, rr, ri, content, created_at, updated_at, read) = row;
+    let role =
+        |r: &str| Role::parse(r).ok_or_else(|| StoreError::BadRow(format!("message {id:?}: unknown role {r:?}")));
+    Ok(RecordedMessage {
+        from: UserRef::new(role(&sr)?, si),
+        to: UserRef::new(role(&rr)?, ri),
+        id,
+        content,
+        created_at,
+        updated_at,
+        read,
+    })
+}
+
+fn to_audit(row: AuditRow) -> AuditEntry {
+    let (id, at, actor, action, role, subject_id, detail) = row;
+    let subject = role.as_deref().and_then(Role::parse).zip(subject_id).map(|(r, i)| UserRef::new(r, i));
+    AuditEntry { id, at, actor, action, subject, detail }
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// A positive page size as SQL binds it.
+fn limit_of(limit: u32) -> i64 {
+    i64::from(limit.max(1))
+}
+
+const PG_RECORD_COLUMNS: &str = r#"id, "senderRole", "senderId", "recipientRole", "recipientId", content,
+    (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8, (EXTRACT(EPOCH FROM "updatedAt") * 1000)::int8, "isRead""#;
+const PG_MS: &str = "TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond'";
+
+impl Store {
+    /// The messages sent or received by `user` strictly after `after` (`createdAt`, id), oldest
+    /// first, at most `limit`: one page of an export. A message to oneself comes once.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn records_page(
+        &self,
+        user: UserRef,
+        after: Option<(Millis, String)>,
+        limit: u32,
+    ) -> Result<Vec<RecordedMessage>, StoreError> {
+        let (at, id) = after.unwrap_or((Millis::MIN, String::new()));
+        let rows: Vec<RecordRow> = bounded(self.timeout(), async {
+            Ok(match self {
+                Store::Postgres(s) => {
+                    // Each direction walks its own index in order; the outer query merges them.
+                    let after = format!(r#"("createdAt", id) > ({PG_MS}, $4)"#);
+                    let at = at.max(-62_135_596_800_000);
+                    sqlx::query_as(&format!(
+                        r#"SELECT {PG_RECORD_COLUMNS} FROM (
+                             (SELECT * FROM "Message" WHERE "senderRole" = $1 AND "senderId" = $2 AND {after}
+                              ORDER BY "createdAt", id LIMIT $5)
+                             UNION ALL
+                             (SELECT * FROM "Message" WHERE "recipientRole" = $1 AND "recipientId" = $2 AND {after}
+                                AND NOT ("senderRole" = $1 AND "senderId" = $2)
+                              ORDER BY "createdAt", id LIMIT $5)
+                           ) m ORDER BY "createdAt", id LIMIT $5"#
+                    ))
+                    .bind(user.role.as_str())
+                    .bind(user.id)
+                    .bind(at)
+                    .bind(id)
+                    .bind(limit_of(limit))
+                    .fetch_all(s.pool())
+                    .await?
+                }
+                Store::Sqlite(s) => {
+                    sqlx::query_as(
+                        r#"SELECT id, "senderRole", "senderId", "recipientRole", "recipientId", content,
+                                  "createdAt", "updatedAt", "isRead" FROM (
+                             SELECT * FROM (SELECT * FROM "Message" WHERE "senderRole" = ?1 AND "senderId" = ?2
+                               AND ("createdAt", id) > (?3, ?4) ORDER BY "createdAt", id LIMIT ?5)
+                             UNION ALL
+                             SELECT * FROM (SELECT * FROM "Message" WHERE "recipientRole" = ?1 AND "recipientId" = ?2
+                               AND ("createdAt", id) > (?3, ?4) AND NOT ("senderRole" = ?1 AND "senderId" = ?2)
+                               ORDER BY "createdAt", id LIMIT ?5)
+                           ) ORDER BY "createdAt", id LIMIT ?5"#,
+                    )
+                    .bind(user.role.as_str())
+                    .bind(user.id)
+                    .bind(at)
+                    .bind(id)
+                    .bind(limit_of(limit))
+                    .fetch_all(s.pool())
+                    .await?
+                }
+            })
+        })
+        .await?;
+        rows.into_iter().map(to_record).collect()
+    }
+
+    /// How many messages `user` sent or received, and how many message-log rows name them.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn user_record_counts(&self, user: UserRef) -> Result<(u64, u64), StoreError> {
+        let (messages, log): (i64, i64) = bounded(self.timeout(), async {
+            let sql = match self {
+                Store::Postgres(_) => {
+                    r#"SELECT (SELECT count(*) FROM "Message" WHERE "senderRole" = $1 AND "senderId" = $2)
+                            + (SELECT count(*) FROM "Message" WHERE "recipientRole" = $1 AND "recipientId" = $2
+                                 AND NOT ("senderRole" = $1 AND "senderId" = $2)),
+                              (SELECT count(*) FROM chat_log WHERE (sender_role = $1 AND sender_id = $2)
+                                 OR (recipient_role = $1 AND recipient_id = $2))"#
+                }
+                Store::Sqlite(_) => {
+                    r#"SELECT (SELECT count(*) FROM "Message" WHERE "senderRole" = ?1 AND "senderId" = ?2)
+                            + (SELECT count(*) FROM "Message" WHERE "recipientRole" = ?1 AND "recipientId" = ?2
+                                 AND NOT ("senderRole" = ?1 AND "senderId" = ?2)),
+                              (SELECT count(*) FROM chat_log WHERE (sender_role = ?1 AND sender_id = ?2)
+                                 OR (recipient_role = ?1 AND recipient_id = ?2))"#
+                }
+            };
+            Ok(match self {
+                Store::Postgres(s) => {
+                    sqlx::query_as(sql).bind(user.role.as_str()).bind(user.id).fetch_one(s.pool()).await?
+                }
+                Store::Sqlite(s) => {
+                    sqlx::query_as(sql).bind(user.role.as_str()).bind(user.id).fetch_one(s.pool()).await?
+                }
+            })
+        })
+        .await?;
+        Ok((count(messages), count(log)))
+    }
+
+    /// Deletes at most `limit` messages sent or received by `user`; returns how many went.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn erase_batch(&self, user: UserRef, limit: u32) -> Result<u64, StoreError> {
+        bounded(self.timeout(), async {
+            let done = match self {
+                Store::Postgres(s) => {
+                    sqlx::query(
+                        r#"DELETE FROM "Message" WHERE id = ANY (ARRAY(
+                             (SELECT id FROM "Message" WHERE "senderRole" = $1 AND "senderId" = $2 LIMIT $3)
+                             UNION ALL
+                             (SELECT id FROM "Message" WHERE "recipientRole" = $1 AND "recipientId" = $2 LIMIT $3)))"#,
+                    )
+                    .bind(user.role.as_str())
+                    .bind(user.id)
+                    .bind(limit_of(limit))
+                    .execute(s.pool())
+                    .await?
+                    .rows_affected()
+                }
+                Store::Sqlite(s) => {
+                    sqlx::query(
+                        r#"DELETE FROM "Message" WHERE id IN (
+                             SELECT id FROM (SELECT id FROM "Message" WHERE "senderRole" = ?1 AND "senderId" = ?2 LIMIT ?3)
+                             UNION ALL
+                             SELECT id FROM (SELECT id FROM "Message" WHERE "recipientRole" = ?1 AND "recipientId" = ?2
+                               LIMIT ?3))"#,
+                    )
+                    .bind(user.role.as_str())
+                    .bind(user.id)
+                    .bind(limit_of(limit))
+                    .execute(s.pool())
+                    .await?
+                    .rows_affected()
+                }
+            };
+            Ok(done)
+        })
+        .await
+    }
+
+    /// Removes at most `limit` message-log rows that name `user` (below the head; the head,
+    /// if it names them, gets blank ids instead); returns how many rows were removed or blanked.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn erase_log_batch(&self, user: UserRef, limit: u32) -> Result<u64, StoreError> {
+        let (delete, blank) = match self {
+            Store::Postgres(_) => (
+                "DELETE FROM chat_log WHERE pos = ANY (ARRAY(
+                   (SELECT pos FROM chat_log WHERE sender_role = $1 AND sender_id = $2 LIMIT $3)
+                   UNION ALL
+                   (SELECT pos FROM chat_log WHERE recipient_role = $1 AND recipient_id = $2 LIMIT $3)))
+                 AND pos < (SELECT max(pos) FROM chat_log)",
+                "UPDATE chat_log SET message_id = '', sender_role = '', sender_id = 0, recipient_role = '',
+                        recipient_id = 0
+                 WHERE pos = (SELECT max(pos) FROM chat_log)
+                   AND ((sender_role = $1 AND sender_id = $2) OR (recipient_role = $1 AND recipient_id = $2))",
+            ),
+            Store::Sqlite(_) => (
+                "DELETE FROM chat_log WHERE pos IN (
+                   SELECT pos FROM (SELECT pos FROM chat_log WHERE sender_role = ?1 AND sender_id = ?2 LIMIT ?3)
+                   UNION ALL
+                   SELECT pos FROM (SELECT pos FROM chat_log WHERE recipient_role = ?1 AND recipient_id = ?2 LIMIT ?3))
+                 AND pos < (SELECT max(pos) FROM chat_log)",
+                "UPDATE chat_log SET message_id = '', sender_role = '', sender_id = 0, recipient_role = '',
+                        recipient_id = 0
+                 WHERE pos = (SELECT max(pos) FROM chat_log)
+                   AND ((sender_role = ?1 AND sender_id = ?2) OR (recipient_role = ?1 AND recipient_id = ?2))",
+            ),
+        };
+        bounded(self.timeout(), async {
+            let mut done = 0;
+            for (sql, bind_limit) in [(delete, true), (blank, false)] {
+                done += match self {
+                    Store::Postgres(s) => {
+                        let q = sqlx::query(sql).bind(user.role.as_str()).bind(user.id);
+                        let q = if bind_limit { q.bind(limit_of(limit)) } else { q };
+                        q.execute(s.pool()).await?.rows_affected()
+                    }
+                    Store::Sqlite(s) => {
+                        let q = sqlx::query(sql).bind(user.role.as_str()).bind(user.id);
+                        let q = if bind_limit { q.bind(limit_of(limit)) } else { q };
+                        q.execute(s.pool()).await?.rows_affected()
+                    }
+                };
+            }
+            Ok(done)
+        })
+        .await
+    }
+
+    /// Removes a user of the embedded database's own directory (SQLite: its Teacher or
+    /// Student row, their name). PostgreSQL's users are the app's tables: nothing is done
+    /// there and `false` comes back.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn erase_directory_user(&self, user: UserRef) -> Result<bool, StoreError> {
+        match self {
+            Store::Postgres(_) => Ok(false),
+            Store::Sqlite(s) => {
+                let sql = match user.role {
+                    Role::Teacher => r#"DELETE FROM "Teacher" WHERE id = ?1"#,
+                    Role::Student => r#"DELETE FROM "Student" WHERE id = ?1"#,
+                };
+                bounded(self.timeout(), async {
+                    Ok(sqlx::query(sql).bind(user.id).execute(s.pool()).await?.rows_affected() > 0)
+                })
+                .await
+            }
+        }
+    }
+
+    /// How many messages were created before `before`, and the oldest and newest of their
+    /// `createdAt`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn count_older(&self, before: Millis) -> Result<(u64, Option<Millis>, Option<Millis>), StoreError> {
+        let (n, oldest, newest): (i64, Option<i64>, Option<i64>) = bounded(self.timeout(), async {
+            Ok(match self {
+                Store::Postgres(s) => {
+                    sqlx::query_as(
+                        r#"SELECT count(*), (EXTRACT(EPOCH FROM min("createdAt")) * 1000)::int8,
+                                  (EXTRACT(EPOCH FROM max("createdAt")) * 1000)::int8
+                           FROM "Message" WHERE "createdAt" < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'"#,
+                    )
+                    .bind(before)
+                    .fetch_one(s.pool())
+                    .await?
+                }
+                Store::Sqlite(s) => {
+                    sqlx::query_as(r#"SELECT count(*), min("createdAt"), max("createdAt") FROM "Message" WHERE "createdAt" < ?1"#)
+                        .bind(before)
+                        .fetch_one(s.pool())
+                        .await?
+                }
+            })
+        })
+        .await?;
+        Ok((count(n), oldest, newest))
+    }
+
+    /// Deletes at most `limit` of the oldest messages created before `before`; returns how many.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn purge_batch(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
+        bounded(self.timeout(), async {
+            Ok(match self {
+                Store::Postgres(s) => sqlx::query(
+                    r#"DELETE FROM "Message" WHERE id = ANY (ARRAY(
+                         SELECT id FROM "Message"
+                         WHERE "createdAt" < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'
+                         ORDER BY "createdAt" LIMIT $2))"#,
+                )
+                .bind(before)
+                .bind(limit_of(limit))
+                .execute(s.pool())
+                .await?
+                .rows_affected(),
+                Store::Sqlite(s) => sqlx::query(
+                    r#"DELETE FROM "Message" WHERE id IN (
+                         SELECT id FROM "Message" WHERE "createdAt" < ?1 ORDER BY "createdAt" LIMIT ?2)"#,
+                )
+                .bind(before)
+                .bind(limit_of(limit))
+                .execute(s.pool())
+                .await?
+                .rows_affected(),
+            })
+        })
+        .await
+    }
+
+    /// Examines the `limit` log rows after position `after` and removes those whose message no
+    /// longer exists (never the head). A purge walks the log's start with it, window by
+    /// window, until a window holds no such row.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn trim_log(&self, after: u64, limit: u32) -> Result<LogTrim, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        bounded(self.timeout(), async {
+            let window: Vec<(i64, bool)> = match self {
+                Store::Postgres(s) => {
+                    sqlx::query_as(
+                        r#"SELECT l.pos, NOT EXISTS (SELECT 1 FROM "Message" m WHERE m.id = l.message_id)
+                           FROM chat_log l WHERE l.pos > $1 ORDER BY l.pos LIMIT $2"#,
+                    )
+                    .bind(after)
+                    .bind(limit_of(limit))
+                    .fetch_all(s.pool())
+                    .await?
+                }
+                Store::Sqlite(s) => {
+                    sqlx::query_as(
+                        r#"SELECT l.pos, NOT EXISTS (SELECT 1 FROM "Message" m WHERE m.id = l.message_id)
+                           FROM chat_log l WHERE l.pos > ?1 ORDER BY l.pos LIMIT ?2"#,
+                    )
+                    .bind(after)
+                    .bind(limit_of(limit))
+                    .fetch_all(s.pool())
+                    .await?
+                }
+            };
+            let orphans: Vec<i64> = window.iter().filter(|(_, orphan)| *orphan).map(|(pos, _)| *pos).collect();
+            let last = window.last().map(|(pos, _)| count(*pos));
+            let removed = if orphans.is_empty() {
+                0
+            } else {
+                match self {
+                    Store::Postgres(s) => sqlx::query(
+                        "DELETE FROM chat_log WHERE pos = ANY ($1) AND pos < (SELECT max(pos) FROM chat_log)",
+                    )
+                    .bind(&orphans)
+                    .execute(s.pool())
+                    .await?
+                    .rows_affected(),
+                    Store::Sqlite(s) => sqlx::query(
+                        "DELETE FROM chat_log WHERE pos IN (SELECT value FROM json_each(?1))
+                           AND pos < (SELECT max(pos) FROM chat_log)",
+                    )
+                    .bind(serde_json::to_string(&orphans).unwrap_or_else(|_| "[]".to_owned()))
+                    .execute(s.pool())
+                    .await?
+                    .rows_affected(),
+                }
+            };
+            Ok(LogTrim { removed, last, orphans: orphans.len() as u64 })
+        })
+        .await
+    }
+
+    /// Every audit entry about `user`, oldest first.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn audit_about(&self, user: UserRef) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<AuditRow> = bounded(self.timeout(), async {
+            Ok(match self {
+                Store::Postgres(s) => {
+                    sqlx::query_as(
+                        "SELECT id, (EXTRACT(EPOCH FROM at) * 1000)::int8, actor, action, subject_role, subject_id,
+                                detail
+                         FROM chat_audit WHERE subject_role = $1 AND subject_id = $2 ORDER BY id",
+                    )
+                    .bind(user.role.as_str())
+                    .bind(user.id)
+                    .fetch_all(s.pool())
+                    .await?
+                }
+                Store::Sqlite(s) => {
+                    sqlx::query_as(
+                        "SELECT id, at, actor, action, subject_role, subject_id, detail
+                         FROM chat_audit WHERE subject_role = ?1 AND subject_id = ?2 ORDER BY id",
+                    )
+                    .bind(user.role.as_str())
+                    .bind(user.id)
+                    .fetch_all(s.pool())
+                    .await?
+                }
+            })
+        })
+        .await?;
+        Ok(rows.into_iter().map(to_audit).collect())
+    }
+
+    /// Writes an entry to the audit log, dated `at`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn write_audit(
+        &self,
+        at: Millis,
+        actor: &str,
+        action: &str,
+        subject: Option<UserRef>,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let role = subject.map(|u| u.role.as_str());
+        let id = subject.map(|u| u.id);
+        bounded(self.timeout(), async {
+            match self {
+                Store::Postgres(s) => {
+                    sqlx::query(
+                        "INSERT INTO chat_audit (at, actor, action, subject_role, subject_id, detail)
+                         VALUES (TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond', $2, $3, $4, $5, $6)",
+                    )
+                    .bind(at)
+                    .bind(actor)
+                    .bind(action)
+                    .bind(role)
+                    .bind(id)
+                    .bind(detail)
+                    .execute(s.pool())
+                    .await?;
+                }
+                Store::Sqlite(s) => {
+                    sqlx::query(
+                        "INSERT INTO chat_audit (at, actor, action, subject_role, subject_id, detail)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .bind(at)
+                    .bind(actor)
+                    .bind(action)
+                    .bind(role)
+                    .bind(id)
+                    .bind(detail)
+                    .execute(s.pool())
+                    .await?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,273 @@
+//! Safety and compliance records on both backends: an export holds exactly what a user sent
+//! and received; purge and erase remove what they say (rows counted before and after) and
+//! nothing else; each leaves an audit entry; retention in `serve` runs on the server's clock.
+//! The commands themselves, as an operator runs them, are in `cli.rs`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use chat_protocol::{MessageId, Millis, UserRef};
+use chat_server::records::{self, DAY_MS, ExportFormat};
+use chat_server::store::{NewMessage, Store};
+use chat_server::{Clock, now_ms};
+use common::{Backend, Client, TestStore, new_id};
+use rstest::rstest;
+
+const T1: UserRef = UserRef::teacher(1);
+const T2: UserRef = UserRef::teacher(2);
+const S1: UserRef = UserRef::student(1);
+const S2: UserRef = UserRef::student(2);
+
+fn msg(from: UserRef, to: UserRef, content: &str) -> NewMessage {
+    NewMessage { id: new_id(), from, to, content: content.into() }
+}
+
+/// Stores messages `created_at`, one batch.
+async fn store_at(store: &Store, messages: &[NewMessage], created_at: Millis) -> Vec<MessageId> {
+    for chunk in messages.chunks(500) {
+        let refs: Vec<&NewMessage> = chunk.iter().collect();
+        store.insert_batch(&refs, created_at).await.unwrap();
+    }
+    messages.iter().map(|m| m.id).collect()
+}
+
+/// Moves everything committed into the message log, as a node's feed does (PostgreSQL
+/// numbers rows there; SQLite already has).
+async fn sequence_all(store: &Store) {
+    while !store.sequence(0, true, None, 1000).await.unwrap().is_empty() {
+        if matches!(store, Store::Sqlite(_)) {
+            break;
+        }
+    }
+}
+
+async fn log_rows(db: &TestStore) -> i64 {
+    db.scalar("SELECT count(*) FROM chat_log").await
+}
+
+async fn log_rows_naming(db: &TestStore, user: UserRef) -> i64 {
+    db.scalar(&format!(
+        "SELECT count(*) FROM chat_log WHERE (sender_role = '{r}' AND sender_id = {i}) \
+         OR (recipient_role = '{r}' AND recipient_id = {i})",
+        r = user.role.as_str(),
+        i = user.id
+    ))
+    .await
+}
+
+async fn messages_of(db: &TestStore, user: UserRef) -> i64 {
+    db.scalar(&format!(
+        r#"SELECT count(*) FROM "Message" WHERE ("senderRole" = '{r}' AND "senderId" = {i})
+           OR ("recipientRole" = '{r}' AND "recipientId" = {i})"#,
+        r = user.role.as_str(),
+        i = user.id
+    ))
+    .await
+}
+
+#[rstest]
+#[tokio::test]
+async fn an_export_holds_what_the_user_sent_and_received_in_order_and_nothing_else(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let server = common::start(&db).await;
+    let mut teacher = Client::login(&server, T1).await;
+    let mut student = Client::login(&server, S1).await;
+    let mut other = Client::login(&server, T2).await;
+    // Sent through the server, as users send them; the awkward texts test every format.
+    let tricky = "Line one, \"quoted\"\n<script>alert('x')</script> & =SUM(A1)";
+    let mut sent = Vec::new();
+    for (who, to, text) in
+        [(0, S1, "Hello Carol"), (1, T1, tricky), (2, S1, "From Bob"), (0, S1, "Homework is due Friday")]
+    {
+        let client = match who {
+            0 => &mut teacher,
+            1 => &mut student,
+            _ => &mut other,
+        };
+        let (id, _) = client.send_message(to, text).await;
+        sent.push((id, text));
+    }
+    // Someone else's conversation, which must not appear.
+    let (elsewhere, _) = other.send_message(S2, "Not Carol's").await;
+
+    let store = db.store();
+    let mut pages = Vec::new();
+    let export = records::export(&store, S1, now_ms(), "operator test", &mut |n| pages.push(n)).await.unwrap();
+    let got: Vec<(String, &str)> = export.messages.iter().map(|m| (m.id.clone(), m.content.as_str())).collect();
+    let want: Vec<(String, &str)> = sent.iter().map(|(id, t)| (id.hyphenated().as_str().to_owned(), *t)).collect();
+    assert_eq!(got, want, "every message of student 1, oldest first, text in full");
+    assert!(!export.messages.iter().any(|m| m.id == elsewhere.hyphenated().as_str()));
+    assert_eq!(export.names.get(&S1).map(String::as_str), Some("S-Carol"));
+    assert_eq!(export.names.get(&T2).map(String::as_str), Some("T-Bob"));
+
+    // JSON: complete and parseable.
+    let json: serde_json::Value = serde_json::from_str(&export.render(ExportFormat::Json)).unwrap();
+    assert_eq!(json["user"], serde_json::json!({ "role": "student", "id": 1, "name": "S-Carol" }));
+    assert_eq!(json["messages"].as_array().unwrap().len(), 4);
+    assert_eq!(json["messages"][1]["content"], tricky);
+    assert_eq!(json["messages"][1]["from"]["name"], "S-Carol");
+    assert_eq!(json["messages"][2]["from"], serde_json::json!({ "role": "teacher", "id": 2, "name": "T-Bob" }));
+    // CSV: a header and one record per message; the quoted field keeps its line break, the
+    // formula is defused.
+    let csv = export.render(ExportFormat::Csv);
+    assert!(csv.starts_with("createdAt,id,fromRole,fromId,fromName,toRole,toId,toName,content,isRead,updatedAt\r\n"));
+    assert_eq!(csv.matches("\r\n").count(), 5, "{csv}");
+    assert!(csv.contains("\"Line one, \"\"quoted\"\"\n<script>alert('x')</script> & =SUM(A1)\""), "{csv}");
+    // HTML: escaped, one section per conversation.
+    let html = export.render(ExportFormat::Html);
+    assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; =SUM(A1)"));
+    assert!(!html.contains("<script>"));
+    assert_eq!(html.matches("<h2>With ").count(), 2, "T-Alice and T-Bob");
+    drop(server);
+}
+
+#[rstest]
+#[tokio::test]
+async fn purge_removes_the_old_messages_and_their_log_rows_and_keeps_the_rest(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let store = db.store();
+    let now = now_ms();
+    // 2,500 old messages (several batches) and 3 recent ones, all logged.
+    let old: Vec<NewMessage> = (0..2_500).map(|i| msg(T1, S1, &format!("old {i}"))).collect();
+    store_at(&store, &old, now - 400 * DAY_MS).await;
+    let recent = store_at(&store, &[msg(T1, S1, "a"), msg(S1, T1, "b"), msg(T2, S2, "c")], now - DAY_MS).await;
+    sequence_all(&store).await;
+    assert_eq!((db.message_count().await, log_rows(&db).await), (2_503, 2_503));
+
+    // A dry run counts and removes nothing.
+    let before = now - 365 * DAY_MS;
+    let counted = records::purge(&store, before, true, "operator test", now, &mut |_, _| {}).await.unwrap();
+    assert_eq!(counted.messages, 2_500);
+    assert_eq!(counted.oldest, Some(now - 400 * DAY_MS));
+    assert_eq!((db.message_count().await, log_rows(&db).await), (2_503, 2_503));
+
+    let mut seen = Vec::new();
+    let report =
+        records::purge(&store, before, false, "operator test", now, &mut |d, t| seen.push((d, t))).await.unwrap();
+    assert_eq!((report.messages, report.log_rows), (2_500, 2_500));
+    assert_eq!(seen.last(), Some(&(2_500, 2_500)));
+    assert!(seen.len() >= 3, "batches: {seen:?}");
+    assert_eq!((db.message_count().await, log_rows(&db).await), (3, 3));
+    for id in recent {
+        assert_eq!(db.count_id(id).await, 1);
+    }
+    // A catch-up from the start finds the recent messages only.
+    let caught: Vec<_> = store.catch_up(S1, 0, 100).await.unwrap().into_iter().flat_map(|(_, m)| m).collect();
+    assert_eq!(caught.len(), 2);
+    let audit = db.scalar("SELECT count(*) FROM chat_audit WHERE action = 'purge' AND subject_id IS NULL").await;
+    assert_eq!(audit, 1);
+    // Nothing more to do: nothing removed, no new audit entry.
+    let again = records::purge(&store, before, false, "operator test", now, &mut |_, _| {}).await.unwrap();
+    assert_eq!((again.messages, again.log_rows), (0, 0));
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_audit").await, 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn purging_every_message_keeps_the_log_head_so_positions_never_repeat(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let store = db.store();
+    let now = now_ms();
+    store_at(&store, &[msg(T1, S1, "x"), msg(S1, T1, "y")], now - 400 * DAY_MS).await;
+    sequence_all(&store).await;
+    let head = store.log_head().await.unwrap();
+    let report = records::purge(&store, now - 365 * DAY_MS, false, "t", now, &mut |_, _| {}).await.unwrap();
+    assert_eq!((report.messages, report.log_rows), (2, 1), "the head row stays");
+    assert_eq!(store.log_head().await.unwrap(), head);
+    store_at(&store, &[msg(T1, S1, "new")], now).await;
+    let logged = store.sequence(head, true, None, 10).await.unwrap();
+    assert_eq!(logged.iter().map(|(pos, _)| *pos).collect::<Vec<_>>(), [head + 1]);
+}
+
+#[rstest]
+#[tokio::test]
+async fn erase_removes_every_message_and_log_row_of_one_user_and_leaves_an_audit_record(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let store = db.store();
+    let now = now_ms();
+    let many: Vec<NewMessage> = (0..1_200).map(|i| msg(T1, S1, &format!("to Carol {i}"))).collect();
+    store_at(&store, &many, now - 10_000).await;
+    let kept = store_at(&store, &[msg(T1, S2, "to Dan"), msg(S2, T2, "from Dan")], now - 5_000).await;
+    // Student 1's reply is the newest: the log's head names them.
+    store_at(&store, &[msg(T2, S1, "from Bob"), msg(S1, T1, "from Carol")], now - 1_000).await;
+    sequence_all(&store).await;
+    let head = store.log_head().await.unwrap();
+    assert_eq!((messages_of(&db, S1).await, log_rows_naming(&db, S1).await), (1_202, 1_202));
+
+    let counted = records::erase(&store, S1, true, "operator test", now, &mut |_, _| {}).await.unwrap();
+    assert_eq!((counted.messages, counted.log_rows), (1_202, 1_202));
+    assert_eq!(counted.directory, backend == Backend::Sqlite);
+    assert_eq!(messages_of(&db, S1).await, 1_202, "a dry run removes nothing");
+
+    let report = records::erase(&store, S1, false, "operator test", now, &mut |_, _| {}).await.unwrap();
+    assert_eq!(report.messages, 1_202);
+    assert_eq!(report.log_rows, 1_202, "1,201 removed and the head blanked");
+    assert_eq!((messages_of(&db, S1).await, log_rows_naming(&db, S1).await), (0, 0));
+    assert_eq!(store.log_head().await.unwrap(), head);
+    for id in kept {
+        assert_eq!(db.count_id(id).await, 1, "other users' messages stay");
+    }
+    assert_eq!(log_rows_naming(&db, S2).await, 2);
+    assert_eq!(store.find_user(S1).await.unwrap().is_none(), backend == Backend::Sqlite, "SQLite's directory entry");
+    let audit = store.audit_about(S1).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "erase");
+    assert_eq!(audit[0].actor, "operator test");
+    assert!(audit[0].detail.contains("erased 1202 messages"), "{}", audit[0].detail);
+    // A later export finds nothing but the audit record.
+    let export = records::export(&store, S1, now, "t", &mut |_| {}).await.unwrap();
+    assert!(export.messages.is_empty());
+    assert_eq!(export.audit.len(), 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn serve_with_retention_purges_at_start_and_again_a_day_later_on_its_clock(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let store = db.store();
+    let start = now_ms();
+    let oldest = store_at(&store, &[msg(T1, S1, "400 days old")], start - 400 * DAY_MS).await;
+    let older = store_at(&store, &[msg(T1, S1, "360 days old")], start - 360 * DAY_MS).await;
+    let recent = store_at(&store, &[msg(T1, S1, "yesterday")], start - DAY_MS).await;
+    let clock = Clock::manual(start);
+    let server = common::start_with(&db, |c| {
+        c.clock = clock.clone();
+        c.retention = Some(365 * DAY_MS);
+    })
+    .await;
+    wait_until("the purge at start", || async { db.count_id(oldest[0]).await == 0 }).await;
+    assert_eq!(db.count_id(older[0]).await, 1);
+    // The next run is due a day after the first; six days on, the 360-day-old message is
+    // 366 days old and goes.
+    clock.advance(6 * DAY_MS);
+    wait_until("the next day's purge", || async { db.count_id(older[0]).await == 0 }).await;
+    assert_eq!(db.count_id(recent[0]).await, 1);
+    let actors =
+        db.scalar("SELECT count(*) FROM chat_audit WHERE action = 'purge' AND actor LIKE 'chat-server serve%'").await;
+    assert_eq!(actors, 2);
+    drop(server);
+}
+
+/// Waits (up to 10 s) for a condition the server reaches in the background.
+async fn wait_until<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
