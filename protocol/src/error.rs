@@ -89,6 +89,13 @@ codes! {
     ID_CONFLICT = 32, "id_conflict";
     /// A user cannot message themself.
     SELF_MESSAGE = 33, "self_message";
+    /// One of the two users has blocked the other (a teacher's block is a mute).
+    BLOCKED = 34, "blocked";
+    /// The policy lets this user reply to the other but not start the conversation: the
+    /// other (e.g. the teacher) writes first.
+    REPLY_ONLY = 35, "reply_only";
+    /// No message with this id was sent to this user (what a report must name).
+    UNKNOWN_MESSAGE = 36, "unknown_message";
 
     // Flow control.
     /// Too many requests; slow down and retry.

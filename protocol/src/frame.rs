@@ -130,6 +130,33 @@ pub enum ClientFrame {
         /// Page size, 1..=[`crate::MAX_SYNC_PAGE`].
         limit: u16,
     },
+    /// Blocks `user` (or lifts the block): neither can then message or type to the other,
+    /// each told `blocked` when trying. What the school's policy lets a role block is the
+    /// server's to say (refused with `not_allowed`). A teacher's block is what the SDK calls
+    /// a mute. Answered by `Done`. (Since protocol 4.)
+    Block {
+        /// Request id.
+        req: RequestId,
+        /// Who.
+        user: UserRef,
+        /// Block (true) or lift the block (false).
+        blocked: bool,
+    },
+    /// Asks whom this user has blocked. Answered by `Blocks`. (Since protocol 4.)
+    Blocks {
+        /// Request id.
+        req: RequestId,
+    },
+    /// Reports a message this user received, with a reason, to the school's staff. Answered
+    /// by `Done` once the report is stored. (Since protocol 4.)
+    Report {
+        /// Request id.
+        req: RequestId,
+        /// The message.
+        id: MessageId,
+        /// Why, in the reporter's words, 1..=[`crate::MAX_REASON_BYTES`] bytes.
+        reason: String,
+    },
 }
 
 /// A message as stored.
@@ -364,6 +391,13 @@ pub enum ServerFrame {
         /// The log position.
         position: u64,
     },
+    /// The answer to `Blocks`: the users this user has blocked. (Since protocol 4.)
+    Blocks {
+        /// The request answered.
+        req: RequestId,
+        /// The blocked users.
+        users: Vec<UserRef>,
+    },
 }
 
 impl ServerFrame {
@@ -382,7 +416,8 @@ impl ServerFrame {
             | ServerFrame::MarkedRead { req, .. }
             | ServerFrame::SyncPage { req, .. }
             | ServerFrame::ConversationsPage { req, .. }
-            | ServerFrame::CatchUpPage { req, .. } => Some(*req),
+            | ServerFrame::CatchUpPage { req, .. }
+            | ServerFrame::Blocks { req, .. } => Some(*req),
             ServerFrame::Welcome { .. }
             | ServerFrame::Message { .. }
             | ServerFrame::Read { .. }
@@ -411,7 +446,10 @@ impl ClientFrame {
             | ClientFrame::Ping { req }
             | ClientFrame::Sync { req, .. }
             | ClientFrame::ConversationsPage { req, .. }
-            | ClientFrame::CatchUp { req, .. } => Some(*req),
+            | ClientFrame::CatchUp { req, .. }
+            | ClientFrame::Block { req, .. }
+            | ClientFrame::Blocks { req }
+            | ClientFrame::Report { req, .. } => Some(*req),
         }
     }
 }

@@ -29,6 +29,9 @@ pub const MAX_NAME_BYTES: usize = 256;
 /// The longest message content, in UTF-8 bytes.
 pub const MAX_CONTENT_BYTES: usize = 16 * 1024;
 
+/// The longest reason a report may give, in UTF-8 bytes.
+pub const MAX_REASON_BYTES: usize = 1024;
+
 /// The longest auth token, in bytes.
 pub const MAX_TOKEN_BYTES: usize = 4 * 1024;
 
@@ -43,6 +46,9 @@ pub const MAX_CONVERSATIONS_PAGE: u16 = 100;
 
 /// The most users one connection may watch the presence of.
 pub const MAX_WATCH_LIST: usize = 256;
+
+/// The most users one user may have blocked at once (so `Blocks` fits one frame).
+pub const MAX_BLOCKS: usize = 1000;
 
 /// The limits a server announces in its welcome. A server may be stricter than the
 /// protocol's constants, never looser.
@@ -242,7 +248,15 @@ impl ClientFrame {
                 }
                 validate_page_limit(*limit, MAX_CONVERSATIONS_PAGE)
             }
-            ClientFrame::Conversations { .. } | ClientFrame::Ping { .. } => Ok(()),
+            ClientFrame::Block { user, .. } => validate_user(user),
+            ClientFrame::Report { id, reason, .. } => {
+                validate_message_id(id)?;
+                if reason.len() > MAX_REASON_BYTES {
+                    return Err(ErrorCode::CONTENT_TOO_LONG);
+                }
+                validate_content(reason)
+            }
+            ClientFrame::Conversations { .. } | ClientFrame::Ping { .. } | ClientFrame::Blocks { .. } => Ok(()),
         }
     }
 }

@@ -160,7 +160,7 @@ fn encoding_a_frame_over_the_limit_fails_and_leaves_the_buffer_alone() {
 #[test]
 fn every_kind_of_server_frame_at_its_largest_fits_a_frame() {
     use chat_protocol::{
-        Conversation, Cursor, ErrorCode, Limits, MAX_CONVERSATIONS_PAGE, MAX_HISTORY_PAGE, MAX_NAME_BYTES,
+        Conversation, Cursor, ErrorCode, Limits, MAX_BLOCKS, MAX_CONVERSATIONS_PAGE, MAX_HISTORY_PAGE, MAX_NAME_BYTES,
         MAX_SYNC_PAGE, MAX_WATCH_LIST, PageBudget, UserRef,
     };
     let message = widest_message();
@@ -222,10 +222,11 @@ fn every_kind_of_server_frame_at_its_largest_fits_a_frame() {
                 more: true,
             },
             ServerFrame::Position { .. } => ServerFrame::Position { position: u64::MAX },
+            ServerFrame::Blocks { .. } => ServerFrame::Blocks { req: u32::MAX, users: vec![user; MAX_BLOCKS] },
         }
     };
     let kinds = samples::server_samples();
-    assert_eq!(kinds.len(), 20, "one sample of every kind");
+    assert_eq!(kinds.len(), 21, "one sample of every kind");
     for (name, kind) in kinds {
         let frame = largest(&kind);
         assert_eq!(std::mem::discriminant(&frame), std::mem::discriminant(&kind), "{name}");

@@ -26,6 +26,9 @@ const CLIENT_GOLDEN: &[(&str, &str)] = &[
     ("sync", "090ff6a1bfe9d66600000000000000000000000000000000c801"),
     ("conversations_page", "0a1001f6a1bfe9d66667e5504410b1426f9247bb680e5fe0c832"),
     ("catch_up", "0b11ac02c801"),
+    ("block", "0c12010201"),
+    ("blocks", "0d13"),
+    ("report", "0e1467e5504410b1426f9247bb680e5fe0c80452756465"),
 ];
 
 const SERVER_GOLDEN: &[(&str, &str)] = &[
@@ -55,6 +58,7 @@ const SERVER_GOLDEN: &[(&str, &str)] = &[
     ("message_at", "1167e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d66600ac02"),
     ("catch_up_page", "12110167e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d66600ac0200"),
     ("position", "1301"),
+    ("blocks", "1413010102"),
 ];
 
 fn golden(table: &[(&str, &str)], name: &str) -> Vec<u8> {
@@ -85,13 +89,13 @@ fn server_frames_encode_to_their_golden_bytes() {
 #[test]
 fn golden_vectors_cover_every_variant() {
     let client: BTreeSet<u8> = samples::client_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(client, (0..=11).collect());
-    // Variant 12 does not exist.
-    assert!(ClientFrame::decode(&[12, 0]).is_err());
+    assert_eq!(client, (0..=14).collect());
+    // Variant 15 does not exist.
+    assert!(ClientFrame::decode(&[15, 0]).is_err());
 
     let server: BTreeSet<u8> = samples::server_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(server, (0..=19).collect());
-    assert!(ServerFrame::decode(&[20, 0]).is_err());
+    assert_eq!(server, (0..=20).collect());
+    assert!(ServerFrame::decode(&[21, 0]).is_err());
 }
 
 #[test]
@@ -123,6 +127,9 @@ fn roles_and_error_codes_keep_their_wire_values() {
         (ErrorCode::NOT_ALLOWED, 31),
         (ErrorCode::ID_CONFLICT, 32),
         (ErrorCode::SELF_MESSAGE, 33),
+        (ErrorCode::BLOCKED, 34),
+        (ErrorCode::REPLY_ONLY, 35),
+        (ErrorCode::UNKNOWN_MESSAGE, 36),
         (ErrorCode::RATE_LIMITED, 40),
         (ErrorCode::SLOW_CONSUMER, 41),
         (ErrorCode::SERVER_FULL, 42),

@@ -219,3 +219,18 @@ fn v7_ids_carry_their_millisecond_in_the_first_six_bytes() {
     let id = MessageId::new_v7(0x0123_4567_89ab, 0x0abc, [0xff; 8]);
     assert_eq!(id.hyphenated().as_str(), "01234567-89ab-7abc-bfff-ffffffffffff");
 }
+
+#[test]
+fn a_report_needs_a_reason_within_its_limit_and_a_real_message_id() {
+    let report = |id: MessageId, reason: &str| ClientFrame::Report { req: 1, id, reason: reason.into() };
+    assert_eq!(report(ID, "It was unkind").validate(), Ok(()));
+    assert_eq!(report(ID, " \n ").validate(), Err(ErrorCode::CONTENT_EMPTY));
+    assert_eq!(
+        report(ID, &"x".repeat(chat_protocol::MAX_REASON_BYTES + 1)).validate(),
+        Err(ErrorCode::CONTENT_TOO_LONG)
+    );
+    assert_eq!(report(MessageId([0; 16]), "why").validate(), Err(ErrorCode::BAD_MESSAGE_ID));
+    let block = |user| ClientFrame::Block { req: 1, user, blocked: true };
+    assert_eq!(block(UserRef::student(3)).validate(), Ok(()));
+    assert_eq!(block(UserRef::student(0)).validate(), Err(ErrorCode::BAD_USER_ID));
+}

@@ -113,6 +113,81 @@ impl Policy {
     }
 }
 
+/// Which role may block which: pairs of (blocker, blocked). Directional: a teacher may mute
+/// a student without a student being able to block a teacher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking([bool; 4]);
+
+impl Default for Blocking {
+    /// Students may block students, teachers may mute students and block teachers; a
+    /// student may not block a teacher (they report the message instead, and the teacher's
+    /// messages stay where staff can see them): [`Blocking::DEFAULT_PAIRS`].
+    fn default() -> Self {
+        Blocking([true, false, true, true])
+    }
+}
+
+impl Blocking {
+    /// The default as `CHAT_BLOCKING` writes it.
+    pub const DEFAULT_PAIRS: &str = "student-student,teacher-student,teacher-teacher";
+
+    fn index(blocker: Role, blocked: Role) -> usize {
+        match (blocker, blocked) {
+            (Role::Student, Role::Student) => 0,
+            (Role::Student, Role::Teacher) => 1,
+            (Role::Teacher, Role::Student) => 2,
+            (Role::Teacher, Role::Teacher) => 3,
+        }
+    }
+
+    /// Parses `blocker-blocked` pairs, comma-separated, or `none`.
+    ///
+    /// # Errors
+    /// A sentence naming the bad entry.
+    pub fn parse(value: &str) -> Result<Blocking, String> {
+        let mut allowed = [false; 4];
+        if value.trim() == "none" {
+            return Ok(Blocking(allowed));
+        }
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (a, b) = entry
+                .split_once('-')
+                .and_then(|(a, b)| Some((Role::parse(a)?, Role::parse(b)?)))
+                .ok_or_else(|| {
+                    format!(
+                        "CHAT_BLOCKING entry '{entry}' is not a pair like student-student (who blocks, then whom), or none"
+                    )
+                })?;
+            allowed[Blocking::index(a, b)] = true;
+        }
+        Ok(Blocking(allowed))
+    }
+
+    /// Whether a `blocker` may block a `blocked`.
+    #[must_use]
+    pub fn allows(self, blocker: Role, blocked: Role) -> bool {
+        self.0[Blocking::index(blocker, blocked)]
+    }
+}
+
+/// The school's safety rules beyond who may message whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Safety {
+    /// Whether a student may start a conversation (`CHAT_STUDENTS_MAY_START`); when not, a
+    /// student may write only to someone who wrote to them first.
+    pub students_may_start: bool,
+    /// Which roles may block which (`CHAT_BLOCKING`).
+    pub blocking: Blocking,
+    /// Where each report is posted (`CHAT_REPORT_WEBHOOK`), signed with the token secret.
+    pub report_webhook: Option<url::Url>,
+}
+
+impl Default for Safety {
+    fn default() -> Self {
+        Safety { students_may_start: true, blocking: Blocking::default(), report_webhook: None }
+    }
+}
+
 /// Flow control and resource limits.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
@@ -220,6 +295,8 @@ pub struct ServeConfig {
     /// Retention (`CHAT_RETENTION`): messages older than this many milliseconds are purged
     /// at start and then daily; `None` keeps them (the default).
     pub retention: Option<chat_protocol::Millis>,
+    /// Who may start conversations and block whom; where reports go.
+    pub safety: Safety,
 }
 
 /// Checks on tokens beyond the signature and expiry.
@@ -260,6 +337,7 @@ impl ServeConfig {
             bus: None,
             log_poll: ServeConfig::DEFAULT_LOG_POLL,
             retention: None,
+            safety: Safety::default(),
         }
     }
 

@@ -262,9 +262,23 @@ struct HubInner {
     metrics: Metrics,
     /// Where this node's presence changes go to the other nodes (none on a single node).
     bus: Option<BusSender>,
+    /// Moves whenever a block may have changed (here, or on another node): connections
+    /// re-read a peer's blocks when it moved since they last did.
+    blocks_epoch: AtomicU64,
 }
 
 impl Hub {
+    /// The blocks' epoch: a connection's cached view of a peer's blocks is good while this
+    /// has not moved.
+    pub(crate) fn blocks_epoch(&self) -> u64 {
+        self.inner.blocks_epoch.load(Ordering::Acquire)
+    }
+
+    /// A block changed (or may have: the bus was down): every cached view is stale.
+    pub(crate) fn blocks_changed(&self) {
+        self.inner.blocks_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// An empty hub; `bus` carries this node's presence changes to the other nodes.
     #[must_use]
     pub(crate) fn new(presence_grace: Duration, metrics: Metrics, bus: Option<BusSender>) -> Self {
@@ -277,6 +291,7 @@ impl Hub {
                 presence_grace,
                 metrics,
                 bus,
+                blocks_epoch: AtomicU64::new(0),
             }),
         }
     }

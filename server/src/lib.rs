@@ -17,7 +17,7 @@
 //! - [`store`]: the storage seam: PostgreSQL (the app's database) or an embedded SQLite file.
 //! - [`clock`]: the wall clock (injectable, for tests).
 //! - [`records`]: safety and compliance for operators: export, purge (retention), erase,
-//!   and the audit log they write.
+//!   and the audit log they write. [`safety`]: reports offered to the app's webhook.
 //! - `metrics`: the Prometheus metrics of `/metrics`.
 //! - `demo`: `chat-server demo`, the built-in page and its demo-only token endpoint.
 //! - [`auth`]: HS256 tokens minted by the app.
@@ -37,6 +37,7 @@ pub(crate) mod hub;
 mod listen;
 pub(crate) mod metrics;
 pub mod records;
+pub mod safety;
 pub mod schema;
 pub mod server;
 mod state;

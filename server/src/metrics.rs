@@ -46,6 +46,7 @@ struct Inner {
     bus_published: Family<ReasonLabel, Counter>,
     bus_connected: Gauge,
     bus_nodes: Gauge,
+    safety: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -128,8 +129,16 @@ impl Metrics {
         );
         let bus_nodes = Gauge::default();
         registry.register("bus_nodes", "Other nodes this node hears on the bus", bus_nodes.clone());
+        let safety = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "safety",
+            "Safety events: reason=report (a message reported to staff), block, unblock, webhook_delivered and \
+             webhook_failed (a report the webhook took, or did not take after every retry)",
+            safety.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
+                safety,
                 bus_published,
                 bus_connected,
                 bus_nodes,
@@ -229,6 +238,11 @@ impl Metrics {
     /// An unauthenticated connection opened (`1`) or ended or authenticated (`-1`).
     pub(crate) fn pending(&self, delta: i64) {
         self.inner.pending.inc_by(delta);
+    }
+
+    /// A safety event (see the metric's help).
+    pub(crate) fn safety(&self, reason: &'static str) {
+        self.inner.safety.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// The Prometheus text exposition.

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use chat_protocol::{Millis, Role, UserRef};
 
-use crate::store::{AuditEntry, RecordedMessage, Store, StoreError};
+use crate::store::{AuditEntry, RecordedMessage, ReportEntry, Store, StoreError};
 
 /// Rows a batch deletes or a page reads.
 pub const BATCH: u32 = 1000;
@@ -90,6 +90,8 @@ pub struct Export {
     pub names: HashMap<UserRef, String>,
     /// The audit log's entries about the user, oldest first.
     pub audit: Vec<AuditEntry>,
+    /// The reports the user made, and those made about messages they wrote.
+    pub reports: Vec<ReportEntry>,
 }
 
 /// Reads everything kept about `user`, page by page; `progress` hears the count so far.
@@ -115,7 +117,9 @@ pub async fn export(
         }
     }
     let mut names = HashMap::new();
+    let reports = store.reports_about(user).await?;
     let mut people: Vec<UserRef> = messages.iter().flat_map(|m| [m.from, m.to]).collect();
+    people.extend(reports.iter().flat_map(|r| [r.reporter, r.reported]));
     people.push(user);
     people.sort_by_key(|u| (u.role.as_str(), u.id));
     people.dedup();
@@ -125,7 +129,7 @@ pub async fn export(
         }
     }
     let audit = store.audit_about(user).await?;
-    Ok(Export { user, generated_at, generated_by: generated_by.to_owned(), messages, names, audit })
+    Ok(Export { user, generated_at, generated_by: generated_by.to_owned(), messages, names, audit, reports })
 }
 
 /// The formats an export is written in.
@@ -208,12 +212,27 @@ impl Export {
                 })
             })
             .collect();
+        let reports: Vec<serde_json::Value> = self
+            .reports
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "at": format_time(r.at),
+                    "messageId": r.message_id,
+                    "reporter": self.person_json(r.reporter),
+                    "reported": self.person_json(r.reported),
+                    "reason": r.reason,
+                    "content": r.content,
+                })
+            })
+            .collect();
         let doc = serde_json::json!({
             "format": "chat-server export 1",
             "user": self.person_json(self.user),
             "generatedAt": format_time(self.generated_at),
             "generatedBy": self.generated_by,
             "messages": messages,
+            "reports": reports,
             "audit": audit,
         });
         let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -295,6 +314,26 @@ impl Export {
             }
             out.push_str("</table>\n");
         }
+        out.push_str("<h2>Reports by or about this user</h2>\n");
+        if self.reports.is_empty() {
+            out.push_str("<p>None.</p>\n");
+        } else {
+            out.push_str(
+                "<table><tr><th>When (UTC)</th><th>Reported by</th><th>Written by</th><th>Reason</th><th>Message</th></tr>\n",
+            );
+            for r in &self.reports {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"text\">{}</td><td class=\"text\">{}</td></tr>",
+                    html(&format_time(r.at)),
+                    html(&self.label(r.reporter)),
+                    html(&self.label(r.reported)),
+                    html(&r.reason),
+                    html(&r.content)
+                );
+            }
+            out.push_str("</table>\n");
+        }
         out.push_str("<h2>Audit log entries about this user</h2>\n");
         if self.audit.is_empty() {
             out.push_str("<p>None.</p>\n");
@@ -349,14 +388,16 @@ pub struct PurgeReport {
     pub messages: u64,
     /// Message-log rows of those messages (0 on a dry run: they are counted as they go).
     pub log_rows: u64,
+    /// Reports made before the cut-off (0 on a dry run).
+    pub reports: u64,
     /// The oldest `createdAt` among them.
     pub oldest: Option<Millis>,
     /// The newest `createdAt` among them.
     pub newest: Option<Millis>,
 }
 
-/// Deletes the messages created before `before`, in batches, and then the message-log rows
-/// left pointing at deleted messages; writes an audit entry when anything went. `progress`
+/// Deletes the messages created before `before`, in batches, then the message-log rows
+/// left pointing at deleted messages and the reports made before `before`; writes an audit entry when anything went. `progress`
 /// hears (removed so far, total). A dry run only counts.
 ///
 /// # Errors
@@ -370,7 +411,7 @@ pub async fn purge(
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<PurgeReport, StoreError> {
     let (total, oldest, newest) = store.count_older(before).await?;
-    let mut report = PurgeReport { messages: total, log_rows: 0, oldest, newest };
+    let mut report = PurgeReport { messages: total, log_rows: 0, reports: 0, oldest, newest };
     if dry_run {
         return Ok(report);
     }
@@ -393,12 +434,14 @@ pub async fn purge(
             _ => break,
         }
     }
-    if report.messages > 0 || report.log_rows > 0 {
+    report.reports = store.purge_reports(before).await?;
+    if report.messages > 0 || report.log_rows > 0 || report.reports > 0 {
         let detail = format!(
-            "removed {} messages created before {} and {} message-log rows",
+            "removed {} messages created before {}, {} message-log rows and {} reports",
             report.messages,
             format_time(before),
-            report.log_rows
+            report.log_rows,
+            report.reports
         );
         store.write_audit(now, actor, "purge", None, &detail).await?;
     }
@@ -412,13 +455,17 @@ pub struct EraseReport {
     pub messages: u64,
     /// Message-log rows naming the user.
     pub log_rows: u64,
+    /// Blocks made by or against the user (0 on a dry run).
+    pub blocks: u64,
+    /// Reports by or about the user (0 on a dry run).
+    pub reports: u64,
     /// Whether the user's directory entry (name) went too: SQLite only; PostgreSQL's users
     /// are the app's tables.
     pub directory: bool,
 }
 
-/// Removes every message `user` sent or received, the message-log rows naming them and
-/// (SQLite) their directory entry; writes an audit entry with the counts. `progress` hears
+/// Removes every message `user` sent or received, the message-log rows naming them, their
+/// blocks and the reports by or about them, and (SQLite) their directory entry; writes an audit entry with the counts. `progress` hears
 /// (removed so far, total). A dry run only counts.
 ///
 /// # Errors
@@ -434,7 +481,7 @@ pub async fn erase(
     let (messages, log_rows) = store.user_record_counts(user).await?;
     if dry_run {
         let directory = matches!(store, Store::Sqlite(_)) && store.find_user(user).await?.is_some();
-        return Ok(EraseReport { messages, log_rows, directory });
+        return Ok(EraseReport { messages, log_rows, directory, ..EraseReport::default() });
     }
     let mut report = EraseReport::default();
     loop {
@@ -452,12 +499,15 @@ pub async fn erase(
             break;
         }
     }
+    (report.blocks, report.reports) = store.erase_safety(user).await?;
     report.directory = store.erase_directory_user(user).await?;
     let detail = format!(
-        "erased {} messages sent or received by {} and {} message-log rows{}",
+        "erased {} messages sent or received by {}, {} message-log rows, {} blocks and {} reports{}",
         report.messages,
         user_text(user),
         report.log_rows,
+        report.blocks,
+        report.reports,
         if report.directory { ", and their directory entry" } else { "" }
     );
     store.write_audit(now, actor, "erase", Some(user), &detail).await?;

@@ -16,8 +16,9 @@ pub const USERS_VIEW_SQL: &str = include_str!("../../migrations/postgres/0002_us
 /// The message log beside `Message` (inbox, log, trigger, sequencer): the order live
 /// delivery and catch-up follow, whichever node or app wrote a message.
 pub const MESSAGE_LOG_SQL: &str = include_str!("../../migrations/postgres/0003_message_log.sql");
-/// The audit log (`chat_audit`): exports, purges, erasures, by whom.
-pub const AUDIT_SQL: &str = include_str!("../../migrations/postgres/0004_audit.sql");
+/// Safety and compliance: the audit log (`chat_audit`), blocks (`chat_block`), reports
+/// (`chat_report`).
+pub const SAFETY_SQL: &str = include_str!("../../migrations/postgres/0004_safety.sql");
 
 /// Which part of the schema to apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -79,11 +80,11 @@ pub async fn apply(pool: &PgPool, schema: &str, only: Option<Part>) -> Result<Ap
             format!("created the message log {schema}.chat_log (with chat_inbox, a trigger on \"Message\", chat_log_sequence())")
         });
         let audit_existed = relation_exists(&mut tx, "chat_audit").await?;
-        sqlx::raw_sql(AUDIT_SQL).execute(&mut *tx).await?;
+        sqlx::raw_sql(SAFETY_SQL).execute(&mut *tx).await?;
         applied.steps.push(if audit_existed {
-            format!("audit log {schema}.chat_audit is in place")
+            format!("audit log {schema}.chat_audit, chat_block and chat_report are in place")
         } else {
-            format!("created the audit log {schema}.chat_audit")
+            format!("created the audit log {schema}.chat_audit, chat_block (blocks) and chat_report (reports)")
         });
     }
     if only.is_none_or(|p| p == Part::View) {
@@ -277,16 +278,19 @@ pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error>
 
     // The audit log, and the index retention deletes by.
     let audit_ok: bool = sqlx::query_scalar(
-        "SELECT to_regclass('chat_audit') IS NOT NULL AND to_regclass('\"Message_createdAt_idx\"') IS NOT NULL",
+        "SELECT to_regclass('chat_audit') IS NOT NULL AND to_regclass('\"Message_createdAt_idx\"') IS NOT NULL
+            AND to_regclass('chat_block') IS NOT NULL AND to_regclass('chat_report') IS NOT NULL",
     )
     .fetch_one(pool)
     .await?;
     if audit_ok {
-        report.ok.push(format!("audit log {schema}.chat_audit, and the index retention deletes by"));
+        report.ok.push(format!(
+            "safety tables {schema}.chat_audit, chat_block, chat_report, and the index retention deletes by"
+        ));
     } else {
         report.problems.push(Finding {
             problem: format!(
-                "the audit log ({schema}.chat_audit) or the index \"Message_createdAt_idx\" is missing (new in this version)"
+                "the safety tables ({schema}.chat_audit, chat_block, chat_report) or the index \"Message_createdAt_idx\" are missing (new in this version)"
             ),
             fix: "chat-server setup --only message".into(),
         });

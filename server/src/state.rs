@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) pending: Mutex<PendingCount>,
     /// The request budget of each user, shared by all of the user's connections.
     pub(crate) rates: DefaultKeyedRateLimiter<UserRef>,
+    /// Where reports are offered to the app (`CHAT_REPORT_WEBHOOK`), if anywhere.
+    pub(crate) reports: Option<crate::safety::ReportHook>,
 }
 
 /// Counts of unauthenticated connections.

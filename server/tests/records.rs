@@ -94,6 +94,7 @@ async fn an_export_holds_what_the_user_sent_and_received_in_order_and_nothing_el
     let (elsewhere, _) = other.send_message(S2, "Not Carol's").await;
 
     let store = db.store();
+    store.insert_report(now_ms(), sent[2].0, S1, T2, "Not nice", "From Bob").await.unwrap();
     let mut pages = Vec::new();
     let export = records::export(&store, S1, now_ms(), "operator test", &mut |n| pages.push(n)).await.unwrap();
     let got: Vec<(String, &str)> = export.messages.iter().map(|m| (m.id.clone(), m.content.as_str())).collect();
@@ -110,6 +111,9 @@ async fn an_export_holds_what_the_user_sent_and_received_in_order_and_nothing_el
     assert_eq!(json["messages"][1]["content"], tricky);
     assert_eq!(json["messages"][1]["from"]["name"], "S-Carol");
     assert_eq!(json["messages"][2]["from"], serde_json::json!({ "role": "teacher", "id": 2, "name": "T-Bob" }));
+    assert_eq!(json["reports"][0]["reason"], "Not nice");
+    assert_eq!(json["reports"][0]["reported"]["name"], "T-Bob");
+    assert_eq!(json["reports"][0]["messageId"], sent[2].0.hyphenated().as_str());
     // CSV: a header and one record per message; the quoted field keeps its line break, the
     // formula is defused.
     let csv = export.render(ExportFormat::Csv);
@@ -121,6 +125,7 @@ async fn an_export_holds_what_the_user_sent_and_received_in_order_and_nothing_el
     assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; =SUM(A1)"));
     assert!(!html.contains("<script>"));
     assert_eq!(html.matches("<h2>With ").count(), 2, "T-Alice and T-Bob");
+    assert!(html.contains("<td class=\"text\">Not nice</td>"), "{html}");
     drop(server);
 }
 
@@ -202,6 +207,12 @@ async fn erase_removes_every_message_and_log_row_of_one_user_and_leaves_an_audit
     sequence_all(&store).await;
     let head = store.log_head().await.unwrap();
     assert_eq!((messages_of(&db, S1).await, log_rows_naming(&db, S1).await), (1_202, 1_202));
+    // Blocks and reports involving student 1, and one that does not.
+    assert!(store.set_block(S1, S2, true, now).await.unwrap());
+    assert!(store.set_block(T1, S1, true, now).await.unwrap());
+    assert!(store.set_block(T2, S2, true, now).await.unwrap());
+    store.insert_report(now, many[0].id, S1, T1, "mean", "to Carol 0").await.unwrap();
+    store.insert_report(now, kept[1], T2, S2, "rude", "from Dan").await.unwrap();
 
     let counted = records::erase(&store, S1, true, "operator test", now, &mut |_, _| {}).await.unwrap();
     assert_eq!((counted.messages, counted.log_rows), (1_202, 1_202));
@@ -211,6 +222,9 @@ async fn erase_removes_every_message_and_log_row_of_one_user_and_leaves_an_audit
     let report = records::erase(&store, S1, false, "operator test", now, &mut |_, _| {}).await.unwrap();
     assert_eq!(report.messages, 1_202);
     assert_eq!(report.log_rows, 1_202, "1,201 removed and the head blanked");
+    assert_eq!((report.blocks, report.reports), (2, 1));
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_block").await, 1, "teacher 2's block of student 2 stays");
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_report").await, 1, "student 2's report stays");
     assert_eq!((messages_of(&db, S1).await, log_rows_naming(&db, S1).await), (0, 0));
     assert_eq!(store.log_head().await.unwrap(), head);
     for id in kept {
@@ -222,7 +236,13 @@ async fn erase_removes_every_message_and_log_row_of_one_user_and_leaves_an_audit
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].action, "erase");
     assert_eq!(audit[0].actor, "operator test");
-    assert!(audit[0].detail.contains("erased 1202 messages"), "{}", audit[0].detail);
+    assert!(
+        audit[0].detail.contains(
+            "erased 1202 messages sent or received by student:1, 1202 message-log rows, 2 blocks and 1 reports"
+        ),
+        "{}",
+        audit[0].detail
+    );
     // A later export finds nothing but the audit record.
     let export = records::export(&store, S1, now, "t", &mut |_| {}).await.unwrap();
     assert!(export.messages.is_empty());

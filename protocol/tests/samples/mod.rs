@@ -31,6 +31,9 @@ pub fn client_samples() -> Vec<(&'static str, ClientFrame)> {
         ("sync", ClientFrame::Sync { req: 15, after: Cursor::from_time(AT), limit: 200 }),
         ("conversations_page", ClientFrame::ConversationsPage { req: 16, before: Some(CURSOR), limit: 50 }),
         ("catch_up", ClientFrame::CatchUp { req: 17, after: 300, limit: 200 }),
+        ("block", ClientFrame::Block { req: 18, user: S1, blocked: true }),
+        ("blocks", ClientFrame::Blocks { req: 19 }),
+        ("report", ClientFrame::Report { req: 20, id: ID, reason: "Rude".into() }),
     ]
 }
 
@@ -78,5 +81,6 @@ pub fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ("message_at", ServerFrame::MessageAt { message: stored(), position: 300 }),
         ("catch_up_page", ServerFrame::CatchUpPage { req: 17, messages: vec![stored()], last: 300, more: false }),
         ("position", ServerFrame::Position { position: 1 }),
+        ("blocks", ServerFrame::Blocks { req: 19, users: vec![S1] }),
     ]
 }

@@ -68,6 +68,13 @@ pub fn client_frame() -> impl Strategy<Value = ClientFrame> {
             after,
             limit
         }),
+        (any::<u32>(), user(), any::<bool>()).prop_map(|(req, user, blocked)| ClientFrame::Block {
+            req,
+            user,
+            blocked
+        }),
+        any::<u32>().prop_map(|req| ClientFrame::Blocks { req }),
+        (any::<u32>(), message_id(), text()).prop_map(|(req, id, reason)| ClientFrame::Report { req, id, reason }),
     ]
 }
 
@@ -126,5 +133,6 @@ pub fn server_frame() -> impl Strategy<Value = ServerFrame> {
         (any::<u32>(), vec(stored(), 0..4), any::<u64>(), any::<bool>())
             .prop_map(|(req, messages, last, more)| ServerFrame::CatchUpPage { req, messages, last, more }),
         any::<u64>().prop_map(|position| ServerFrame::Position { position }),
+        (any::<u32>(), vec(user(), 0..8)).prop_map(|(req, users)| ServerFrame::Blocks { req, users }),
     ]
 }

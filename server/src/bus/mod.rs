@@ -132,6 +132,8 @@ pub(crate) enum BusEvent {
     },
     /// The message log moved (NATS; on PostgreSQL the sequencer's NOTIFY says it).
     Log,
+    /// A user blocked someone or lifted a block: cached views of blocks are stale.
+    Blocks,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -501,6 +503,8 @@ async fn listen_loop(
             tracing::warn!("back on the bus; re-reading the log and presence");
             crate::hub::with_lock(&remote, |r| r.refresh(Instant::now()));
             feed.wake();
+            // A block made elsewhere meanwhile was not heard.
+            hub.blocks_changed();
             sender.publish(BusEvent::Hello);
         }
     };
@@ -610,6 +614,7 @@ fn apply(event: BusEvent, from: NodeId, hub: &Hub, feed: &Feed, sender: &BusSend
             hub.deliver(&ServerFrame::Read { reader, peer, up_to }, &[(peer, None), (reader, None)]);
         }
         BusEvent::Log => feed.wake(),
+        BusEvent::Blocks => hub.blocks_changed(),
     }
 }
 

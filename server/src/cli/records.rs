@@ -263,12 +263,13 @@ pub(super) async fn purge(args: PurgeArgs) -> CmdResult {
     let report = records::purge(&store, before, false, &args.operator.actor(), now, &mut |d, t| progress.tell(d, t))
         .await
         .map_err(store_error)?;
-    if report.messages > 0 || report.log_rows > 0 {
+    if report.messages > 0 || report.log_rows > 0 || report.reports > 0 {
         println!(
-            "removed {} messages created before {} and {} message-log rows; recorded in the audit log",
+            "removed {} messages created before {}, {} message-log rows and {} reports; recorded in the audit log",
             report.messages,
             format_time(before),
-            report.log_rows
+            report.log_rows,
+            report.reports
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -304,9 +305,11 @@ pub(super) async fn erase(args: EraseArgs) -> CmdResult {
     .await
     .map_err(store_error)?;
     println!(
-        "erased {} messages and {} message-log rows of {who}{}; recorded in the audit log",
+        "erased {} messages, {} message-log rows, {} blocks and {} reports of {who}{}; recorded in the audit log",
         report.messages,
         report.log_rows,
+        report.blocks,
+        report.reports,
         if report.directory { ", and their directory entry" } else { "" }
     );
     if matches!(store, Store::Postgres(_)) {

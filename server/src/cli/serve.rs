@@ -11,7 +11,7 @@ use super::{CmdResult, DbArgs, display_path, open_sqlite};
 use crate::auth::MIN_SECRET_BYTES;
 use crate::bus::BusConfig;
 use crate::clock::Clock;
-use crate::config::{Origins, Policy, ServeConfig, ServerLimits, TokenRules};
+use crate::config::{Blocking, Origins, Policy, Safety, ServeConfig, ServerLimits, TokenRules};
 use crate::db::{DEFAULT_DB_POOL, Database, DbTarget, explain_connect_error};
 use crate::demo;
 use crate::schema;
@@ -114,6 +114,16 @@ pub struct ServeArgs {
     /// daily, in batches, each run recorded in the audit log. Unset: messages are kept.
     #[arg(long, env = "CHAT_RETENTION")]
     pub retention: Option<String>,
+    /// Whether students may start conversations; `false`: a student may only reply to someone
+    /// who wrote to them first (a teacher writes first).
+    #[arg(long, env = "CHAT_STUDENTS_MAY_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub students_may_start: bool,
+    /// Who may block whom: pairs of blocker-blocked (a teacher's block is a mute), or `none`.
+    #[arg(long, env = "CHAT_BLOCKING", default_value = Blocking::DEFAULT_PAIRS)]
+    pub blocking: String,
+    /// An http(s) URL every report is POSTed to as JSON (signed: X-Chat-Signature).
+    #[arg(long, env = "CHAT_REPORT_WEBHOOK")]
+    pub report_webhook: Option<String>,
 }
 
 /// `demo` options.
@@ -208,6 +218,19 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
         retention: match nonempty(&args.retention) {
             None => None,
             Some(age) => Some(crate::records::parse_age(&age).map_err(|e| format!("CHAT_RETENTION: {e}"))?),
+        },
+        safety: Safety {
+            students_may_start: args.students_may_start,
+            blocking: Blocking::parse(&args.blocking)?,
+            report_webhook: match nonempty(&args.report_webhook) {
+                None => None,
+                Some(url) => Some(
+                    url::Url::parse(&url)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                        .ok_or_else(|| format!("CHAT_REPORT_WEBHOOK '{url}' is not an http(s) URL"))?,
+                ),
+            },
         },
     })
 }
@@ -319,6 +342,7 @@ pub(super) async fn run_demo(args: DemoArgs) -> CmdResult {
         bus: None,
         log_poll: ServeConfig::DEFAULT_LOG_POLL,
         retention: None,
+        safety: Safety::default(),
     };
     tracing::warn!(
         "DEMO MODE: /demo/token gives a chat token for any demo user to whoever asks. Never use `demo` for real users; \

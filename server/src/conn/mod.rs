@@ -105,6 +105,7 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSl
         outbox,
         token_expires_at: who.expires_at,
         watching: Vec::new(),
+        peers: std::collections::HashMap::new(),
     };
     conn.read_loop(&mut stream).await;
     conn.close(&control).await;

@@ -1,10 +1,11 @@
 //! An authenticated connection's requests: read, rate-limited, validated, answered.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chat_protocol::{
-    ClientFrame, Conversation, Cursor, ErrorCode, MAX_CONVERSATIONS_PAGE, Millis, PageBudget, ServerFrame,
-    StoredMessage, UserRef,
+    ClientFrame, Conversation, Cursor, ErrorCode, MAX_BLOCKS, MAX_CONVERSATIONS_PAGE, MessageId, Millis, PageBudget,
+    Role, ServerFrame, StoredMessage, UserRef,
 };
 use futures_util::StreamExt;
 use governor::NotUntil;
@@ -16,7 +17,7 @@ use super::{DRAIN_TIMEOUT, MAX_THROTTLE, Stream};
 use crate::bus::BusEvent;
 use crate::hub::{ConnControl, Outbox};
 use crate::state::AppState;
-use crate::store::NewMessage;
+use crate::store::{BlockState, NewMessage};
 use crate::writer::WriteRequest;
 use axum::extract::ws::Message;
 
@@ -27,7 +28,21 @@ pub(super) struct Connection {
     pub(super) outbox: Outbox,
     pub(super) token_expires_at: Millis,
     pub(super) watching: Vec<UserRef>,
+    /// What this connection learnt of its peers: the blocks either way (good while the hub's
+    /// blocks epoch has not moved) and whether the peer wrote first (once true, for good).
+    pub(super) peers: HashMap<UserRef, PeerView>,
 }
+
+/// A connection's view of one peer, for the safety rules.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PeerView {
+    epoch: u64,
+    blocks: BlockState,
+    wrote_first: bool,
+}
+
+/// Peers a connection remembers at most (then it forgets them all and asks again).
+const MAX_PEER_VIEWS: usize = 1024;
 
 enum Next {
     Continue,
@@ -135,7 +150,7 @@ impl Connection {
             }
             ClientFrame::MarkRead { req, peer, up_to } => self.on_mark_read(req, peer, up_to).await,
             ClientFrame::Typing { req, peer, on } => {
-                if self.check_peer(req, peer) {
+                if self.check_peer(req, peer) && self.check_safety(req, peer, false).await {
                     self.state.hub.deliver(&ServerFrame::Typing { from: self.me, on }, &[(peer, None)]);
                     self.state.hub.publish(BusEvent::Typing { from: self.me, to: peer, on });
                     self.reply(&ServerFrame::Done { req });
@@ -200,6 +215,12 @@ impl Connection {
                     Err(e) => self.store_error(req, &e),
                 }
             }
+            ClientFrame::Block { req, user, blocked } => self.on_block(req, user, blocked).await,
+            ClientFrame::Blocks { req } => match self.state.store.blocks_of(self.me, MAX_BLOCKS).await {
+                Ok(users) => self.reply(&ServerFrame::Blocks { req, users }),
+                Err(e) => self.store_error(req, &e),
+            },
+            ClientFrame::Report { req, id, reason } => self.on_report(req, id, &reason).await,
         }
         Next::Continue
     }
@@ -267,8 +288,148 @@ impl Connection {
         true
     }
 
+    /// The school's rules beyond roles, for `me` writing (`sending`) or typing to `peer`:
+    /// a block either way refuses it (`blocked`); where students may not start
+    /// conversations, a student writes only to someone who wrote to them first
+    /// (`reply_only`). Answers the request with the refusal.
+    async fn check_safety(&mut self, req: u32, peer: UserRef, sending: bool) -> bool {
+        let epoch = self.state.hub.blocks_epoch();
+        let known = self.peers.get(&peer).copied();
+        let mut view = match known {
+            Some(view) if view.epoch == epoch => view,
+            _ => match self.state.store.block_state(self.me, peer).await {
+                Ok(blocks) => PeerView { epoch, blocks, wrote_first: known.is_some_and(|v| v.wrote_first) },
+                Err(e) => {
+                    self.store_error(req, &e);
+                    return false;
+                }
+            },
+        };
+        let refusal = if view.blocks.mine {
+            Some((ErrorCode::BLOCKED, "you blocked this user: unblock them to write to them".to_owned()))
+        } else if view.blocks.theirs {
+            Some((ErrorCode::BLOCKED, "this user does not take messages from you".to_owned()))
+        } else if sending
+            && self.me.role == Role::Student
+            && !self.state.config.safety.students_may_start
+            && !view.wrote_first
+        {
+            match self.state.store.has_written(peer, self.me).await {
+                Ok(true) => {
+                    view.wrote_first = true;
+                    None
+                }
+                Ok(false) => Some((
+                    ErrorCode::REPLY_ONLY,
+                    format!(
+                        "students may reply but not start a conversation here: the {} writes first",
+                        peer.role.as_str()
+                    ),
+                )),
+                Err(e) => {
+                    self.store_error(req, &e);
+                    return false;
+                }
+            }
+        } else {
+            None
+        };
+        if self.peers.len() >= MAX_PEER_VIEWS && !self.peers.contains_key(&peer) {
+            self.peers.clear();
+        }
+        self.peers.insert(peer, view);
+        match refusal {
+            None => true,
+            Some((code, why)) => {
+                self.error(req, code, why);
+                false
+            }
+        }
+    }
+
+    async fn on_block(&mut self, req: u32, user: UserRef, blocked: bool) {
+        if user == self.me {
+            self.error(req, ErrorCode::SELF_MESSAGE, "a user cannot block themself");
+            return;
+        }
+        if blocked && !self.state.config.safety.blocking.allows(self.me.role, user.role) {
+            let why = format!(
+                "the school's policy does not let a {} block a {}: report a message instead",
+                self.me.role.as_str(),
+                user.role.as_str()
+            );
+            self.error(req, ErrorCode::NOT_ALLOWED, why);
+            return;
+        }
+        if blocked {
+            match self.state.users.name(user).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    let why = format!("no {} with id {}", user.role.as_str(), user.id);
+                    return self.error(req, ErrorCode::UNKNOWN_RECIPIENT, why);
+                }
+                Err(e) => return self.store_error(req, &e),
+            }
+            match self.state.store.blocks_of(self.me, MAX_BLOCKS).await {
+                Ok(list) if list.len() >= MAX_BLOCKS && !list.contains(&user) => {
+                    let why = format!("at most {MAX_BLOCKS} users can be blocked; unblock one first");
+                    return self.error(req, ErrorCode::NOT_ALLOWED, why);
+                }
+                Ok(_) => {}
+                Err(e) => return self.store_error(req, &e),
+            }
+        }
+        match self.state.store.set_block(self.me, user, blocked, self.state.config.clock.now_ms()).await {
+            Ok(changed) => {
+                if changed {
+                    self.state.metrics.safety(if blocked { "block" } else { "unblock" });
+                    self.state.hub.blocks_changed();
+                    self.state.hub.publish(BusEvent::Blocks);
+                }
+                self.reply(&ServerFrame::Done { req });
+            }
+            Err(e) => self.store_error(req, &e),
+        }
+    }
+
+    async fn on_report(&mut self, req: u32, id: MessageId, reason: &str) {
+        let (from, content) = match self.state.store.received(self.me, id).await {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return self.error(req, ErrorCode::UNKNOWN_MESSAGE, "no message with this id was sent to you");
+            }
+            Err(e) => return self.store_error(req, &e),
+        };
+        let now = self.state.config.clock.now_ms();
+        match self.state.store.insert_report(now, id, self.me, from, reason, &content).await {
+            Ok(report) => {
+                self.state.metrics.safety("report");
+                tracing::info!(report, reporter = ?self.me, reported = ?from, "a message was reported");
+                if let Some(hook) = &self.state.reports {
+                    let person = |u: UserRef| serde_json::json!({ "role": u.role.as_str(), "id": u.id });
+                    let body = serde_json::json!({
+                        "type": "report",
+                        "id": report,
+                        "at": crate::records::format_time(now),
+                        "reason": reason,
+                        "reporter": person(self.me),
+                        "message": {
+                            "id": id.hyphenated().as_str(),
+                            "from": person(from),
+                            "to": person(self.me),
+                            "content": content,
+                        },
+                    });
+                    hook.offer(report, body.to_string());
+                }
+                self.reply(&ServerFrame::Done { req });
+            }
+            Err(e) => self.store_error(req, &e),
+        }
+    }
+
     async fn on_send(&mut self, req: u32, msg: NewMessage) {
-        if !self.check_peer(req, msg.to) {
+        if !self.check_peer(req, msg.to) || !self.check_safety(req, msg.to, true).await {
             return;
         }
         match self.state.users.name(msg.to).await {

@@ -22,10 +22,12 @@ macro_rules! fetch_page {
 
 mod postgres;
 mod records;
+mod safety;
 mod sqlite;
 
 pub use postgres::{CATCH_UP_SQL, CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
 pub use records::{AuditEntry, LogTrim, RecordedMessage};
+pub use safety::{BlockState, ReportEntry};
 pub use sqlite::{DirectoryUser, SqliteStore};
 
 use std::future::Future;

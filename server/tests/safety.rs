@@ -1,0 +1,222 @@
+//! The school's safety rules over real sockets, on both backends: blocks (and a teacher's
+//! mute) refuse messages and typing both ways at once, who may start a conversation, reports
+//! stored, counted and posted to the app's webhook with a signature it can check.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use chat_protocol::{ClientFrame, ErrorCode, MessageId, ServerFrame, UserRef};
+use common::{Backend, Client, TestStore};
+use rstest::rstest;
+
+const T1: UserRef = UserRef::teacher(1);
+const T2: UserRef = UserRef::teacher(2);
+const S1: UserRef = UserRef::student(1);
+const S2: UserRef = UserRef::student(2);
+
+/// Sends `frame` (built with the next request id) and returns the answer.
+async fn ask(c: &mut Client, frame: impl FnOnce(u32) -> ClientFrame) -> ServerFrame {
+    let req = c.req();
+    c.send(&frame(req)).await;
+    c.recv_until(|f| f.request_id() == Some(req)).await.0
+}
+
+fn refused(frame: &ServerFrame) -> Option<(ErrorCode, &str)> {
+    match frame {
+        ServerFrame::Error { code, message, .. } => Some((*code, message.as_str())),
+        _ => None,
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_block_stops_messages_and_typing_both_ways_at_once_and_lifting_it_restores_them(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let server = common::start(&db).await;
+    let mut teacher = Client::login(&server, T1).await;
+    let mut student = Client::login(&server, S1).await;
+    // The student has written before: their connection has already looked the teacher up.
+    assert!(matches!(student.send_message(T1, "Hello").await.1, ServerFrame::Sent { .. }));
+
+    // The teacher mutes the student.
+    let done = ask(&mut teacher, |req| ClientFrame::Block { req, user: S1, blocked: true }).await;
+    assert!(matches!(done, ServerFrame::Done { .. }), "{done:?}");
+    let (_, answer) = student.send_message(T1, "Are you there?").await;
+    assert_eq!(refused(&answer), Some((ErrorCode::BLOCKED, "this user does not take messages from you")));
+    let typing = ask(&mut student, |req| ClientFrame::Typing { req, peer: T1, on: true }).await;
+    assert_eq!(refused(&typing).map(|r| r.0), Some(ErrorCode::BLOCKED));
+    let (_, answer) = teacher.send_message(S1, "One more thing").await;
+    assert_eq!(refused(&answer), Some((ErrorCode::BLOCKED, "you blocked this user: unblock them to write to them")));
+    let list = ask(&mut teacher, |req| ClientFrame::Blocks { req }).await;
+    assert!(matches!(list, ServerFrame::Blocks { ref users, .. } if users == &[S1]), "{list:?}");
+    // Other conversations are untouched.
+    let mut other = Client::login(&server, S2).await;
+    assert!(matches!(other.send_message(T1, "Hi").await.1, ServerFrame::Sent { .. }));
+
+    // Lifted: both ways work again, on the same connections.
+    let done = ask(&mut teacher, |req| ClientFrame::Block { req, user: S1, blocked: false }).await;
+    assert!(matches!(done, ServerFrame::Done { .. }));
+    assert!(matches!(student.send_message(T1, "Back").await.1, ServerFrame::Sent { .. }));
+    assert!(matches!(teacher.send_message(S1, "Welcome back").await.1, ServerFrame::Sent { .. }));
+    let list = ask(&mut teacher, |req| ClientFrame::Blocks { req }).await;
+    assert!(matches!(list, ServerFrame::Blocks { ref users, .. } if users.is_empty()));
+    // One block and one unblock were counted.
+    let metrics = reqwest::get(format!("http://{}/metrics", server.addr)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("chat_safety_total{reason=\"block\"} 1"), "{metrics}");
+    assert!(metrics.contains("chat_safety_total{reason=\"unblock\"} 1"), "{metrics}");
+    drop(server);
+}
+
+#[rstest]
+#[tokio::test]
+async fn what_may_be_blocked_is_the_schools_policy(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
+    let db = TestStore::ready(backend).await;
+    let server = common::start(&db).await;
+    let mut student = Client::login(&server, S1).await;
+    // By default a student reports a teacher rather than blocking them.
+    let answer = ask(&mut student, |req| ClientFrame::Block { req, user: T1, blocked: true }).await;
+    let (code, why) = refused(&answer).unwrap();
+    assert_eq!(code, ErrorCode::NOT_ALLOWED);
+    assert!(why.contains("does not let a student block a teacher: report a message instead"), "{why}");
+    // Students may block students, but not themselves or nobody.
+    let answer = ask(&mut student, |req| ClientFrame::Block { req, user: S2, blocked: true }).await;
+    assert!(matches!(answer, ServerFrame::Done { .. }));
+    let answer = ask(&mut student, |req| ClientFrame::Block { req, user: S1, blocked: true }).await;
+    assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::SELF_MESSAGE));
+    let answer = ask(&mut student, |req| ClientFrame::Block { req, user: UserRef::student(99), blocked: true }).await;
+    assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::UNKNOWN_RECIPIENT));
+    drop(server);
+
+    // CHAT_BLOCKING=none: nobody blocks.
+    let server =
+        common::start_with(&db, |c| c.safety.blocking = chat_server::config::Blocking::parse("none").unwrap()).await;
+    let mut teacher = Client::login(&server, T1).await;
+    let answer = ask(&mut teacher, |req| ClientFrame::Block { req, user: S1, blocked: true }).await;
+    assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::NOT_ALLOWED));
+    drop(server);
+}
+
+#[rstest]
+#[tokio::test]
+async fn where_students_may_not_start_they_reply_once_a_teacher_wrote(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let server = common::start_with(&db, |c| {
+        c.safety.students_may_start = false;
+        c.policy = chat_server::config::Policy::parse("teacher-student,teacher-teacher,student-student").unwrap();
+    })
+    .await;
+    let mut teacher = Client::login(&server, T1).await;
+    let mut student = Client::login(&server, S1).await;
+    let (_, answer) = student.send_message(T1, "Can I ask something?").await;
+    let (code, why) = refused(&answer).unwrap();
+    assert_eq!(code, ErrorCode::REPLY_ONLY);
+    assert!(why.contains("the teacher writes first"), "{why}");
+    // Another student cannot be written to first either.
+    let (_, answer) = student.send_message(S2, "hi").await;
+    assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::REPLY_ONLY));
+
+    assert!(matches!(teacher.send_message(S1, "Questions about the test?").await.1, ServerFrame::Sent { .. }));
+    assert!(matches!(student.send_message(T1, "Yes, question 3").await.1, ServerFrame::Sent { .. }));
+    // The teacher who has not written is still closed to them; teachers start freely.
+    let (_, answer) = student.send_message(T2, "Hello?").await;
+    assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::REPLY_ONLY));
+    let mut other = Client::login(&server, T2).await;
+    assert!(matches!(other.send_message(T1, "Staff meeting at 4").await.1, ServerFrame::Sent { .. }));
+    drop(server);
+}
+
+/// What the app's webhook received: headers and body of each POST.
+type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+
+/// A stand-in for the app's route: records each report, answers 503 to the first
+/// `fail_first` of them (the server must try again), then 200.
+async fn webhook(fail_first: usize) -> (String, Received, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    let received: Received = Arc::default();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let state = (received.clone(), tx, Arc::new(Mutex::new(fail_first)));
+    type Hook = (Received, tokio::sync::mpsc::UnboundedSender<()>, Arc<Mutex<usize>>);
+    let app = axum::Router::new()
+        .route(
+            "/chat-report",
+            axum::routing::post(|State((seen, tx, left)): State<Hook>, headers: HeaderMap, body: String| async move {
+                seen.lock().unwrap().push((headers, body));
+                tx.send(()).unwrap();
+                let mut left = left.lock().unwrap();
+                if *left > 0 {
+                    *left -= 1;
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/chat-report", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received, rx)
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_report_is_stored_counted_and_posted_signed_to_the_apps_webhook_even_if_it_fails_once(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let (url, received, mut posts) = webhook(1).await;
+    let server = common::start_with(&db, |c| c.safety.report_webhook = Some(url.parse().unwrap())).await;
+    let mut teacher = Client::login(&server, T2).await;
+    let mut student = Client::login(&server, S1).await;
+    let (id, _) = teacher.send_message(S1, "an unkind message").await;
+    let (own, _) = student.send_message(T2, "my own").await;
+
+    let answer = ask(&mut student, |req| ClientFrame::Report { req, id, reason: "It upset me".into() }).await;
+    assert!(matches!(answer, ServerFrame::Done { .. }), "{answer:?}");
+    // Only a message one received can be reported; a reason is required.
+    for (target, reason, code) in [
+        (own, "x", ErrorCode::UNKNOWN_MESSAGE),
+        (MessageId([7; 16]), "x", ErrorCode::UNKNOWN_MESSAGE),
+        (id, "  ", ErrorCode::CONTENT_EMPTY),
+    ] {
+        let answer = ask(&mut student, |req| ClientFrame::Report { req, id: target, reason: reason.into() }).await;
+        assert_eq!(refused(&answer).map(|r| r.0), Some(code), "{target:?} {reason:?}");
+    }
+    let stored = db
+        .scalar(&format!(
+            "SELECT count(*) FROM chat_report WHERE message_id = '{}' AND reporter_role = 'student' AND reporter_id = 1
+               AND reported_role = 'teacher' AND reported_id = 2 AND reason = 'It upset me'
+               AND content = 'an unkind message'",
+            id.hyphenated().as_str()
+        ))
+        .await;
+    assert_eq!(stored, 1);
+
+    // The webhook: refused once, then taken on the retry, with the same signed body.
+    posts.recv().await.unwrap();
+    posts.recv().await.unwrap();
+    let posted = received.lock().unwrap().clone();
+    assert_eq!(posted.len(), 2);
+    assert_eq!(posted[0].1, posted[1].1);
+    let (headers, body) = &posted[1];
+    let secret = chat_server::config::ServeConfig::for_tests(common::SECRET).token_secret;
+    assert_eq!(headers["x-chat-signature"].to_str().unwrap(), chat_server::safety::signature(&secret, body.as_bytes()));
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(json["type"], "report");
+    assert_eq!(json["reason"], "It upset me");
+    assert_eq!(json["reporter"], serde_json::json!({ "role": "student", "id": 1 }));
+    assert_eq!(json["message"]["from"], serde_json::json!({ "role": "teacher", "id": 2 }));
+    assert_eq!(json["message"]["content"], "an unkind message");
+    assert_eq!(json["message"]["id"], id.hyphenated().as_str());
+    let metrics = reqwest::get(format!("http://{}/metrics", server.addr)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("chat_safety_total{reason=\"report\"} 1"), "{metrics}");
+    drop(server);
+}
