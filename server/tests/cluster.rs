@@ -594,3 +594,35 @@ async fn a_killed_node_is_noticed_and_its_clients_catch_up_elsewhere(#[values("p
     let sent: Vec<String> = sent.iter().map(|id| id.hyphenated().as_str().to_owned()).collect();
     assert_eq!(ids, sent, "every message, once, in order");
 }
+
+#[rstest]
+#[tokio::test]
+async fn a_block_made_on_one_node_holds_on_the_others(#[values("postgres", "nats")] kind: &str) {
+    let db = TestDb::ready().await;
+    let a = node(&db, kind, |_| {}).await;
+    let b = node(&db, kind, |_| {}).await;
+    let mut teacher = Client::login(&a, T1).await;
+    let mut student = Client::login(&b, S1).await;
+    // Node B has looked the pair up already (and keeps what it found).
+    assert!(matches!(student.send_message(T1, "Hello").await.1, ServerFrame::Sent { .. }));
+    let req = teacher.req();
+    teacher.send(&ClientFrame::Block { req, user: S1, blocked: true }).await;
+    let (done, _) = teacher.recv_until(|f| f.request_id() == Some(req)).await;
+    assert!(matches!(done, ServerFrame::Done { .. }));
+    // Typing stores nothing: try it until node B has heard of the block over the bus.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let req = student.req();
+        student.send(&ClientFrame::Typing { req, peer: T1, on: true }).await;
+        let (answer, _) = student.recv_until(|f| f.request_id() == Some(req)).await;
+        match answer {
+            ServerFrame::Error { code: chat_protocol::ErrorCode::BLOCKED, .. } => break,
+            ServerFrame::Done { .. } => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "node B never heard of the block");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, answer) = student.send_message(T1, "Still there?").await;
+    assert!(matches!(answer, ServerFrame::Error { code: chat_protocol::ErrorCode::BLOCKED, .. }), "{answer:?}");
+}
