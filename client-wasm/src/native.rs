@@ -186,6 +186,34 @@ impl Client {
         }
     }
 
+    /// Blocks `user` (or lifts the block): neither can then message or type to the other.
+    ///
+    /// # Errors
+    /// See [`ClientError`]; `not_allowed` where the school's policy does not let this role
+    /// block that one.
+    pub async fn block(&self, user: UserRef, blocked: bool) -> Result<(), ClientError> {
+        self.request(Request::Block { user, blocked }).await.map(|_| ())
+    }
+
+    /// The users this user has blocked.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn blocks(&self) -> Result<Vec<UserRef>, ClientError> {
+        match self.request(Request::Blocks).await? {
+            ServerFrame::Blocks { users, .. } => Ok(users),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Reports message `id` (one this user received) to the school's staff.
+    ///
+    /// # Errors
+    /// See [`ClientError`]; `unknown_message` when no such message was sent to this user.
+    pub async fn report(&self, id: MessageId, reason: impl Into<String>) -> Result<(), ClientError> {
+        self.request(Request::Report { id, reason: reason.into() }).await.map(|_| ())
+    }
+
     /// Drops the socket as a network failure would (the client then reconnects by itself).
     pub fn drop_connection(&self) {
         let _ = self.commands.send(Command::DropConnection);

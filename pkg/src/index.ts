@@ -301,6 +301,12 @@ export class ChatClient {
         return inner.setTyping(args[0] as UserRef, args[1] as boolean);
       case "watchPresence":
         return inner.watchPresence(args[0] as UserRef[]);
+      case "block":
+        return inner.block(args[0] as UserRef, args[1] as boolean);
+      case "blocks":
+        return inner.blocks();
+      case "report":
+        return inner.report(args[0] as string, args[1] as string);
     }
   }
 
@@ -425,6 +431,34 @@ export class ChatClient {
    */
   watchPresence(users: UserRef[]): Promise<UserRef[]> {
     return this.#call("watchPresence", [users]);
+  }
+
+  /**
+   * Blocks `user`: neither of you can then message or type to the other (a teacher's block is a
+   * mute). Rejects with `not_allowed` where the school's policy does not let this role block that
+   * one (by default a student reports a teacher instead of blocking them).
+   */
+  block(user: UserRef): Promise<void> {
+    return this.#call("block", [user, true]);
+  }
+
+  /** Lifts a block this user made. */
+  unblock(user: UserRef): Promise<void> {
+    return this.#call("block", [user, false]);
+  }
+
+  /** The users this user has blocked. */
+  blocks(): Promise<UserRef[]> {
+    return this.#call("blocks", []);
+  }
+
+  /**
+   * Reports a message this user received to the school's staff, with a reason (1 to 1,024 bytes).
+   * Resolves once the report is stored; rejects with `unknown_message` for a message not sent to
+   * this user.
+   */
+  report(id: string, reason: string): Promise<void> {
+    return this.#call("report", [id, reason]);
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */

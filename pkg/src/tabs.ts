@@ -4,7 +4,16 @@
 // and relays every event of its connection.
 import type { UserRef } from "./chat_sdk.js";
 
-export type Method = "send" | "history" | "conversations" | "markRead" | "setTyping" | "watchPresence";
+export type Method =
+  | "send"
+  | "history"
+  | "conversations"
+  | "markRead"
+  | "setTyping"
+  | "watchPresence"
+  | "block"
+  | "blocks"
+  | "report";
 
 /** An error as it crosses between tabs (structured clone keeps no custom properties of an Error). */
 export interface WireError {

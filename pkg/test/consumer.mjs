@@ -267,5 +267,34 @@ await test("five_tabs_of_a_user_share_one_connection_and_a_closed_leader_is_repl
   await context.close();
 });
 
+await test("a_student_reports_a_message_and_a_teachers_mute_refuses_their_sends_until_lifted", async () => {
+  const teacher = await open("teacher", 1);
+  const student = await open("student", 2);
+  const sent = await teacher.evaluate(() => window.chat.send({ role: "student", id: 2 }, "Please see me after class"));
+  await student.waitForFunction((id) => window.received.some((m) => m.id === id), sent.id, { timeout: 10000 });
+  await student.evaluate((id) => window.chat.report(id, "It worried me"), sent.id);
+  // A student reports a teacher rather than blocking them (the default policy).
+  const refusal = await student.evaluate(() => window.chat.block({ role: "teacher", id: 1 }).catch((e) => e.codeName));
+  if (refusal !== "not_allowed") throw new Error(`a student blocked a teacher: ${refusal}`);
+
+  await teacher.evaluate(() => window.chat.block({ role: "student", id: 2 }));
+  const blocked = await teacher.evaluate(() => window.chat.blocks());
+  if (JSON.stringify(blocked) !== JSON.stringify([{ role: "student", id: 2 }])) throw new Error(JSON.stringify(blocked));
+  const error = await student.evaluate(() =>
+    window.chat.send({ role: "teacher", id: 1 }, "hello?").then(
+      () => null,
+      (e) => ({ codeName: e.codeName, message: e.message, retryable: e.retryable }),
+    ),
+  );
+  if (error?.codeName !== "blocked" || error.retryable || !error.message.includes("does not take messages from you")) {
+    throw new Error(`unexpected ${JSON.stringify(error)}`);
+  }
+  await teacher.evaluate(() => window.chat.unblock({ role: "student", id: 2 }));
+  const after = await student.evaluate(() => window.chat.send({ role: "teacher", id: 1 }, "thank you"));
+  await teacher.waitForFunction((id) => window.received.some((m) => m.id === id), after.id, { timeout: 10000 });
+  await teacher.close();
+  await student.close();
+});
+
 await browser.close();
 process.exit(finish());

@@ -19,6 +19,11 @@ export async function usage(): Promise<void> {
   const changed: number = await client.markRead(peer, { at, id: sent.id });
   await client.setTyping(peer, true);
   const online: UserRef[] = await client.watchPresence([peer]);
+  await client.block(peer);
+  await client.unblock(peer);
+  const blocked: UserRef[] = await client.blocks();
+  await client.report(sent.id, "it was unkind");
+  void blocked;
   const status: Status = client.status;
   const off: () => void = client.on("message", (e) => {
     const live: boolean = e.live;

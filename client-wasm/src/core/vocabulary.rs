@@ -131,6 +131,22 @@ pub enum Request {
     },
     /// A ping.
     Ping,
+    /// Block a user, or lift the block (a teacher's block is a mute).
+    Block {
+        /// Who.
+        user: UserRef,
+        /// Block or lift.
+        blocked: bool,
+    },
+    /// Whom this user has blocked.
+    Blocks,
+    /// Report a message this user received to the school's staff.
+    Report {
+        /// The message.
+        id: MessageId,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Request {
@@ -146,6 +162,9 @@ impl Request {
             Request::Typing { peer, on } => ClientFrame::Typing { req, peer, on },
             Request::WatchPresence { users } => ClientFrame::WatchPresence { req, users },
             Request::Ping => ClientFrame::Ping { req },
+            Request::Block { user, blocked } => ClientFrame::Block { req, user, blocked },
+            Request::Blocks => ClientFrame::Blocks { req },
+            Request::Report { id, reason } => ClientFrame::Report { req, id, reason },
         }
     }
 }

@@ -174,6 +174,24 @@ impl ChatClient {
         self.request(users.map(|users| Request::WatchPresence { users })).unchecked_into()
     }
 
+    /// Blocks `user`, or lifts the block (`blocked` false): neither can then message or type
+    /// to the other. A teacher's block is a mute.
+    pub fn block(&self, user: JsUserRef, blocked: bool) -> PromiseVoid {
+        let user = user_from_js(&user);
+        self.request(user.map(|user| Request::Block { user, blocked })).unchecked_into()
+    }
+
+    /// The users this user has blocked.
+    pub fn blocks(&self) -> PromiseUsers {
+        self.request(Ok(Request::Blocks)).unchecked_into()
+    }
+
+    /// Reports a message this user received to the school's staff, with a reason.
+    pub fn report(&self, id: String, reason: String) -> PromiseVoid {
+        let id = MessageId::parse(&id).ok_or_else(|| type_error("report: the id is not a message id (a UUID)"));
+        self.request(id.map(|id| Request::Report { id, reason })).unchecked_into()
+    }
+
     /// Subscribes `handler` to `event`; returns a function that unsubscribes.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: String, handler: Function) -> Function {

@@ -97,7 +97,9 @@ pub(super) fn answer_to_js(frame: &ServerFrame) -> JsValue {
             conversations.iter().map(conversation_to_js).collect::<Array>().into()
         }
         ServerFrame::MarkedRead { count, .. } => JsValue::from(*count),
-        ServerFrame::Watching { online, .. } => online.iter().map(|u| user_to_js(*u)).collect::<Array>().into(),
+        ServerFrame::Watching { online, .. } | ServerFrame::Blocks { users: online, .. } => {
+            online.iter().map(|u| user_to_js(*u)).collect::<Array>().into()
+        }
         _ => JsValue::UNDEFINED,
     }
 }
