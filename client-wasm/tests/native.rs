@@ -270,3 +270,39 @@ async fn a_burst_of_sends_is_paced_to_the_announced_rate_and_never_refused(
     assert!(!metrics.contains(r#"code="rate_limited""#), "{metrics}");
     server.stop().await.unwrap();
 }
+
+#[rstest]
+#[tokio::test]
+async fn the_schools_rules_reach_the_app_through_the_sdk(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let server = server_with(&db, |c| c.safety.students_may_start = false).await;
+    let (teacher, _teacher_events) = client(&server, T1).await;
+    let (student, mut student_events) = client(&server, S1).await;
+
+    // Reply-only: refused for good (a `SendFailed` event and the promise), nothing stored.
+    let err = student.send(T1, "May I ask?").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::REPLY_ONLY);
+    let failed = next_event(&mut student_events, |e| matches!(e, Event::SendFailed { .. })).await;
+    assert!(matches!(failed, Event::SendFailed { code: ErrorCode::REPLY_ONLY, .. }), "{failed:?}");
+    assert_eq!(db.message_count().await, 0);
+
+    // The teacher writes; the student may reply, and reports the message.
+    let first = teacher.send(S1, "Any questions?").await.unwrap();
+    student.send(T1, "Yes").await.unwrap();
+    student.report(first.id, "Just testing reports").await.unwrap();
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_report").await, 1);
+    let err = student.report(first.id, "").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::CONTENT_EMPTY, "checked before it is sent");
+
+    // A mute: the student's sends are refused until it is lifted.
+    teacher.block(S1, true).await.unwrap();
+    assert_eq!(teacher.blocks().await.unwrap(), [S1]);
+    let err = student.send(T1, "Hello?").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::BLOCKED);
+    teacher.block(S1, false).await.unwrap();
+    student.send(T1, "Thanks").await.unwrap();
+    assert!(teacher.blocks().await.unwrap().is_empty());
+    server.stop().await.unwrap();
+}
