@@ -214,6 +214,34 @@ impl Client {
         self.request(Request::Report { id, reason: reason.into() }).await.map(|_| ())
     }
 
+    /// A supervisor reads `student`'s conversation list (read-only; audited by the server).
+    ///
+    /// # Errors
+    /// See [`ClientError`]; `not_allowed` unless this user's token makes them a supervisor.
+    pub async fn supervise_conversations(&self, student: UserRef) -> Result<Vec<Conversation>, ClientError> {
+        match self.request(Request::SuperviseConversations { student }).await? {
+            ServerFrame::Conversations { conversations, .. } => Ok(conversations),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// A supervisor reads a page of `student`'s conversation with `peer`, newest first.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn supervise_history(
+        &self,
+        student: UserRef,
+        peer: UserRef,
+        before: Option<Cursor>,
+        limit: u16,
+    ) -> Result<(Vec<StoredMessage>, Option<Cursor>), ClientError> {
+        match self.request(Request::SuperviseHistory { student, peer, before, limit }).await? {
+            ServerFrame::History { messages, next, .. } => Ok((messages, next)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Drops the socket as a network failure would (the client then reconnects by itself).
     pub fn drop_connection(&self) {
         let _ = self.commands.send(Command::DropConnection);

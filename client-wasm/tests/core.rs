@@ -164,6 +164,29 @@ fn a_request_without_an_answer_fails_with_request_timeout() {
 }
 
 #[test]
+fn a_supervisors_list_of_a_students_conversations_is_gathered_from_the_students_pages() {
+    let mut p = Pair::new();
+    p.connect();
+    p.events();
+    p.sent();
+    let student = UserRef::student(9);
+    let req = p.s.request(p.now, Request::SuperviseConversations { student }).unwrap();
+    let limit = chat_protocol::MAX_CONVERSATIONS_PAGE;
+    assert_eq!(p.sent(), [ClientFrame::SuperviseConversations { req, student, before: None, limit }]);
+    let last = stored(MessageId::new_v7(1, 0, [1; 8]), p.now, "hi");
+    let one = chat_protocol::Conversation { peer: PEER, peer_name: "Bo".into(), last: last.clone(), unread: 1 };
+    p.server(ServerFrame::ConversationsPage { req, conversations: vec![one.clone()], next: Some(last.cursor()) });
+    // The next page is the student's again, not the supervisor's own list.
+    assert_eq!(p.sent(), [ClientFrame::SuperviseConversations { req, student, before: Some(last.cursor()), limit }]);
+    assert_eq!(p.events(), []);
+    p.server(ServerFrame::ConversationsPage { req, conversations: vec![], next: None });
+    assert_eq!(
+        p.events(),
+        [Event::Response { req, frame: ServerFrame::Conversations { req, conversations: vec![one] } }]
+    );
+}
+
+#[test]
 fn requests_are_answered_by_matching_request_id() {
     let mut p = Pair::new();
     p.connect();

@@ -306,3 +306,41 @@ async fn the_schools_rules_reach_the_app_through_the_sdk(
     assert!(teacher.blocks().await.unwrap().is_empty());
     server.stop().await.unwrap();
 }
+
+#[rstest]
+#[tokio::test]
+async fn a_supervisor_reads_a_students_conversations_through_the_sdk(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let server = server(&db).await;
+    let (teacher, _t) = client(&server, UserRef::teacher(2)).await;
+    teacher.send(S1, "See me at noon").await.unwrap();
+    let supervisor: TokenProvider = Arc::new(|| {
+        let claims = chat_server::auth::Claims {
+            role: "teacher".into(),
+            id: 1,
+            exp: now_secs() + 600,
+            iat: Some(now_secs()),
+            nbf: None,
+            aud: None,
+            iss: None,
+            supervisor: true,
+        };
+        let token = Auth::new(common::SECRET).mint_claims(&claims).unwrap();
+        Box::pin(async move { Ok(token) })
+    });
+    let (lead, _events) = Client::start(&server.http_url(), supervisor, fast()).unwrap();
+    lead.wait_for(Status::Open).await;
+    let list = lead.supervise_conversations(S1).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].peer, UserRef::teacher(2));
+    let (page, next) = lead.supervise_history(S1, UserRef::teacher(2), None, 10).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["See me at noon"]);
+    assert_eq!(next, None);
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_audit WHERE action = 'supervisor-read'").await, 2);
+    // An ordinary teacher is refused.
+    let err = teacher.supervise_conversations(S1).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NOT_ALLOWED);
+    server.stop().await.unwrap();
+}

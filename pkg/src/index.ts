@@ -307,6 +307,10 @@ export class ChatClient {
         return inner.blocks();
       case "report":
         return inner.report(args[0] as string, args[1] as string);
+      case "superviseConversations":
+        return inner.superviseConversations(args[0] as UserRef);
+      case "superviseHistory":
+        return inner.superviseHistory(args[0] as UserRef, args[1] as UserRef, args[2] as HistoryOptions | null);
     }
   }
 
@@ -459,6 +463,20 @@ export class ChatClient {
    */
   report(id: string, reason: string): Promise<void> {
     return this.#call("report", [id, reason]);
+  }
+
+  /**
+   * For a supervisor (a teacher whose chat token carries `supervisor: true`): every conversation of
+   * `student`, read-only. The server writes each read to its audit log; anyone else is refused with
+   * `not_allowed`.
+   */
+  superviseConversations(student: UserRef): Promise<Conversation[]> {
+    return this.#call("superviseConversations", [student]);
+  }
+
+  /** For a supervisor: a page of `student`'s conversation with `peer`, newest first (audited). */
+  superviseHistory(student: UserRef, peer: UserRef, options?: HistoryOptions | null): Promise<HistoryPage> {
+    return this.#call("superviseHistory", [student, peer, options ?? null]);
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */

@@ -13,7 +13,9 @@ export type Method =
   | "watchPresence"
   | "block"
   | "blocks"
-  | "report";
+  | "report"
+  | "superviseConversations"
+  | "superviseHistory";
 
 /** An error as it crosses between tabs (structured clone keeps no custom properties of an Error). */
 export interface WireError {

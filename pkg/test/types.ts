@@ -23,6 +23,9 @@ export async function usage(): Promise<void> {
   await client.unblock(peer);
   const blocked: UserRef[] = await client.blocks();
   await client.report(sent.id, "it was unkind");
+  const theirs: Conversation[] = await client.superviseConversations(peer);
+  const read: HistoryPage = await client.superviseHistory(peer, theirs[0].peer, { limit: 20 });
+  void read;
   void blocked;
   const status: Status = client.status;
   const off: () => void = client.on("message", (e) => {

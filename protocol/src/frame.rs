@@ -157,6 +157,35 @@ pub enum ClientFrame {
         /// Why, in the reporter's words, 1..=[`crate::MAX_REASON_BYTES`] bytes.
         reason: String,
     },
+    /// A supervisor (a teacher whose token says so) asks for a page of a student's
+    /// conversation list, read-only. Answered like `ConversationsPage`; the read is written
+    /// to the audit log. Anyone else is refused with `not_allowed`. (Since protocol 4.)
+    SuperviseConversations {
+        /// Request id.
+        req: RequestId,
+        /// The student.
+        student: UserRef,
+        /// Only conversations whose last message is strictly older than this; `None` for
+        /// the most recent.
+        before: Option<Cursor>,
+        /// Page size, 1..=[`crate::MAX_CONVERSATIONS_PAGE`].
+        limit: u16,
+    },
+    /// A supervisor asks for a page of a student's conversation with `peer`, newest first,
+    /// read-only. Answered by `History`; the read is written to the audit log. (Since
+    /// protocol 4.)
+    SuperviseHistory {
+        /// Request id.
+        req: RequestId,
+        /// The student.
+        student: UserRef,
+        /// The other user of the conversation.
+        peer: UserRef,
+        /// Only messages strictly older than this; `None` for the newest page.
+        before: Option<Cursor>,
+        /// Page size, 1..=[`crate::MAX_HISTORY_PAGE`].
+        limit: u16,
+    },
 }
 
 /// A message as stored.
@@ -449,7 +478,9 @@ impl ClientFrame {
             | ClientFrame::CatchUp { req, .. }
             | ClientFrame::Block { req, .. }
             | ClientFrame::Blocks { req }
-            | ClientFrame::Report { req, .. } => Some(*req),
+            | ClientFrame::Report { req, .. }
+            | ClientFrame::SuperviseConversations { req, .. }
+            | ClientFrame::SuperviseHistory { req, .. } => Some(*req),
         }
     }
 }

@@ -249,6 +249,18 @@ impl ClientFrame {
                 validate_page_limit(*limit, MAX_CONVERSATIONS_PAGE)
             }
             ClientFrame::Block { user, .. } => validate_user(user),
+            ClientFrame::SuperviseConversations { student, before, limit, .. } => {
+                validate_user(student)?;
+                if let Some(cursor) = before {
+                    validate_message_id(&cursor.id)?;
+                }
+                validate_page_limit(*limit, MAX_CONVERSATIONS_PAGE)
+            }
+            ClientFrame::SuperviseHistory { student, peer, limit, .. } => {
+                validate_user(student)?;
+                validate_user(peer)?;
+                validate_page_limit(*limit, MAX_HISTORY_PAGE)
+            }
             ClientFrame::Report { id, reason, .. } => {
                 validate_message_id(id)?;
                 if reason.len() > MAX_REASON_BYTES {

@@ -29,6 +29,8 @@ const CLIENT_GOLDEN: &[(&str, &str)] = &[
     ("block", "0c12010201"),
     ("blocks", "0d13"),
     ("report", "0e1467e5504410b1426f9247bb680e5fe0c80452756465"),
+    ("supervise_conversations", "0f1501020032"),
+    ("supervise_history", "1016010200020032"),
 ];
 
 const SERVER_GOLDEN: &[(&str, &str)] = &[
@@ -89,9 +91,9 @@ fn server_frames_encode_to_their_golden_bytes() {
 #[test]
 fn golden_vectors_cover_every_variant() {
     let client: BTreeSet<u8> = samples::client_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(client, (0..=14).collect());
-    // Variant 15 does not exist.
-    assert!(ClientFrame::decode(&[15, 0]).is_err());
+    assert_eq!(client, (0..=16).collect());
+    // Variant 17 does not exist.
+    assert!(ClientFrame::decode(&[17, 0]).is_err());
 
     let server: BTreeSet<u8> = samples::server_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
     assert_eq!(server, (0..=20).collect());

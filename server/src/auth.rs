@@ -45,6 +45,10 @@ pub struct Claims {
     /// Issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// A supervisor: a teacher the app lets read any student's conversations (read-only,
+    /// every read audited). Absent means false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supervisor: bool,
 }
 
 /// A verified token.
@@ -54,6 +58,8 @@ pub struct Verified {
     pub user: UserRef,
     /// When it expires, in milliseconds since the epoch.
     pub expires_at: Millis,
+    /// Whether the token makes the user a supervisor (only a teacher can be one).
+    pub supervisor: bool,
 }
 
 /// Verifies (and, for tests and the demo, mints) tokens with one shared secret.
@@ -156,7 +162,14 @@ impl Auth {
         if data.claims.exp.saturating_sub(issued) > self.max_lifetime_secs.saturating_add(5) {
             return Err((ErrorCode::UNAUTHORIZED, "the token lives longer than CHAT_TOKEN_MAX_LIFETIME allows"));
         }
-        Ok(Verified { user: UserRef::new(role, data.claims.id), expires_at: data.claims.exp.saturating_mul(1000) })
+        if data.claims.supervisor && role != Role::Teacher {
+            return Err((ErrorCode::UNAUTHORIZED, "only a teacher can be a supervisor (the token's supervisor claim)"));
+        }
+        Ok(Verified {
+            user: UserRef::new(role, data.claims.id),
+            expires_at: data.claims.exp.saturating_mul(1000),
+            supervisor: data.claims.supervisor,
+        })
     }
 
     /// Mints a token for `user` valid until `exp` (seconds since the epoch). The app
@@ -173,6 +186,7 @@ impl Auth {
             nbf: None,
             aud: self.audience.clone(),
             iss: self.issuer.clone(),
+            supervisor: false,
         };
         self.mint_claims(&claims)
     }
@@ -223,7 +237,7 @@ mod tests {
     }
 
     fn claims(iat: Option<i64>, exp: i64) -> Claims {
-        Claims { role: "student".into(), id: 3, exp, iat, nbf: None, aud: None, iss: None }
+        Claims { role: "student".into(), id: 3, exp, iat, nbf: None, aud: None, iss: None, supervisor: false }
     }
 
     #[test]
@@ -251,6 +265,18 @@ mod tests {
         assert!(auth.verify(&old).is_err());
         let day = auth.mint_claims(&claims(Some(now()), now() + 86_000)).unwrap();
         assert!(auth.verify(&day).is_ok());
+    }
+
+    #[test]
+    fn only_a_teacher_can_be_a_supervisor() {
+        let auth = Auth::new(SECRET);
+        let teacher = Claims { role: "teacher".into(), supervisor: true, ..claims(Some(now()), now() + 60) };
+        assert_eq!(auth.verify(&auth.mint_claims(&teacher).unwrap()).map(|v| v.supervisor), Ok(true));
+        let student = Claims { supervisor: true, ..claims(Some(now()), now() + 60) };
+        let refused = auth.verify(&auth.mint_claims(&student).unwrap()).expect_err("a student supervisor");
+        assert!(refused.1.contains("only a teacher can be a supervisor"));
+        let plain = auth.mint(UserRef::teacher(1), now(), now() + 60).unwrap();
+        assert_eq!(auth.verify(&plain).map(|v| v.supervisor), Ok(false));
     }
 
     #[test]

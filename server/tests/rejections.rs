@@ -54,6 +54,7 @@ async fn bad_expired_forged_and_unsigned_tokens_are_refused_with_their_codes(
             nbf: None,
             aud: None,
             iss: None,
+            supervisor: false,
         },
         &jsonwebtoken::EncodingKey::from_secret(SECRET),
     )

@@ -220,3 +220,103 @@ async fn a_report_is_stored_counted_and_posted_signed_to_the_apps_webhook_even_i
     assert!(metrics.contains("chat_safety_total{reason=\"report\"} 1"), "{metrics}");
     drop(server);
 }
+
+/// Connects as `user` with a token whose `supervisor` claim is `supervisor`.
+async fn login_claiming(server: &chat_server::Running, user: UserRef, supervisor: bool) -> Client {
+    let now = common::now_secs();
+    let claims = chat_server::auth::Claims {
+        role: user.role.as_str().into(),
+        id: user.id,
+        exp: now + 600,
+        iat: Some(now),
+        nbf: None,
+        aud: None,
+        iss: None,
+        supervisor,
+    };
+    let token = chat_server::auth::Auth::new(common::SECRET).mint_claims(&claims).unwrap();
+    let mut c = Client::open(&server.ws_url()).await;
+    c.send(&ClientFrame::Hello { version: chat_protocol::PROTOCOL_VERSION, token }).await;
+    c.recv_until(|f| matches!(f, ServerFrame::Welcome { .. })).await;
+    c
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_supervisor_reads_a_students_conversations_read_only_and_every_read_is_audited(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let server = common::start(&db).await;
+    let mut teacher = Client::login(&server, T2).await;
+    let mut student = Client::login(&server, S1).await;
+    teacher.send_message(S1, "Meet me after school").await;
+    student.send_message(T2, "Why?").await;
+    let mut other = Client::login(&server, S2).await;
+    other.send_message(T2, "Dan's question").await;
+
+    let mut lead = login_claiming(&server, T1, true).await;
+    let list =
+        ask(&mut lead, |req| ClientFrame::SuperviseConversations { req, student: S1, before: None, limit: 50 }).await;
+    let ServerFrame::ConversationsPage { conversations, next, .. } = list else { panic!("{list:?}") };
+    assert_eq!(next, None);
+    assert_eq!(conversations.len(), 1);
+    assert_eq!((conversations[0].peer, conversations[0].last.content.as_str()), (T2, "Why?"));
+    let page =
+        ask(&mut lead, |req| ClientFrame::SuperviseHistory { req, student: S1, peer: T2, before: None, limit: 50 })
+            .await;
+    let ServerFrame::History { messages, peer, .. } = page else { panic!("{page:?}") };
+    assert_eq!(peer, T2);
+    let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(texts, ["Why?", "Meet me after school"], "Dan's conversation is not in it");
+    // Read-only: nothing was marked read.
+    assert_eq!(db.scalar(r#"SELECT count(*) FROM "Message" WHERE "isRead""#).await, 0);
+
+    // Both reads are in the audit log, about student 1, naming the supervisor.
+    let audit = db.store().audit_about(S1).await.unwrap();
+    let entries: Vec<(&str, &str, &str)> =
+        audit.iter().map(|a| (a.actor.as_str(), a.action.as_str(), a.detail.as_str())).collect();
+    assert_eq!(
+        entries,
+        [
+            ("teacher:1 (supervisor)", "supervisor-read", "read a page of their conversation list (1 conversations)"),
+            ("teacher:1 (supervisor)", "supervisor-read", "read 2 messages of their conversation with teacher:2"),
+        ]
+    );
+
+    // Without the claim, or about a teacher: refused, and nothing is recorded.
+    let mut plain = login_claiming(&server, T1, false).await;
+    let answer =
+        ask(&mut plain, |req| ClientFrame::SuperviseHistory { req, student: S1, peer: T2, before: None, limit: 50 })
+            .await;
+    let (code, why) = refused(&answer).unwrap();
+    assert_eq!(code, ErrorCode::NOT_ALLOWED);
+    assert!(why.contains("only supervisors"), "{why}");
+    let answer =
+        ask(&mut lead, |req| ClientFrame::SuperviseConversations { req, student: T2, before: None, limit: 50 }).await;
+    assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::NOT_ALLOWED));
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_audit").await, 2);
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_student_token_claiming_to_be_a_supervisor_is_refused() {
+    let db = TestStore::ready(Backend::Sqlite).await;
+    let server = common::start(&db).await;
+    let now = common::now_secs();
+    let claims = chat_server::auth::Claims {
+        role: "student".into(),
+        id: 1,
+        exp: now + 600,
+        iat: Some(now),
+        nbf: None,
+        aud: None,
+        iss: None,
+        supervisor: true,
+    };
+    let token = chat_server::auth::Auth::new(common::SECRET).mint_claims(&claims).unwrap();
+    let mut c = Client::open(&server.ws_url()).await;
+    c.send(&ClientFrame::Hello { version: chat_protocol::PROTOCOL_VERSION, token }).await;
+    c.expect_fatal(ErrorCode::UNAUTHORIZED).await;
+    drop(server);
+}

@@ -147,6 +147,23 @@ pub enum Request {
         /// Why.
         reason: String,
     },
+    /// A supervisor reads a student's conversation list (every page, gathered). Read-only;
+    /// the server records the read in its audit log.
+    SuperviseConversations {
+        /// The student.
+        student: UserRef,
+    },
+    /// A supervisor reads a page of a student's conversation with `peer`, newest first.
+    SuperviseHistory {
+        /// The student.
+        student: UserRef,
+        /// The other user.
+        peer: UserRef,
+        /// Older than this.
+        before: Option<Cursor>,
+        /// Page size.
+        limit: u16,
+    },
 }
 
 impl Request {
@@ -165,6 +182,12 @@ impl Request {
             Request::Block { user, blocked } => ClientFrame::Block { req, user, blocked },
             Request::Blocks => ClientFrame::Blocks { req },
             Request::Report { id, reason } => ClientFrame::Report { req, id, reason },
+            Request::SuperviseConversations { student } => {
+                ClientFrame::SuperviseConversations { req, student, before: None, limit: MAX_CONVERSATIONS_PAGE }
+            }
+            Request::SuperviseHistory { student, peer, before, limit } => {
+                ClientFrame::SuperviseHistory { req, student, peer, before, limit }
+            }
         }
     }
 }

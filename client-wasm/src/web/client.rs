@@ -136,11 +136,7 @@ impl ChatClient {
     /// A page of the conversation with `peer`, newest first.
     pub fn history(&self, peer: JsUserRef, options: Option<JsHistoryOptions>) -> PromiseHistory {
         let peer = user_from_js(&peer);
-        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
-        let before = get(&options, "before");
-        let before =
-            if before.is_undefined() || before.is_null() { Ok(None) } else { cursor_from_js(&before).map(Some) };
-        let limit = get(&options, "limit").as_f64().map_or(50, |l| l.clamp(0.0, 65_535.0) as u16);
+        let (before, limit) = history_options(options);
         let request = peer.and_then(|peer| Ok(Request::History { peer, before: before?, limit }));
         self.request(request).unchecked_into()
     }
@@ -192,6 +188,29 @@ impl ChatClient {
         self.request(id.map(|id| Request::Report { id, reason })).unchecked_into()
     }
 
+    /// A supervisor reads `student`'s conversation list (read-only; the server audits it).
+    #[wasm_bindgen(js_name = superviseConversations)]
+    pub fn supervise_conversations(&self, student: JsUserRef) -> PromiseConversations {
+        let student = user_from_js(&student);
+        self.request(student.map(|student| Request::SuperviseConversations { student })).unchecked_into()
+    }
+
+    /// A supervisor reads a page of `student`'s conversation with `peer`, newest first.
+    #[wasm_bindgen(js_name = superviseHistory)]
+    pub fn supervise_history(
+        &self,
+        student: JsUserRef,
+        peer: JsUserRef,
+        options: Option<JsHistoryOptions>,
+    ) -> PromiseHistory {
+        let student = user_from_js(&student);
+        let peer = user_from_js(&peer);
+        let (before, limit) = history_options(options);
+        let request =
+            student.and_then(|student| Ok(Request::SuperviseHistory { student, peer: peer?, before: before?, limit }));
+        self.request(request).unchecked_into()
+    }
+
     /// Subscribes `handler` to `event`; returns a function that unsubscribes.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, event: String, handler: Function) -> Function {
@@ -231,6 +250,15 @@ impl ChatClient {
             }
         })
     }
+}
+
+/// `{ before?, limit? }` of a history request: the cursor (if any) and the page size (50).
+fn history_options(options: Option<JsHistoryOptions>) -> (Result<Option<chat_protocol::Cursor>, JsValue>, u16) {
+    let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
+    let before = get(&options, "before");
+    let before = if before.is_undefined() || before.is_null() { Ok(None) } else { cursor_from_js(&before).map(Some) };
+    let limit = get(&options, "limit").as_f64().map_or(50, |l| l.clamp(0.0, 65_535.0) as u16);
+    (before, limit)
 }
 
 impl core::fmt::Debug for ChatClient {

@@ -34,6 +34,14 @@ pub fn client_samples() -> Vec<(&'static str, ClientFrame)> {
         ("block", ClientFrame::Block { req: 18, user: S1, blocked: true }),
         ("blocks", ClientFrame::Blocks { req: 19 }),
         ("report", ClientFrame::Report { req: 20, id: ID, reason: "Rude".into() }),
+        (
+            "supervise_conversations",
+            ClientFrame::SuperviseConversations { req: 21, student: S1, before: None, limit: 50 },
+        ),
+        (
+            "supervise_history",
+            ClientFrame::SuperviseHistory { req: 22, student: S1, peer: T1, before: None, limit: 50 },
+        ),
     ]
 }
 

@@ -75,6 +75,12 @@ pub fn client_frame() -> impl Strategy<Value = ClientFrame> {
         }),
         any::<u32>().prop_map(|req| ClientFrame::Blocks { req }),
         (any::<u32>(), message_id(), text()).prop_map(|(req, id, reason)| ClientFrame::Report { req, id, reason }),
+        (any::<u32>(), user(), option::of(cursor()), any::<u16>()).prop_map(|(req, student, before, limit)| {
+            ClientFrame::SuperviseConversations { req, student, before, limit }
+        }),
+        (any::<u32>(), user(), user(), option::of(cursor()), any::<u16>()).prop_map(
+            |(req, student, peer, before, limit)| ClientFrame::SuperviseHistory { req, student, peer, before, limit }
+        ),
     ]
 }
 

@@ -21,6 +21,8 @@ pub(super) struct Authenticated {
     pub(super) expires_at: Millis,
     /// The protocol version the client speaks.
     pub(super) version: u16,
+    /// Whether the token makes this teacher a supervisor.
+    pub(super) supervisor: bool,
 }
 
 pub(super) enum Refusal {
@@ -59,7 +61,13 @@ pub(super) async fn handshake(stream: &mut Stream, state: &AppState) -> Result<A
     }
     let verified = state.auth.verify(&token).map_err(|(code, why)| Refusal::Fatal(code, why.into()))?;
     match state.users.name(verified.user).await {
-        Ok(Some(name)) => Ok(Authenticated { user: verified.user, name, expires_at: verified.expires_at, version }),
+        Ok(Some(name)) => Ok(Authenticated {
+            user: verified.user,
+            name,
+            expires_at: verified.expires_at,
+            version,
+            supervisor: verified.supervisor,
+        }),
         Ok(None) => Err(Refusal::Fatal(
             ErrorCode::UNKNOWN_USER,
             format!("no {} with id {} exists in users_view", verified.user.role.as_str(), verified.user.id),

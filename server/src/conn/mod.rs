@@ -106,6 +106,7 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSl
         token_expires_at: who.expires_at,
         watching: Vec::new(),
         peers: std::collections::HashMap::new(),
+        supervisor: who.supervisor,
     };
     conn.read_loop(&mut stream).await;
     conn.close(&control).await;

@@ -31,6 +31,8 @@ pub(super) struct Connection {
     /// What this connection learnt of its peers: the blocks either way (good while the hub's
     /// blocks epoch has not moved) and whether the peer wrote first (once true, for good).
     pub(super) peers: HashMap<UserRef, PeerView>,
+    /// The token makes this teacher a supervisor (kept up to date by token refreshes).
+    pub(super) supervisor: bool,
 }
 
 /// A connection's view of one peer, for the safety rules.
@@ -170,6 +172,7 @@ impl Connection {
                 Ok(v) if v.user == self.me => match self.state.users.still_exists(self.me).await {
                     Ok(true) => {
                         self.token_expires_at = v.expires_at;
+                        self.supervisor = v.supervisor;
                         self.reply(&ServerFrame::TokenRefreshed { req, expires_at: v.expires_at });
                     }
                     Ok(false) => {
@@ -221,6 +224,38 @@ impl Connection {
                 Err(e) => self.store_error(req, &e),
             },
             ClientFrame::Report { req, id, reason } => self.on_report(req, id, &reason).await,
+            ClientFrame::SuperviseConversations { req, student, before, limit } => {
+                if self.may_supervise(req, student)
+                    && let Some((conversations, next)) = self.conversations_of(req, student, before, limit).await
+                {
+                    let detail =
+                        format!("read a page of their conversation list ({} conversations)", conversations.len());
+                    if self.audit_read(req, student, &detail).await {
+                        self.reply(&ServerFrame::ConversationsPage { req, conversations, next });
+                    }
+                }
+            }
+            ClientFrame::SuperviseHistory { req, student, peer, before, limit } => {
+                if self.may_supervise(req, student) {
+                    match self.state.store.history(student, peer, before, limit).await {
+                        Ok(mut messages) => {
+                            let full = messages.len() == usize::from(limit);
+                            let cut = pack(&mut messages, StoredMessage::encoded_len_bound);
+                            let next = if full || cut { messages.last().map(StoredMessage::cursor) } else { None };
+                            let detail = format!(
+                                "read {} messages of their conversation with {}:{}",
+                                messages.len(),
+                                peer.role.as_str(),
+                                peer.id
+                            );
+                            if self.audit_read(req, student, &detail).await {
+                                self.reply(&ServerFrame::History { req, peer, messages, next });
+                            }
+                        }
+                        Err(e) => self.store_error(req, &e),
+                    }
+                }
+            }
         }
         Next::Continue
     }
@@ -257,7 +292,48 @@ impl Connection {
         before: Option<Cursor>,
         limit: u16,
     ) -> Option<(Vec<Conversation>, Option<Cursor>)> {
-        match self.state.store.conversations(self.me, before, limit).await {
+        self.conversations_of(req, self.me, before, limit).await
+    }
+
+    /// Whether this connection may read `student`'s conversations as a supervisor (answers
+    /// the request with the refusal if not).
+    fn may_supervise(&self, req: u32, student: UserRef) -> bool {
+        if !self.supervisor {
+            self.error(
+                req,
+                ErrorCode::NOT_ALLOWED,
+                "only supervisors may read other users' conversations (the app marks them in their token)",
+            );
+            return false;
+        }
+        if student.role != Role::Student {
+            self.error(req, ErrorCode::NOT_ALLOWED, "supervisors read students' conversations, not teachers'");
+            return false;
+        }
+        true
+    }
+
+    /// Writes a supervisor's read to the audit log; nothing is shown that was not recorded.
+    async fn audit_read(&self, req: u32, student: UserRef, detail: &str) -> bool {
+        let actor = format!("{}:{} (supervisor)", self.me.role.as_str(), self.me.id);
+        let now = self.state.config.clock.now_ms();
+        match self.state.store.write_audit(now, &actor, "supervisor-read", Some(student), detail).await {
+            Ok(()) => true,
+            Err(e) => {
+                self.store_error(req, &e);
+                false
+            }
+        }
+    }
+
+    async fn conversations_of(
+        &self,
+        req: u32,
+        user: UserRef,
+        before: Option<Cursor>,
+        limit: u16,
+    ) -> Option<(Vec<Conversation>, Option<Cursor>)> {
+        match self.state.store.conversations(user, before, limit).await {
             Ok(mut conversations) => {
                 let full = conversations.len() == usize::from(limit);
                 let cut = pack(&mut conversations, Conversation::encoded_len_bound);

@@ -152,7 +152,15 @@ impl Session {
         request.gathered.extend(conversations);
         if let Some(before) = next {
             // A reconnect resends this page request; what was gathered is kept.
-            request.frame = ClientFrame::ConversationsPage { req, before: Some(before), limit: MAX_CONVERSATIONS_PAGE };
+            request.frame = match request.frame {
+                ClientFrame::SuperviseConversations { student, .. } => ClientFrame::SuperviseConversations {
+                    req,
+                    student,
+                    before: Some(before),
+                    limit: MAX_CONVERSATIONS_PAGE,
+                },
+                _ => ClientFrame::ConversationsPage { req, before: Some(before), limit: MAX_CONVERSATIONS_PAGE },
+            };
             request.deadline = deadline;
             transmit(&mut self.pacer, &mut self.transmits, &request.frame);
             return;
