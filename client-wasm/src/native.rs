@@ -214,6 +214,23 @@ impl Client {
         self.request(Request::Report { id, reason: reason.into() }).await.map(|_| ())
     }
 
+    /// Replaces the text of message `id`, which this user sent, within the server's edit window.
+    ///
+    /// # Errors
+    /// See [`ClientError`]; `not_allowed` past the window, `unknown_message` for a message
+    /// this user did not send.
+    pub async fn edit(&self, id: MessageId, content: impl Into<String>) -> Result<(), ClientError> {
+        self.request(Request::Edit { id, content: content.into() }).await.map(|_| ())
+    }
+
+    /// Deletes (unsends) message `id`, which this user sent, within the server's edit window.
+    ///
+    /// # Errors
+    /// As [`Client::edit`].
+    pub async fn delete(&self, id: MessageId) -> Result<(), ClientError> {
+        self.request(Request::Delete { id }).await.map(|_| ())
+    }
+
     /// A supervisor reads `student`'s conversation list (read-only; audited by the server).
     ///
     /// # Errors

@@ -344,3 +344,25 @@ async fn a_supervisor_reads_a_students_conversations_through_the_sdk(
     assert_eq!(err.code, ErrorCode::NOT_ALLOWED);
     server.stop().await.unwrap();
 }
+
+#[rstest]
+#[tokio::test]
+async fn an_edit_and_a_deletion_reach_the_other_user_as_changed_events(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let server = server(&db).await;
+    let (teacher, _t) = client(&server, T1).await;
+    let (_student, mut events) = client(&server, S1).await;
+    let sent = teacher.send(S1, "Quiz on Fridya").await.unwrap();
+    teacher.edit(sent.id, "Quiz on Friday").await.unwrap();
+    let changed = next_event(&mut events, |e| matches!(e, Event::Changed { .. })).await;
+    let Event::Changed { message, deleted } = changed else { unreachable!() };
+    assert_eq!((message.id, message.content.as_str(), deleted), (sent.id, "Quiz on Friday", false));
+    teacher.delete(sent.id).await.unwrap();
+    let changed = next_event(&mut events, |e| matches!(e, Event::Changed { .. })).await;
+    assert!(matches!(changed, Event::Changed { deleted: true, ref message } if message.content.is_empty()));
+    let err = teacher.edit(sent.id, "undo").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NOT_ALLOWED);
+    server.stop().await.unwrap();
+}

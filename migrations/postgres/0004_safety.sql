@@ -47,3 +47,16 @@ CREATE TABLE IF NOT EXISTS chat_report (
 CREATE INDEX IF NOT EXISTS chat_report_reporter_idx ON chat_report (reporter_role, reporter_id, id);
 CREATE INDEX IF NOT EXISTS chat_report_reported_idx ON chat_report (reported_role, reported_id, id);
 CREATE INDEX IF NOT EXISTS chat_report_at_idx ON chat_report (at);
+
+-- Revisions: the text a message had before each edit or deletion by its sender ("Message"
+-- holds the current text, empty once deleted). Nothing a user does erases evidence: exports
+-- list these; only a purge or an erasure removes them.
+CREATE TABLE IF NOT EXISTS chat_revision (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id text NOT NULL,
+    at timestamp(3) NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+    kind text NOT NULL,
+    content text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_revision_message_idx ON chat_revision (message_id, id);
+CREATE INDEX IF NOT EXISTS chat_revision_at_idx ON chat_revision (at);

@@ -37,3 +37,13 @@ CREATE TABLE chat_report (
 CREATE INDEX chat_report_reporter_idx ON chat_report (reporter_role, reporter_id, id);
 CREATE INDEX chat_report_reported_idx ON chat_report (reported_role, reported_id, id);
 CREATE INDEX chat_report_at_idx ON chat_report (at);
+
+CREATE TABLE chat_revision (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    content TEXT NOT NULL
+);
+CREATE INDEX chat_revision_message_idx ON chat_revision (message_id, id);
+CREATE INDEX chat_revision_at_idx ON chat_revision (at);

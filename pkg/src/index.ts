@@ -70,7 +70,7 @@ type AnyHandler = (event: never) => void;
 /** Refusals that end a send here but not for good: the next client of this user sends it. */
 const KEEP_ON: readonly string[] = ["client_closed", "unauthorized", "token_expired", "unsupported_version"];
 /** Events of the wasm client, re-emitted by this class (and relayed to follower tabs). */
-const CLIENT_EVENTS = ["message", "read", "typing", "presence", "status", "caughtUp"] as const;
+const CLIENT_EVENTS = ["message", "read", "typing", "presence", "changed", "status", "caughtUp"] as const;
 /** Message ids remembered per tab to report each once, whichever tab held the connection. */
 const SEEN_IDS = 5_000;
 
@@ -307,6 +307,10 @@ export class ChatClient {
         return inner.blocks();
       case "report":
         return inner.report(args[0] as string, args[1] as string);
+      case "editMessage":
+        return inner.editMessage(args[0] as string, args[1] as string);
+      case "deleteMessage":
+        return inner.deleteMessage(args[0] as string);
       case "superviseConversations":
         return inner.superviseConversations(args[0] as UserRef);
       case "superviseHistory":
@@ -463,6 +467,23 @@ export class ChatClient {
    */
   report(id: string, reason: string): Promise<void> {
     return this.#call("report", [id, reason]);
+  }
+
+  /**
+   * Replaces the text of a message this user sent, within the server's edit window (15 minutes by
+   * default); the other user's tabs get a `changed` event. The earlier text is kept for the school's
+   * records. Rejects with `not_allowed` past the window, `unknown_message` for another's message.
+   */
+  editMessage(id: string, content: string): Promise<void> {
+    return this.#call("editMessage", [id, content]);
+  }
+
+  /**
+   * Deletes (unsends) a message this user sent, within the edit window: both users then see it as
+   * deleted (`content` ""; a `changed` event with `deleted: true`). The school's records keep the text.
+   */
+  deleteMessage(id: string): Promise<void> {
+    return this.#call("deleteMessage", [id]);
   }
 
   /**

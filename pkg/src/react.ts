@@ -225,6 +225,10 @@ export interface ThreadMessage {
   state: "pending" | "failed" | "stored";
   /** Why a send failed (the error's `codeName`). */
   error?: string;
+  /** Deleted by its sender (its `content` is ""): show "message deleted" where the text was. */
+  deleted?: boolean;
+  /** Edited by its sender while this thread was open. */
+  edited?: boolean;
 }
 
 export interface ConversationOptions {
@@ -250,7 +254,7 @@ export interface ConversationState {
   setTyping: (on: boolean) => void;
 }
 
-const stored = (m: Message): ThreadMessage => ({ ...m, localId: m.id, state: "stored" });
+const stored = (m: Message): ThreadMessage => ({ ...m, localId: m.id, state: "stored", deleted: m.content === "" });
 const cursorOf = (m: ThreadMessage): Cursor => ({ at: m.createdAt ?? 0, id: m.id ?? "" });
 const byTime = (a: ThreadMessage, b: ThreadMessage) =>
   (a.createdAt ?? Infinity) - (b.createdAt ?? Infinity) || ((a.id ?? "") < (b.id ?? "") ? -1 : 1);
@@ -343,6 +347,11 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
       markRead({ at: message.createdAt, id: message.id });
     }
   });
+  useChatEvent("changed", ({ message, deleted }) =>
+    setMessages((t) =>
+      t.map((m) => (m.id === message.id ? { ...m, content: message.content, deleted, edited: !deleted } : m)),
+    ),
+  );
   useChatEvent("typing", ({ from, on }) => {
     if (!sameUser(from, currentRef.current)) return;
     clearTimeout(typingTimer.current);

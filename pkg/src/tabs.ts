@@ -14,6 +14,8 @@ export type Method =
   | "block"
   | "blocks"
   | "report"
+  | "editMessage"
+  | "deleteMessage"
   | "superviseConversations"
   | "superviseHistory";
 

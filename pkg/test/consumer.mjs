@@ -267,7 +267,7 @@ await test("five_tabs_of_a_user_share_one_connection_and_a_closed_leader_is_repl
   await context.close();
 });
 
-await test("a_student_reports_a_message_and_a_teachers_mute_refuses_their_sends_until_lifted", async () => {
+await test("a_student_reports_a_message_a_teachers_mute_refuses_their_sends_and_edits_reach_the_other_page", async () => {
   const teacher = await open("teacher", 1);
   const student = await open("student", 2);
   const sent = await teacher.evaluate(() => window.chat.send({ role: "student", id: 2 }, "Please see me after class"));
@@ -292,6 +292,21 @@ await test("a_student_reports_a_message_and_a_teachers_mute_refuses_their_sends_
   await teacher.evaluate(() => window.chat.unblock({ role: "student", id: 2 }));
   const after = await student.evaluate(() => window.chat.send({ role: "teacher", id: 1 }, "thank you"));
   await teacher.waitForFunction((id) => window.received.some((m) => m.id === id), after.id, { timeout: 10000 });
+
+  // The teacher edits, then deletes, a message: the student's page hears both.
+  await student.evaluate(() => {
+    window.changes = [];
+    window.chat.on("changed", (e) => window.changes.push({ id: e.message.id, content: e.message.content, deleted: e.deleted }));
+  });
+  await teacher.evaluate((id) => window.chat.editMessage(id, "Please see me after lunch"), sent.id);
+  await teacher.evaluate((id) => window.chat.deleteMessage(id), sent.id);
+  await student.waitForFunction(() => window.changes.length === 2, null, { timeout: 10000 });
+  const changes = await student.evaluate(() => window.changes);
+  const want = [
+    { id: sent.id, content: "Please see me after lunch", deleted: false },
+    { id: sent.id, content: "", deleted: true },
+  ];
+  if (JSON.stringify(changes) !== JSON.stringify(want)) throw new Error(`changes: ${JSON.stringify(changes)}`);
   await teacher.close();
   await student.close();
 });

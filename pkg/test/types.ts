@@ -23,6 +23,14 @@ export async function usage(): Promise<void> {
   await client.unblock(peer);
   const blocked: UserRef[] = await client.blocks();
   await client.report(sent.id, "it was unkind");
+  await client.editMessage(sent.id, "fixed a typo");
+  await client.deleteMessage(sent.id);
+  client.on("changed", (e) => {
+    const deleted: boolean = e.deleted;
+    const text: string = e.message.content;
+    void deleted;
+    void text;
+  });
   const theirs: Conversation[] = await client.superviseConversations(peer);
   const read: HistoryPage = await client.superviseHistory(peer, theirs[0].peer, { limit: 20 });
   void read;

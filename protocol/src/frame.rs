@@ -186,6 +186,26 @@ pub enum ClientFrame {
         /// Page size, 1..=[`crate::MAX_HISTORY_PAGE`].
         limit: u16,
     },
+    /// Replaces the text of a message this user sent, within the server's edit window.
+    /// Answered by `Done`; every connection of both users gets `Changed`. The earlier text
+    /// is kept for supervisors and exports. (Since protocol 4.)
+    Edit {
+        /// Request id.
+        req: RequestId,
+        /// The message.
+        id: MessageId,
+        /// The new text.
+        content: String,
+    },
+    /// Deletes (unsends) a message this user sent, within the server's edit window: its text
+    /// becomes empty for both users. Answered by `Done`; both users' connections get `Changed`.
+    /// The text is kept for supervisors and exports. (Since protocol 4.)
+    Delete {
+        /// Request id.
+        req: RequestId,
+        /// The message.
+        id: MessageId,
+    },
 }
 
 /// A message as stored.
@@ -427,6 +447,15 @@ pub enum ServerFrame {
         /// The blocked users.
         users: Vec<UserRef>,
     },
+    /// A message was edited or deleted by its sender: the message as it is now (its text
+    /// empty once deleted). Sent to every connection of both users (the editing one too).
+    /// (Since protocol 4.)
+    Changed {
+        /// The message, with its new text.
+        message: StoredMessage,
+        /// Deleted (its text is gone for both users) rather than edited.
+        deleted: bool,
+    },
 }
 
 impl ServerFrame {
@@ -454,7 +483,8 @@ impl ServerFrame {
             | ServerFrame::Presence { .. }
             | ServerFrame::Fatal { .. }
             | ServerFrame::MessageAt { .. }
-            | ServerFrame::Position { .. } => None,
+            | ServerFrame::Position { .. }
+            | ServerFrame::Changed { .. } => None,
         }
     }
 }
@@ -480,7 +510,9 @@ impl ClientFrame {
             | ClientFrame::Blocks { req }
             | ClientFrame::Report { req, .. }
             | ClientFrame::SuperviseConversations { req, .. }
-            | ClientFrame::SuperviseHistory { req, .. } => Some(*req),
+            | ClientFrame::SuperviseHistory { req, .. }
+            | ClientFrame::Edit { req, .. }
+            | ClientFrame::Delete { req, .. } => Some(*req),
         }
     }
 }

@@ -249,6 +249,11 @@ impl ClientFrame {
                 validate_page_limit(*limit, MAX_CONVERSATIONS_PAGE)
             }
             ClientFrame::Block { user, .. } => validate_user(user),
+            ClientFrame::Edit { id, content, .. } => {
+                validate_message_id(id)?;
+                validate_content(content)
+            }
+            ClientFrame::Delete { id, .. } => validate_message_id(id),
             ClientFrame::SuperviseConversations { student, before, limit, .. } => {
                 validate_user(student)?;
                 if let Some(cursor) = before {

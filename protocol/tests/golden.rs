@@ -31,6 +31,8 @@ const CLIENT_GOLDEN: &[(&str, &str)] = &[
     ("report", "0e1467e5504410b1426f9247bb680e5fe0c80452756465"),
     ("supervise_conversations", "0f1501020032"),
     ("supervise_history", "1016010200020032"),
+    ("edit", "111767e5504410b1426f9247bb680e5fe0c803486921"),
+    ("delete", "121867e5504410b1426f9247bb680e5fe0c8"),
 ];
 
 const SERVER_GOLDEN: &[(&str, &str)] = &[
@@ -61,6 +63,7 @@ const SERVER_GOLDEN: &[(&str, &str)] = &[
     ("catch_up_page", "12110167e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d66600ac0200"),
     ("position", "1301"),
     ("blocks", "1413010102"),
+    ("changed", "1567e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d6660000"),
 ];
 
 fn golden(table: &[(&str, &str)], name: &str) -> Vec<u8> {
@@ -91,13 +94,13 @@ fn server_frames_encode_to_their_golden_bytes() {
 #[test]
 fn golden_vectors_cover_every_variant() {
     let client: BTreeSet<u8> = samples::client_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(client, (0..=16).collect());
-    // Variant 17 does not exist.
-    assert!(ClientFrame::decode(&[17, 0]).is_err());
+    assert_eq!(client, (0..=18).collect());
+    // Variant 19 does not exist.
+    assert!(ClientFrame::decode(&[19, 0]).is_err());
 
     let server: BTreeSet<u8> = samples::server_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(server, (0..=20).collect());
-    assert!(ServerFrame::decode(&[21, 0]).is_err());
+    assert_eq!(server, (0..=21).collect());
+    assert!(ServerFrame::decode(&[22, 0]).is_err());
 }
 
 #[test]

@@ -180,11 +180,24 @@ pub struct Safety {
     pub blocking: Blocking,
     /// Where each report is posted (`CHAT_REPORT_WEBHOOK`), signed with the token secret.
     pub report_webhook: Option<url::Url>,
+    /// How long after sending a message its sender may edit or delete it
+    /// (`CHAT_EDIT_WINDOW`, minutes; 0: never).
+    pub edit_window: Duration,
+}
+
+impl Safety {
+    /// The default edit window: 15 minutes.
+    pub const DEFAULT_EDIT_WINDOW_MINUTES: u64 = 15;
 }
 
 impl Default for Safety {
     fn default() -> Self {
-        Safety { students_may_start: true, blocking: Blocking::default(), report_webhook: None }
+        Safety {
+            students_may_start: true,
+            blocking: Blocking::default(),
+            report_webhook: None,
+            edit_window: Duration::from_secs(Safety::DEFAULT_EDIT_WINDOW_MINUTES * 60),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use chat_protocol::{Millis, Role, UserRef};
 
-use crate::store::{AuditEntry, RecordedMessage, ReportEntry, Store, StoreError};
+use crate::store::{AuditEntry, RecordedMessage, ReportEntry, RevisionEntry, Store, StoreError};
 
 /// Rows a batch deletes or a page reads.
 pub const BATCH: u32 = 1000;
@@ -92,6 +92,8 @@ pub struct Export {
     pub audit: Vec<AuditEntry>,
     /// The reports the user made, and those made about messages they wrote.
     pub reports: Vec<ReportEntry>,
+    /// The earlier texts of their messages (each edit and deletion), oldest first.
+    pub revisions: Vec<RevisionEntry>,
 }
 
 /// Reads everything kept about `user`, page by page; `progress` hears the count so far.
@@ -118,6 +120,7 @@ pub async fn export(
     }
     let mut names = HashMap::new();
     let reports = store.reports_about(user).await?;
+    let revisions = store.revisions_about(user).await?;
     let mut people: Vec<UserRef> = messages.iter().flat_map(|m| [m.from, m.to]).collect();
     people.extend(reports.iter().flat_map(|r| [r.reporter, r.reported]));
     people.push(user);
@@ -129,7 +132,7 @@ pub async fn export(
         }
     }
     let audit = store.audit_about(user).await?;
-    Ok(Export { user, generated_at, generated_by: generated_by.to_owned(), messages, names, audit, reports })
+    Ok(Export { user, generated_at, generated_by: generated_by.to_owned(), messages, names, audit, reports, revisions })
 }
 
 /// The formats an export is written in.
@@ -192,6 +195,12 @@ impl Export {
             .messages
             .iter()
             .map(|m| {
+                let earlier: Vec<serde_json::Value> = self
+                    .revisions
+                    .iter()
+                    .filter(|r| r.message_id == m.id)
+                    .map(|r| serde_json::json!({ "at": format_time(r.at), "change": r.kind, "before": r.content }))
+                    .collect();
                 serde_json::json!({
                     "id": m.id,
                     "createdAt": format_time(m.created_at),
@@ -199,7 +208,9 @@ impl Export {
                     "from": self.person_json(m.from),
                     "to": self.person_json(m.to),
                     "content": m.content,
+                    "deleted": m.content.is_empty(),
                     "isRead": m.read,
+                    "revisions": earlier,
                 })
             })
             .collect();
@@ -303,12 +314,22 @@ impl Export {
                 html(&self.label(peer))
             );
             for m in messages {
+                let mut text =
+                    if m.content.is_empty() { "<em>(deleted by its sender)</em>".to_owned() } else { html(&m.content) };
+                for r in self.revisions.iter().filter(|r| r.message_id == m.id) {
+                    let what = if r.kind == "delete" { "deleted" } else { "edited" };
+                    let _ = write!(
+                        text,
+                        "<br><small>{what} {}; before: {}</small>",
+                        html(&format_time(r.at)),
+                        html(&r.content)
+                    );
+                }
                 let _ = writeln!(
                     out,
-                    "<tr><td>{}</td><td>{}</td><td class=\"text\">{}</td><td>{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td class=\"text\">{text}</td><td>{}</td></tr>",
                     html(&format_time(m.created_at)),
                     html(&self.label(m.from)),
-                    html(&m.content),
                     if m.read { "yes" } else { "no" }
                 );
             }
@@ -390,6 +411,8 @@ pub struct PurgeReport {
     pub log_rows: u64,
     /// Reports made before the cut-off (0 on a dry run).
     pub reports: u64,
+    /// Earlier texts (edits, deletions) made before the cut-off (0 on a dry run).
+    pub revisions: u64,
     /// The oldest `createdAt` among them.
     pub oldest: Option<Millis>,
     /// The newest `createdAt` among them.
@@ -411,7 +434,7 @@ pub async fn purge(
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<PurgeReport, StoreError> {
     let (total, oldest, newest) = store.count_older(before).await?;
-    let mut report = PurgeReport { messages: total, log_rows: 0, reports: 0, oldest, newest };
+    let mut report = PurgeReport { messages: total, oldest, newest, ..PurgeReport::default() };
     if dry_run {
         return Ok(report);
     }
@@ -435,11 +458,13 @@ pub async fn purge(
         }
     }
     report.reports = store.purge_reports(before).await?;
-    if report.messages > 0 || report.log_rows > 0 || report.reports > 0 {
+    report.revisions = store.purge_revisions(before).await?;
+    if report.messages > 0 || report.log_rows > 0 || report.reports > 0 || report.revisions > 0 {
         let detail = format!(
-            "removed {} messages created before {}, {} message-log rows and {} reports",
+            "removed {} messages created before {} ({} earlier texts), {} message-log rows and {} reports",
             report.messages,
             format_time(before),
+            report.revisions,
             report.log_rows,
             report.reports
         );
@@ -459,6 +484,8 @@ pub struct EraseReport {
     pub blocks: u64,
     /// Reports by or about the user (0 on a dry run).
     pub reports: u64,
+    /// Earlier texts of their messages, kept from edits and deletions (0 on a dry run).
+    pub revisions: u64,
     /// Whether the user's directory entry (name) went too: SQLite only; PostgreSQL's users
     /// are the app's tables.
     pub directory: bool,
@@ -484,6 +511,8 @@ pub async fn erase(
         return Ok(EraseReport { messages, log_rows, directory, ..EraseReport::default() });
     }
     let mut report = EraseReport::default();
+    // The texts their messages had before edits go first (found through the messages).
+    report.revisions = store.erase_revisions(user).await?;
     loop {
         let n = store.erase_batch(user, BATCH).await?;
         report.messages += n;
@@ -502,9 +531,10 @@ pub async fn erase(
     (report.blocks, report.reports) = store.erase_safety(user).await?;
     report.directory = store.erase_directory_user(user).await?;
     let detail = format!(
-        "erased {} messages sent or received by {}, {} message-log rows, {} blocks and {} reports{}",
+        "erased {} messages sent or received by {} ({} earlier texts), {} message-log rows, {} blocks and {} reports{}",
         report.messages,
         user_text(user),
+        report.revisions,
         report.log_rows,
         report.blocks,
         report.reports,

@@ -82,9 +82,12 @@ pub async fn apply(pool: &PgPool, schema: &str, only: Option<Part>) -> Result<Ap
         let audit_existed = relation_exists(&mut tx, "chat_audit").await?;
         sqlx::raw_sql(SAFETY_SQL).execute(&mut *tx).await?;
         applied.steps.push(if audit_existed {
-            format!("audit log {schema}.chat_audit, chat_block and chat_report are in place")
+            format!("audit log {schema}.chat_audit, chat_block, chat_report and chat_revision are in place")
         } else {
-            format!("created the audit log {schema}.chat_audit, chat_block (blocks) and chat_report (reports)")
+            format!(
+                "created the audit log {schema}.chat_audit, chat_block (blocks), chat_report (reports) and \
+                 chat_revision (edits and deletions)"
+            )
         });
     }
     if only.is_none_or(|p| p == Part::View) {
@@ -279,18 +282,19 @@ pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error>
     // The audit log, and the index retention deletes by.
     let audit_ok: bool = sqlx::query_scalar(
         "SELECT to_regclass('chat_audit') IS NOT NULL AND to_regclass('\"Message_createdAt_idx\"') IS NOT NULL
-            AND to_regclass('chat_block') IS NOT NULL AND to_regclass('chat_report') IS NOT NULL",
+            AND to_regclass('chat_block') IS NOT NULL AND to_regclass('chat_report') IS NOT NULL
+            AND to_regclass('chat_revision') IS NOT NULL",
     )
     .fetch_one(pool)
     .await?;
     if audit_ok {
         report.ok.push(format!(
-            "safety tables {schema}.chat_audit, chat_block, chat_report, and the index retention deletes by"
+            "safety tables {schema}.chat_audit, chat_block, chat_report, chat_revision, and the index retention deletes by"
         ));
     } else {
         report.problems.push(Finding {
             problem: format!(
-                "the safety tables ({schema}.chat_audit, chat_block, chat_report) or the index \"Message_createdAt_idx\" are missing (new in this version)"
+                "the safety tables ({schema}.chat_audit, chat_block, chat_report, chat_revision) or the index \"Message_createdAt_idx\" are missing (new in this version)"
             ),
             fix: "chat-server setup --only message".into(),
         });

@@ -626,3 +626,21 @@ async fn a_block_made_on_one_node_holds_on_the_others(#[values("postgres", "nats
     let (_, answer) = student.send_message(T1, "Still there?").await;
     assert!(matches!(answer, ServerFrame::Error { code: chat_protocol::ErrorCode::BLOCKED, .. }), "{answer:?}");
 }
+
+#[rstest]
+#[tokio::test]
+async fn an_edit_on_one_node_reaches_the_recipient_on_another(#[values("postgres", "nats")] kind: &str) {
+    let db = TestDb::ready().await;
+    let a = node(&db, kind, |_| {}).await;
+    let b = node(&db, kind, |_| {}).await;
+    let mut teacher = Client::login(&a, T1).await;
+    let mut student = Client::login(&b, S1).await;
+    let (id, _) = teacher.send_message(S1, "Homework: page 12").await;
+    let req = teacher.req();
+    teacher.send(&ClientFrame::Delete { req, id }).await;
+    let (done, _) = teacher.recv_until(|f| f.request_id() == Some(req)).await;
+    assert!(matches!(done, ServerFrame::Done { .. }), "{done:?}");
+    let (frame, _) = student.recv_until(|f| matches!(f, ServerFrame::Changed { .. })).await;
+    let ServerFrame::Changed { message, deleted } = frame else { unreachable!() };
+    assert_eq!((message.id, message.content.as_str(), deleted), (id, "", true));
+}

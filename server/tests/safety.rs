@@ -320,3 +320,84 @@ async fn a_student_token_claiming_to_be_a_supervisor_is_refused() {
     c.expect_fatal(ErrorCode::UNAUTHORIZED).await;
     drop(server);
 }
+
+/// The next `Changed` frame this client gets (skipping others).
+async fn next_change(c: &mut Client) -> (chat_protocol::StoredMessage, bool) {
+    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::Changed { .. })).await;
+    let ServerFrame::Changed { message, deleted } = frame else { unreachable!() };
+    (message, deleted)
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_sender_edits_and_deletes_within_the_window_every_tab_updates_and_the_records_keep_the_text(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let clock = chat_server::Clock::manual(chat_server::now_ms());
+    let server = common::start_with(&db, |c| c.clock = clock.clone()).await;
+    let mut teacher = Client::login(&server, T1).await;
+    let mut teacher_tab = Client::login(&server, T1).await;
+    let mut student = Client::login(&server, S1).await;
+    let (id, _) = teacher.send_message(S1, "Tomorow's test is cancelled").await;
+
+    let req = teacher.req();
+    teacher.send(&ClientFrame::Edit { req, id, content: "Tomorrow's test is cancelled".into() }).await;
+    // The editing connection gets the change too (before or after its answer).
+    let (done, before) = teacher.recv_until(|f| f.request_id() == Some(req)).await;
+    assert!(matches!(done, ServerFrame::Done { .. }), "{done:?}");
+    let own = match before.into_iter().find(|f| matches!(f, ServerFrame::Changed { .. })) {
+        Some(ServerFrame::Changed { message, .. }) => message,
+        _ => next_change(&mut teacher).await.0,
+    };
+    assert_eq!(own.content, "Tomorrow's test is cancelled");
+    for c in [&mut student, &mut teacher_tab] {
+        let (message, deleted) = next_change(c).await;
+        assert_eq!((message.id, message.content.as_str(), deleted), (id, "Tomorrow's test is cancelled", false));
+    }
+    // Only the sender may change it.
+    let answer = ask(&mut student, |req| ClientFrame::Delete { req, id }).await;
+    assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::UNKNOWN_MESSAGE));
+
+    let done = ask(&mut teacher, |req| ClientFrame::Delete { req, id }).await;
+    assert!(matches!(done, ServerFrame::Done { .. }));
+    let (message, deleted) = next_change(&mut student).await;
+    assert_eq!((message.content.as_str(), deleted), ("", true));
+    // A deleted message cannot be edited back; history shows it empty.
+    let answer = ask(&mut teacher, |req| ClientFrame::Edit { req, id, content: "again".into() }).await;
+    assert_eq!(refused(&answer).map(|r| r.1), Some("this message was deleted"));
+    let page = ask(&mut student, |req| ClientFrame::History { req, peer: T1, before: None, limit: 10 }).await;
+    let ServerFrame::History { messages, .. } = page else { panic!() };
+    assert_eq!(messages[0].content, "");
+
+    // Past the window (15 minutes by default): refused.
+    let (late, _) = teacher.send_message(S1, "Typo here").await;
+    clock.advance(16 * 60 * 1000);
+    let answer = ask(&mut teacher, |req| ClientFrame::Edit { req, id: late, content: "Fixed".into() }).await;
+    let (code, why) = refused(&answer).unwrap();
+    assert_eq!(code, ErrorCode::NOT_ALLOWED);
+    assert!(why.contains("within 15 minutes"), "{why}");
+
+    // The records keep every earlier text, in order.
+    let export = chat_server::records::export(&db.store(), S1, chat_server::now_ms(), "t", &mut |_| {}).await.unwrap();
+    let kept: Vec<(&str, &str)> = export.revisions.iter().map(|r| (r.kind.as_str(), r.content.as_str())).collect();
+    assert_eq!(kept, [("edit", "Tomorow's test is cancelled"), ("delete", "Tomorrow's test is cancelled")]);
+    let json: serde_json::Value =
+        serde_json::from_str(&export.render(chat_server::records::ExportFormat::Json)).unwrap();
+    assert_eq!(json["messages"][0]["deleted"], true);
+    assert_eq!(json["messages"][0]["revisions"][0]["before"], "Tomorow's test is cancelled");
+    drop(server);
+}
+
+#[tokio::test]
+async fn with_an_edit_window_of_zero_nothing_can_be_changed() {
+    let db = TestStore::ready(Backend::Sqlite).await;
+    let server = common::start_with(&db, |c| c.safety.edit_window = std::time::Duration::ZERO).await;
+    let mut teacher = Client::login(&server, T1).await;
+    let (id, _) = teacher.send_message(S1, "final").await;
+    let answer = ask(&mut teacher, |req| ClientFrame::Delete { req, id }).await;
+    let (code, why) = refused(&answer).unwrap();
+    assert_eq!(code, ErrorCode::NOT_ALLOWED);
+    assert!(why.contains("does not let messages be edited or deleted"), "{why}");
+    drop(server);
+}

@@ -383,6 +383,7 @@ impl Session {
                 }
             }
             ServerFrame::Presence { user, online } => self.events.push(Event::Presence { user, online }),
+            ServerFrame::Changed { message, deleted } => self.events.push(Event::Changed { message, deleted }),
             ServerFrame::Fatal { code, message } => {
                 // The close that follows carries the same code; its explanation is kept for
                 // the app's errors if the close is final.

@@ -147,6 +147,18 @@ pub enum Request {
         /// Why.
         reason: String,
     },
+    /// Replace the text of a message this user sent (within the server's edit window).
+    Edit {
+        /// The message.
+        id: MessageId,
+        /// The new text.
+        content: String,
+    },
+    /// Delete (unsend) a message this user sent (within the server's edit window).
+    Delete {
+        /// The message.
+        id: MessageId,
+    },
     /// A supervisor reads a student's conversation list (every page, gathered). Read-only;
     /// the server records the read in its audit log.
     SuperviseConversations {
@@ -182,6 +194,8 @@ impl Request {
             Request::Block { user, blocked } => ClientFrame::Block { req, user, blocked },
             Request::Blocks => ClientFrame::Blocks { req },
             Request::Report { id, reason } => ClientFrame::Report { req, id, reason },
+            Request::Edit { id, content } => ClientFrame::Edit { req, id, content },
+            Request::Delete { id } => ClientFrame::Delete { req, id },
             Request::SuperviseConversations { student } => {
                 ClientFrame::SuperviseConversations { req, student, before: None, limit: MAX_CONVERSATIONS_PAGE }
             }
@@ -270,6 +284,14 @@ pub enum Event {
         user: UserRef,
         /// Online or not.
         online: bool,
+    },
+    /// A message was edited or deleted by its sender: the message as it is now (its text
+    /// empty once deleted).
+    Changed {
+        /// The message.
+        message: StoredMessage,
+        /// Deleted rather than edited.
+        deleted: bool,
     },
     /// The server closed the connection with this code (for the app's logs and UI).
     Disconnected {

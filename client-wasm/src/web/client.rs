@@ -188,6 +188,20 @@ impl ChatClient {
         self.request(id.map(|id| Request::Report { id, reason })).unchecked_into()
     }
 
+    /// Replaces the text of a message this user sent (within the server's edit window).
+    #[wasm_bindgen(js_name = editMessage)]
+    pub fn edit_message(&self, id: String, content: String) -> PromiseVoid {
+        let id = MessageId::parse(&id).ok_or_else(|| type_error("editMessage: the id is not a message id (a UUID)"));
+        self.request(id.map(|id| Request::Edit { id, content })).unchecked_into()
+    }
+
+    /// Deletes (unsends) a message this user sent (within the server's edit window).
+    #[wasm_bindgen(js_name = deleteMessage)]
+    pub fn delete_message(&self, id: String) -> PromiseVoid {
+        let id = MessageId::parse(&id).ok_or_else(|| type_error("deleteMessage: the id is not a message id (a UUID)"));
+        self.request(id.map(|id| Request::Delete { id })).unchecked_into()
+    }
+
     /// A supervisor reads `student`'s conversation list (read-only; the server audits it).
     #[wasm_bindgen(js_name = superviseConversations)]
     pub fn supervise_conversations(&self, student: JsUserRef) -> PromiseConversations {

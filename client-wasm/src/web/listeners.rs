@@ -95,6 +95,12 @@ impl Inner {
                 set(&o, "online", &JsValue::from_bool(online));
                 self.listeners.emit("presence", &o, calls);
             }
+            Event::Changed { message, deleted } => {
+                let o = Object::new();
+                set(&o, "message", &message_to_js(&message));
+                set(&o, "deleted", &JsValue::from_bool(deleted));
+                self.listeners.emit("changed", &o, calls);
+            }
             Event::Status(status) => {
                 let o = Object::new();
                 set(&o, "status", &JsValue::from_str(status.as_str()));

@@ -40,6 +40,8 @@ export interface ChatEventMap {
   read: { reader: UserRef; peer: UserRef; upTo: Cursor };
   typing: { from: UserRef; on: boolean };
   presence: { user: UserRef; online: boolean };
+  /** A message was edited or deleted by its sender: `message` as it is now (`content` is "" once deleted). */
+  changed: { message: Message; deleted: boolean };
   /** The connection status changed; `code` is the protocol error code of a server close. */
   status: { status: Status; code?: number };
   /** A catch-up after a reconnect finished: how many messages were new, and fresh unread counts. */

@@ -42,6 +42,8 @@ pub fn client_samples() -> Vec<(&'static str, ClientFrame)> {
             "supervise_history",
             ClientFrame::SuperviseHistory { req: 22, student: S1, peer: T1, before: None, limit: 50 },
         ),
+        ("edit", ClientFrame::Edit { req: 23, id: ID, content: "Hi!".into() }),
+        ("delete", ClientFrame::Delete { req: 24, id: ID }),
     ]
 }
 
@@ -90,5 +92,6 @@ pub fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ("catch_up_page", ServerFrame::CatchUpPage { req: 17, messages: vec![stored()], last: 300, more: false }),
         ("position", ServerFrame::Position { position: 1 }),
         ("blocks", ServerFrame::Blocks { req: 19, users: vec![S1] }),
+        ("changed", ServerFrame::Changed { message: stored(), deleted: false }),
     ]
 }

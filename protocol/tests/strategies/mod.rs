@@ -81,6 +81,8 @@ pub fn client_frame() -> impl Strategy<Value = ClientFrame> {
         (any::<u32>(), user(), user(), option::of(cursor()), any::<u16>()).prop_map(
             |(req, student, peer, before, limit)| ClientFrame::SuperviseHistory { req, student, peer, before, limit }
         ),
+        (any::<u32>(), message_id(), text()).prop_map(|(req, id, content)| ClientFrame::Edit { req, id, content }),
+        (any::<u32>(), message_id()).prop_map(|(req, id)| ClientFrame::Delete { req, id }),
     ]
 }
 
@@ -140,5 +142,6 @@ pub fn server_frame() -> impl Strategy<Value = ServerFrame> {
             .prop_map(|(req, messages, last, more)| ServerFrame::CatchUpPage { req, messages, last, more }),
         any::<u64>().prop_map(|position| ServerFrame::Position { position }),
         (any::<u32>(), vec(user(), 0..8)).prop_map(|(req, users)| ServerFrame::Blocks { req, users }),
+        (stored(), any::<bool>()).prop_map(|(message, deleted)| ServerFrame::Changed { message, deleted }),
     ]
 }

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::feed::Feed;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::store::{PgStore, Store};
 
 mod remote;
 use remote::Remote;
@@ -134,6 +135,13 @@ pub(crate) enum BusEvent {
     Log,
     /// A user blocked someone or lifted a block: cached views of blocks are stale.
     Blocks,
+    /// A message was edited or deleted: each node reads it and tells its connections.
+    Changed {
+        /// The message.
+        id: chat_protocol::MessageId,
+        /// Deleted rather than edited.
+        deleted: bool,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -291,6 +299,8 @@ impl PendingBus {
                 .await
                 .map_err(|e| format!("the bus could not read the database's name: {e}"))?;
         let names = Names::new(&self.config.kind, &database, &schema);
+        // What the listener reads: an edited message, to tell this node's connections.
+        let store = Store::Postgres(PgStore::new(pool.clone()));
         let (link_tx, link_rx) = mpsc::unbounded_channel::<bool>();
         let (transport, inbound) = match &self.config.kind {
             BusKind::Postgres { listen_url } => {
@@ -371,6 +381,7 @@ impl PendingBus {
             feed,
             self.sender.clone(),
             Arc::clone(&remote),
+            store,
             Arc::clone(&connected),
         ));
         let metrics = self.sender.metrics.clone();
@@ -493,6 +504,7 @@ async fn listen_loop(
     feed: Feed,
     sender: BusSender,
     remote: Arc<std::sync::Mutex<Remote>>,
+    store: Store,
     connected: Arc<AtomicBool>,
 ) {
     // Back on the bus after an outage: whatever was said meanwhile is gone, so catch up as a
@@ -582,12 +594,21 @@ async fn listen_loop(
             sender.publish(BusEvent::Hello);
         }
         for event in envelope.events {
-            apply(event, from, &hub, &feed, &sender, &remote);
+            apply(event, from, &hub, &feed, &sender, &remote, &store);
         }
     }
 }
 
-fn apply(event: BusEvent, from: NodeId, hub: &Hub, feed: &Feed, sender: &BusSender, remote: &std::sync::Mutex<Remote>) {
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    event: BusEvent,
+    from: NodeId,
+    hub: &Hub,
+    feed: &Feed,
+    sender: &BusSender,
+    remote: &std::sync::Mutex<Remote>,
+    store: &Store,
+) {
     match event {
         BusEvent::Online(users) | BusEvent::Offline(users) if users.is_empty() => {}
         BusEvent::Online(users) => {
@@ -615,6 +636,19 @@ fn apply(event: BusEvent, from: NodeId, hub: &Hub, feed: &Feed, sender: &BusSend
         }
         BusEvent::Log => feed.wake(),
         BusEvent::Blocks => hub.blocks_changed(),
+        BusEvent::Changed { id, deleted } => {
+            let (hub, store) = (hub.clone(), store.clone());
+            tokio::spawn(async move {
+                match store.message_by_id(id).await {
+                    Ok(Some(message)) => {
+                        let targets = [(message.to, None), (message.from, None)];
+                        hub.deliver(&ServerFrame::Changed { message, deleted }, &targets);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "an edited message could not be read for delivery"),
+                }
+            });
+        }
     }
 }
 

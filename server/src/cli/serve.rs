@@ -124,6 +124,9 @@ pub struct ServeArgs {
     /// An http(s) URL every report is POSTed to as JSON (signed: X-Chat-Signature).
     #[arg(long, env = "CHAT_REPORT_WEBHOOK")]
     pub report_webhook: Option<String>,
+    /// Minutes after sending during which a sender may edit or delete a message (0: never).
+    #[arg(long, env = "CHAT_EDIT_WINDOW", default_value_t = Safety::DEFAULT_EDIT_WINDOW_MINUTES)]
+    pub edit_window: u64,
 }
 
 /// `demo` options.
@@ -231,6 +234,7 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
                         .ok_or_else(|| format!("CHAT_REPORT_WEBHOOK '{url}' is not an http(s) URL"))?,
                 ),
             },
+            edit_window: Duration::from_secs(args.edit_window.saturating_mul(60)),
         },
     })
 }

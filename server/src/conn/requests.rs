@@ -224,6 +224,8 @@ impl Connection {
                 Err(e) => self.store_error(req, &e),
             },
             ClientFrame::Report { req, id, reason } => self.on_report(req, id, &reason).await,
+            ClientFrame::Edit { req, id, content } => self.on_change(req, id, Some(content)).await,
+            ClientFrame::Delete { req, id } => self.on_change(req, id, None).await,
             ClientFrame::SuperviseConversations { req, student, before, limit } => {
                 if self.may_supervise(req, student)
                     && let Some((conversations, next)) = self.conversations_of(req, student, before, limit).await
@@ -500,6 +502,43 @@ impl Connection {
                 }
                 self.reply(&ServerFrame::Done { req });
             }
+            Err(e) => self.store_error(req, &e),
+        }
+    }
+
+    /// Edits (`Some` text) or deletes (`None`) a message this user sent, within the edit
+    /// window; the old text goes to `chat_revision`, then everyone who has the message is told.
+    async fn on_change(&mut self, req: u32, id: MessageId, content: Option<String>) {
+        let window = self.state.config.safety.edit_window;
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let now = self.state.config.clock.now_ms();
+        let current = match self.state.store.message_by_id(id).await {
+            Ok(Some(m)) if m.from == self.me => m,
+            Ok(_) => return self.error(req, ErrorCode::UNKNOWN_MESSAGE, "you sent no message with this id"),
+            Err(e) => return self.store_error(req, &e),
+        };
+        if current.content.is_empty() {
+            return self.error(req, ErrorCode::NOT_ALLOWED, "this message was deleted");
+        }
+        if window_ms == 0 || now > current.created_at.saturating_add(window_ms) {
+            let why = if window_ms == 0 {
+                "this school does not let messages be edited or deleted once sent".to_owned()
+            } else {
+                format!("a message can be edited or deleted within {} minutes of sending", window.as_secs() / 60)
+            };
+            return self.error(req, ErrorCode::NOT_ALLOWED, why);
+        }
+        let (kind, deleted) = if content.is_some() { ("edit", false) } else { ("delete", true) };
+        match self.state.store.revise(self.me, id, content.as_deref().unwrap_or(""), kind, now).await {
+            Ok(Some(message)) => {
+                // Every connection of both users, this one too: the tab that edited updates
+                // from the same event as the others.
+                let targets = [(message.to, None), (self.me, None)];
+                self.state.hub.deliver(&ServerFrame::Changed { message, deleted }, &targets);
+                self.state.hub.publish(BusEvent::Changed { id, deleted });
+                self.reply(&ServerFrame::Done { req });
+            }
+            Ok(None) => self.error(req, ErrorCode::UNKNOWN_MESSAGE, "you sent no message with this id"),
             Err(e) => self.store_error(req, &e),
         }
     }

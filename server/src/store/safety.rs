@@ -2,9 +2,9 @@
 //! commands read and delete of them. A macro keeps one query per call: the SQL differs only
 //! in its placeholders (`$1` or `?1`) and in how time is stored.
 
-use chat_protocol::{MessageId, Millis, Role, UserRef};
+use chat_protocol::{MessageId, Millis, Role, StoredMessage, UserRef};
 
-use super::{Store, StoreError, bounded};
+use super::{MessageRow, Store, StoreError, bounded, to_message};
 
 /// Runs `$pg` on PostgreSQL or `$lite` on SQLite with the same binds, through `$run`
 /// (`fetch_one`, `fetch_all`, ...; `execute` gives the rows affected), bounded by the store's
@@ -57,6 +57,24 @@ pub struct ReportEntry {
 }
 
 type ReportRow = (i64, i64, String, String, i32, String, i32, String, String);
+
+/// An edit or a deletion, as exports show it: the text the message had before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevisionEntry {
+    /// The message.
+    pub message_id: String,
+    /// When it was changed.
+    pub at: Millis,
+    /// `edit` or `delete`.
+    pub kind: String,
+    /// The text before the change.
+    pub content: String,
+}
+
+const PG_MESSAGE: &str = r#"id, "senderRole", "senderId", "recipientRole", "recipientId", content,
+    (EXTRACT(EPOCH FROM "createdAt") * 1000)::int8, "isRead""#;
+const LITE_MESSAGE: &str =
+    r#"id, "senderRole", "senderId", "recipientRole", "recipientId", content, "createdAt", "isRead""#;
 
 fn to_report(row: ReportRow) -> Result<ReportEntry, StoreError> {
     let (id, at, message_id, rr, ri, dr, di, reason, content) = row;
@@ -269,6 +287,175 @@ impl Store {
         )
         .await?;
         Ok((blocks, reports))
+    }
+
+    /// Message `id`, as stored now.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn message_by_id(&self, id: MessageId) -> Result<Option<StoredMessage>, StoreError> {
+        let id = id.hyphenated();
+        let row: Option<MessageRow> = both!(
+            self,
+            query_as,
+            &format!(r#"SELECT {PG_MESSAGE} FROM "Message" WHERE id = $1"#),
+            &format!(r#"SELECT {LITE_MESSAGE} FROM "Message" WHERE id = ?1"#),
+            [id.as_str()],
+            fetch_optional
+        )
+        .await?;
+        row.map(to_message).transpose()
+    }
+
+    /// Replaces the text of message `id`, sent by `me`, with `content` (empty: deleted) at
+    /// `now`, keeping the text it had in `chat_revision` (`kind`: `edit` or `delete`), in one
+    /// transaction. Returns the message as it is now, or `None` if `me` sent no such message.
+    ///
+    /// # Errors
+    /// A database error: then nothing changed.
+    pub async fn revise(
+        &self,
+        me: UserRef,
+        id: MessageId,
+        content: &str,
+        kind: &str,
+        now: Millis,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let id = id.hyphenated();
+        let (role, uid) = (me.role.as_str(), me.id);
+        let row: Option<MessageRow> = bounded(self.timeout(), async {
+            Ok(match self {
+                Store::Postgres(s) => {
+                    let mut tx = s.pool().begin().await?;
+                    let old: Option<String> = sqlx::query_scalar(
+                        r#"SELECT content FROM "Message" WHERE id = $1 AND "senderRole" = $2 AND "senderId" = $3
+                           FOR UPDATE"#,
+                    )
+                    .bind(id.as_str())
+                    .bind(role)
+                    .bind(uid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(old) = old else { return Ok(None) };
+                    sqlx::query(
+                        "INSERT INTO chat_revision (message_id, at, kind, content)
+                         VALUES ($1, TIMESTAMP '1970-01-01' + $2::int8 * INTERVAL '1 millisecond', $3, $4)",
+                    )
+                    .bind(id.as_str())
+                    .bind(now)
+                    .bind(kind)
+                    .bind(&old)
+                    .execute(&mut *tx)
+                    .await?;
+                    let row = sqlx::query_as(&format!(
+                        r#"UPDATE "Message" SET content = $2,
+                               "updatedAt" = TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond'
+                           WHERE id = $1 RETURNING {PG_MESSAGE}"#
+                    ))
+                    .bind(id.as_str())
+                    .bind(content)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    row
+                }
+                Store::Sqlite(s) => {
+                    let mut tx = s.pool().begin().await?;
+                    let old: Option<String> = sqlx::query_scalar(
+                        r#"SELECT content FROM "Message" WHERE id = ?1 AND "senderRole" = ?2 AND "senderId" = ?3"#,
+                    )
+                    .bind(id.as_str())
+                    .bind(role)
+                    .bind(uid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(old) = old else { return Ok(None) };
+                    sqlx::query("INSERT INTO chat_revision (message_id, at, kind, content) VALUES (?1, ?2, ?3, ?4)")
+                        .bind(id.as_str())
+                        .bind(now)
+                        .bind(kind)
+                        .bind(&old)
+                        .execute(&mut *tx)
+                        .await?;
+                    let row = sqlx::query_as(&format!(
+                        r#"UPDATE "Message" SET content = ?2, "updatedAt" = ?3 WHERE id = ?1 RETURNING {LITE_MESSAGE}"#
+                    ))
+                    .bind(id.as_str())
+                    .bind(content)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    row
+                }
+            })
+        })
+        .await?;
+        row.map(to_message).transpose()
+    }
+
+    /// The edits and deletions of the messages `user` sent or received, oldest first.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn revisions_about(&self, user: UserRef) -> Result<Vec<RevisionEntry>, StoreError> {
+        let rows: Vec<(String, i64, String, String)> = both!(
+            self,
+            query_as,
+            r#"SELECT r.message_id, (EXTRACT(EPOCH FROM r.at) * 1000)::int8, r.kind, r.content
+               FROM chat_revision r JOIN "Message" m ON m.id = r.message_id
+               WHERE (m."senderRole" = $1 AND m."senderId" = $2) OR (m."recipientRole" = $1 AND m."recipientId" = $2)
+               ORDER BY r.id"#,
+            r#"SELECT r.message_id, r.at, r.kind, r.content
+               FROM chat_revision r JOIN "Message" m ON m.id = r.message_id
+               WHERE (m."senderRole" = ?1 AND m."senderId" = ?2) OR (m."recipientRole" = ?1 AND m."recipientId" = ?2)
+               ORDER BY r.id"#,
+            [user.role.as_str(), user.id],
+            fetch_all
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(message_id, at, kind, content)| RevisionEntry { message_id, at, kind, content })
+            .collect())
+    }
+
+    /// Removes the revisions of the messages `user` sent or received (before the messages
+    /// themselves go); returns how many.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn erase_revisions(&self, user: UserRef) -> Result<u64, StoreError> {
+        both!(
+            self,
+            query,
+            r#"DELETE FROM chat_revision WHERE message_id IN (
+                 SELECT id FROM "Message" WHERE ("senderRole" = $1 AND "senderId" = $2)
+                    OR ("recipientRole" = $1 AND "recipientId" = $2))"#,
+            r#"DELETE FROM chat_revision WHERE message_id IN (
+                 SELECT id FROM "Message" WHERE ("senderRole" = ?1 AND "senderId" = ?2)
+                    OR ("recipientRole" = ?1 AND "recipientId" = ?2))"#,
+            [user.role.as_str(), user.id],
+            execute
+        )
+        .await
+    }
+
+    /// Removes the revisions made before `before`; returns how many.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn purge_revisions(&self, before: Millis) -> Result<u64, StoreError> {
+        both!(
+            self,
+            query,
+            "DELETE FROM chat_revision WHERE at < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'",
+            "DELETE FROM chat_revision WHERE at < ?1",
+            [before],
+            execute
+        )
+        .await
     }
 
     /// Removes the reports made before `before`; returns how many.
