@@ -87,7 +87,7 @@ async fn main() {
     loop {
         match tokio::time::timeout(Duration::from_secs(60), events.recv()).await.unwrap().unwrap() {
             Event::Status(Status::Open) => reconnected = Some(Instant::now()),
-            Event::Message { message, live: false } => {
+            Event::Message { message, live: false, .. } => {
                 assert!(seen.insert(message.id), "duplicate");
             }
             Event::CaughtUp { count, conversations } => {

@@ -267,7 +267,7 @@ async fn after_a_long_gap_thousands_of_missed_messages_arrive_once_in_order_with
     let mut caught = Vec::new();
     let conversations = loop {
         match next_event(&mut student_events, |e| matches!(e, Event::Message { .. } | Event::CaughtUp { .. })).await {
-            Event::Message { message, live } => {
+            Event::Message { message, live, .. } => {
                 assert!(!live, "{message:?} should be a caught-up message");
                 caught.push(message);
             }

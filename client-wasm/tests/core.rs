@@ -140,7 +140,7 @@ fn a_message_delivered_twice_reaches_the_app_once() {
     let m = stored(MessageId::new_v7(1, 0, [1; 8]), p.now, "hi");
     p.server(ServerFrame::Message { message: m.clone() });
     p.server(ServerFrame::Message { message: m.clone() });
-    assert_eq!(p.events(), [Event::Message { message: m, live: true }]);
+    assert_eq!(p.events(), [Event::Message { message: m, live: true, quiet: false }]);
 }
 
 #[test]
@@ -335,7 +335,10 @@ fn after_a_reconnect_the_session_catches_up_from_the_log_position_of_the_last_me
     p.server(ServerFrame::CatchUpPage { req: req2, messages: vec![missed2.clone()], last: 140, more: false });
     assert_eq!(
         p.events(),
-        [Event::Message { message: missed2.clone(), live: true }, Event::Message { message: missed1, live: false }]
+        [
+            Event::Message { message: missed2.clone(), live: true, quiet: false },
+            Event::Message { message: missed1, live: false, quiet: false }
+        ]
     );
     assert_eq!(p.s.position(), Some(140));
     // Then fresh unread counts, gathered over the list's pages.
@@ -567,7 +570,7 @@ fn a_peers_typing_is_cleared_when_their_message_arrives() {
         [
             Event::Typing { from: PEER, on: true },
             Event::Typing { from: PEER, on: false },
-            Event::Message { message: m, live: true },
+            Event::Message { message: m, live: true, quiet: false },
         ]
     );
 }

@@ -29,7 +29,7 @@ async fn client(server: &Running, user: UserRef) -> (Client, UnboundedReceiver<E
 /// The next message event, skipping others.
 async fn next_message(events: &mut UnboundedReceiver<Event>) -> (chat_protocol::StoredMessage, bool) {
     match next_event(events, |e| matches!(e, Event::Message { .. })).await {
-        Event::Message { message, live } => (message, live),
+        Event::Message { message, live, .. } => (message, live),
         _ => unreachable!(),
     }
 }
@@ -364,5 +364,35 @@ async fn an_edit_and_a_deletion_reach_the_other_user_as_changed_events(
     assert!(matches!(changed, Event::Changed { deleted: true, ref message } if message.content.is_empty()));
     let err = teacher.edit(sent.id, "undo").await.unwrap_err();
     assert_eq!(err.code, ErrorCode::NOT_ALLOWED);
+    server.stop().await.unwrap();
+}
+
+#[rstest]
+#[tokio::test]
+async fn messages_to_a_student_in_quiet_hours_arrive_marked_quiet(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    // 20:00 in the school's zone (UTC here): inside 19:00-07:00.
+    let evening = 1_768_507_200_000; // 2026-01-15T20:00:00Z
+    let clock = Clock::manual(evening);
+    let server = server_with(&db, |c| {
+        c.clock = clock.clone();
+        c.safety.quiet_hours = Some(chat_server::config::QuietHours::parse("19:00-07:00", "UTC").unwrap());
+    })
+    .await;
+    let (teacher, mut teacher_events) = client(&server, T1).await;
+    let (student, mut student_events) = client(&server, S1).await;
+    teacher.send(S1, "Reminder for tomorrow").await.unwrap();
+    let quiet = next_event(&mut student_events, |e| matches!(e, Event::Message { .. })).await;
+    assert!(matches!(quiet, Event::Message { quiet: true, live: true, .. }), "{quiet:?}");
+    // A teacher has no quiet hours; in the morning, messages are not quiet.
+    student.send(T1, "ok").await.unwrap();
+    let to_teacher = next_event(&mut teacher_events, |e| matches!(e, Event::Message { .. })).await;
+    assert!(matches!(to_teacher, Event::Message { quiet: false, .. }), "{to_teacher:?}");
+    clock.advance(12 * 3600 * 1000);
+    teacher.send(S1, "Good morning").await.unwrap();
+    let morning = next_event(&mut student_events, |e| matches!(e, Event::Message { .. })).await;
+    assert!(matches!(morning, Event::Message { quiet: false, .. }), "{morning:?}");
     server.stop().await.unwrap();
 }

@@ -456,6 +456,14 @@ pub enum ServerFrame {
         /// Deleted (its text is gone for both users) rather than edited.
         deleted: bool,
     },
+    /// The school's quiet hours for this (student) user, as `[start, end)` intervals in
+    /// milliseconds since the epoch, from two days back to a week ahead: messages to the
+    /// user created within one are delivered as always, and marked so the app does not
+    /// notify. Sent after the welcome and after each token refresh. (Since protocol 4.)
+    QuietHours {
+        /// The intervals, in order.
+        windows: Vec<(Millis, Millis)>,
+    },
 }
 
 impl ServerFrame {
@@ -484,7 +492,8 @@ impl ServerFrame {
             | ServerFrame::Fatal { .. }
             | ServerFrame::MessageAt { .. }
             | ServerFrame::Position { .. }
-            | ServerFrame::Changed { .. } => None,
+            | ServerFrame::Changed { .. }
+            | ServerFrame::QuietHours { .. } => None,
         }
     }
 }

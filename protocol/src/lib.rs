@@ -46,7 +46,7 @@ pub use limits::{
 /// a catch-up by log position has no gap whichever node wrote a message and however the
 /// nodes' clocks differ; version 1 and 2 clients still get `Message` and `Sync`. Version 4
 /// added safety: `Block`, `Blocks`, `Report`, `SuperviseConversations`, `SuperviseHistory`, `Edit`,
-/// `Delete` and `Changed`, and the codes `blocked`, `reply_only` and
+/// `Delete`, `Changed` and `QuietHours`, and the codes `blocked`, `reply_only` and
 /// `unknown_message` (older clients see them as codes they do not know).
 pub const PROTOCOL_VERSION: u16 = 4;
 

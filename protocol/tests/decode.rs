@@ -224,10 +224,11 @@ fn every_kind_of_server_frame_at_its_largest_fits_a_frame() {
             ServerFrame::Position { .. } => ServerFrame::Position { position: u64::MAX },
             ServerFrame::Blocks { .. } => ServerFrame::Blocks { req: u32::MAX, users: vec![user; MAX_BLOCKS] },
             ServerFrame::Changed { .. } => ServerFrame::Changed { message: message.clone(), deleted: true },
+            ServerFrame::QuietHours { .. } => ServerFrame::QuietHours { windows: vec![(i64::MIN, i64::MIN); 16] },
         }
     };
     let kinds = samples::server_samples();
-    assert_eq!(kinds.len(), 22, "one sample of every kind");
+    assert_eq!(kinds.len(), 23, "one sample of every kind");
     for (name, kind) in kinds {
         let frame = largest(&kind);
         assert_eq!(std::mem::discriminant(&frame), std::mem::discriminant(&kind), "{name}");

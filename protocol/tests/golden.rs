@@ -64,6 +64,7 @@ const SERVER_GOLDEN: &[(&str, &str)] = &[
     ("position", "1301"),
     ("blocks", "1413010102"),
     ("changed", "1567e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d6660000"),
+    ("quiet_hours", "1601f6a1bfe9d666f8a1bfe9d666"),
 ];
 
 fn golden(table: &[(&str, &str)], name: &str) -> Vec<u8> {
@@ -99,8 +100,8 @@ fn golden_vectors_cover_every_variant() {
     assert!(ClientFrame::decode(&[19, 0]).is_err());
 
     let server: BTreeSet<u8> = samples::server_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(server, (0..=21).collect());
-    assert!(ServerFrame::decode(&[22, 0]).is_err());
+    assert_eq!(server, (0..=22).collect());
+    assert!(ServerFrame::decode(&[23, 0]).is_err());
 }
 
 #[test]

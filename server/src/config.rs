@@ -170,8 +170,74 @@ impl Blocking {
     }
 }
 
+/// Quiet hours: a daily span of local time (e.g. 19:00 to 07:00 in the school's time zone)
+/// during which messages to students are delivered as always but marked quiet, so the app
+/// does not notify.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuietHours {
+    start: jiff::civil::Time,
+    end: jiff::civil::Time,
+    zone: jiff::tz::TimeZone,
+}
+
+impl QuietHours {
+    /// Parses `CHAT_QUIET_HOURS` (`HH:MM-HH:MM`, local time; an end at or before the start
+    /// runs past midnight) in `CHAT_TIMEZONE` (an IANA name such as `America/New_York`).
+    ///
+    /// # Errors
+    /// A sentence naming the setting and the form to use.
+    pub fn parse(hours: &str, zone: &str) -> Result<QuietHours, String> {
+        let form = "give local times like 19:00-07:00";
+        let (a, b) =
+            hours.split_once('-').ok_or_else(|| format!("CHAT_QUIET_HOURS '{hours}' is not a span of time: {form}"))?;
+        let time = |t: &str| {
+            jiff::civil::Time::strptime("%H:%M", t.trim())
+                .map_err(|_| format!("CHAT_QUIET_HOURS '{hours}': '{}' is not a time: {form}", t.trim()))
+        };
+        let (start, end) = (time(a)?, time(b)?);
+        if start == end {
+            return Err(format!("CHAT_QUIET_HOURS '{hours}' is empty: {form}"));
+        }
+        let zone = jiff::tz::TimeZone::get(zone.trim()).map_err(|_| {
+            format!(
+                "CHAT_TIMEZONE '{zone}' is not a time zone: give an IANA name such as America/New_York or Europe/London"
+            )
+        })?;
+        Ok(QuietHours { start, end, zone })
+    }
+
+    /// The quiet spans overlapping `[from, to)`, as `[start, end)` milliseconds, in order.
+    #[must_use]
+    pub fn windows(&self, from: chat_protocol::Millis, to: chat_protocol::Millis) -> Vec<(i64, i64)> {
+        let ms = |dt: jiff::civil::DateTime| {
+            dt.to_zoned(self.zone.clone()).map(|z| z.timestamp().as_millisecond()).unwrap_or(i64::MAX)
+        };
+        let Ok(first) = jiff::Timestamp::from_millisecond(from) else { return Vec::new() };
+        let mut day = first.to_zoned(self.zone.clone()).date();
+        // A span that began yesterday evening may still be running.
+        day = day.yesterday().unwrap_or(day);
+        let mut out = Vec::new();
+        loop {
+            let start = ms(day.to_datetime(self.start));
+            if start >= to {
+                break;
+            }
+            let end_day = if self.end <= self.start { day.tomorrow().unwrap_or(day) } else { day };
+            let end = ms(end_day.to_datetime(self.end));
+            if end > from {
+                out.push((start.max(from), end.min(to)));
+            }
+            match day.tomorrow() {
+                Ok(next) => day = next,
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
 /// The school's safety rules beyond who may message whom.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Safety {
     /// Whether a student may start a conversation (`CHAT_STUDENTS_MAY_START`); when not, a
     /// student may write only to someone who wrote to them first.
@@ -183,6 +249,8 @@ pub struct Safety {
     /// How long after sending a message its sender may edit or delete it
     /// (`CHAT_EDIT_WINDOW`, minutes; 0: never).
     pub edit_window: Duration,
+    /// Quiet hours for students (`CHAT_QUIET_HOURS`, `CHAT_TIMEZONE`); `None`: none.
+    pub quiet_hours: Option<QuietHours>,
 }
 
 impl Safety {
@@ -197,6 +265,7 @@ impl Default for Safety {
             blocking: Blocking::default(),
             report_webhook: None,
             edit_window: Duration::from_secs(Safety::DEFAULT_EDIT_WINDOW_MINUTES * 60),
+            quiet_hours: None,
         }
     }
 }
@@ -385,5 +454,41 @@ mod tests {
         assert!(all.allows(Role::Student, Role::Student));
         assert!(!all.allows(Role::Teacher, Role::Teacher));
         assert!(Policy::parse("teacher-parent").is_err());
+    }
+
+    fn ms(text: &str) -> i64 {
+        text.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn quiet_hours_run_past_midnight_in_the_schools_time_zone_across_a_clock_change() {
+        let quiet = QuietHours::parse("19:00-07:00", "America/New_York").unwrap();
+        // Saturday 7 March 2026, noon in New York, to Monday: clocks go forward on Sunday 8 March.
+        let windows = quiet.windows(ms("2026-03-07T17:00:00Z"), ms("2026-03-09T17:00:00Z"));
+        assert_eq!(
+            windows,
+            [
+                // 19:00 EST (UTC-5) to 07:00 EDT (UTC-4) the next morning.
+                (ms("2026-03-08T00:00:00Z"), ms("2026-03-08T11:00:00Z")),
+                (ms("2026-03-08T23:00:00Z"), ms("2026-03-09T11:00:00Z")),
+            ]
+        );
+        // A span already running at `from` is cut to it.
+        let windows = quiet.windows(ms("2026-03-08T05:00:00Z"), ms("2026-03-08T12:00:00Z"));
+        assert_eq!(windows, [(ms("2026-03-08T05:00:00Z"), ms("2026-03-08T11:00:00Z"))]);
+        // Within one day.
+        let lunch = QuietHours::parse("12:00-13:00", "UTC").unwrap();
+        assert_eq!(
+            lunch.windows(ms("2026-01-01T00:00:00Z"), ms("2026-01-02T00:00:00Z")),
+            [(ms("2026-01-01T12:00:00Z"), ms("2026-01-01T13:00:00Z"))]
+        );
+    }
+
+    #[test]
+    fn quiet_hours_refuse_what_they_cannot_read() {
+        assert!(QuietHours::parse("7pm-7am", "UTC").unwrap_err().contains("not a time"));
+        assert!(QuietHours::parse("19:00", "UTC").unwrap_err().contains("not a span"));
+        assert!(QuietHours::parse("19:00-19:00", "UTC").unwrap_err().contains("empty"));
+        assert!(QuietHours::parse("19:00-07:00", "Mars/Olympus").unwrap_err().contains("CHAT_TIMEZONE"));
     }
 }

@@ -510,9 +510,8 @@ pub async fn erase(
         let directory = matches!(store, Store::Sqlite(_)) && store.find_user(user).await?.is_some();
         return Ok(EraseReport { messages, log_rows, directory, ..EraseReport::default() });
     }
-    let mut report = EraseReport::default();
     // The texts their messages had before edits go first (found through the messages).
-    report.revisions = store.erase_revisions(user).await?;
+    let mut report = EraseReport { revisions: store.erase_revisions(user).await?, ..EraseReport::default() };
     loop {
         let n = store.erase_batch(user, BATCH).await?;
         report.messages += n;

@@ -68,6 +68,8 @@ pub struct Session {
     resync_from: Option<u64>,
     /// The server's explanation in the fatal frame before a close, for the app.
     fatal: Option<(ErrorCode, String)>,
+    /// The school's quiet hours for this user, `[start, end)` (students only).
+    quiet: Vec<(Millis, Millis)>,
 
     transmits: Vec<Vec<u8>>,
     actions: Vec<Action>,
@@ -105,6 +107,7 @@ impl Session {
             sync_count: 0,
             resync_from: None,
             fatal: None,
+            quiet: Vec::new(),
             transmits: Vec::new(),
             actions: Vec::new(),
             events: Vec::new(),
@@ -384,6 +387,7 @@ impl Session {
             }
             ServerFrame::Presence { user, online } => self.events.push(Event::Presence { user, online }),
             ServerFrame::Changed { message, deleted } => self.events.push(Event::Changed { message, deleted }),
+            ServerFrame::QuietHours { windows } => self.quiet = windows,
             ServerFrame::Fatal { code, message } => {
                 // The close that follows carries the same code; its explanation is kept for
                 // the app's errors if the close is final.
@@ -531,7 +535,9 @@ impl Session {
         if self.outbox.contains(message.id) || !self.seen.insert(message.id) {
             return false;
         }
-        self.events.push(Event::Message { message, live });
+        let quiet = self.user == Some(message.to)
+            && self.quiet.iter().any(|&(start, end)| message.created_at >= start && message.created_at < end);
+        self.events.push(Event::Message { message, live, quiet });
         true
     }
 

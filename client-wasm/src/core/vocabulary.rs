@@ -225,6 +225,8 @@ pub enum Event {
         message: StoredMessage,
         /// Live (pushed as it happened) or caught up.
         live: bool,
+        /// Sent to this user during the school's quiet hours: show it, but do not notify.
+        quiet: bool,
     },
     /// A catch-up after a reconnect finished; `count` messages were new to this session.
     /// `conversations` is the fresh conversation list with unread counts (`None` if the

@@ -65,10 +65,11 @@ impl Inner {
                     calls.push(Call::Invoke(reject, chat_error(code, &message)));
                 }
             }
-            Event::Message { message, live } => {
+            Event::Message { message, live, quiet } => {
                 let o = Object::new();
                 set(&o, "message", &message_to_js(&message));
                 set(&o, "live", &JsValue::from_bool(live));
+                set(&o, "quiet", &JsValue::from_bool(quiet));
                 // The session's position (not the message's): every message up to it has been
                 // reported, so another tab can resume from it.
                 #[allow(clippy::cast_precision_loss)]

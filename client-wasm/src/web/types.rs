@@ -34,8 +34,9 @@ export interface ChatClientOptions {
 }
 export interface ChatEventMap {
   /** A message to or from this user. `live` is false for messages caught up after a disconnect.
-   * `position`: the client's message log position after it (what another tab resumes from). */
-  message: { message: Message; live: boolean; position: number };
+   * `position`: the client's message log position after it (what another tab resumes from).
+   * `quiet`: sent to this student during the school's quiet hours: show it, do not notify. */
+  message: { message: Message; live: boolean; position: number; quiet: boolean };
   /** `reader` read `peer`'s messages up to `upTo`. */
   read: { reader: UserRef; peer: UserRef; upTo: Cursor };
   typing: { from: UserRef; on: boolean };

@@ -93,5 +93,6 @@ pub fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ("position", ServerFrame::Position { position: 1 }),
         ("blocks", ServerFrame::Blocks { req: 19, users: vec![S1] }),
         ("changed", ServerFrame::Changed { message: stored(), deleted: false }),
+        ("quiet_hours", ServerFrame::QuietHours { windows: vec![(AT, AT + 1)] }),
     ]
 }

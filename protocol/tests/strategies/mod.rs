@@ -143,5 +143,6 @@ pub fn server_frame() -> impl Strategy<Value = ServerFrame> {
         any::<u64>().prop_map(|position| ServerFrame::Position { position }),
         (any::<u32>(), vec(user(), 0..8)).prop_map(|(req, users)| ServerFrame::Blocks { req, users }),
         (stored(), any::<bool>()).prop_map(|(message, deleted)| ServerFrame::Changed { message, deleted }),
+        vec((any::<i64>(), any::<i64>()), 0..4).prop_map(|windows| ServerFrame::QuietHours { windows }),
     ]
 }

@@ -11,7 +11,7 @@ use super::{CmdResult, DbArgs, display_path, open_sqlite};
 use crate::auth::MIN_SECRET_BYTES;
 use crate::bus::BusConfig;
 use crate::clock::Clock;
-use crate::config::{Blocking, Origins, Policy, Safety, ServeConfig, ServerLimits, TokenRules};
+use crate::config::{Blocking, Origins, Policy, QuietHours, Safety, ServeConfig, ServerLimits, TokenRules};
 use crate::db::{DEFAULT_DB_POOL, Database, DbTarget, explain_connect_error};
 use crate::demo;
 use crate::schema;
@@ -127,6 +127,13 @@ pub struct ServeArgs {
     /// Minutes after sending during which a sender may edit or delete a message (0: never).
     #[arg(long, env = "CHAT_EDIT_WINDOW", default_value_t = Safety::DEFAULT_EDIT_WINDOW_MINUTES)]
     pub edit_window: u64,
+    /// Quiet hours for students, local time (e.g. 19:00-07:00): messages to students then are
+    /// delivered as always but marked quiet, so the app does not notify.
+    #[arg(long, env = "CHAT_QUIET_HOURS")]
+    pub quiet_hours: Option<String>,
+    /// The school's time zone for quiet hours (an IANA name, e.g. America/New_York).
+    #[arg(long, env = "CHAT_TIMEZONE", default_value = "UTC")]
+    pub timezone: String,
 }
 
 /// `demo` options.
@@ -235,6 +242,10 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
                 ),
             },
             edit_window: Duration::from_secs(args.edit_window.saturating_mul(60)),
+            quiet_hours: match nonempty(&args.quiet_hours) {
+                None => None,
+                Some(hours) => Some(QuietHours::parse(&hours, &args.timezone)?),
+            },
         },
     })
 }

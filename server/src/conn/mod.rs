@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
-use chat_protocol::{ErrorCode, ServerFrame};
+use chat_protocol::{ErrorCode, ServerFrame, UserRef};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use governor::Quota;
@@ -37,6 +37,19 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest a connection over its request budget stops being read before its next
 /// request is looked at.
 const MAX_THROTTLE: Duration = Duration::from_secs(2);
+
+/// The quiet hours frame for `user`: students on protocol 4 or later, where the school has
+/// quiet hours; from two days back (a catch-up marks last night's messages) to eight ahead
+/// (past any token's life: a refresh sends it again).
+pub(super) fn quiet_hours(state: &AppState, user: UserRef, version: u16) -> Option<ServerFrame> {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let hours = state.config.safety.quiet_hours.as_ref()?;
+    if user.role != chat_protocol::Role::Student || version < 4 {
+        return None;
+    }
+    let now = state.config.clock.now_ms();
+    Some(ServerFrame::QuietHours { windows: hours.windows(now - 2 * DAY, now + 8 * DAY) })
+}
 
 /// Serves one upgraded WebSocket until it closes. `pending` is the connection's slot among
 /// the unauthenticated ones; it is given up once the hello is accepted.
@@ -89,11 +102,16 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSl
         token_expires_at: who.expires_at,
         limits: limits.announced(),
     };
-    if send_frame(&mut sink, &welcome).await.is_err()
-        || (positions && send_frame(&mut sink, &ServerFrame::Position { position }).await.is_err())
-    {
-        state.hub.unregister(&outbox);
-        return;
+    let mut greeting = vec![welcome];
+    if positions {
+        greeting.push(ServerFrame::Position { position });
+    }
+    greeting.extend(quiet_hours(&state, who.user, who.version));
+    for frame in &greeting {
+        if send_frame(&mut sink, frame).await.is_err() {
+            state.hub.unregister(&outbox);
+            return;
+        }
     }
     state.metrics.connection_opened();
     tracing::debug!(user = ?who.user, conn = outbox.id(), "connection authenticated");
@@ -107,6 +125,7 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSl
         watching: Vec::new(),
         peers: std::collections::HashMap::new(),
         supervisor: who.supervisor,
+        version: who.version,
     };
     conn.read_loop(&mut stream).await;
     conn.close(&control).await;

@@ -33,6 +33,8 @@ pub(super) struct Connection {
     pub(super) peers: HashMap<UserRef, PeerView>,
     /// The token makes this teacher a supervisor (kept up to date by token refreshes).
     pub(super) supervisor: bool,
+    /// The protocol version the client speaks.
+    pub(super) version: u16,
 }
 
 /// A connection's view of one peer, for the safety rules.
@@ -174,6 +176,9 @@ impl Connection {
                         self.token_expires_at = v.expires_at;
                         self.supervisor = v.supervisor;
                         self.reply(&ServerFrame::TokenRefreshed { req, expires_at: v.expires_at });
+                        if let Some(quiet) = super::quiet_hours(&self.state, self.me, self.version) {
+                            self.reply(&quiet);
+                        }
                     }
                     Ok(false) => {
                         // Removed from the app since the connection opened: it ends here.
