@@ -1,7 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import "./globals.css";
-import { getSession } from "@/lib/session";
+import { getSession, isSupervisor } from "@/lib/session";
 import { SignOut } from "./SignOut";
 
 export const metadata: Metadata = { title: "School chat", description: "Teachers and students, one to one." };
@@ -16,6 +16,7 @@ export default async function RootLayout({ children }: { children: React.ReactNo
           <nav>
             <Link href="/chat">Chat</Link>
             <Link href="/messages">Recent messages (Prisma)</Link>
+            {user && isSupervisor(user) && <Link href="/supervise">Supervise</Link>}
           </nav>
           {user && <SignOut user={{ role: user.role, id: user.id }} />}
         </header>

@@ -47,13 +47,24 @@ export async function getSession(): Promise<UserRef | null> {
 }
 
 /**
+ * Whether `user` is one of the school's supervisors (safeguarding staff): teachers listed by id in
+ * CHAT_SUPERVISORS. A real app keeps this where it keeps its roles.
+ */
+export function isSupervisor(user: UserRef): boolean {
+  if (user.role !== "teacher") return false;
+  return (process.env.CHAT_SUPERVISORS ?? "").split(",").map((s) => s.trim()).includes(String(user.id));
+}
+
+/**
  * A short-lived chat token for `user`, which chat-server verifies with the shared secret.
  * Audience and issuer name the chat server and this app: chat-server refuses tokens meant
  * for anything else once CHAT_TOKEN_AUDIENCE / CHAT_TOKEN_ISSUER are set (they are read
  * from the same .env by both).
  */
 export async function mintChatToken(user: UserRef): Promise<string> {
-  let jwt = new SignJWT({ role: user.role, id: user.id })
+  // Safeguarding staff read students' conversations (read-only, audited by chat-server).
+  const claims = isSupervisor(user) ? { role: user.role, id: user.id, supervisor: true } : { role: user.role, id: user.id };
+  let jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: "HS256" })
     .setIssuedAt()
     .setExpirationTime("5m"); // the SDK asks for a fresh one before it expires

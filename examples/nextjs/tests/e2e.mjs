@@ -166,6 +166,56 @@ await test("scrolling_up_loads_older_history", async () => {
   await page.context().close();
 });
 
+await test("edit_delete_report_mute_and_supervision_through_the_pages", async () => {
+  for (const page of [teacher, student]) {
+    await page.goto(`${base}/chat`);
+    await open(page);
+  }
+  await teacher.locator('[data-peer="student-1"]').click();
+  await student.locator('[data-peer="teacher-1"]').click();
+  await say(teacher, "Bring your calculater");
+  await student.locator(".msg.theirs", { hasText: "Bring your calculater" }).waitFor({ timeout: T });
+  // The teacher fixes the typo; the student's page shows the new text, marked edited.
+  teacher.once("dialog", (d) => d.accept("Bring your calculator"));
+  await teacher.locator(".msg.mine", { hasText: "Bring your calculater" }).locator('[data-action="edit"]').click();
+  await student.locator(".msg.theirs", { hasText: "Bring your calculator" }).filter({ hasText: "edited" }).waitFor({ timeout: T });
+  // ...then deletes it: "message deleted" where the text was, on both pages.
+  teacher.once("dialog", (d) => d.accept());
+  await teacher.locator(".msg.mine", { hasText: "Bring your calculator" }).locator('[data-action="delete"]').click();
+  await student.locator(".msg.theirs .deleted").first().waitFor({ timeout: T });
+  await teacher.locator(".msg.mine .deleted").first().waitFor({ timeout: T });
+  check((await student.locator(".msg", { hasText: "calculator" }).count()) === 0, "the deleted text is gone from the page");
+
+  // The student reports a message; blocking a teacher is not theirs to do (the server says why).
+  await say(teacher, "Please stay after class");
+  const worrying = student.locator(".msg.theirs", { hasText: "Please stay after class" });
+  student.once("dialog", (d) => d.accept("It worried me"));
+  await worrying.locator('[data-action="report"]').click();
+  await student.locator("#notice", { hasText: "Reported to staff" }).waitFor({ timeout: T });
+  await student.locator("#block", { hasText: "Block Ms. Rivera" }).click();
+  await student.locator(".thread-bar .error", { hasText: "report a message instead" }).waitFor({ timeout: T });
+
+  // The teacher mutes the student: the student's send is refused as blocked, until unmuted.
+  await teacher.locator("#block", { hasText: "Mute Ada Lovelace" }).click();
+  await teacher.locator("#block", { hasText: "Unmute Ada Lovelace" }).waitFor({ timeout: T });
+  await say(student, "hello?");
+  await student.locator('.msg.mine[data-state="failed"]', { hasText: "hello?" }).filter({ hasText: "blocked" }).waitFor({ timeout: T });
+  await teacher.locator("#block", { hasText: "Unmute Ada Lovelace" }).click();
+  await teacher.locator("#block", { hasText: "Mute Ada Lovelace" }).waitFor({ timeout: T });
+
+  // Teacher 1 is a supervisor (CHAT_SUPERVISORS=1): the student's conversation, read-only.
+  await teacher.goto(`${base}/supervise`);
+  await teacher.locator('#supervise[data-status="open"]').waitFor({ timeout: T });
+  await teacher.locator('[data-student="1"]').click();
+  await teacher.locator('#supervised-conversations [data-peer="teacher-1"]').click();
+  await teacher.locator("#supervised-thread", { hasText: "Please stay after class" }).waitFor({ timeout: T });
+  await teacher.locator("#supervised-thread em", { hasText: "deleted by its sender" }).first().waitFor({ timeout: T });
+  // Not for anyone else.
+  await student.goto(`${base}/supervise`);
+  await student.locator("main .error", { hasText: "Only the school" }).waitFor({ timeout: T });
+  await student.goto(`${base}/chat`);
+});
+
 await test("the_prisma_page_names_teacher_1_and_student_1_correctly", async () => {
   await teacher.goto(`${base}/messages`);
   const row = (text) => teacher.locator("#recent tr", { hasText: text });

@@ -37,6 +37,7 @@ export DATABASE_URL
 export CHAT_TOKEN_SECRET="$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')"
 export SESSION_SECRET="$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')"
 export CHAT_TOKEN_AUDIENCE=chat-server CHAT_TOKEN_ISSUER=school-app
+export CHAT_SUPERVISORS=1
 export SOCKET_PORT="$CHAT_PORT"
 export NEXT_PUBLIC_SOCKET_URL="http://127.0.0.1:$CHAT_PORT"
 export CHAT_ALLOWED_ORIGINS="http://127.0.0.1:$APP_PORT"
