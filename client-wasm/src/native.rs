@@ -242,6 +242,21 @@ impl Client {
         }
     }
 
+    /// A supervisor reads the earlier texts of message `id` of `student`'s (audited).
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn supervise_revisions(
+        &self,
+        student: UserRef,
+        id: MessageId,
+    ) -> Result<Vec<chat_protocol::Revision>, ClientError> {
+        match self.request(Request::SuperviseRevisions { student, id }).await? {
+            ServerFrame::Revisions { revisions, .. } => Ok(revisions),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// A supervisor reads a page of `student`'s conversation with `peer`, newest first.
     ///
     /// # Errors

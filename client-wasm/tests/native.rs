@@ -332,13 +332,18 @@ async fn a_supervisor_reads_a_students_conversations_through_the_sdk(
     });
     let (lead, _events) = Client::start(&server.http_url(), supervisor, fast()).unwrap();
     lead.wait_for(Status::Open).await;
+    // An edited message: the supervisor sees the text before the edit.
+    let fixed = teacher.send(S1, "Meet at noo").await.unwrap();
+    teacher.edit(fixed.id, "Meet at noon").await.unwrap();
+    let earlier = lead.supervise_revisions(S1, fixed.id).await.unwrap();
+    assert_eq!(earlier.iter().map(|r| (r.deleted, r.before.as_str())).collect::<Vec<_>>(), [(false, "Meet at noo")]);
     let list = lead.supervise_conversations(S1).await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].peer, UserRef::teacher(2));
     let (page, next) = lead.supervise_history(S1, UserRef::teacher(2), None, 10).await.unwrap();
-    assert_eq!(page.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["See me at noon"]);
+    assert_eq!(page.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["Meet at noon", "See me at noon"]);
     assert_eq!(next, None);
-    assert_eq!(db.scalar("SELECT count(*) FROM chat_audit WHERE action = 'supervisor-read'").await, 2);
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_audit WHERE action = 'supervisor-read'").await, 3);
     // An ordinary teacher is refused.
     let err = teacher.supervise_conversations(S1).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::NOT_ALLOWED);

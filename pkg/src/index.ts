@@ -10,13 +10,25 @@ import type {
   HistoryOptions,
   HistoryPage,
   Message,
+  Revision,
   Status,
   UserRef,
 } from "./chat_sdk.js";
 import { MemoryOutbox, type Outbox, type PendingSend, openOutbox, clearOutbox } from "./outbox.js";
 import { type CallMessage, Link, type Method, type WireError, canShare } from "./tabs.js";
 
-export type { ChatError, Conversation, Cursor, HistoryOptions, HistoryPage, Message, PendingSend, Status, UserRef };
+export type {
+  ChatError,
+  Conversation,
+  Cursor,
+  HistoryOptions,
+  HistoryPage,
+  Message,
+  PendingSend,
+  Revision,
+  Status,
+  UserRef,
+};
 
 /** Where the WebAssembly module comes from, if not from beside this file. */
 export type InitInput = string | URL | Request | Response | BufferSource | WebAssembly.Module;
@@ -313,6 +325,8 @@ export class ChatClient {
         return inner.deleteMessage(args[0] as string);
       case "superviseConversations":
         return inner.superviseConversations(args[0] as UserRef);
+      case "superviseRevisions":
+        return inner.superviseRevisions(args[0] as UserRef, args[1] as string);
       case "superviseHistory":
         return inner.superviseHistory(args[0] as UserRef, args[1] as UserRef, args[2] as HistoryOptions | null);
     }
@@ -493,6 +507,14 @@ export class ChatClient {
    */
   superviseConversations(student: UserRef): Promise<Conversation[]> {
     return this.#call("superviseConversations", [student]);
+  }
+
+  /**
+   * For a supervisor: the earlier texts of message `id` of `student`'s (each edit and deletion, with
+   * the text it replaced; the newest 32), audited like every supervisor read.
+   */
+  superviseRevisions(student: UserRef, id: string): Promise<Revision[]> {
+    return this.#call("superviseRevisions", [student, id]);
   }
 
   /** For a supervisor: a page of `student`'s conversation with `peer`, newest first (audited). */

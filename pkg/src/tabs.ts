@@ -17,6 +17,7 @@ export type Method =
   | "editMessage"
   | "deleteMessage"
   | "superviseConversations"
+  | "superviseRevisions"
   | "superviseHistory";
 
 /** An error as it crosses between tabs (structured clone keeps no custom properties of an Error). */

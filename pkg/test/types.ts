@@ -1,7 +1,7 @@
 // Type-level test of the published declarations: compiled with `tsc --noEmit` in strict
 // mode. The @ts-expect-error lines fail the build if a type degrades to `any`.
 import init, { ChatClient } from "chat-sdk";
-import type { ChatError, Conversation, Cursor, HistoryPage, Message, Status, UserRef } from "chat-sdk";
+import type { ChatError, Conversation, Cursor, HistoryPage, Message, Revision, Status, UserRef } from "chat-sdk";
 
 export async function usage(): Promise<void> {
   await init();
@@ -33,6 +33,9 @@ export async function usage(): Promise<void> {
   });
   const theirs: Conversation[] = await client.superviseConversations(peer);
   const read: HistoryPage = await client.superviseHistory(peer, theirs[0].peer, { limit: 20 });
+  const earlier: Revision[] = await client.superviseRevisions(peer, sent.id);
+  const wasDeleted: boolean = earlier[0].deleted;
+  void wasDeleted;
   void read;
   void blocked;
   const status: Status = client.status;

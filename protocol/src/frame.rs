@@ -206,6 +206,17 @@ pub enum ClientFrame {
         /// The message.
         id: MessageId,
     },
+    /// A supervisor asks for the earlier texts of message `id` in a student's conversations
+    /// (each edit and deletion, with the text before it). Answered by `Revisions`; the read is
+    /// written to the audit log. (Since protocol 4.)
+    SuperviseRevisions {
+        /// Request id.
+        req: RequestId,
+        /// The student.
+        student: UserRef,
+        /// The message (sent or received by the student).
+        id: MessageId,
+    },
 }
 
 /// A message as stored.
@@ -464,6 +475,24 @@ pub enum ServerFrame {
         /// The intervals, in order.
         windows: Vec<(Millis, Millis)>,
     },
+    /// The answer to `SuperviseRevisions`: each change, oldest first. (Since protocol 4.)
+    Revisions {
+        /// The request answered.
+        req: RequestId,
+        /// The changes.
+        revisions: Vec<Revision>,
+    },
+}
+
+/// One edit or deletion of a message: when, which, and the text it replaced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    /// When the sender changed it.
+    pub at: Millis,
+    /// Deleted (true) or edited.
+    pub deleted: bool,
+    /// The text before this change.
+    pub before: String,
 }
 
 impl ServerFrame {
@@ -483,7 +512,8 @@ impl ServerFrame {
             | ServerFrame::SyncPage { req, .. }
             | ServerFrame::ConversationsPage { req, .. }
             | ServerFrame::CatchUpPage { req, .. }
-            | ServerFrame::Blocks { req, .. } => Some(*req),
+            | ServerFrame::Blocks { req, .. }
+            | ServerFrame::Revisions { req, .. } => Some(*req),
             ServerFrame::Welcome { .. }
             | ServerFrame::Message { .. }
             | ServerFrame::Read { .. }
@@ -521,7 +551,8 @@ impl ClientFrame {
             | ClientFrame::SuperviseConversations { req, .. }
             | ClientFrame::SuperviseHistory { req, .. }
             | ClientFrame::Edit { req, .. }
-            | ClientFrame::Delete { req, .. } => Some(*req),
+            | ClientFrame::Delete { req, .. }
+            | ClientFrame::SuperviseRevisions { req, .. } => Some(*req),
         }
     }
 }

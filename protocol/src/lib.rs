@@ -29,12 +29,13 @@ pub mod limits;
 
 pub use codec::EncodeError;
 pub use error::{DecodeError, ErrorCode};
-pub use frame::{ClientFrame, Conversation, ServerFrame, StoredMessage};
+pub use frame::{ClientFrame, Conversation, Revision, ServerFrame, StoredMessage};
 pub use ids::{Cursor, HyphenatedId, IdGenerator, MessageId, Millis, RequestId, Role, UserRef};
 pub use limits::{
     Limits, MAX_BLOCKS, MAX_CLIENT_FRAME_BYTES, MAX_CONTENT_BYTES, MAX_CONVERSATIONS_PAGE, MAX_HISTORY_PAGE,
-    MAX_NAME_BYTES, MAX_PAGE_BYTES, MAX_REASON_BYTES, MAX_SERVER_FRAME_BYTES, MAX_SYNC_PAGE, MAX_TOKEN_BYTES,
-    MAX_WATCH_LIST, PageBudget, validate_content, validate_message_id, validate_page_limit, validate_user,
+    MAX_NAME_BYTES, MAX_PAGE_BYTES, MAX_REASON_BYTES, MAX_REVISIONS, MAX_SERVER_FRAME_BYTES, MAX_SYNC_PAGE,
+    MAX_TOKEN_BYTES, MAX_WATCH_LIST, PageBudget, validate_content, validate_message_id, validate_page_limit,
+    validate_user,
 };
 
 /// The protocol version this crate speaks. A client states it in its hello; the server
@@ -46,7 +47,7 @@ pub use limits::{
 /// a catch-up by log position has no gap whichever node wrote a message and however the
 /// nodes' clocks differ; version 1 and 2 clients still get `Message` and `Sync`. Version 4
 /// added safety: `Block`, `Blocks`, `Report`, `SuperviseConversations`, `SuperviseHistory`, `Edit`,
-/// `Delete`, `Changed` and `QuietHours`, and the codes `blocked`, `reply_only` and
+/// `Delete`, `Changed`, `QuietHours`, `SuperviseRevisions` and `Revisions`, and the codes `blocked`, `reply_only` and
 /// `unknown_message` (older clients see them as codes they do not know).
 pub const PROTOCOL_VERSION: u16 = 4;
 

@@ -50,6 +50,10 @@ pub const MAX_WATCH_LIST: usize = 256;
 /// The most users one user may have blocked at once (so `Blocks` fits one frame).
 pub const MAX_BLOCKS: usize = 1000;
 
+/// The most earlier texts of one message a `Revisions` answer carries (the newest ones;
+/// exports have them all), so it fits one frame.
+pub const MAX_REVISIONS: usize = 32;
+
 /// The limits a server announces in its welcome. A server may be stricter than the
 /// protocol's constants, never looser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,6 +258,10 @@ impl ClientFrame {
                 validate_content(content)
             }
             ClientFrame::Delete { id, .. } => validate_message_id(id),
+            ClientFrame::SuperviseRevisions { student, id, .. } => {
+                validate_user(student)?;
+                validate_message_id(id)
+            }
             ClientFrame::SuperviseConversations { student, before, limit, .. } => {
                 validate_user(student)?;
                 if let Some(cursor) = before {

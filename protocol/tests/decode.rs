@@ -225,10 +225,18 @@ fn every_kind_of_server_frame_at_its_largest_fits_a_frame() {
             ServerFrame::Blocks { .. } => ServerFrame::Blocks { req: u32::MAX, users: vec![user; MAX_BLOCKS] },
             ServerFrame::Changed { .. } => ServerFrame::Changed { message: message.clone(), deleted: true },
             ServerFrame::QuietHours { .. } => ServerFrame::QuietHours { windows: vec![(i64::MIN, i64::MIN); 16] },
+            // The server sends at most MAX_REVISIONS of one message, each text within the content limit.
+            ServerFrame::Revisions { .. } => ServerFrame::Revisions {
+                req: u32::MAX,
+                revisions: vec![
+                    chat_protocol::Revision { at: i64::MIN, deleted: true, before: message.content.clone() };
+                    chat_protocol::MAX_REVISIONS
+                ],
+            },
         }
     };
     let kinds = samples::server_samples();
-    assert_eq!(kinds.len(), 23, "one sample of every kind");
+    assert_eq!(kinds.len(), 24, "one sample of every kind");
     for (name, kind) in kinds {
         let frame = largest(&kind);
         assert_eq!(std::mem::discriminant(&frame), std::mem::discriminant(&kind), "{name}");

@@ -33,6 +33,7 @@ const CLIENT_GOLDEN: &[(&str, &str)] = &[
     ("supervise_history", "1016010200020032"),
     ("edit", "111767e5504410b1426f9247bb680e5fe0c803486921"),
     ("delete", "121867e5504410b1426f9247bb680e5fe0c8"),
+    ("supervise_revisions", "1319010267e5504410b1426f9247bb680e5fe0c8"),
 ];
 
 const SERVER_GOLDEN: &[(&str, &str)] = &[
@@ -65,6 +66,7 @@ const SERVER_GOLDEN: &[(&str, &str)] = &[
     ("blocks", "1413010102"),
     ("changed", "1567e5504410b1426f9247bb680e5fe0c800020102024869f6a1bfe9d6660000"),
     ("quiet_hours", "1601f6a1bfe9d666f8a1bfe9d666"),
+    ("revisions", "171901f6a1bfe9d66601024869"),
 ];
 
 fn golden(table: &[(&str, &str)], name: &str) -> Vec<u8> {
@@ -95,13 +97,13 @@ fn server_frames_encode_to_their_golden_bytes() {
 #[test]
 fn golden_vectors_cover_every_variant() {
     let client: BTreeSet<u8> = samples::client_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(client, (0..=18).collect());
-    // Variant 19 does not exist.
-    assert!(ClientFrame::decode(&[19, 0]).is_err());
+    assert_eq!(client, (0..=19).collect());
+    // Variant 20 does not exist.
+    assert!(ClientFrame::decode(&[20, 0]).is_err());
 
     let server: BTreeSet<u8> = samples::server_samples().iter().map(|(_, f)| f.encode().expect("encodes")[0]).collect();
-    assert_eq!(server, (0..=22).collect());
-    assert!(ServerFrame::decode(&[23, 0]).is_err());
+    assert_eq!(server, (0..=23).collect());
+    assert!(ServerFrame::decode(&[24, 0]).is_err());
 }
 
 #[test]

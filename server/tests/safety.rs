@@ -227,7 +227,7 @@ async fn login_claiming(server: &chat_server::Running, user: UserRef, supervisor
     let claims = chat_server::auth::Claims {
         role: user.role.as_str().into(),
         id: user.id,
-        exp: now + 600,
+        exp: now + 3600,
         iat: Some(now),
         nbf: None,
         aud: None,
@@ -307,7 +307,7 @@ async fn a_student_token_claiming_to_be_a_supervisor_is_refused() {
     let claims = chat_server::auth::Claims {
         role: "student".into(),
         id: 1,
-        exp: now + 600,
+        exp: now + 3600,
         iat: Some(now),
         nbf: None,
         aud: None,
@@ -377,6 +377,20 @@ async fn a_sender_edits_and_deletes_within_the_window_every_tab_updates_and_the_
     let (code, why) = refused(&answer).unwrap();
     assert_eq!(code, ErrorCode::NOT_ALLOWED);
     assert!(why.contains("within 15 minutes"), "{why}");
+
+    // A supervisor sees the earlier texts (audited); not of a message the student has nothing to do with.
+    let mut lead = login_claiming(&server, T2, true).await;
+    let answer = ask(&mut lead, |req| ClientFrame::SuperviseRevisions { req, student: S1, id }).await;
+    let ServerFrame::Revisions { revisions, .. } = answer else { panic!("{answer:?}") };
+    let seen: Vec<(bool, &str)> = revisions.iter().map(|r| (r.deleted, r.before.as_str())).collect();
+    assert_eq!(seen, [(false, "Tomorow's test is cancelled"), (true, "Tomorrow's test is cancelled")]);
+    let answer = ask(&mut lead, |req| ClientFrame::SuperviseRevisions { req, student: S2, id }).await;
+    assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::UNKNOWN_MESSAGE));
+    let audit = db.store().audit_about(S1).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.action == "supervisor-read" && a.detail.starts_with("read the 2 earlier texts")),
+        "{audit:?}"
+    );
 
     // The records keep every earlier text, in order.
     let export = chat_server::records::export(&db.store(), S1, chat_server::now_ms(), "t", &mut |_| {}).await.unwrap();

@@ -165,6 +165,13 @@ pub enum Request {
         /// The student.
         student: UserRef,
     },
+    /// A supervisor reads the earlier texts of a message of a student's (edits, deletion).
+    SuperviseRevisions {
+        /// The student.
+        student: UserRef,
+        /// The message.
+        id: MessageId,
+    },
     /// A supervisor reads a page of a student's conversation with `peer`, newest first.
     SuperviseHistory {
         /// The student.
@@ -196,6 +203,7 @@ impl Request {
             Request::Report { id, reason } => ClientFrame::Report { req, id, reason },
             Request::Edit { id, content } => ClientFrame::Edit { req, id, content },
             Request::Delete { id } => ClientFrame::Delete { req, id },
+            Request::SuperviseRevisions { student, id } => ClientFrame::SuperviseRevisions { req, student, id },
             Request::SuperviseConversations { student } => {
                 ClientFrame::SuperviseConversations { req, student, before: None, limit: MAX_CONVERSATIONS_PAGE }
             }

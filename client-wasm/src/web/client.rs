@@ -209,6 +209,15 @@ impl ChatClient {
         self.request(student.map(|student| Request::SuperviseConversations { student })).unchecked_into()
     }
 
+    /// A supervisor reads the earlier texts of a message of `student`'s: `[{ at, deleted, before }]`.
+    #[wasm_bindgen(js_name = superviseRevisions)]
+    pub fn supervise_revisions(&self, student: JsUserRef, id: String) -> PromiseRevisions {
+        let student = user_from_js(&student);
+        let id =
+            MessageId::parse(&id).ok_or_else(|| type_error("superviseRevisions: the id is not a message id (a UUID)"));
+        self.request(student.and_then(|student| Ok(Request::SuperviseRevisions { student, id: id? }))).unchecked_into()
+    }
+
     /// A supervisor reads a page of `student`'s conversation with `peer`, newest first.
     #[wasm_bindgen(js_name = superviseHistory)]
     pub fn supervise_history(

@@ -100,6 +100,18 @@ pub(super) fn answer_to_js(frame: &ServerFrame) -> JsValue {
         ServerFrame::Watching { online, .. } | ServerFrame::Blocks { users: online, .. } => {
             online.iter().map(|u| user_to_js(*u)).collect::<Array>().into()
         }
+        ServerFrame::Revisions { revisions, .. } => revisions
+            .iter()
+            .map(|r| {
+                let o = Object::new();
+                #[allow(clippy::cast_precision_loss)]
+                set(&o, "at", &JsValue::from_f64(r.at as f64));
+                set(&o, "deleted", &JsValue::from_bool(r.deleted));
+                set(&o, "before", &JsValue::from_str(&r.before));
+                JsValue::from(o)
+            })
+            .collect::<Array>()
+            .into(),
         _ => JsValue::UNDEFINED,
     }
 }

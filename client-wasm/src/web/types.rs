@@ -48,6 +48,8 @@ export interface ChatEventMap {
   /** A catch-up after a reconnect finished: how many messages were new, and fresh unread counts. */
   caughtUp: { count: number; conversations: Conversation[] | null };
 }
+/** An edit or deletion of a message: when, which, and the text it replaced (supervisors only). */
+export interface Revision { at: number; deleted: boolean; before: string }
 /** Errors carry the protocol's stable error code. */
 export interface ChatError extends Error { code: number; codeName: string; retryable: boolean }
 export interface ChatClient {
@@ -80,6 +82,8 @@ extern "C" {
     pub type PromiseVoid;
     #[wasm_bindgen(typescript_type = "Promise<UserRef[]>")]
     pub type PromiseUsers;
+    #[wasm_bindgen(typescript_type = "Promise<Revision[]>")]
+    pub type PromiseRevisions;
     #[wasm_bindgen(typescript_type = "Status")]
     pub type JsStatus;
     #[wasm_bindgen(typescript_type = "UserRef | undefined")]

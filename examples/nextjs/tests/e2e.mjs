@@ -209,7 +209,12 @@ await test("edit_delete_report_mute_and_supervision_through_the_pages", async ()
   await teacher.locator('[data-student="1"]').click();
   await teacher.locator('#supervised-conversations [data-peer="teacher-1"]').click();
   await teacher.locator("#supervised-thread", { hasText: "Please stay after class" }).waitFor({ timeout: T });
-  await teacher.locator("#supervised-thread em", { hasText: "deleted by its sender" }).first().waitFor({ timeout: T });
+  const deleted = teacher.locator(".supervised-message", { hasText: "deleted by its sender" }).first();
+  await deleted.waitFor({ timeout: T });
+  // The deleted message's earlier texts: the typo, then the corrected text (the supervisor's read is audited).
+  await deleted.locator("[data-earlier]").click();
+  await deleted.locator(".earlier", { hasText: "before: Bring your calculater" }).waitFor({ timeout: T });
+  await deleted.locator(".earlier", { hasText: "before: Bring your calculator" }).waitFor({ timeout: T });
   // Not for anyone else.
   await student.goto(`${base}/supervise`);
   await student.locator("main .error", { hasText: "Only the school" }).waitFor({ timeout: T });

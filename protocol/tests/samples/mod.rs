@@ -44,6 +44,7 @@ pub fn client_samples() -> Vec<(&'static str, ClientFrame)> {
         ),
         ("edit", ClientFrame::Edit { req: 23, id: ID, content: "Hi!".into() }),
         ("delete", ClientFrame::Delete { req: 24, id: ID }),
+        ("supervise_revisions", ClientFrame::SuperviseRevisions { req: 25, student: S1, id: ID }),
     ]
 }
 
@@ -94,5 +95,12 @@ pub fn server_samples() -> Vec<(&'static str, ServerFrame)> {
         ("blocks", ServerFrame::Blocks { req: 19, users: vec![S1] }),
         ("changed", ServerFrame::Changed { message: stored(), deleted: false }),
         ("quiet_hours", ServerFrame::QuietHours { windows: vec![(AT, AT + 1)] }),
+        (
+            "revisions",
+            ServerFrame::Revisions {
+                req: 25,
+                revisions: vec![chat_protocol::Revision { at: AT, deleted: true, before: "Hi".into() }],
+            },
+        ),
     ]
 }

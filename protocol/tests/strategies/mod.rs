@@ -83,6 +83,11 @@ pub fn client_frame() -> impl Strategy<Value = ClientFrame> {
         ),
         (any::<u32>(), message_id(), text()).prop_map(|(req, id, content)| ClientFrame::Edit { req, id, content }),
         (any::<u32>(), message_id()).prop_map(|(req, id)| ClientFrame::Delete { req, id }),
+        (any::<u32>(), user(), message_id()).prop_map(|(req, student, id)| ClientFrame::SuperviseRevisions {
+            req,
+            student,
+            id
+        }),
     ]
 }
 
@@ -144,5 +149,14 @@ pub fn server_frame() -> impl Strategy<Value = ServerFrame> {
         (any::<u32>(), vec(user(), 0..8)).prop_map(|(req, users)| ServerFrame::Blocks { req, users }),
         (stored(), any::<bool>()).prop_map(|(message, deleted)| ServerFrame::Changed { message, deleted }),
         vec((any::<i64>(), any::<i64>()), 0..4).prop_map(|windows| ServerFrame::QuietHours { windows }),
+        (any::<u32>(), vec((any::<i64>(), any::<bool>(), text()), 0..4)).prop_map(|(req, items)| {
+            ServerFrame::Revisions {
+                req,
+                revisions: items
+                    .into_iter()
+                    .map(|(at, deleted, before)| chat_protocol::Revision { at, deleted, before })
+                    .collect(),
+            }
+        }),
     ]
 }

@@ -231,6 +231,44 @@ impl Connection {
             ClientFrame::Report { req, id, reason } => self.on_report(req, id, &reason).await,
             ClientFrame::Edit { req, id, content } => self.on_change(req, id, Some(content)).await,
             ClientFrame::Delete { req, id } => self.on_change(req, id, None).await,
+            ClientFrame::SuperviseRevisions { req, student, id } => {
+                if self.may_supervise(req, student) {
+                    match self.state.store.message_by_id(id).await {
+                        Ok(Some(m)) if m.from == student || m.to == student => {
+                            match self.state.store.revisions_of(id, chat_protocol::MAX_REVISIONS).await {
+                                Ok(found) => {
+                                    let revisions: Vec<chat_protocol::Revision> = found
+                                        .into_iter()
+                                        .map(|r| {
+                                            let mut before = r.content;
+                                            // Only text the app wrote itself can be longer.
+                                            crate::store::cut_at_char(&mut before, chat_protocol::MAX_CONTENT_BYTES);
+                                            chat_protocol::Revision { at: r.at, deleted: r.kind == "delete", before }
+                                        })
+                                        .collect();
+                                    let detail = format!(
+                                        "read the {} earlier texts of message {} (their conversation with {}:{})",
+                                        revisions.len(),
+                                        id.hyphenated().as_str(),
+                                        m.peer_of(student).role.as_str(),
+                                        m.peer_of(student).id
+                                    );
+                                    if self.audit_read(req, student, &detail).await {
+                                        self.reply(&ServerFrame::Revisions { req, revisions });
+                                    }
+                                }
+                                Err(e) => self.store_error(req, &e),
+                            }
+                        }
+                        Ok(_) => self.error(
+                            req,
+                            ErrorCode::UNKNOWN_MESSAGE,
+                            "the student neither sent nor received this message",
+                        ),
+                        Err(e) => self.store_error(req, &e),
+                    }
+                }
+            }
             ClientFrame::SuperviseConversations { req, student, before, limit } => {
                 if self.may_supervise(req, student)
                     && let Some((conversations, next)) = self.conversations_of(req, student, before, limit).await

@@ -421,6 +421,34 @@ impl Store {
             .collect())
     }
 
+    /// The newest `limit` earlier texts of message `id`, oldest first.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn revisions_of(&self, id: MessageId, limit: usize) -> Result<Vec<RevisionEntry>, StoreError> {
+        let id = id.hyphenated();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(String, i64, String, String)> = both!(
+            self,
+            query_as,
+            "SELECT message_id, at_ms, kind, content FROM (
+               SELECT r.id, r.message_id, (EXTRACT(EPOCH FROM r.at) * 1000)::int8 AS at_ms, r.kind, r.content
+               FROM chat_revision r WHERE r.message_id = $1 ORDER BY r.id DESC LIMIT $2) newest
+             ORDER BY id",
+            "SELECT message_id, at, kind, content FROM (
+               SELECT id, message_id, at, kind, content FROM chat_revision WHERE message_id = ?1
+               ORDER BY id DESC LIMIT ?2)
+             ORDER BY id",
+            [id.as_str(), limit],
+            fetch_all
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(message_id, at, kind, content)| RevisionEntry { message_id, at, kind, content })
+            .collect())
+    }
+
     /// Removes the revisions of the messages `user` sent or received (before the messages
     /// themselves go); returns how many.
     ///

@@ -1,7 +1,7 @@
 "use client";
 import { useState } from "react";
 import { ChatProvider, useChat } from "chat-sdk/react";
-import type { Conversation, Message, UserRef } from "chat-sdk";
+import type { Conversation, Message, Revision, UserRef } from "chat-sdk";
 
 type Student = UserRef & { name: string };
 
@@ -30,12 +30,20 @@ function SuperviseView({ students, names }: { students: Student[]; names: Record
   const [conversations, setConversations] = useState<Conversation[]>([]);
   const [messages, setMessages] = useState<Message[]>([]);
   const [error, setError] = useState("");
+  const [earlier, setEarlier] = useState<Record<string, Revision[]>>({});
   const name = (u: UserRef) => names[`${u.role}-${u.id}`] ?? `${u.role} ${u.id}`;
   const pickStudent = (s: Student) => {
     setStudent(s);
     setMessages([]);
     setError("");
     client?.superviseConversations(s).then(setConversations, (e: Error) => setError(e.message));
+  };
+  const showEarlier = (id: string) => {
+    if (!student) return;
+    client?.superviseRevisions(student, id).then(
+      (revisions) => setEarlier((e) => ({ ...e, [id]: revisions })),
+      (e: Error) => setError(e.message),
+    );
   };
   const openConversation = (peer: UserRef) => {
     if (!student) return;
@@ -75,7 +83,16 @@ function SuperviseView({ students, names }: { students: Student[]; names: Record
               {messages.map((m) => (
                 <p key={m.id} className="supervised-message">
                   <strong>{name(m.from)}</strong> ({new Date(m.createdAt).toLocaleString()}):{" "}
-                  {m.content === "" ? <em>deleted by its sender (the text is in the records export)</em> : m.content}
+                  {m.content === "" ? <em>deleted by its sender</em> : m.content}{" "}
+                  <button type="button" className="link dark" data-earlier={m.id} onClick={() => showEarlier(m.id)}>
+                    earlier texts
+                  </button>
+                  {earlier[m.id]?.map((r) => (
+                    <span key={r.at} className="earlier">
+                      {r.deleted ? "deleted" : "edited"} {new Date(r.at).toLocaleString()}; before: {r.before}
+                    </span>
+                  ))}
+                  {earlier[m.id]?.length === 0 && <span className="earlier">never edited</span>}
                 </p>
               ))}
             </div>
