@@ -17,6 +17,7 @@ export default async function RootLayout({ children }: { children: React.ReactNo
             <Link href="/chat">Chat</Link>
             <Link href="/messages">Recent messages (Prisma)</Link>
             {user && isSupervisor(user) && <Link href="/supervise">Supervise</Link>}
+            {user && isSupervisor(user) && <Link href="/reports">Reports</Link>}
           </nav>
           {user && <SignOut user={{ role: user.role, id: user.id }} />}
         </header>

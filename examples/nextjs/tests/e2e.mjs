@@ -215,7 +215,15 @@ await test("edit_delete_report_mute_and_supervision_through_the_pages", async ()
   await deleted.locator("[data-earlier]").click();
   await deleted.locator(".earlier", { hasText: "before: Bring your calculater" }).waitFor({ timeout: T });
   await deleted.locator(".earlier", { hasText: "before: Bring your calculator" }).waitFor({ timeout: T });
+  // The report is on the staff's Reports page (Prisma reading chat_report), and so is the supervisor's read.
+  await teacher.goto(`${base}/reports`);
+  const row = teacher.locator("#reports tr", { hasText: "It worried me" });
+  await row.waitFor({ timeout: T });
+  check((await row.textContent()).includes("Please stay after class"), "the reported text is on the page");
+  await teacher.locator("#reads li", { hasText: "earlier texts" }).first().waitFor({ timeout: T });
   // Not for anyone else.
+  await student.goto(`${base}/reports`);
+  await student.locator("main .error", { hasText: "Only the school" }).waitFor({ timeout: T });
   await student.goto(`${base}/supervise`);
   await student.locator("main .error", { hasText: "Only the school" }).waitFor({ timeout: T });
   await student.goto(`${base}/chat`);
