@@ -203,7 +203,9 @@ async fn erase_removes_every_message_and_log_row_of_one_user_and_leaves_an_audit
     store_at(&store, &many, now - 10_000).await;
     let kept = store_at(&store, &[msg(T1, S2, "to Dan"), msg(S2, T2, "from Dan")], now - 5_000).await;
     // Student 1's reply is the newest: the log's head names them.
-    store_at(&store, &[msg(T2, S1, "from Bob"), msg(S1, T1, "from Carol")], now - 1_000).await;
+    let last = store_at(&store, &[msg(T2, S1, "from Bob"), msg(S1, T1, "from Carol")], now - 1_000).await;
+    // Carol edits her message: its earlier text is kept, and is hers to have erased.
+    assert!(store.revise(S1, last[1], "from Carol, edited", "edit", now).await.unwrap().is_some());
     sequence_all(&store).await;
     let head = store.log_head().await.unwrap();
     assert_eq!((messages_of(&db, S1).await, log_rows_naming(&db, S1).await), (1_202, 1_202));
@@ -222,7 +224,8 @@ async fn erase_removes_every_message_and_log_row_of_one_user_and_leaves_an_audit
     let report = records::erase(&store, S1, false, "operator test", now, &mut |_, _| {}).await.unwrap();
     assert_eq!(report.messages, 1_202);
     assert_eq!(report.log_rows, 1_202, "1,201 removed and the head blanked");
-    assert_eq!((report.blocks, report.reports), (2, 1));
+    assert_eq!((report.blocks, report.reports, report.revisions), (2, 1, 1));
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_revision").await, 0);
     assert_eq!(db.scalar("SELECT count(*) FROM chat_block").await, 1, "teacher 2's block of student 2 stays");
     assert_eq!(db.scalar("SELECT count(*) FROM chat_report").await, 1, "student 2's report stays");
     assert_eq!((messages_of(&db, S1).await, log_rows_naming(&db, S1).await), (0, 0));
@@ -238,7 +241,7 @@ async fn erase_removes_every_message_and_log_row_of_one_user_and_leaves_an_audit
     assert_eq!(audit[0].actor, "operator test");
     assert!(
         audit[0].detail.contains(
-            "erased 1202 messages sent or received by student:1, 1202 message-log rows, 2 blocks and 1 reports"
+            "erased 1202 messages sent or received by student:1 (1 earlier texts), 1202 message-log rows, 2 blocks and 1 reports"
         ),
         "{}",
         audit[0].detail
