@@ -326,6 +326,7 @@ async fn a_supervisor_reads_a_students_conversations_through_the_sdk(
             aud: None,
             iss: None,
             supervisor: true,
+            supervises: None,
         };
         let token = Auth::new(common::SECRET).mint_claims(&claims).unwrap();
         Box::pin(async move { Ok(token) })

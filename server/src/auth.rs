@@ -49,17 +49,51 @@ pub struct Claims {
     /// every read audited). Absent means false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub supervisor: bool,
+    /// With `supervisor`: the ids of the students this supervisor may read (say, their
+    /// school's or their class's). Absent: every student.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervises: Option<Vec<i32>>,
+}
+
+/// Whose conversations a token lets its teacher read as a supervisor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Supervision {
+    /// Nobody's (not a supervisor).
+    #[default]
+    None,
+    /// Every student's.
+    AllStudents,
+    /// These students' (ids, sorted).
+    Students(Vec<i32>),
+}
+
+impl Supervision {
+    /// Whether this is a supervisor at all.
+    #[must_use]
+    pub fn is_supervisor(&self) -> bool {
+        !matches!(self, Supervision::None)
+    }
+
+    /// Whether student `id`'s conversations may be read.
+    #[must_use]
+    pub fn covers(&self, id: i32) -> bool {
+        match self {
+            Supervision::None => false,
+            Supervision::AllStudents => true,
+            Supervision::Students(ids) => ids.binary_search(&id).is_ok(),
+        }
+    }
 }
 
 /// A verified token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
     /// Who the token is for.
     pub user: UserRef,
     /// When it expires, in milliseconds since the epoch.
     pub expires_at: Millis,
-    /// Whether the token makes the user a supervisor (only a teacher can be one).
-    pub supervisor: bool,
+    /// Whose conversations the user may read as a supervisor (only a teacher can be one).
+    pub supervision: Supervision,
 }
 
 /// Verifies (and, for tests and the demo, mints) tokens with one shared secret.
@@ -165,10 +199,22 @@ impl Auth {
         if data.claims.supervisor && role != Role::Teacher {
             return Err((ErrorCode::UNAUTHORIZED, "only a teacher can be a supervisor (the token's supervisor claim)"));
         }
+        let supervision = match (data.claims.supervisor, data.claims.supervises) {
+            (false, None) => Supervision::None,
+            (false, Some(_)) => {
+                return Err((ErrorCode::UNAUTHORIZED, "the token's supervises claim needs supervisor: true"));
+            }
+            (true, None) => Supervision::AllStudents,
+            (true, Some(mut ids)) => {
+                ids.sort_unstable();
+                ids.dedup();
+                Supervision::Students(ids)
+            }
+        };
         Ok(Verified {
             user: UserRef::new(role, data.claims.id),
             expires_at: data.claims.exp.saturating_mul(1000),
-            supervisor: data.claims.supervisor,
+            supervision,
         })
     }
 
@@ -187,6 +233,7 @@ impl Auth {
             aud: self.audience.clone(),
             iss: self.issuer.clone(),
             supervisor: false,
+            supervises: None,
         };
         self.mint_claims(&claims)
     }
@@ -237,7 +284,17 @@ mod tests {
     }
 
     fn claims(iat: Option<i64>, exp: i64) -> Claims {
-        Claims { role: "student".into(), id: 3, exp, iat, nbf: None, aud: None, iss: None, supervisor: false }
+        Claims {
+            role: "student".into(),
+            id: 3,
+            exp,
+            iat,
+            nbf: None,
+            aud: None,
+            iss: None,
+            supervisor: false,
+            supervises: None,
+        }
     }
 
     #[test]
@@ -271,12 +328,23 @@ mod tests {
     fn only_a_teacher_can_be_a_supervisor() {
         let auth = Auth::new(SECRET);
         let teacher = Claims { role: "teacher".into(), supervisor: true, ..claims(Some(now()), now() + 60) };
-        assert_eq!(auth.verify(&auth.mint_claims(&teacher).unwrap()).map(|v| v.supervisor), Ok(true));
+        assert_eq!(
+            auth.verify(&auth.mint_claims(&teacher).unwrap()).map(|v| v.supervision),
+            Ok(Supervision::AllStudents)
+        );
+        let class = Claims { supervises: Some(vec![9, 4, 9]), ..teacher.clone() };
+        let scope = auth.verify(&auth.mint_claims(&class).unwrap()).unwrap().supervision;
+        assert_eq!(scope, Supervision::Students(vec![4, 9]));
+        assert!(scope.covers(4) && !scope.covers(5));
         let student = Claims { supervisor: true, ..claims(Some(now()), now() + 60) };
         let refused = auth.verify(&auth.mint_claims(&student).unwrap()).expect_err("a student supervisor");
         assert!(refused.1.contains("only a teacher can be a supervisor"));
+        let half = Claims { supervisor: false, ..class };
+        assert!(
+            auth.verify(&auth.mint_claims(&half).unwrap()).expect_err("scope alone").1.contains("needs supervisor")
+        );
         let plain = auth.mint(UserRef::teacher(1), now(), now() + 60).unwrap();
-        assert_eq!(auth.verify(&plain).map(|v| v.supervisor), Ok(false));
+        assert_eq!(auth.verify(&plain).map(|v| v.supervision), Ok(Supervision::None));
     }
 
     #[test]

@@ -55,6 +55,7 @@ async fn bad_expired_forged_and_unsigned_tokens_are_refused_with_their_codes(
             aud: None,
             iss: None,
             supervisor: false,
+            supervises: None,
         },
         &jsonwebtoken::EncodingKey::from_secret(SECRET),
     )

@@ -223,6 +223,16 @@ async fn a_report_is_stored_counted_and_posted_signed_to_the_apps_webhook_even_i
 
 /// Connects as `user` with a token whose `supervisor` claim is `supervisor`.
 async fn login_claiming(server: &chat_server::Running, user: UserRef, supervisor: bool) -> Client {
+    login_scoped(server, user, supervisor, None).await
+}
+
+/// As [`login_claiming`], with the token's `supervises` claim.
+async fn login_scoped(
+    server: &chat_server::Running,
+    user: UserRef,
+    supervisor: bool,
+    supervises: Option<Vec<i32>>,
+) -> Client {
     let now = common::now_secs();
     let claims = chat_server::auth::Claims {
         role: user.role.as_str().into(),
@@ -233,6 +243,7 @@ async fn login_claiming(server: &chat_server::Running, user: UserRef, supervisor
         aud: None,
         iss: None,
         supervisor,
+        supervises,
     };
     let token = chat_server::auth::Auth::new(common::SECRET).mint_claims(&claims).unwrap();
     let mut c = Client::open(&server.ws_url()).await;
@@ -299,6 +310,36 @@ async fn a_supervisor_reads_a_students_conversations_read_only_and_every_read_is
     drop(server);
 }
 
+#[rstest]
+#[tokio::test]
+async fn a_supervisor_limited_to_some_students_reads_only_theirs(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let server = common::start(&db).await;
+    let mut teacher = Client::login(&server, T2).await;
+    teacher.send_message(S1, "to Carol").await;
+    teacher.send_message(S2, "to Dan").await;
+    let mut class_teacher = login_scoped(&server, T1, true, Some(vec![2])).await;
+    let mine = ask(&mut class_teacher, |req| ClientFrame::SuperviseHistory {
+        req,
+        student: S2,
+        peer: T2,
+        before: None,
+        limit: 9,
+    })
+    .await;
+    assert!(matches!(mine, ServerFrame::History { ref messages, .. } if messages.len() == 1), "{mine:?}");
+    let other =
+        ask(&mut class_teacher, |req| ClientFrame::SuperviseConversations { req, student: S1, before: None, limit: 9 })
+            .await;
+    let (code, why) = refused(&other).unwrap();
+    assert_eq!(code, ErrorCode::NOT_ALLOWED);
+    assert!(why.contains("you do not supervise student 1"), "{why}");
+    assert!(db.store().audit_about(S1).await.unwrap().is_empty(), "a refused read is not a read");
+    drop(server);
+}
+
 #[tokio::test]
 async fn a_student_token_claiming_to_be_a_supervisor_is_refused() {
     let db = TestStore::ready(Backend::Sqlite).await;
@@ -313,6 +354,7 @@ async fn a_student_token_claiming_to_be_a_supervisor_is_refused() {
         aud: None,
         iss: None,
         supervisor: true,
+        supervises: None,
     };
     let token = chat_server::auth::Auth::new(common::SECRET).mint_claims(&claims).unwrap();
     let mut c = Client::open(&server.ws_url()).await;

@@ -21,8 +21,8 @@ pub(super) struct Authenticated {
     pub(super) expires_at: Millis,
     /// The protocol version the client speaks.
     pub(super) version: u16,
-    /// Whether the token makes this teacher a supervisor.
-    pub(super) supervisor: bool,
+    /// Whose conversations the token lets this teacher read as a supervisor.
+    pub(super) supervision: crate::auth::Supervision,
 }
 
 pub(super) enum Refusal {
@@ -66,7 +66,7 @@ pub(super) async fn handshake(stream: &mut Stream, state: &AppState) -> Result<A
             name,
             expires_at: verified.expires_at,
             version,
-            supervisor: verified.supervisor,
+            supervision: verified.supervision,
         }),
         Ok(None) => Err(Refusal::Fatal(
             ErrorCode::UNKNOWN_USER,

@@ -124,7 +124,7 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSl
         token_expires_at: who.expires_at,
         watching: Vec::new(),
         peers: std::collections::HashMap::new(),
-        supervisor: who.supervisor,
+        supervision: who.supervision.clone(),
         version: who.version,
     };
     conn.read_loop(&mut stream).await;

@@ -31,8 +31,9 @@ pub(super) struct Connection {
     /// What this connection learnt of its peers: the blocks either way (good while the hub's
     /// blocks epoch has not moved) and whether the peer wrote first (once true, for good).
     pub(super) peers: HashMap<UserRef, PeerView>,
-    /// The token makes this teacher a supervisor (kept up to date by token refreshes).
-    pub(super) supervisor: bool,
+    /// Whose conversations this teacher may read as a supervisor (kept up to date by token
+    /// refreshes).
+    pub(super) supervision: crate::auth::Supervision,
     /// The protocol version the client speaks.
     pub(super) version: u16,
 }
@@ -174,7 +175,7 @@ impl Connection {
                 Ok(v) if v.user == self.me => match self.state.users.still_exists(self.me).await {
                     Ok(true) => {
                         self.token_expires_at = v.expires_at;
-                        self.supervisor = v.supervisor;
+                        self.supervision = v.supervision;
                         self.reply(&ServerFrame::TokenRefreshed { req, expires_at: v.expires_at });
                         if let Some(quiet) = super::quiet_hours(&self.state, self.me, self.version) {
                             self.reply(&quiet);
@@ -343,7 +344,7 @@ impl Connection {
     /// Whether this connection may read `student`'s conversations as a supervisor (answers
     /// the request with the refusal if not).
     fn may_supervise(&self, req: u32, student: UserRef) -> bool {
-        if !self.supervisor {
+        if !self.supervision.is_supervisor() {
             self.error(
                 req,
                 ErrorCode::NOT_ALLOWED,
@@ -353,6 +354,11 @@ impl Connection {
         }
         if student.role != Role::Student {
             self.error(req, ErrorCode::NOT_ALLOWED, "supervisors read students' conversations, not teachers'");
+            return false;
+        }
+        if !self.supervision.covers(student.id) {
+            let why = format!("you do not supervise student {} (the token's supervises claim)", student.id);
+            self.error(req, ErrorCode::NOT_ALLOWED, why);
             return false;
         }
         true
