@@ -80,15 +80,11 @@ impl Policy {
     /// A sentence naming the bad entry.
     pub fn parse(value: &str) -> Result<Policy, String> {
         let mut policy = Policy { teacher_student: false, teacher_teacher: false, student_student: false };
-        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (a, b) = entry
-                .split_once('-')
-                .and_then(|(a, b)| Some((Role::parse(a)?, Role::parse(b)?)))
-                .ok_or_else(|| {
-                    format!(
-                        "CHAT_POLICY entry '{entry}' is not a pair like teacher-student, teacher-teacher or student-student"
-                    )
-                })?;
+        for (a, b) in role_pairs(value, |entry| {
+            format!(
+                "CHAT_POLICY entry '{entry}' is not a pair like teacher-student, teacher-teacher or student-student"
+            )
+        })? {
             *policy.slot(a, b) = true;
         }
         Ok(policy)
@@ -111,6 +107,19 @@ impl Policy {
             _ => self.teacher_student,
         }
     }
+}
+
+/// Parses comma-separated `role-role` pairs (`CHAT_POLICY`, `CHAT_BLOCKING`); `bad` words the
+/// error for an entry that is not one.
+fn role_pairs(value: &str, bad: impl Fn(&str) -> String) -> Result<Vec<(Role, Role)>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            entry.split_once('-').and_then(|(a, b)| Some((Role::parse(a)?, Role::parse(b)?))).ok_or_else(|| bad(entry))
+        })
+        .collect()
 }
 
 /// Which role may block which: pairs of (blocker, blocked). Directional: a teacher may mute
@@ -149,15 +158,9 @@ impl Blocking {
         if value.trim() == "none" {
             return Ok(Blocking(allowed));
         }
-        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (a, b) = entry
-                .split_once('-')
-                .and_then(|(a, b)| Some((Role::parse(a)?, Role::parse(b)?)))
-                .ok_or_else(|| {
-                    format!(
-                        "CHAT_BLOCKING entry '{entry}' is not a pair like student-student (who blocks, then whom), or none"
-                    )
-                })?;
+        for (a, b) in role_pairs(value, |entry| {
+            format!("CHAT_BLOCKING entry '{entry}' is not a pair like student-student (who blocks, then whom), or none")
+        })? {
             allowed[Blocking::index(a, b)] = true;
         }
         Ok(Blocking(allowed))
