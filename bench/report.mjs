@@ -10,8 +10,12 @@ const ratio = (a, b) => (a && b ? `${f(a / b, 1)}x` : "-");
 const out = [];
 out.push(`Machine: ${machine}; server, PostgreSQL and load generators share it. ${new Date().toISOString().slice(0, 10)}.`);
 out.push("");
-out.push("| scenario | metric | chat-server | Socket.IO baseline | ratio |");
-out.push("|---|---|---|---|---|");
+// `bench/run.sh --nodes` has only the one-node-against-two runs: no single-node table.
+const single = rows.some((r) => !r.set);
+if (single) {
+  out.push("| scenario | metric | chat-server | Socket.IO baseline | ratio |");
+  out.push("|---|---|---|---|---|");
+}
 const t = [get("chat-server", "throughput"), get("socketio", "throughput")];
 if (t[0] && t[1]) {
   out.push(`| throughput (${t[0].pairs} pairs, ${t[0].inflight} in flight each) | persisted+delivered msgs/s | ${f(t[0].msgs_per_sec, 0)} | ${f(t[1].msgs_per_sec, 0)} | ${ratio(t[0].msgs_per_sec, t[1].msgs_per_sec)} |`);

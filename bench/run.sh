@@ -5,6 +5,7 @@
 #
 #   bash bench/run.sh            # the full suite (a few minutes)
 #   bash bench/run.sh --smoke    # seconds-long, small sizes: keeps the harness working (CI)
+#   bash bench/run.sh --nodes    # only one node against two (full sizes), into bench/results/nodes.*
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -18,6 +19,8 @@ BASE_PORT=4211
 PEER_PORT=4212
 
 NAME=latest
+ONLY_NODES=0
+if [ "${1:-}" = "--nodes" ]; then NAME=nodes; ONLY_NODES=1; fi
 if [ "${1:-}" = "--smoke" ]; then
   NAME=smoke; SECONDS_RUN=2; PAIRS=10; RATE=200; IDLE=200; IDLE_MAX=500; STORM=200; MISSED=400; REPS=1
 else
@@ -84,31 +87,34 @@ baseline() {
   stop_server
 }
 
-ours throughput --pairs $PAIRS --inflight 8 --seconds $SECONDS_RUN
-baseline throughput --pairs $PAIRS --inflight 8 --seconds $SECONDS_RUN
-# The baseline's saturation rate, as just measured: both systems at that fixed rate.
-SATURATION="$(node -e 'const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
-  console.log(Math.max(1, Math.round(rows.find((r) => r.system === "socketio" && r.result.scenario === "throughput").result.msgs_per_sec)))' "$RESULTS")"
-ours latency --rate "$SATURATION" --pairs 100 --idle 0 --seconds $SECONDS_RUN
-baseline latency --rate "$SATURATION" --pairs 100 --idle 0 --seconds $SECONDS_RUN
-ours latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
-baseline latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
-pin 1
-ours latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
-baseline latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
-pin 0
-start_ours; OURS_PID=$SERVER_PID
-echo "==> chat-server: idle $IDLE_MAX" >&2
-printf '{"system":"chat-server","result":%s}\n' "$(CHAT_TOKEN_SECRET="$SECRET" "$TARGET_DIR/release/chat-bench" \
-  --url "ws://127.0.0.1:$OUR_PORT/ws" idle --connections $IDLE_MAX --server-pid $OURS_PID 2>/dev/null)" >> "$RESULTS"
-stop_server
-start_baseline; BASE_PID=$SERVER_PID
-echo "==> socket.io baseline: idle $IDLE_MAX" >&2
-printf '{"system":"socketio","result":%s}\n' "$(node bench/baselines/socketio/driver.mjs idle --connections $IDLE_MAX \
-  --server-pid $BASE_PID --url "http://127.0.0.1:$BASE_PORT")" >> "$RESULTS"
-stop_server
-ours storm --connections $STORM --missed $MISSED
-baseline storm --connections $STORM
+single_node_suite() {
+  ours throughput --pairs $PAIRS --inflight 8 --seconds $SECONDS_RUN
+  baseline throughput --pairs $PAIRS --inflight 8 --seconds $SECONDS_RUN
+  # The baseline's saturation rate, as just measured: both systems at that fixed rate.
+  SATURATION="$(node -e 'const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+    console.log(Math.max(1, Math.round(rows.find((r) => r.system === "socketio" && r.result.scenario === "throughput").result.msgs_per_sec)))' "$RESULTS")"
+  ours latency --rate "$SATURATION" --pairs 100 --idle 0 --seconds $SECONDS_RUN
+  baseline latency --rate "$SATURATION" --pairs 100 --idle 0 --seconds $SECONDS_RUN
+  ours latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
+  baseline latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
+  pin 1
+  ours latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
+  baseline latency --rate $RATE --pairs 100 --idle $IDLE --seconds $SECONDS_RUN
+  pin 0
+  start_ours; OURS_PID=$SERVER_PID
+  echo "==> chat-server: idle $IDLE_MAX" >&2
+  printf '{"system":"chat-server","result":%s}\n' "$(CHAT_TOKEN_SECRET="$SECRET" "$TARGET_DIR/release/chat-bench" \
+    --url "ws://127.0.0.1:$OUR_PORT/ws" idle --connections $IDLE_MAX --server-pid $OURS_PID 2>/dev/null)" >> "$RESULTS"
+  stop_server
+  start_baseline; BASE_PID=$SERVER_PID
+  echo "==> socket.io baseline: idle $IDLE_MAX" >&2
+  printf '{"system":"socketio","result":%s}\n' "$(node bench/baselines/socketio/driver.mjs idle --connections $IDLE_MAX \
+    --server-pid $BASE_PID --url "http://127.0.0.1:$BASE_PORT")" >> "$RESULTS"
+  stop_server
+  ours storm --connections $STORM --missed $MISSED
+  baseline storm --connections $STORM
+}
+[ "$ONLY_NODES" = 1 ] || single_node_suite
 
 # One node against two on the same database and the same cores (scale-out): the pairs are
 # split, teachers on node A and students on node B, so every message crosses nodes; idle

@@ -13,7 +13,11 @@
 //!
 //! The feed wakes on: a commit here, a bus wake-up (the log moved elsewhere), and a poll
 //! (every `poll`, default 250 ms) that sequences rows the app inserted and reads anything a
-//! lost wake-up left behind.
+//! lost wake-up left behind. A wake-up usually carries the rows its sender's round logged
+//! ([`Feed::offer`]): they are delivered like this node's own, without reading the log back,
+//! after any positions before them that have not arrived yet are read from it. A position
+//! is never delivered twice (only positions after the delivered one are), whichever way it
+//! came first.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +40,9 @@ const LOG_PAGE: u16 = 1_000;
 /// this (the feed is far behind) the memory is dropped: the sending connection then gets
 /// its own message too, and the SDK drops it (it knows the id from the ack).
 const MAX_SENT_HERE: usize = 100_000;
+/// Rows carried by wake-ups, waiting for the feed. Past this (the feed is stuck: the
+/// database is down) they are dropped and the feed reads the log instead.
+const MAX_OFFERED: usize = 10_000;
 
 /// The handle the writer, the bus and the connections share. Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +59,8 @@ struct Inner {
     committed: AtomicBool,
     /// The bus said the log moved elsewhere.
     moved: AtomicBool,
+    /// Rows another node logged, carried by its wake-up, in the order they arrived.
+    offered: Mutex<Vec<Logged>>,
     /// Messages committed here, not yet delivered: the connection that sent each.
     sent_here: Mutex<HashMap<MessageId, ConnId>>,
     bus: OnceLock<Bus>,
@@ -68,6 +77,24 @@ impl Feed {
     pub(crate) fn wake(&self) {
         self.inner.moved.store(true, Ordering::Release);
         self.inner.wake.notify_one();
+    }
+
+    /// The bus brought rows another node logged (in log order): deliver them, with no read
+    /// of the log unless positions before them are missing here.
+    pub(crate) fn offer(&self, rows: Vec<Logged>) {
+        let kept = with_lock(&self.inner.offered, |offered| {
+            if offered.len() + rows.len() > MAX_OFFERED {
+                offered.clear();
+                return false;
+            }
+            offered.extend(rows);
+            true
+        });
+        if kept {
+            self.inner.wake.notify_one();
+        } else {
+            self.wake();
+        }
     }
 
     /// The writer is about to store these messages (each with the connection that sent
@@ -211,7 +238,7 @@ impl Runner {
                 if !rows.is_empty()
                     && let Some(bus) = bus
                 {
-                    bus.log_moved();
+                    bus.log_moved(&[]);
                 }
                 if rows.len() < usize::from(LOG_PAGE) {
                     break;
@@ -248,6 +275,10 @@ impl Runner {
     async fn round(&mut self, last: bool, polled: bool) -> bool {
         let local = self.feed.inner.committed.swap(false, Ordering::AcqRel) || last;
         let moved = self.feed.inner.moved.swap(false, Ordering::AcqRel);
+        let offered = with_lock(&self.feed.inner.offered, std::mem::take);
+        if !offered.is_empty() && !self.absorb(offered, "bus").await {
+            return self.read_again_later();
+        }
         if local || polled {
             let bus = self.feed.inner.bus.get();
             let notify = bus.and_then(Bus::sequencer_notify);
@@ -264,11 +295,11 @@ impl Runner {
                             self.metrics.bus_published("wakeup");
                         }
                         if let Some(bus) = bus {
-                            bus.log_moved();
+                            bus.log_moved(&rows);
                         }
                     }
                     let full = rows.len() >= usize::from(LOG_PAGE);
-                    if !self.absorb(rows).await {
+                    if !self.absorb(rows, "sequenced").await {
                         return self.read_again_later();
                     }
                     if full {
@@ -305,20 +336,25 @@ impl Runner {
         false
     }
 
-    /// Delivers `rows` (in log order), first reading from the log any positions between
-    /// what was delivered and them (assigned by another node's sequencer).
-    async fn absorb(&mut self, rows: Vec<Logged>) -> bool {
-        if let Some((first, _)) = rows.first()
-            && *first > self.delivered + 1
-            && !self.read_log_until(*first - 1).await
-        {
-            return false;
-        }
+    /// Delivers `rows` (in log order; `source` says where they came from), first reading
+    /// from the log any positions between what was delivered and them (assigned by another
+    /// node's sequencer), and skipping what was delivered already.
+    async fn absorb(&mut self, rows: Vec<Logged>, source: &'static str) -> bool {
+        let mut n = 0;
         for (position, message) in rows {
+            // Never step over a position: read what is missing first (it may read this
+            // row and more, which are then skipped here). Rows carried by wake-ups skip
+            // positions whenever a wake-up was lost or another node's came later.
+            if position > self.delivered + 1 && !self.read_log_until(position - 1).await {
+                self.metrics.feed_rows(source, n);
+                return false;
+            }
             if position > self.delivered {
                 self.deliver(position, &message);
+                n += 1;
             }
         }
+        self.metrics.feed_rows(source, n);
         true
     }
 
@@ -332,6 +368,7 @@ impl Runner {
             match self.store.log_after(self.delivered, LOG_PAGE).await {
                 Ok(rows) => {
                     let n = rows.len();
+                    self.metrics.feed_rows("log", n);
                     for (position, message) in rows {
                         self.deliver(position, &message);
                     }

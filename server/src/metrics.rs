@@ -21,6 +21,11 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
+}
+
 /// The server's metrics. Cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Metrics {
@@ -44,6 +49,7 @@ struct Inner {
     sequenced: Counter,
     bus_dropped: Counter,
     bus_published: Family<ReasonLabel, Counter>,
+    feed_rows: Family<SourceLabel, Counter>,
     bus_connected: Gauge,
     bus_nodes: Gauge,
     safety: Family<ReasonLabel, Counter>,
@@ -121,6 +127,14 @@ impl Metrics {
              NOTIFY), reason=events (a batch of typing, read notices, presence, heartbeats)",
             bus_published.clone(),
         );
+        let feed_rows = Family::<SourceLabel, Counter>::default();
+        registry.register(
+            "feed_rows",
+            "Logged messages this node's feed delivered, by where it got them: source=sequenced (its own \
+             sequencing round), source=bus (carried by another node's wake-up, no read needed), source=log (read \
+             back from the log: a wake-up too large to carry them, a gap, a poll)",
+            feed_rows.clone(),
+        );
         let bus_connected = Gauge::default();
         registry.register(
             "bus_connected",
@@ -140,6 +154,7 @@ impl Metrics {
             inner: Arc::new(Inner {
                 safety,
                 bus_published,
+                feed_rows,
                 bus_connected,
                 bus_nodes,
                 log_position,
@@ -193,9 +208,16 @@ impl Metrics {
         self.inner.sequenced.inc_by(n as u64);
     }
 
-    /// A bus event was dropped.
+    /// This node published on the bus.
     pub(crate) fn bus_published(&self, reason: &'static str) {
         self.inner.bus_published.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// The feed delivered `n` logged messages it got from `source` (`sequenced`, `bus`, `log`).
+    pub(crate) fn feed_rows(&self, source: &'static str, n: usize) {
+        if n > 0 {
+            self.inner.feed_rows.get_or_create(&SourceLabel { source }).inc_by(n as u64);
+        }
     }
 
     pub(crate) fn bus_state(&self, connected: bool, nodes: usize) {

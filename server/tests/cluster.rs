@@ -644,3 +644,96 @@ async fn an_edit_on_one_node_reaches_the_recipient_on_another(#[values("postgres
     let ServerFrame::Changed { message, deleted } = frame else { unreachable!() };
     assert_eq!((message.id, message.content.as_str(), deleted), (id, "", true));
 }
+
+async fn feed_rows(node: &Running, source: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", node.http_url())).await.unwrap().text().await.unwrap();
+    let key = format!("chat_feed_rows_total{{source=\"{source}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(key.as_str())).map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// A small round's rows ride on its wake-up: the other node delivers them without reading
+/// the log back (its metrics say where each delivered row came from).
+#[rstest]
+#[tokio::test]
+async fn a_wake_up_carries_its_rows_so_the_other_node_reads_nothing(#[values("postgres", "nats")] kind: &str) {
+    let db = TestDb::ready().await;
+    // Long polls: only the wake-up can bring the messages in time.
+    let a = node(&db, kind, |c| c.log_poll = Duration::from_secs(3_600)).await;
+    let b = node(&db, kind, |c| c.log_poll = Duration::from_secs(3_600)).await;
+    let (mut student, _) = Client::login_current(&a, S1).await;
+    let (mut teacher, _) = Client::login_current(&b, T1).await;
+    let read_before = feed_rows(&a, "log").await;
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let (id, _) = teacher.send_message(S1, &format!("carried {i}")).await;
+        sent.push(id);
+    }
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        got.push(next_message(&mut student).await.0.id);
+    }
+    assert_eq!(got, sent);
+    assert!(feed_rows(&b, "sequenced").await >= 5);
+    assert_eq!(feed_rows(&a, "bus").await, 5, "node A got all five on the wake-ups");
+    assert_eq!(feed_rows(&a, "log").await, read_before, "and read none of them back");
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+/// Wake-ups are at most once and may come out of order: one that carries a position after
+/// a gap (a lost wake-up) makes the node read the gap first, so positions are delivered
+/// in order; one repeated delivers nothing twice; one unreadable falls back to the log.
+#[tokio::test]
+async fn carried_rows_never_step_over_a_gap_or_repeat() {
+    let db = TestDb::ready().await;
+    let a = node(&db, "postgres", |c| c.log_poll = Duration::from_secs(3_600)).await;
+    let (mut student, _) = Client::login_current(&a, S1).await;
+    let channel: String =
+        sqlx::query_scalar("SELECT 'chat_log.' || current_schema()").fetch_one(&db.pool).await.unwrap();
+    // Sequences the inbox as another node would; `notify`: with its wake-up, else as if lost.
+    let sequence = |notify: bool| {
+        let (pool, channel) = (db.pool.clone(), channel.clone());
+        async move {
+            let rows: Vec<(i64,)> = sqlx::query_as("SELECT pos FROM chat_log_sequence(true, $1, '1', 1000)")
+                .bind(notify.then_some(channel))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            rows.into_iter().map(|(p,)| u64::try_from(p).unwrap()).collect::<Vec<_>>()
+        }
+    };
+    let lost = app_insert(&db, T1, S1, "its wake-up was lost", "now()").await;
+    let lost_at = sequence(false).await;
+    let carried = app_insert(&db, T1, S1, "carried after the gap", "now()").await;
+    let carried_at = sequence(true).await;
+    assert_eq!((lost_at.len(), carried_at.len()), (1, 1));
+    assert_eq!(carried_at[0], lost_at[0] + 1);
+
+    let (m1, p1) = next_message(&mut student).await;
+    let (m2, p2) = next_message(&mut student).await;
+    assert_eq!((m1.id.hyphenated().as_str(), p1), (lost.as_str(), lost_at[0]), "the gap first");
+    assert_eq!((m2.id.hyphenated().as_str(), p2), (carried.as_str(), carried_at[0]));
+
+    // The same wake-up again (its payload as the sequencer made it): nothing twice.
+    let payload: String = sqlx::query_scalar(
+        r#"SELECT '1:' || json_agg(json_build_array(l.pos, m.id, m."senderRole", m."senderId", m."recipientRole",
+                  m."recipientId", m.content, (EXTRACT(EPOCH FROM m."createdAt") * 1000)::int8, m."isRead"))::text
+           FROM chat_log l JOIN "Message" m ON m.id = l.message_id WHERE l.pos = $1"#,
+    )
+    .bind(i64::try_from(p2).unwrap())
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query("SELECT pg_notify($1, $2)").bind(&channel).bind(&payload).execute(&db.pool).await.unwrap();
+    // An unreadable one after a row logged without a wake-up: the node reads the log.
+    let third = app_insert(&db, T1, S1, "read from the log", "now()").await;
+    let third_at = sequence(false).await;
+    sqlx::query("SELECT pg_notify($1, '1:[not json')").bind(&channel).execute(&db.pool).await.unwrap();
+    let (m3, p3) = next_message(&mut student).await;
+    assert_eq!((m3.id.hyphenated().as_str(), p3), (third.as_str(), third_at[0]), "no repeat of {p2} before it");
+    // Filling the gap read the carried row as well (the read takes the log to its end):
+    // every row came from the log, none twice.
+    assert_eq!(feed_rows(&a, "bus").await, 0);
+    assert_eq!(feed_rows(&a, "log").await, 3);
+    a.stop().await.unwrap();
+}

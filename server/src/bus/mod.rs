@@ -1,16 +1,19 @@
 //! The bus between the nodes of one deployment (`CHAT_BUS`): PostgreSQL LISTEN/NOTIFY on
 //! the app's own database, or NATS.
 //!
-//! Messages do not travel on the bus: they are in the database, and every node's feed
-//! ([`crate::feed`]) reads them from the message log in order. The bus carries only
-//! (a) a wake-up when the log moved, so other nodes read it at once instead of at their
-//! next poll, and (b) what is not stored: typing, read receipts (their rows are stored,
+//! The bus is never the record of a message: messages are in the database, and every
+//! node's feed ([`crate::feed`]) follows the message log in order. The bus carries
+//! (a) a wake-up when the log moved, so other nodes deliver at once instead of at their
+//! next poll; it carries the round's logged rows too when they are few enough (PostgreSQL:
+//! the NOTIFY's 8,000 bytes; NATS: [`MAX_CARRIED`]), which saves the other nodes reading
+//! them back; and (b) what is not stored: typing, read receipts (their rows are stored,
 //! the live notice is not), presence and the nodes' heartbeats.
 //!
 //! Nothing here has to be reliable for messages to be: a lost wake-up costs at most one
-//! poll interval, and after the bus reconnects a node re-reads the log and asks every node
-//! for its online users again. A node that stops beating (killed, cut off) is forgotten
-//! after the node timeout and its users go offline everywhere.
+//! poll interval (or, when a later wake-up arrives first, one read of the log: the feed
+//! never steps over a position), and after the bus reconnects a node re-reads the log and
+//! asks every node for its online users again. A node that stops beating (killed, cut off)
+//! is forgotten after the node timeout and its users go offline everywhere.
 //!
 //! Events are batched: whatever is queued when the publisher is free goes out as one
 //! NOTIFY (PostgreSQL takes a database-wide lock per notifying commit) or one NATS message.
@@ -32,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::feed::Feed;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::store::{PgStore, Store};
+use crate::store::{Logged, PgStore, Store};
 
 mod remote;
 use remote::Remote;
@@ -133,6 +136,9 @@ pub(crate) enum BusEvent {
     },
     /// The message log moved (NATS; on PostgreSQL the sequencer's NOTIFY says it).
     Log,
+    /// The message log moved: these rows (NATS; queued like [`BusEvent::Log`] and sent
+    /// on the log subject, never in an envelope).
+    Logged(Vec<Logged>),
     /// A user blocked someone or lifted a block: cached views of blocks are stale.
     Blocks,
     /// A message was edited or deleted: each node reads it and tells its connections.
@@ -172,6 +178,9 @@ const QUEUE: usize = 65_536;
 /// The largest payload of one NOTIFY or NATS message: PostgreSQL's limit is 8,000 bytes,
 /// base64 takes 4 for 3.
 const MAX_PAYLOAD: usize = 5_000;
+/// The most encoded bytes of logged rows one NATS wake-up carries (NATS takes 1 MB by
+/// default); a larger round sends a bare wake-up and the other nodes read the log.
+pub(crate) const MAX_CARRIED: usize = 256 * 1024;
 /// How long a leaving node waits for the bus to take its last notices.
 const LEAVE_BOUND: Duration = Duration::from_secs(2);
 /// How many users one `Online` answer names (a few bytes each).
@@ -259,10 +268,17 @@ impl Bus {
         self.notify_channel.as_deref().map(|c| (c, self.node.to_string()))
     }
 
-    /// Tells the other nodes the log moved (NATS; PostgreSQL's sequencer notifies itself).
-    pub(crate) fn log_moved(&self) {
-        if self.notify_channel.is_none() {
+    /// Tells the other nodes the log moved, with `rows` (what this node's round logged,
+    /// empty when unknown) when they fit (NATS; PostgreSQL's sequencer notifies itself).
+    pub(crate) fn log_moved(&self, rows: &[Logged]) {
+        if self.notify_channel.is_some() {
+            return;
+        }
+        let size: usize = rows.iter().map(|(_, m)| m.encoded_len_bound() + 10).sum();
+        if rows.is_empty() || size > MAX_CARRIED {
             self.sender.publish(BusEvent::Log);
+        } else {
+            self.sender.publish(BusEvent::Logged(rows.to_vec()));
         }
     }
 }
@@ -456,10 +472,8 @@ async fn publish_loop(
         if received == 0 {
             return;
         }
-        let log = queued.contains(&BusEvent::Log);
-        queued.retain(|e| *e != BusEvent::Log);
-        if log {
-            match transport.publish(&names.log, node.to_string().into_bytes()).await {
+        if let Some(payload) = wake_up(node, &mut queued) {
+            match transport.publish(&names.log, payload).await {
                 Ok(()) => metrics.bus_published("wakeup"),
                 Err(e) => tracing::warn!(error = %e, "the bus refused a wake-up"),
             }
@@ -473,6 +487,57 @@ async fn publish_loop(
             }
         }
     }
+}
+
+/// Takes the queued log events out of `queued` and makes them one wake-up: the node, then
+/// `:` and the rows they carried (postcard), or the node alone when one of them carried none
+/// (the other nodes then read the log) or the rows are too many. None when none was queued.
+fn wake_up(node: NodeId, queued: &mut Vec<BusEvent>) -> Option<Vec<u8>> {
+    let mut any = false;
+    let mut bare = false;
+    let mut rows: Vec<Logged> = Vec::new();
+    queued.retain_mut(|event| match event {
+        BusEvent::Log => {
+            (any, bare) = (true, true);
+            false
+        }
+        BusEvent::Logged(logged) => {
+            any = true;
+            rows.append(logged);
+            false
+        }
+        _ => true,
+    });
+    if !any {
+        return None;
+    }
+    let mut payload = node.to_string().into_bytes();
+    if !bare
+        && let Ok(encoded) = postcard::to_allocvec(&rows)
+        && encoded.len() <= MAX_CARRIED
+    {
+        payload.push(b':');
+        payload.extend(encoded);
+    }
+    Some(payload)
+}
+
+/// What a wake-up says: who sent it, and the rows it carries, if any.
+fn read_wake_up(payload: &[u8], postgres: bool) -> (Option<NodeId>, Option<Vec<Logged>>) {
+    let (head, rows) = match payload.iter().position(|b| *b == b':') {
+        Some(at) => (&payload[..at], Some(&payload[at + 1..])),
+        None => (payload, None),
+    };
+    let node = std::str::from_utf8(head).ok().and_then(|h| h.parse::<NodeId>().ok());
+    let rows = rows.and_then(|rows| {
+        let decoded = if postgres {
+            crate::store::logged_from_json(rows)
+        } else {
+            postcard::from_bytes(rows).map_err(|e| e.to_string())
+        };
+        decoded.map_err(|e| tracing::warn!(error = %e, "a wake-up's rows were unreadable; reading the log")).ok()
+    });
+    (node, rows)
 }
 
 /// Packs events into envelopes of at most [`MAX_PAYLOAD`] encoded bytes.
@@ -569,8 +634,10 @@ async fn listen_loop(
         };
         if subject == names.log {
             // A wake-up; our own are skipped (we delivered those already).
-            if std::str::from_utf8(&payload).ok().and_then(|p| p.parse::<NodeId>().ok()) != Some(node) {
-                feed.wake();
+            match read_wake_up(&payload, matches!(inbound, Inbound::Postgres(_))) {
+                (Some(from), _) if from == node => {}
+                (_, Some(rows)) if !rows.is_empty() => feed.offer(rows),
+                _ => feed.wake(),
             }
             continue;
         }
@@ -635,6 +702,7 @@ fn apply(
             hub.deliver(&ServerFrame::Read { reader, peer, up_to }, &[(peer, None), (reader, None)]);
         }
         BusEvent::Log => feed.wake(),
+        BusEvent::Logged(rows) => feed.offer(rows),
         BusEvent::Blocks => hub.blocks_changed(),
         BusEvent::Changed { id, deleted } => {
             let (hub, store) = (hub.clone(), store.clone());
@@ -673,5 +741,60 @@ mod tests {
         assert_eq!(back, events);
         // base64 of the largest payload fits PostgreSQL's 8,000-byte NOTIFY limit.
         assert!(MAX_PAYLOAD.div_ceil(3) * 4 < 8_000);
+    }
+
+    fn logged(position: u64, content: &str) -> Logged {
+        let message = chat_protocol::StoredMessage {
+            id: chat_protocol::MessageId::new_v4([u8::try_from(position % 256).unwrap(); 16]),
+            from: UserRef::teacher(1),
+            to: UserRef::student(2),
+            content: content.to_owned(),
+            created_at: 1_700_000_000_000,
+            read: false,
+        };
+        (position, message)
+    }
+
+    #[test]
+    fn a_wake_up_carries_the_queued_rows_in_order_or_says_only_who_sent_it() {
+        let mut queued = vec![
+            BusEvent::Beat,
+            BusEvent::Logged(vec![logged(5, "a"), logged(6, "b")]),
+            BusEvent::Hello,
+            BusEvent::Logged(vec![logged(7, "c")]),
+        ];
+        let payload = wake_up(42, &mut queued).unwrap();
+        assert_eq!(queued, vec![BusEvent::Beat, BusEvent::Hello], "the other events stay queued");
+        let (node, rows) = read_wake_up(&payload, false);
+        assert_eq!(node, Some(42));
+        assert_eq!(rows.unwrap(), vec![logged(5, "a"), logged(6, "b"), logged(7, "c")]);
+
+        // A bare wake-up among them (the log moved without rows known): the node alone.
+        let mut queued = vec![BusEvent::Logged(vec![logged(8, "d")]), BusEvent::Log];
+        let payload = wake_up(42, &mut queued).unwrap();
+        assert_eq!((read_wake_up(&payload, false), queued.len()), ((Some(42), None), 0));
+        // Nothing about the log queued: no wake-up.
+        assert_eq!(wake_up(42, &mut vec![BusEvent::Beat]), None);
+
+        // Rows past the limit are not carried.
+        let big = "x".repeat(MAX_CARRIED / 2);
+        let mut queued = vec![BusEvent::Logged(vec![logged(9, &big), logged(10, &big), logged(11, "y")])];
+        assert_eq!(read_wake_up(&wake_up(42, &mut queued).unwrap(), false), (Some(42), None));
+        // An older node's wake-up (the node alone) and garbage after the node.
+        assert_eq!(read_wake_up(b"42", false), (Some(42), None));
+        assert_eq!(read_wake_up(b"42:\xff\x00", false), (Some(42), None));
+    }
+
+    #[test]
+    fn the_postgres_sequencers_json_rows_read_as_logged_rows() {
+        let json = br#"[[3,"01020304-0506-0708-090a-0b0c0d0e0f10","teacher",1,"student",2,"hi \"there\"",1700000000000,false]]"#;
+        let (node, rows) = read_wake_up(&[b"7:".as_slice(), json].concat(), true);
+        assert_eq!(node, Some(7));
+        let rows = rows.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].0, rows[0].1.content.as_str(), rows[0].1.to), (3, "hi \"there\"", UserRef::student(2)));
+        // A row that is not a message is refused as a whole (the node then reads the log).
+        let bad = br#"7:[[3,"not-a-uuid","teacher",1,"student",2,"x",0,false]]"#;
+        assert_eq!(read_wake_up(bad, true), (Some(7), None));
     }
 }

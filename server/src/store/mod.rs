@@ -396,6 +396,16 @@ type LogRow = (i64, String, String, i32, String, i32, String, i64, bool);
 /// (empty when it does not).
 type CatchUpRow = (i64, bool, String, String, i32, String, i32, String, i64, bool);
 
+/// The rows a PostgreSQL sequencer's NOTIFY carries (`chat_log_sequence`): a JSON array of
+/// arrays with the columns of a log row.
+///
+/// # Errors
+/// Not that JSON, or a row that is not a message (as reading it from the log would say).
+pub(crate) fn logged_from_json(json: &[u8]) -> Result<Vec<Logged>, String> {
+    let rows: Vec<LogRow> = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    rows.into_iter().map(|row| to_logged(row).map_err(|e| e.to_string())).collect()
+}
+
 fn to_logged(row: LogRow) -> Result<Logged, StoreError> {
     let (pos, id, sr, si, rr, ri, content, at, read) = row;
     Ok((u64::try_from(pos).unwrap_or(0), to_message((id, sr, si, rr, ri, content, at, read))?))
