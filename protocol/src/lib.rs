@@ -22,6 +22,7 @@
 extern crate alloc;
 
 pub mod codec;
+mod decode;
 pub mod error;
 pub mod frame;
 pub mod ids;
