@@ -72,7 +72,7 @@ if (sets.length) {
     const perWake = t.filter((r) => r.published?.wakeups).map((r) => r.result.acked / r.published.wakeups);
     const p99 = l.map((r) => r.result.latency.p99_ms);
     const p50 = l.map((r) => r.result.latency.p50_ms);
-    out.push(`| ${setting} | ${tput.length ? f(median(tput), 0) + spread(tput, 0) : "-"} | ${tput.length && setting !== "one node" ? `${f((100 * median(tput)) / base, 0)}%` : ""} | ${wake.length ? f(median(wake), 0) : "-"} | ${ev.length ? f(median(ev), 0) : "-"} | ${perWake.length ? f(median(perWake), 0) : "-"} | ${p99.length ? f(median(p99), 2) + spread(p99, 2) : "-"} | ${p50.length ? f(median(p50), 2) : "-"} |`);
+    out.push(`| ${setting} | ${tput.length ? f(median(tput), 0) + spread(tput, 0) : "-"} | ${tput.length && setting !== "one node" ? `${f((100 * median(tput)) / base, 1)}%` : ""} | ${wake.length ? f(median(wake), 0) : "-"} | ${ev.length ? f(median(ev), 0) : "-"} | ${perWake.length ? f(median(perWake), 0) : "-"} | ${p99.length ? f(median(p99), 2) + spread(p99, 2) : "-"} | ${p50.length ? f(median(p50), 2) : "-"} |`);
   }
   const lost = sets.filter((r) => r.result.acked !== undefined && r.result.delivered < r.result.acked);
   out.push("");
