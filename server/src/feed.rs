@@ -340,21 +340,19 @@ impl Runner {
     /// from the log any positions between what was delivered and them (assigned by another
     /// node's sequencer), and skipping what was delivered already.
     async fn absorb(&mut self, rows: Vec<Logged>, source: &'static str) -> bool {
-        let mut n = 0;
+        let counted = self.metrics.feed_rows(source);
         for (position, message) in rows {
             // Never step over a position: read what is missing first (it may read this
             // row and more, which are then skipped here). Rows carried by wake-ups skip
             // positions whenever a wake-up was lost or another node's came later.
             if position > self.delivered + 1 && !self.read_log_until(position - 1).await {
-                self.metrics.feed_rows(source, n);
                 return false;
             }
             if position > self.delivered {
+                counted.inc();
                 self.deliver(position, &message);
-                n += 1;
             }
         }
-        self.metrics.feed_rows(source, n);
         true
     }
 
@@ -368,7 +366,7 @@ impl Runner {
             match self.store.log_after(self.delivered, LOG_PAGE).await {
                 Ok(rows) => {
                     let n = rows.len();
-                    self.metrics.feed_rows("log", n);
+                    self.metrics.feed_rows("log").inc_by(n as u64);
                     for (position, message) in rows {
                         self.deliver(position, &message);
                     }

@@ -213,11 +213,10 @@ impl Metrics {
         self.inner.bus_published.get_or_create(&ReasonLabel { reason }).inc();
     }
 
-    /// The feed delivered `n` logged messages it got from `source` (`sequenced`, `bus`, `log`).
-    pub(crate) fn feed_rows(&self, source: &'static str, n: usize) {
-        if n > 0 {
-            self.inner.feed_rows.get_or_create(&SourceLabel { source }).inc_by(n as u64);
-        }
+    /// The counter of logged messages the feed delivers from `source` (`sequenced`, `bus`,
+    /// `log`): counted before each is queued, so a client that has it sees it counted.
+    pub(crate) fn feed_rows(&self, source: &'static str) -> Counter {
+        self.inner.feed_rows.get_or_create(&SourceLabel { source }).clone()
     }
 
     pub(crate) fn bus_state(&self, connected: bool, nodes: usize) {
