@@ -9,6 +9,7 @@
 mod handshake;
 mod pump;
 mod requests;
+mod safety;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
