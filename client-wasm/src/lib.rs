@@ -7,12 +7,14 @@
 //!   WebSocket endpoint (`ws://localhost:4000/ws`).
 //! - `native` (feature `native`): a tokio + tokio-tungstenite transport, used by the Rust
 //!   integration tests that run the real server and real clients in one process.
-//! - `web` (wasm32 only): the browser transport (web-sys `WebSocket`) and the JavaScript
-//!   API exported with wasm-bindgen, packaged as the `chat-sdk` npm package in `pkg/`.
+//! - [`json`]: the session's events as JSON text, as the browser package receives them.
+//! - `web` (wasm32 only): the session exported to JavaScript with wasm-bindgen (`Core`);
+//!   the package in `pkg/` (TypeScript) does the browser's IO around it: `chat-sdk` on npm.
 
 extern crate alloc;
 
 pub mod core;
+pub mod json;
 pub mod url;
 
 #[cfg(feature = "native")]

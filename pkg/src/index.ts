@@ -1,21 +1,25 @@
-// chat-sdk entry point: the wasm-bindgen client (./chat_sdk.js) behind a class that keeps
-// every send not yet acknowledged in IndexedDB, plus a one-time init.
-import wasmInit, { ChatClient as WasmClient } from "./chat_sdk.js";
-import type {
-  ChatClientOptions as WasmOptions,
-  ChatError,
-  ChatEventMap as WasmEventMap,
-  Conversation,
-  Cursor,
-  HistoryOptions,
-  HistoryPage,
-  Message,
-  Revision,
-  Status,
-  UserRef,
-} from "./chat_sdk.js";
+// chat-sdk entry point: a connection (./connection.ts, around the wasm core) behind a class that
+// keeps every send not yet acknowledged in IndexedDB and shares one connection between the tabs
+// of a user, plus a one-time init.
+import wasmInit from "./chat_sdk.js";
+import { Connection } from "./connection.js";
 import { MemoryOutbox, type Outbox, type PendingSend, openOutbox, clearOutbox } from "./outbox.js";
-import { type CallMessage, Link, type Method, type WireError, canShare } from "./tabs.js";
+import { type CallMessage, Link, type Method, canShare } from "./tabs.js";
+import {
+  type ChatError,
+  type ConnectionEventMap,
+  type ConnectionOptions,
+  type Conversation,
+  type Cursor,
+  type HistoryOptions,
+  type HistoryPage,
+  type Message,
+  type Revision,
+  type Status,
+  type UserRef,
+  type WireError,
+  chatError,
+} from "./types.js";
 
 export type {
   ChatError,
@@ -47,7 +51,7 @@ export function init(input?: InitInput): Promise<void> {
 
 export default init;
 
-export interface ChatClientOptions extends WasmOptions {
+export interface ChatClientOptions extends ConnectionOptions {
   /**
    * The signed-in user. With it, every send not yet acknowledged is kept in IndexedDB for this
    * user and sent again by the next client of the same user (after a reload, in another tab,
@@ -67,7 +71,7 @@ export type OutboxStorage = "indexeddb" | "memory";
  */
 export type TabRole = "idle" | "single" | "leader" | "follower";
 
-export interface ChatEventMap extends WasmEventMap {
+export interface ChatEventMap extends ConnectionEventMap {
   /** Sends a previous client of this user left unacknowledged, restored at start and being sent again. */
   pending: { sends: PendingSend[] };
   /** A send (new or restored) was stored by the server. */
@@ -88,9 +92,6 @@ const SEEN_IDS = 5_000;
 
 const userKey = (user: UserRef) => `${user.role}:${user.id}`;
 
-function chatError(e: WireError): ChatError {
-  return Object.assign(new Error(e.message), { code: e.code, codeName: e.codeName, retryable: e.retryable });
-}
 function wireError(e: unknown): WireError {
   const err = e as Partial<ChatError> | undefined;
   return {
@@ -106,7 +107,7 @@ export class ChatClient {
   readonly #options: ChatClientOptions;
   readonly #user: UserRef | undefined;
   /** The wasm client: this tab's own connection (single or leader). */
-  #inner: WasmClient | null = null;
+  #inner: Connection | null = null;
   #role: TabRole = "idle";
   #link: Link | null = null;
   #closed = false;
@@ -142,10 +143,10 @@ export class ChatClient {
     }
   }
 
-  #newInner(): WasmClient {
-    const inner = new WasmClient({ url: this.#options.url, getToken: this.#options.getToken });
+  #newInner(): Connection {
+    const inner = new Connection({ url: this.#options.url, getToken: this.#options.getToken });
     for (const event of CLIENT_EVENTS) {
-      inner.on(event, (payload: WasmEventMap[typeof event]) => this.#fromServer(event, payload));
+      inner.on(event, (payload: ConnectionEventMap[typeof event]) => this.#fromServer(event, payload));
     }
     return inner;
   }
@@ -303,32 +304,8 @@ export class ChatClient {
         // Stored by the tab that made it; this tab's outbox sends it and forgets it on the ack.
         return this.#deliver({ id, to, content, queuedAt: Date.now() }, false);
       }
-      case "history":
-        return inner.history(args[0] as UserRef, args[1] as HistoryOptions | null);
-      case "conversations":
-        return inner.conversations();
-      case "markRead":
-        return inner.markRead(args[0] as UserRef, args[1] as Cursor);
-      case "setTyping":
-        return inner.setTyping(args[0] as UserRef, args[1] as boolean);
-      case "watchPresence":
-        return inner.watchPresence(args[0] as UserRef[]);
-      case "block":
-        return inner.block(args[0] as UserRef, args[1] as boolean);
-      case "blocks":
-        return inner.blocks();
-      case "report":
-        return inner.report(args[0] as string, args[1] as string);
-      case "editMessage":
-        return inner.editMessage(args[0] as string, args[1] as string);
-      case "deleteMessage":
-        return inner.deleteMessage(args[0] as string);
-      case "superviseConversations":
-        return inner.superviseConversations(args[0] as UserRef);
-      case "superviseRevisions":
-        return inner.superviseRevisions(args[0] as UserRef, args[1] as string);
-      case "superviseHistory":
-        return inner.superviseHistory(args[0] as UserRef, args[1] as UserRef, args[2] as HistoryOptions | null);
+      default:
+        return inner.call(method, args);
     }
   }
 

@@ -1,7 +1,7 @@
 // The durable outbox: sends not yet acknowledged, in IndexedDB, one user's at a time. A tab
 // that reloads (or a browser that restarts) finds them and sends them again with their
 // original ids; the server stores each id once.
-import type { UserRef } from "./chat_sdk.js";
+import type { UserRef } from "./types.js";
 
 /** A send not yet acknowledged by the server. */
 export interface PendingSend {

@@ -2,7 +2,7 @@
 // (the lock is freed when its tab closes or crashes, and the next tab waiting gets it), and
 // talk over a BroadcastChannel: followers send their calls to the leader, the leader answers
 // and relays every event of its connection.
-import type { UserRef } from "./chat_sdk.js";
+import type { UserRef, WireError } from "./types.js";
 
 export type Method =
   | "send"
@@ -20,13 +20,6 @@ export type Method =
   | "superviseRevisions"
   | "superviseHistory";
 
-/** An error as it crosses between tabs (structured clone keeps no custom properties of an Error). */
-export interface WireError {
-  message: string;
-  code: number;
-  codeName: string;
-  retryable: boolean;
-}
 
 export interface CallMessage {
   type: "call";

@@ -312,4 +312,69 @@ await test("a_student_reports_a_message_a_teachers_mute_refuses_their_sends_and_
 });
 
 await browser.close();
+await test("options_of_the_wrong_shape_throw_a_type_error", async () => {
+  const page = await open("student", 5);
+  const cases = [
+    ["not a url", true, "URL"],
+    ["ftp://example.com", true, "http://"],
+    ["http://localhost:4000", false, "getToken"],
+  ];
+  for (const [url, withToken, says] of cases) {
+    const got = await page.evaluate(
+      ([url, withToken]) => {
+        try {
+          new window.ChatClient({ url, getToken: withToken ? () => "t" : "a token" });
+          return null;
+        } catch (e) {
+          return { typeError: e instanceof TypeError, message: String(e.message), code: e.code };
+        }
+      },
+      [url, withToken],
+    );
+    if (!got || !got.typeError || !got.message.includes(says) || got.code !== undefined) {
+      throw new Error(`${url}: ${JSON.stringify(got)}`);
+    }
+  }
+  // A call with a user of the wrong shape rejects with the stable code, naming the shape.
+  const refused = await page.evaluate(() =>
+    window.chat.send({ role: "parent", id: 1 }, "hi").then(
+      () => null,
+      (e) => ({ code: e.code, codeName: e.codeName, message: e.message }),
+    ),
+  );
+  if (refused?.codeName !== "bad_user_id" || refused.code !== 24 || !refused.message.includes("role")) {
+    throw new Error(`unexpected ${JSON.stringify(refused)}`);
+  }
+  await page.close();
+});
+
+await test("the_server_restarts_a_queued_send_goes_once_and_300_missed_messages_arrive_once_in_order", async () => {
+  const teacher = await open("teacher", 3);
+  const student = await open("student", 6);
+  await post("/restart");
+  // Sent while the server was away (or just back): queued, then committed once.
+  const sent = await teacher.evaluate(() => window.chat.send({ role: "student", id: 6 }, "after the restart"));
+  await student.waitForFunction((id) => window.received.some((m) => m.id === id), sent.id, { timeout: 15000 });
+  const statuses = await teacher.evaluate(() => window.statuses);
+  if (!statuses.includes("reconnecting") || statuses.at(-1) !== "open") throw new Error(`statuses ${statuses}`);
+  await teacher.close();
+
+  // The server goes away; meanwhile 300 messages are written by someone else.
+  const before = await student.evaluate(() => window.received.length);
+  await withOutage(async (start) => {
+    await student.waitForFunction(() => document.body.dataset.status === "reconnecting", null, { timeout: 15000 });
+    await post("/inject?from=teacher:3&to=student:6&n=300");
+    await start();
+    await student.waitForFunction(() => window.caughtUp.length > 0, null, { timeout: 20000 });
+  });
+  const [done] = await student.evaluate(() => window.caughtUp);
+  if (done.count !== 300 || !(done.conversations?.length >= 1)) throw new Error(`caughtUp ${JSON.stringify(done).slice(0, 300)}`);
+  const missed = await student.evaluate((n) => window.received.slice(n).map((m) => m.content), before);
+  const expected = Array.from({ length: 300 }, (_, i) => `offline ${i + 1}`);
+  if (JSON.stringify(missed) !== JSON.stringify(expected)) {
+    throw new Error(`each missed message once, in order: got ${missed.length}: ${missed.slice(0, 5)}...`);
+  }
+  await student.close();
+});
+
 process.exit(finish());

@@ -37,8 +37,8 @@ psql(
   dbUrl.toString(),
   `CREATE TABLE "Teacher" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
    CREATE TABLE "Student" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
-   INSERT INTO "Teacher" (name) VALUES ('T-Alice'), ('T-Bob');
-   INSERT INTO "Student" (name) VALUES ('S-Carol'), ('S-Dan'), ('S-Eve');`,
+   INSERT INTO "Teacher" (name) VALUES ('T-Alice'), ('T-Bob'), ('T-Cleo');
+   INSERT INTO "Student" (name) VALUES ('S-Carol'), ('S-Dan'), ('S-Eve'), ('S-Finn'), ('S-Gus'), ('S-Hana');`,
 );
 
 let server = null;

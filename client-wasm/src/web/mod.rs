@@ -1,24 +1,268 @@
-//! The browser transport and the JavaScript API (`ChatClient`), exported with wasm-bindgen.
+//! The browser side of the SDK, as small as it can be: the sans-IO [`Session`] exported to
+//! JavaScript with wasm-bindgen as `Core`, taking and giving only numbers, strings and bytes.
 //!
-//! The sans-IO [`Session`] does the work; this module only moves bytes between it and a
-//! `WebSocket`, keeps one `setTimeout` armed for [`Session::poll_timeout`], calls the
-//! app's `getToken`, and turns events into promise resolutions and listener calls.
-//! Every closure handed to the browser is owned here and unregistered on drop (never
-//! leaked with `forget`), except one-shot promise callbacks, which free themselves.
-//! JavaScript callbacks are invoked only after the internal borrow is released, so a
-//! handler may call back into the client.
+//! Everything that touches the browser (the `WebSocket`, the one `setTimeout`, the app's
+//! `getToken`, the `online`/`offline` events, promises and listeners) is the package's
+//! TypeScript (`pkg/src/connection.ts`), which feeds the core each input with the time and
+//! then drains it: [`Core::action`] (open, close, fetch a token), [`Core::transmit`] (frames
+//! to write), [`Core::event`] (what the app hears, as JSON text: see [`crate::json`]) and
+//! [`Core::deadline`]. An earlier design did that IO here through web-sys and built every
+//! event object field by field across the boundary; moving it to TypeScript halved the
+//! bundle (BENCHMARKS.md, "Browser bundle").
 //!
-//! Layout, in layers (after automerge-wasm): `client` holds the exported `ChatClient` and
-//! checks its options; `driver` moves bytes and time between the session and the browser
-//! (the socket, the timer, the token provider); `listeners` turns the session's events into
-//! promise resolutions and listener calls; `convert` maps values to and from JavaScript;
-//! `types` holds the TypeScript declarations of all of it.
+//! Users cross as `[role, id]` pairs of integers (role 0 teacher, 1 student); calls that
+//! fail at once return the negated protocol error code.
 
-mod client;
-mod convert;
-mod driver;
-mod listeners;
-mod types;
+use alloc::string::String;
+use alloc::vec::Vec;
 
-pub use client::ChatClient;
-pub use types::*;
+use chat_protocol::{Cursor, ErrorCode, MessageId, Role, UserRef};
+use wasm_bindgen::prelude::*;
+
+use crate::core::{Action, Request, Session, Timings, TokenPurpose};
+
+/// The session, for the package's TypeScript.
+#[wasm_bindgen]
+pub struct Core {
+    session: Session,
+}
+
+/// Milliseconds since the epoch, as JavaScript's `Date.now()` gives them.
+#[allow(clippy::cast_possible_truncation)]
+fn ms(now: f64) -> i64 {
+    now as i64
+}
+
+/// `users[2k], users[2k+1]`: role (0 teacher, 1 student) and id.
+fn user_at(users: &[i32], k: usize) -> Result<UserRef, ErrorCode> {
+    match users.get(2 * k..2 * k + 2) {
+        Some(&[0, id]) => Ok(UserRef::new(Role::Teacher, id)),
+        Some(&[1, id]) => Ok(UserRef::new(Role::Student, id)),
+        _ => Err(ErrorCode::BAD_USER_ID),
+    }
+}
+
+fn message_id(id: Option<String>) -> Result<MessageId, ErrorCode> {
+    id.as_deref().and_then(MessageId::parse).ok_or(ErrorCode::BAD_MESSAGE_ID)
+}
+
+/// A cursor from its parts; `None` when `id` is absent.
+#[allow(clippy::cast_possible_truncation)]
+fn cursor(at: f64, id: Option<String>) -> Result<Option<Cursor>, ErrorCode> {
+    match id {
+        None => Ok(None),
+        Some(id) => Ok(Some(Cursor { at: at as i64, id: message_id(Some(id))? })),
+    }
+}
+
+/// The request of kind `kind` (the order of `Connection`'s `KINDS` in the package).
+fn request(
+    kind: u32,
+    users: &[i32],
+    id: Option<String>,
+    at: f64,
+    text: Option<String>,
+    n: u32,
+) -> Result<Request, ErrorCode> {
+    let flag = n != 0;
+    let limit = u16::try_from(n).unwrap_or(u16::MAX);
+    Ok(match kind {
+        0 => Request::History { peer: user_at(users, 0)?, before: cursor(at, id)?, limit },
+        1 => Request::Conversations,
+        2 => Request::MarkRead { peer: user_at(users, 0)?, up_to: cursor(at, id)?.ok_or(ErrorCode::BAD_MESSAGE_ID)? },
+        3 => Request::Typing { peer: user_at(users, 0)?, on: flag },
+        4 => Request::WatchPresence {
+            users: (0..users.len() / 2).map(|k| user_at(users, k)).collect::<Result<Vec<_>, _>>()?,
+        },
+        5 => Request::Block { user: user_at(users, 0)?, blocked: flag },
+        6 => Request::Blocks,
+        7 => Request::Report { id: message_id(id)?, reason: text.unwrap_or_default() },
+        8 => Request::Edit { id: message_id(id)?, content: text.unwrap_or_default() },
+        9 => Request::Delete { id: message_id(id)? },
+        10 => Request::SuperviseConversations { student: user_at(users, 0)? },
+        11 => Request::SuperviseRevisions { student: user_at(users, 0)?, id: message_id(id)? },
+        12 => Request::SuperviseHistory {
+            student: user_at(users, 0)?,
+            peer: user_at(users, 1)?,
+            before: cursor(at, id)?,
+            limit,
+        },
+        _ => return Err(ErrorCode::BAD_FRAME),
+    })
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// A session; `seed` (two random 32-bit halves) seeds its message ids and backoff jitter.
+    #[wasm_bindgen(constructor)]
+    #[must_use]
+    pub fn new(seed_low: u32, seed_high: u32) -> Core {
+        Core { session: Session::new(Timings::default(), u64::from(seed_high) << 32 | u64::from(seed_low)) }
+    }
+
+    /// Connects (and keeps reconnecting until `close` or an `unauthorized` refusal).
+    pub fn connect(&mut self, now: f64) {
+        self.session.connect(ms(now));
+    }
+
+    /// Closes for good; pending calls fail with `client_closed`.
+    pub fn close(&mut self, now: f64) {
+        self.session.close(ms(now));
+    }
+
+    /// The browser's `online` (true) or `offline` (false) event.
+    pub fn network(&mut self, now: f64, online: bool) {
+        if online {
+            self.session.handle_online(ms(now));
+        } else {
+            self.session.handle_offline(ms(now));
+        }
+    }
+
+    /// The socket opened.
+    pub fn opened(&mut self, now: f64) {
+        self.session.handle_open(ms(now));
+    }
+
+    /// A binary frame arrived.
+    pub fn frame(&mut self, now: f64, bytes: &[u8]) {
+        self.session.handle_frame(ms(now), bytes);
+    }
+
+    /// The socket closed (`code` -1: it failed without a close code).
+    pub fn closed(&mut self, now: f64, code: i32) {
+        self.session.handle_close(ms(now), u16::try_from(code).ok());
+    }
+
+    /// The armed timer fired.
+    pub fn timeout(&mut self, now: f64) {
+        self.session.handle_timeout(ms(now));
+    }
+
+    /// The app's token for `purpose` (0 connect, 1 refresh), or `undefined` when `getToken` failed.
+    pub fn token(&mut self, now: f64, purpose: u32, token: Option<String>) {
+        let purpose = if purpose == 0 { TokenPurpose::Connect } else { TokenPurpose::Refresh };
+        match token {
+            Some(token) => self.session.handle_token(ms(now), purpose, token),
+            None => self.session.handle_token_error(ms(now), purpose),
+        }
+    }
+
+    /// Continues where another client of this user left off (see `resumeFrom` in the package).
+    #[wasm_bindgen(js_name = resumeFrom)]
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    pub fn resume_from(&mut self, position: f64) {
+        self.session.resume_from(position.max(0.0) as u64);
+    }
+
+    /// A fresh message id (a UUIDv7 string).
+    #[wasm_bindgen(js_name = newMessageId)]
+    pub fn new_message_id(&mut self, now: f64) -> String {
+        self.session.new_message_id(ms(now)).hyphenated().as_str().into()
+    }
+
+    /// Queues a send of `content` to `to` (`[role, id]`) with id `id`; 0, or the negated
+    /// error code of a send refused at once.
+    pub fn send(&mut self, now: f64, to: &[i32], content: String, id: String) -> i32 {
+        let sent = user_at(to, 0)
+            .and_then(|to| Ok((to, message_id(Some(id))?)))
+            .and_then(|(to, id)| self.session.send_with_id(ms(now), id, to, content));
+        match sent {
+            Ok(_) => 0,
+            Err(code) => -i32::from(code.0),
+        }
+    }
+
+    /// Starts a request of kind `kind` (see `request` above for the arguments each takes):
+    /// its id, or the negated error code of a request refused at once.
+    #[allow(clippy::needless_pass_by_value, clippy::too_many_arguments)]
+    pub fn request(
+        &mut self,
+        now: f64,
+        kind: u32,
+        users: &[i32],
+        id: Option<String>,
+        at: f64,
+        text: Option<String>,
+        n: u32,
+    ) -> f64 {
+        match request(kind, users, id, at, text, n).and_then(|r| self.session.request(ms(now), r)) {
+            Ok(req) => req.into(),
+            Err(code) => -f64::from(code.0),
+        }
+    }
+
+    /// The next thing to do: -1 nothing, 0 open the socket, 1 fetch a token to connect, 2 fetch
+    /// one to refresh, 1000 + code: close the socket with that close code.
+    pub fn action(&mut self) -> i32 {
+        match self.session.poll_action() {
+            None => -1,
+            Some(Action::Open) => 0,
+            Some(Action::FetchToken(TokenPurpose::Connect)) => 1,
+            Some(Action::FetchToken(TokenPurpose::Refresh)) => 2,
+            Some(Action::Close(code)) => 1000 + i32::from(code),
+        }
+    }
+
+    /// The next frame to write to the socket.
+    pub fn transmit(&mut self) -> Option<Vec<u8>> {
+        self.session.poll_transmit()
+    }
+
+    /// The next event for the app, as JSON text (`crate::json`).
+    pub fn event(&mut self) -> Option<String> {
+        while let Some(event) = self.session.poll_event() {
+            let status = self.session.status().as_str();
+            if let Some(json) = crate::json::event(&event, status, self.session.position().unwrap_or(0)) {
+                return Some(json);
+            }
+        }
+        None
+    }
+
+    /// When to call `timeout` next (ms since the epoch), or -1.
+    #[allow(clippy::cast_precision_loss)]
+    #[must_use]
+    pub fn deadline(&self) -> f64 {
+        self.session.poll_timeout().map_or(-1.0, |at| at as f64)
+    }
+
+    /// The connection status.
+    #[must_use]
+    pub fn status(&self) -> String {
+        self.session.status().as_str().into()
+    }
+
+    /// Who the server says this client is, once welcomed: `[role, id]`, or empty.
+    #[must_use]
+    pub fn user(&self) -> Vec<i32> {
+        self.session.user().map_or_else(Vec::new, |u| alloc::vec![i32::from(u.role == Role::Student), u.id])
+    }
+}
+
+/// The WebSocket endpoint for the app's server URL (see [`crate::url::websocket_url`]), or
+/// the sentence saying what is wrong with it (which starts with neither `ws://` nor `wss://`).
+#[wasm_bindgen(js_name = websocketUrl)]
+#[must_use]
+pub fn websocket_url(url: &str) -> String {
+    crate::url::websocket_url(url).unwrap_or_else(Into::into)
+}
+
+/// A protocol error code's name (`not_allowed`) and whether it is worth retrying, as
+/// `name` or `name!` (retryable): for errors the package raises itself.
+#[wasm_bindgen(js_name = errorName)]
+#[must_use]
+pub fn error_name(code: u16) -> String {
+    let code = ErrorCode(code);
+    let mut name = String::from(code.name());
+    if code.is_retryable() {
+        name.push('!');
+    }
+    name
+}
+
+impl core::fmt::Debug for Core {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Core")
+    }
+}

@@ -1,10 +1,6 @@
-//! The TypeScript declarations of the package: the custom section wasm-bindgen copies into
-//! `chat_sdk.d.ts`, and the typed stand-ins for `JsValue` that the exports use.
+// The package's data types: what the wasm core's events carry (as JSON, see
+// client-wasm/src/json.rs) and what the app passes in.
 
-use wasm_bindgen::prelude::*;
-
-#[wasm_bindgen(typescript_custom_section)]
-const TYPES: &'static str = r#"
 /** A user: role and id together (teacher 1 and student 1 are different people). */
 export interface UserRef { role: "teacher" | "student"; id: number }
 /** A position in a conversation: a message's createdAt (ms since the epoch) and id. */
@@ -26,13 +22,13 @@ export interface Conversation { peer: UserRef; peerName: string; last: Message; 
 export interface HistoryPage { messages: Message[]; next: Cursor | null }
 export interface HistoryOptions { before?: Cursor | null; limit?: number }
 export type Status = "idle" | "connecting" | "open" | "reconnecting" | "unauthorized" | "closed";
-export interface ChatClientOptions {
+export interface ConnectionOptions {
   /** The chat server: NEXT_PUBLIC_SOCKET_URL as written (http://localhost:4000), or a ws(s):// URL. */
   url: string;
   /** Returns a fresh token from your app; called on every (re)connect and before expiry. */
-  getToken: () => Promise<string>;
+  getToken: () => Promise<string> | string;
 }
-export interface ChatEventMap {
+export interface ConnectionEventMap {
   /** A message to or from this user. `live` is false for messages caught up after a disconnect.
    * `position`: the client's message log position after it (what another tab resumes from).
    * `quiet`: sent to this student during the school's quiet hours: show it, do not notify. */
@@ -52,40 +48,9 @@ export interface ChatEventMap {
 export interface Revision { at: number; deleted: boolean; before: string }
 /** Errors carry the protocol's stable error code. */
 export interface ChatError extends Error { code: number; codeName: string; retryable: boolean }
-export interface ChatClient {
-  /** Subscribes to an event; returns the function that unsubscribes. */
-  on<K extends keyof ChatEventMap>(event: K, handler: (event: ChatEventMap[K]) => void): () => void;
-}
-"#;
+/** A ChatError as plain data (it crosses between tabs, and out of the core, like this). */
+export interface WireError { message: string; code: number; codeName: string; retryable: boolean }
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(typescript_type = "ChatClientOptions")]
-    pub type ChatClientOptions;
-    #[wasm_bindgen(typescript_type = "UserRef")]
-    pub type JsUserRef;
-    #[wasm_bindgen(typescript_type = "UserRef[]")]
-    pub type JsUserRefs;
-    #[wasm_bindgen(typescript_type = "Cursor")]
-    pub type JsCursor;
-    #[wasm_bindgen(typescript_type = "HistoryOptions")]
-    pub type JsHistoryOptions;
-    #[wasm_bindgen(typescript_type = "Promise<Message>")]
-    pub type PromiseMessage;
-    #[wasm_bindgen(typescript_type = "Promise<HistoryPage>")]
-    pub type PromiseHistory;
-    #[wasm_bindgen(typescript_type = "Promise<Conversation[]>")]
-    pub type PromiseConversations;
-    #[wasm_bindgen(typescript_type = "Promise<number>")]
-    pub type PromiseNumber;
-    #[wasm_bindgen(typescript_type = "Promise<void>")]
-    pub type PromiseVoid;
-    #[wasm_bindgen(typescript_type = "Promise<UserRef[]>")]
-    pub type PromiseUsers;
-    #[wasm_bindgen(typescript_type = "Promise<Revision[]>")]
-    pub type PromiseRevisions;
-    #[wasm_bindgen(typescript_type = "Status")]
-    pub type JsStatus;
-    #[wasm_bindgen(typescript_type = "UserRef | undefined")]
-    pub type JsMaybeUser;
+export function chatError(e: WireError): ChatError {
+  return Object.assign(new Error(e.message), { code: e.code, codeName: e.codeName, retryable: e.retryable });
 }

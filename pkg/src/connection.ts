@@ -1,0 +1,350 @@
+// One connection to the chat server: the browser's side of the wasm core (client-wasm/src/web).
+// The core is the session state machine, sans IO; this class does its IO: the WebSocket, the one
+// armed setTimeout, the app's getToken, the online/offline events, and turns the core's events
+// (JSON text) into promise settlements and listener calls. After every input it drains the core
+// (pump): actions, frames to write, events, then re-arms the timer.
+import { Core, errorName, websocketUrl } from "./chat_sdk.js";
+import type { Method } from "./tabs.js";
+import {
+  type ChatError,
+  type ConnectionEventMap,
+  type ConnectionOptions,
+  type Cursor,
+  type HistoryOptions,
+  type Message,
+  type Status,
+  type UserRef,
+  type WireError,
+  chatError,
+} from "./types.js";
+
+type Settle = [resolve: (value: never) => void, reject: (error: ChatError) => void];
+type Listener = (payload: never) => void;
+/** An event of the core, as its JSON says (client-wasm/src/json.rs). */
+type CoreEvent =
+  | { t: "sent"; message: Message }
+  | { t: "sendFailed"; id: string; error: WireError }
+  | { t: "response"; req: number; value: unknown }
+  | { t: "requestFailed"; req: number; error: WireError }
+  | ({ t: keyof ConnectionEventMap } & Record<string, unknown>);
+
+/** The core's request kinds, in its order (`request` in client-wasm/src/web/mod.rs). */
+const KINDS: readonly Method[] = [
+  "history",
+  "conversations",
+  "markRead",
+  "setTyping",
+  "watchPresence",
+  "block",
+  "blocks",
+  "report",
+  "editMessage",
+  "deleteMessage",
+  "superviseConversations",
+  "superviseRevisions",
+  "superviseHistory",
+];
+
+/** What a refusal at once says, where more than its code name helps. */
+const SAYS: Record<number, string> = {
+  23: "a message id is a UUID string, and a cursor is { at: number, id: string }",
+  24: 'a user is { role: "teacher" | "student", id: number }',
+};
+
+/** A refusal of the core's (or of the server's, with its words) as a ChatError. */
+export function refusal(code: number, message?: string): ChatError {
+  const name = errorName(code);
+  const codeName = name.replace("!", "");
+  return chatError({ code, codeName, retryable: name !== codeName, message: message ?? SAYS[code] ?? codeName });
+}
+
+/** `[role, id]` pairs as the core takes users: role 0 teacher, 1 student, -1 not a user. */
+function pairs(users: UserRef[]): Int32Array {
+  return Int32Array.from(
+    users.flatMap((u) => {
+      const ok = Number.isInteger(u?.id) && u.id >= -0x80000000 && u.id <= 0x7fffffff;
+      return [ok ? ["teacher", "student"].indexOf(u.role) : -1, ok ? u.id : 0];
+    }),
+  );
+}
+
+/** A cursor's parts: its id ("" if it has none: a refusal) and time; no id for no cursor. */
+function parts(cursor: Cursor | null | undefined): [string | undefined, number] {
+  if (cursor == null) return [undefined, 0];
+  return [typeof cursor.id === "string" ? cursor.id : "", Number(cursor.at) || 0];
+}
+
+export class Connection {
+  readonly #core: Core;
+  readonly #url: string;
+  readonly #getToken: () => Promise<string> | string;
+  #ws: WebSocket | null = null;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #busy = false;
+  #again = false;
+  readonly #sends = new Map<string, Settle[]>();
+  readonly #requests = new Map<number, Settle>();
+  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #network = (e: Event) => this.#input(() => this.#core.network(Date.now(), e.type === "online"));
+
+  /** Throws a TypeError for options of the wrong shape. */
+  constructor(options: ConnectionOptions) {
+    const url = websocketUrl(String(options?.url ?? ""));
+    if (!url.startsWith("ws")) throw new TypeError(url);
+    if (typeof options.getToken !== "function") {
+      throw new TypeError("options.getToken must be a function returning a token (or a promise of one)");
+    }
+    this.#url = url;
+    this.#getToken = options.getToken;
+    const seed = crypto.getRandomValues(new Uint32Array(2));
+    this.#core = new Core(seed[0], seed[1] ^ Date.now());
+    globalThis.addEventListener?.("online", this.#network);
+    globalThis.addEventListener?.("offline", this.#network);
+  }
+
+  get status(): Status {
+    return this.#core.status() as Status;
+  }
+
+  /** Who the server says this client is, once connected. */
+  get user(): UserRef | undefined {
+    const [role, id] = this.#core.user();
+    return role === undefined ? undefined : { role: role ? "student" : "teacher", id };
+  }
+
+  connect(): void {
+    this.#input(() => this.#core.connect(Date.now()));
+  }
+
+  close(): void {
+    this.#input(() => this.#core.close(Date.now()));
+  }
+
+  /** Releases the core and every browser hook; after `close()`. */
+  free(): void {
+    clearTimeout(this.#timer);
+    globalThis.removeEventListener?.("online", this.#network);
+    globalThis.removeEventListener?.("offline", this.#network);
+    this.#drop();
+    this.#core.free();
+  }
+
+  resumeFrom(position: number): void {
+    this.#core.resumeFrom(position);
+  }
+
+  newMessageId(): string {
+    return this.#core.newMessageId(Date.now());
+  }
+
+  on<K extends keyof ConnectionEventMap>(event: K, handler: (payload: ConnectionEventMap[K]) => void): () => void {
+    const set = this.#listeners.get(event) ?? new Set<Listener>();
+    this.#listeners.set(event, set);
+    set.add(handler as Listener);
+    return () => set.delete(handler as Listener);
+  }
+
+  /** Queues a send with id `id`; resolves with the stored message once the server committed it. */
+  send(to: UserRef, content: string, id: string): Promise<Message> {
+    return new Promise((resolve, reject) => {
+      let code = 0;
+      this.#input(() => {
+        code = this.#core.send(Date.now(), pairs([to]), String(content), String(id));
+        // The same id may be queued twice (restored after a reload): every caller hears.
+        if (code === 0) this.#sends.set(id, [...(this.#sends.get(id) ?? []), [resolve as never, reject]]);
+      });
+      if (code !== 0) reject(refusal(-code));
+    });
+  }
+
+  /** Any other call: resolves with the server's answer. */
+  call(method: Method, args: unknown[]): Promise<unknown> {
+    let users: UserRef[] = [];
+    let cursor: Cursor | null | undefined;
+    let text: string | undefined;
+    let id: string | undefined;
+    let n = 0;
+    const a = args as [never, never, never];
+    switch (method) {
+      case "history":
+      case "superviseHistory": {
+        const history = method === "history";
+        users = history ? [a[0]] : [a[0], a[1]];
+        const options = (history ? a[1] : a[2]) as HistoryOptions | null | undefined;
+        cursor = options?.before;
+        const limit = Number(options?.limit ?? 50);
+        n = Number.isNaN(limit) ? 50 : Math.min(Math.max(Math.trunc(limit), 0), 65_535);
+        break;
+      }
+      case "markRead":
+        users = [a[0]];
+        cursor = a[1] ?? { at: 0, id: "" };
+        break;
+      case "setTyping":
+      case "block":
+        users = [a[0]];
+        n = a[1] ? 1 : 0;
+        break;
+      case "watchPresence":
+        users = Array.from(a[0] as UserRef[]);
+        break;
+      case "superviseConversations":
+        users = [a[0]];
+        break;
+      case "superviseRevisions":
+        users = [a[0]];
+        id = String(a[1]);
+        break;
+      default:
+        // report, editMessage, deleteMessage: the message id, then the text.
+        id = String(a[0]);
+        text = a[1] === undefined ? undefined : String(a[1]);
+    }
+    const [cursorId, at] = parts(cursor);
+    return new Promise((resolve, reject) => {
+      let req = 0;
+      this.#input(() => {
+        req = this.#core.request(Date.now(), KINDS.indexOf(method), pairs(users), id ?? cursorId, at, text, n);
+        if (req >= 0) this.#requests.set(req, [resolve as never, reject]);
+      });
+      if (req < 0) reject(refusal(-req));
+    });
+  }
+
+  /** Runs one input of the core, then drains it. */
+  #input(f: () => void): void {
+    f();
+    this.#pump();
+  }
+
+  #pump(): void {
+    // An input from inside the loop (a socket closing as it is written to) drains in the loop.
+    if (this.#busy) {
+      this.#again = true;
+      return;
+    }
+    this.#busy = true;
+    const calls: [Listener, unknown][] = [];
+    try {
+      do {
+        this.#again = false;
+        for (let action; (action = this.#core.action()) >= 0; ) {
+          if (action === 0) this.#open();
+          else if (action < 1000) this.#fetchToken(action - 1);
+          else this.#drop(action - 1000);
+        }
+        for (let bytes; (bytes = this.#core.transmit()); ) {
+          try {
+            this.#ws?.send(bytes);
+          } catch {
+            this.#drop();
+            this.#core.closed(Date.now(), -1);
+            this.#again = true;
+          }
+        }
+        for (let json; (json = this.#core.event()); ) {
+          this.#again = true;
+          this.#route(JSON.parse(json) as CoreEvent, calls);
+        }
+      } while (this.#again);
+    } finally {
+      this.#busy = false;
+    }
+    clearTimeout(this.#timer);
+    const at = this.#core.deadline();
+    if (at >= 0) {
+      this.#timer = setTimeout(() => this.#input(() => this.#core.timeout(Date.now())), Math.min(Math.max(at - Date.now(), 0), 0x7fffffff));
+    }
+    // The app's code runs last, with the core at rest: a handler may call the client again.
+    for (const [f, payload] of calls) {
+      try {
+        f(payload as never);
+      } catch (error) {
+        console.error(error);
+      }
+    }
+  }
+
+  /** One event of the core: the promises it settles and the listeners it calls, queued in `calls`. */
+  #route(event: CoreEvent, calls: [Listener, unknown][]): void {
+    switch (event.t) {
+      case "sent":
+      case "sendFailed": {
+        const id = event.t === "sent" ? (event.message as Message).id : (event.id as string);
+        for (const [resolve, reject] of this.#sends.get(id) ?? []) {
+          if (event.t === "sent") calls.push([resolve as Listener, event.message]);
+          else calls.push([reject as Listener, chatError(event.error as WireError)]);
+        }
+        this.#sends.delete(id);
+        return;
+      }
+      case "response":
+      case "requestFailed": {
+        const waiting = this.#requests.get(event.req as number);
+        this.#requests.delete(event.req as number);
+        if (!waiting) return;
+        if (event.t === "response") calls.push([waiting[0] as Listener, event.value]);
+        else calls.push([waiting[1] as Listener, chatError(event.error as WireError)]);
+        return;
+      }
+      default: {
+        const { t, ...payload } = event;
+        for (const f of this.#listeners.get(t) ?? []) calls.push([f, payload]);
+      }
+    }
+  }
+
+  #open(): void {
+    this.#drop();
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.#url);
+    } catch {
+      this.#core.closed(Date.now(), -1);
+      this.#again = true;
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    // Events of a socket this connection has since let go are ignored.
+    const mine = (f: () => void) => () => {
+      if (this.#ws === ws) this.#input(f);
+    };
+    ws.onopen = mine(() => this.#core.opened(Date.now()));
+    ws.onmessage = (e: MessageEvent) => {
+      if (e.data instanceof ArrayBuffer) mine(() => this.#core.frame(Date.now(), new Uint8Array(e.data)))();
+    };
+    ws.onclose = (e: CloseEvent) =>
+      mine(() => {
+        this.#ws = null;
+        this.#core.closed(Date.now(), e.code);
+      })();
+    this.#ws = ws;
+  }
+
+  /** Lets the socket go, closing it (with `code`, if given). */
+  #drop(code?: number): void {
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      try {
+        // Closing an already closed socket is harmless; a code the browser refuses is not worth an error.
+        ws.close(code);
+      } catch {
+        ws.close();
+      }
+    }
+  }
+
+  #fetchToken(purpose: number): void {
+    const answer = (token?: unknown) =>
+      this.#input(() => this.#core.token(Date.now(), purpose, typeof token === "string" ? token : undefined));
+    try {
+      Promise.resolve(this.#getToken()).then(answer, () => answer());
+    } catch {
+      // A getToken that throws at once.
+      this.#core.token(Date.now(), purpose, undefined);
+      this.#again = true;
+    }
+  }
+}
