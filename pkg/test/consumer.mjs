@@ -310,8 +310,6 @@ await test("a_student_reports_a_message_a_teachers_mute_refuses_their_sends_and_
   await teacher.close();
   await student.close();
 });
-
-await browser.close();
 await test("options_of_the_wrong_shape_throw_a_type_error", async () => {
   const page = await open("student", 5);
   const cases = [
@@ -360,14 +358,14 @@ await test("the_server_restarts_a_queued_send_goes_once_and_300_missed_messages_
   await teacher.close();
 
   // The server goes away; meanwhile 300 messages are written by someone else.
-  const before = await student.evaluate(() => window.received.length);
+  const [before, catchUps] = await student.evaluate(() => [window.received.length, window.caughtUp.length]);
   await withOutage(async (start) => {
     await student.waitForFunction(() => document.body.dataset.status === "reconnecting", null, { timeout: 15000 });
     await post("/inject?from=teacher:3&to=student:6&n=300");
     await start();
-    await student.waitForFunction(() => window.caughtUp.length > 0, null, { timeout: 20000 });
+    await student.waitForFunction((n) => window.caughtUp.length > n, catchUps, { timeout: 20000 });
   });
-  const [done] = await student.evaluate(() => window.caughtUp);
+  const done = await student.evaluate((n) => window.caughtUp[n], catchUps);
   if (done.count !== 300 || !(done.conversations?.length >= 1)) throw new Error(`caughtUp ${JSON.stringify(done).slice(0, 300)}`);
   const missed = await student.evaluate((n) => window.received.slice(n).map((m) => m.content), before);
   const expected = Array.from({ length: 300 }, (_, i) => `offline ${i + 1}`);
@@ -377,4 +375,5 @@ await test("the_server_restarts_a_queued_send_goes_once_and_300_missed_messages_
   await student.close();
 });
 
+await browser.close();
 process.exit(finish());

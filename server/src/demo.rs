@@ -8,10 +8,9 @@
 //! in demo mode, which says so in its log; a real app mints tokens for its signed-in user
 //! in its own route handler.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -45,19 +44,20 @@ pub(crate) const DEMO_USERS: &[(Role, &str)] = &[
 /// The files of the built `chat-sdk` package a page needs, held in memory.
 #[derive(Clone, Debug)]
 pub(crate) struct SdkFiles {
-    index_js: Bytes,
-    outbox_js: Bytes,
-    tabs_js: Bytes,
-    glue_js: Bytes,
+    /// The package's JavaScript modules, by file name (`SDK_MODULES`).
+    modules: Vec<(&'static str, Bytes)>,
     wasm: Bytes,
 }
+
+/// The modules of the package's entry point (`index.js` and what it imports).
+const SDK_MODULES: [&str; 6] = ["index.js", "connection.js", "types.js", "outbox.js", "tabs.js", "chat_sdk.js"];
 
 impl SdkFiles {
     /// Reads the package from `dir` (a `pkg/dist` built by `pkg/build.sh`).
     ///
     /// # Errors
     /// A sentence saying which file is missing and how to build it.
-    pub(crate) fn load(dir: &Path) -> Result<SdkFiles, String> {
+    pub(crate) fn load(dir: &std::path::Path) -> Result<SdkFiles, String> {
         let read = |name: &str| {
             std::fs::read(dir.join(name)).map(Bytes::from).map_err(|e| {
                 format!(
@@ -68,13 +68,8 @@ impl SdkFiles {
                 )
             })
         };
-        Ok(SdkFiles {
-            index_js: read("index.js")?,
-            outbox_js: read("outbox.js")?,
-            tabs_js: read("tabs.js")?,
-            glue_js: read("chat_sdk.js")?,
-            wasm: read("chat_sdk_bg.wasm")?,
-        })
+        let modules = SDK_MODULES.iter().map(|&name| Ok((name, read(name)?))).collect::<Result<_, String>>()?;
+        Ok(SdkFiles { modules, wasm: read("chat_sdk_bg.wasm")? })
     }
 }
 
@@ -159,10 +154,7 @@ pub(crate) fn routes(
     let demo = Arc::new(Demo { store, auth: Auth::new(token_secret), policy, sdk, hosts });
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
-        .route("/sdk/index.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.index_js.clone()) }))
-        .route("/sdk/outbox.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.outbox_js.clone()) }))
-        .route("/sdk/tabs.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.tabs_js.clone()) }))
-        .route("/sdk/chat_sdk.js", get(|State(d): State<Arc<Demo>>| async move { javascript(d.sdk.glue_js.clone()) }))
+        .route("/sdk/{module}", get(sdk_module))
         .route(
             "/sdk/chat_sdk_bg.wasm",
             get(|State(d): State<Arc<Demo>>| async move {
@@ -172,6 +164,14 @@ pub(crate) fn routes(
         .route("/demo/users", get(users))
         .route("/demo/token", get(token))
         .with_state(demo)
+}
+
+/// One JavaScript module of the package (the `.wasm` has a route of its own).
+async fn sdk_module(State(d): State<Arc<Demo>>, Path(module): Path<String>) -> Response {
+    match d.sdk.modules.iter().find(|(name, _)| *name == module) {
+        Some((_, body)) => javascript(body.clone()),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 fn javascript(body: Bytes) -> Response {
