@@ -15,6 +15,9 @@ bash pkg/build.sh
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
 export PATH="$TOOLS/wasm-bindgen-$WASM_BINDGEN_VERSION/bin:$PATH"
 
+echo "==> unit tests of the package's TypeScript (node:test)"
+node --test pkg/test/unit.mjs
+
 echo "==> TypeScript declarations (tsc --strict)"
 (cd pkg && node_modules/.bin/tsc -p test/tsconfig.json)
 

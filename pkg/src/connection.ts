@@ -3,7 +3,7 @@
 // armed setTimeout, the app's getToken, the online/offline events, and turns the core's events
 // (JSON text) into promise settlements and listener calls. After every input it drains the core
 // (pump): actions, frames to write, events, then re-arms the timer.
-import { Core, errorName, websocketUrl } from "./chat_sdk.js";
+import { Core, errorName } from "./chat_sdk.js";
 import type { Method } from "./tabs.js";
 import {
   type ChatError,
@@ -58,6 +58,23 @@ export function refusal(code: number, message?: string): ChatError {
   return chatError({ code, codeName, retryable: name !== codeName, message: message ?? SAYS[code] ?? codeName });
 }
 
+/**
+ * The WebSocket endpoint for the app's server URL: `http://host:4000` (the guide's
+ * NEXT_PUBLIC_SOCKET_URL) is `ws://host:4000/ws`, `https://` is `wss://`, a path prefix is kept
+ * (`https://school.example/chat` is `wss://school.example/chat/ws`), and a `ws(s)://` URL is used
+ * as written. The native client's `websocket_url` (client-wasm/src/url.rs) says the same in Rust;
+ * a TypeError says what is wrong with any other.
+ */
+export function websocketUrl(url: string): string {
+  url = url.trim();
+  if (/^wss?:\/\//.test(url)) return url;
+  const parts = /^http(s?):\/\/([^?#]*)/.exec(url);
+  if (!parts) throw new TypeError("the chat server URL must start with http://, https://, ws:// or wss://");
+  const rest = parts[2].replace(/\/+$/, "");
+  if (!rest || rest.startsWith("/")) throw new TypeError("the chat server URL has no host");
+  return `ws${parts[1]}://${rest}${rest.endsWith("/ws") ? "" : "/ws"}`;
+}
+
 /** `[role, id]` pairs as the core takes users: role 0 teacher, 1 student, -1 not a user. */
 function pairs(users: UserRef[]): Int32Array {
   return Int32Array.from(
@@ -90,7 +107,6 @@ export class Connection {
   /** Throws a TypeError for options of the wrong shape. */
   constructor(options: ConnectionOptions) {
     const url = websocketUrl(String(options?.url ?? ""));
-    if (!url.startsWith("ws")) throw new TypeError(url);
     if (typeof options.getToken !== "function") {
       throw new TypeError("options.getToken must be a function returning a token (or a promise of one)");
     }

@@ -240,14 +240,6 @@ impl Core {
     }
 }
 
-/// The WebSocket endpoint for the app's server URL (see [`crate::url::websocket_url`]), or
-/// the sentence saying what is wrong with it (which starts with neither `ws://` nor `wss://`).
-#[wasm_bindgen(js_name = websocketUrl)]
-#[must_use]
-pub fn websocket_url(url: &str) -> String {
-    crate::url::websocket_url(url).unwrap_or_else(Into::into)
-}
-
 /// A protocol error code's name (`not_allowed`) and whether it is worth retrying, as
 /// `name` or `name!` (retryable): for errors the package raises itself.
 #[wasm_bindgen(js_name = errorName)]
