@@ -84,7 +84,26 @@ impl ClientFrame {
     /// # Errors
     /// [`EncodeError::TooLarge`] if it exceeds [`MAX_CLIENT_FRAME_BYTES`].
     pub fn encode_into(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-        encode_into(self, buf, MAX_CLIENT_FRAME_BYTES)
+        let start = buf.len();
+        crate::encode::client_frame(self, buf);
+        let len = buf.len() - start;
+        if len > MAX_CLIENT_FRAME_BYTES {
+            buf.truncate(start);
+            return Err(EncodeError::TooLarge { len, max: MAX_CLIENT_FRAME_BYTES });
+        }
+        Ok(())
+    }
+
+    /// Encodes the frame with serde's derived encoder: what [`ClientFrame::encode`] (the
+    /// hand-written one of `crate::encode`) must agree with, kept for the tests that compare them.
+    ///
+    /// # Errors
+    /// [`EncodeError::TooLarge`] if it exceeds [`MAX_CLIENT_FRAME_BYTES`].
+    #[doc(hidden)]
+    pub fn encode_with_serde(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut buf = Vec::new();
+        encode_into(self, &mut buf, MAX_CLIENT_FRAME_BYTES)?;
+        Ok(buf)
     }
 
     /// Decodes one client frame, which must span all of `bytes`.

@@ -23,6 +23,7 @@ extern crate alloc;
 
 pub mod codec;
 mod decode;
+mod encode;
 pub mod error;
 pub mod frame;
 pub mod ids;
