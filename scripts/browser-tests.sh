@@ -42,8 +42,8 @@ for _ in $(seq 1 100); do grep -q '^HARNESS ' "$HARNESS_OUT" && break; sleep 0.2
 HARNESS="$(awk '/^HARNESS / { print $2 }' "$HARNESS_OUT")"
 [ -n "$HARNESS" ] || { echo "error: the test harness did not start" >&2; exit 1; }
 
-echo "==> wasm-bindgen-test in headless Chromium"
-CHAT_TEST_HARNESS="$HARNESS" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+echo "==> wasm-bindgen-test in headless Chromium (the exported core)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p chat-client --target wasm32-unknown-unknown --test web
 
 echo "==> Playwright consumer test"

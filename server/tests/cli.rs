@@ -350,8 +350,9 @@ async fn the_demo_has_its_own_host_setting_and_refuses_requests_for_other_hosts(
     let dir = tempdir();
     let sdk = dir.join("sdk");
     std::fs::create_dir_all(&sdk).unwrap();
-    for file in ["index.js", "outbox.js", "tabs.js", "chat_sdk.js", "chat_sdk_bg.wasm"] {
-        std::fs::write(sdk.join(file), "placeholder").unwrap();
+    let modules = ["index.js", "connection.js", "types.js", "outbox.js", "tabs.js", "chat_sdk.js"];
+    for file in modules.iter().chain(&["chat_sdk_bg.wasm"]) {
+        std::fs::write(sdk.join(file), format!("placeholder {file}")).unwrap();
     }
     let mut c = cmd(&dir);
     // serve's setting: the demo must not pick it up and listen on every interface.
@@ -374,6 +375,16 @@ async fn the_demo_has_its_own_host_setting_and_refuses_requests_for_other_hosts(
         let ok = token(host).await.unwrap();
         assert_eq!(ok.status(), 200, "{host}");
     }
+    // Every module of the package is served as JavaScript; nothing else under /sdk/ is.
+    for module in modules {
+        let got = http.get(format!("http://{addr}/sdk/{module}")).header(reqwest::header::HOST, "localhost").send();
+        let got = got.await.unwrap();
+        assert_eq!(got.status(), 200, "{module}");
+        assert!(got.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
+        assert_eq!(got.text().await.unwrap(), format!("placeholder {module}"));
+    }
+    let missing = http.get(format!("http://{addr}/sdk/react.js")).header(reqwest::header::HOST, "localhost").send();
+    assert_eq!(missing.await.unwrap().status(), 404);
     drop(demo);
 }
 
