@@ -33,62 +33,73 @@ fn ms(now: f64) -> i64 {
     now as i64
 }
 
-/// `users[2k], users[2k+1]`: role (0 teacher, 1 student) and id.
-fn user_at(users: &[i32], k: usize) -> Result<UserRef, ErrorCode> {
-    match users.get(2 * k..2 * k + 2) {
-        Some(&[0, id]) => Ok(UserRef::new(Role::Teacher, id)),
-        Some(&[1, id]) => Ok(UserRef::new(Role::Student, id)),
-        _ => Err(ErrorCode::BAD_USER_ID),
+/// A call's arguments as the package passes them, read with a sticky error (as the frame
+/// decoder reads: the first bad one is kept, later reads give defaults, no early exits).
+struct Args<'a> {
+    /// `[role, id]` pairs: role 0 teacher, 1 student.
+    users: &'a [i32],
+    error: Option<ErrorCode>,
+}
+
+impl Args<'_> {
+    fn fail(&mut self, code: ErrorCode) {
+        self.error.get_or_insert(code);
     }
-}
 
-fn message_id(id: Option<String>) -> Result<MessageId, ErrorCode> {
-    id.as_deref().and_then(MessageId::parse).ok_or(ErrorCode::BAD_MESSAGE_ID)
-}
-
-/// A cursor from its parts; `None` when `id` is absent.
-#[allow(clippy::cast_possible_truncation)]
-fn cursor(at: f64, id: Option<String>) -> Result<Option<Cursor>, ErrorCode> {
-    match id {
-        None => Ok(None),
-        Some(id) => Ok(Some(Cursor { at: at as i64, id: message_id(Some(id))? })),
+    /// The `k`th user.
+    fn user(&mut self, k: usize) -> UserRef {
+        match self.users.get(2 * k..2 * k + 2) {
+            Some(&[1, id]) => UserRef::new(Role::Student, id),
+            Some(&[0, id]) => UserRef::new(Role::Teacher, id),
+            _ => {
+                self.fail(ErrorCode::BAD_USER_ID);
+                UserRef::new(Role::Teacher, 0)
+            }
+        }
     }
-}
 
-/// The request of kind `kind` (the order of `Connection`'s `KINDS` in the package).
-fn request(
-    kind: u32,
-    users: &[i32],
-    id: Option<String>,
-    at: f64,
-    text: Option<String>,
-    n: u32,
-) -> Result<Request, ErrorCode> {
-    let flag = n != 0;
-    let limit = u16::try_from(n).unwrap_or(u16::MAX);
-    Ok(match kind {
-        0 => Request::History { peer: user_at(users, 0)?, before: cursor(at, id)?, limit },
-        1 => Request::Conversations,
-        2 => Request::MarkRead { peer: user_at(users, 0)?, up_to: cursor(at, id)?.ok_or(ErrorCode::BAD_MESSAGE_ID)? },
-        3 => Request::Typing { peer: user_at(users, 0)?, on: flag },
-        4 => Request::WatchPresence {
-            users: (0..users.len() / 2).map(|k| user_at(users, k)).collect::<Result<Vec<_>, _>>()?,
-        },
-        5 => Request::Block { user: user_at(users, 0)?, blocked: flag },
-        6 => Request::Blocks,
-        7 => Request::Report { id: message_id(id)?, reason: text.unwrap_or_default() },
-        8 => Request::Edit { id: message_id(id)?, content: text.unwrap_or_default() },
-        9 => Request::Delete { id: message_id(id)? },
-        10 => Request::SuperviseConversations { student: user_at(users, 0)? },
-        11 => Request::SuperviseRevisions { student: user_at(users, 0)?, id: message_id(id)? },
-        12 => Request::SuperviseHistory {
-            student: user_at(users, 0)?,
-            peer: user_at(users, 1)?,
-            before: cursor(at, id)?,
-            limit,
-        },
-        _ => return Err(ErrorCode::BAD_FRAME),
-    })
+    fn id(&mut self, id: Option<&str>) -> MessageId {
+        id.and_then(MessageId::parse).unwrap_or_else(|| {
+            self.fail(ErrorCode::BAD_MESSAGE_ID);
+            MessageId([0; 16])
+        })
+    }
+
+    /// A cursor from its parts; `None` when `id` is absent.
+    #[allow(clippy::cast_possible_truncation)]
+    fn cursor(&mut self, at: f64, id: Option<&str>) -> Option<Cursor> {
+        id.map(|id| Cursor { at: at as i64, id: self.id(Some(id)) })
+    }
+
+    /// The request of kind `kind` (the order of `KINDS` in the package's `connection.ts`).
+    fn request(&mut self, kind: u32, id: Option<&str>, at: f64, text: Option<String>, n: u32) -> Request {
+        let flag = n != 0;
+        let limit = u16::try_from(n).unwrap_or(u16::MAX);
+        match kind {
+            0 => Request::History { peer: self.user(0), before: self.cursor(at, id), limit },
+            1 => Request::Conversations,
+            2 => Request::MarkRead { peer: self.user(0), up_to: Cursor { at: at as i64, id: self.id(id) } },
+            3 => Request::Typing { peer: self.user(0), on: flag },
+            4 => Request::WatchPresence { users: (0..self.users.len() / 2).map(|k| self.user(k)).collect() },
+            5 => Request::Block { user: self.user(0), blocked: flag },
+            6 => Request::Blocks,
+            7 => Request::Report { id: self.id(id), reason: text.unwrap_or_default() },
+            8 => Request::Edit { id: self.id(id), content: text.unwrap_or_default() },
+            9 => Request::Delete { id: self.id(id) },
+            10 => Request::SuperviseConversations { student: self.user(0) },
+            11 => Request::SuperviseRevisions { student: self.user(0), id: self.id(id) },
+            12 => Request::SuperviseHistory {
+                student: self.user(0),
+                peer: self.user(1),
+                before: self.cursor(at, id),
+                limit,
+            },
+            _ => {
+                self.fail(ErrorCode::BAD_FRAME);
+                Request::Ping
+            }
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -163,10 +174,14 @@ impl Core {
 
     /// Queues a send of `content` to `to` (`[role, id]`) with id `id`; 0, or the negated
     /// error code of a send refused at once.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn send(&mut self, now: f64, to: &[i32], content: String, id: String) -> i32 {
-        let sent = user_at(to, 0)
-            .and_then(|to| Ok((to, message_id(Some(id))?)))
-            .and_then(|(to, id)| self.session.send_with_id(ms(now), id, to, content));
+        let mut args = Args { users: to, error: None };
+        let (to, id) = (args.user(0), args.id(Some(&id)));
+        let sent = match args.error {
+            Some(code) => Err(code),
+            None => self.session.send_with_id(ms(now), id, to, content),
+        };
         match sent {
             Ok(_) => 0,
             Err(code) => -i32::from(code.0),
@@ -186,7 +201,13 @@ impl Core {
         text: Option<String>,
         n: u32,
     ) -> f64 {
-        match request(kind, users, id, at, text, n).and_then(|r| self.session.request(ms(now), r)) {
+        let mut args = Args { users, error: None };
+        let request = args.request(kind, id.as_deref(), at, text, n);
+        let started = match args.error {
+            Some(code) => Err(code),
+            None => self.session.request(ms(now), request),
+        };
+        match started {
             Ok(req) => req.into(),
             Err(code) => -f64::from(code.0),
         }
