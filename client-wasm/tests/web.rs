@@ -33,12 +33,12 @@ fn transmitted(core: &mut Core) -> Vec<ClientFrame> {
 /// A core taken through connect, token, open and welcome, as the package drives it.
 fn welcomed() -> Core {
     let mut core = Core::new(1, 2);
-    core.connect(T0);
+    core.input(T0, 0, 0);
     assert_eq!(core.action(), 1, "fetch a token to connect");
     core.token(T0, 0, Some("tok".into()));
     assert_eq!(core.action(), 0, "open the socket");
     assert_eq!(core.action(), -1);
-    core.opened(T0);
+    core.input(T0, 2, 0);
     assert!(matches!(transmitted(&mut core)[..], [ClientFrame::Hello { .. }]));
     let welcome = ServerFrame::Welcome {
         user: ME,
@@ -49,7 +49,7 @@ fn welcomed() -> Core {
     };
     core.frame(T0, &welcome.encode().unwrap());
     assert_eq!(core.status(), "open");
-    assert_eq!(core.user(), [1, 3]);
+    assert_eq!(core.user(), 7.0, "2 * id + role (student)");
     core
 }
 
@@ -114,11 +114,11 @@ fn what_is_refused_at_once_comes_back_as_a_negated_code() {
 fn a_close_and_the_timer_take_the_core_to_reconnecting() {
     let mut core = welcomed();
     events(&mut core);
-    core.closed(T0 + 1.0, 1006);
+    core.input(T0 + 1.0, 3, 1006);
     let got = events(&mut core);
     assert!(got.iter().any(|e| get(e, "status").as_string().as_deref() == Some("reconnecting")), "{got:?}");
     let at = core.deadline();
     assert!(at > T0, "a reconnect is scheduled");
-    core.timeout(at);
+    core.input(at, 4, 0);
     assert_eq!(core.action(), 1, "a fresh token for the new connection");
 }

@@ -45,6 +45,17 @@ const KINDS: readonly Method[] = [
   "superviseHistory",
 ];
 
+/** The inputs of `Core.input` that carry only the time (client-wasm/src/web/mod.rs). */
+const enum Input {
+  Connect = 0,
+  Close = 1,
+  Opened = 2,
+  Closed = 3,
+  Timeout = 4,
+  Online = 5,
+  Offline = 6,
+}
+
 /** What a refusal at once says, where more than its code name helps. */
 const SAYS: Record<number, string> = {
   23: "a message id is a UUID string, and a cursor is { at: number, id: string }",
@@ -102,7 +113,7 @@ export class Connection {
   readonly #sends = new Map<string, Settle[]>();
   readonly #requests = new Map<number, Settle>();
   readonly #listeners = new Map<string, Set<Listener>>();
-  readonly #network = (e: Event) => this.#input(() => this.#core.network(Date.now(), e.type === "online"));
+  readonly #network = (e: Event) => this.#input(() => this.#core.input(Date.now(), e.type === "online" ? Input.Online : Input.Offline, 0));
 
   /** Throws a TypeError for options of the wrong shape. */
   constructor(options: ConnectionOptions) {
@@ -124,16 +135,17 @@ export class Connection {
 
   /** Who the server says this client is, once connected. */
   get user(): UserRef | undefined {
-    const [role, id] = this.#core.user();
-    return role === undefined ? undefined : { role: role ? "student" : "teacher", id };
+    // 2 * id + role (0 teacher, 1 student), or NaN.
+    const n = this.#core.user();
+    return Number.isNaN(n) ? undefined : { role: n & 1 ? "student" : "teacher", id: Math.floor(n / 2) };
   }
 
   connect(): void {
-    this.#input(() => this.#core.connect(Date.now()));
+    this.#input(() => this.#core.input(Date.now(), Input.Connect, 0));
   }
 
   close(): void {
-    this.#input(() => this.#core.close(Date.now()));
+    this.#input(() => this.#core.input(Date.now(), Input.Close, 0));
   }
 
   /** Releases the core and every browser hook; after `close()`. */
@@ -254,7 +266,7 @@ export class Connection {
             this.#ws?.send(bytes);
           } catch {
             this.#drop();
-            this.#core.closed(Date.now(), -1);
+            this.#core.input(Date.now(), Input.Closed, -1);
             this.#again = true;
           }
         }
@@ -269,7 +281,7 @@ export class Connection {
     clearTimeout(this.#timer);
     const at = this.#core.deadline();
     if (at >= 0) {
-      this.#timer = setTimeout(() => this.#input(() => this.#core.timeout(Date.now())), Math.min(Math.max(at - Date.now(), 0), 0x7fffffff));
+      this.#timer = setTimeout(() => this.#input(() => this.#core.input(Date.now(), Input.Timeout, 0)), Math.min(Math.max(at - Date.now(), 0), 0x7fffffff));
     }
     // The app's code runs last, with the core at rest: a handler may call the client again.
     for (const [f, payload] of calls) {
@@ -316,7 +328,7 @@ export class Connection {
     try {
       ws = new WebSocket(this.#url);
     } catch {
-      this.#core.closed(Date.now(), -1);
+      this.#core.input(Date.now(), Input.Closed, -1);
       this.#again = true;
       return;
     }
@@ -325,14 +337,14 @@ export class Connection {
     const mine = (f: () => void) => () => {
       if (this.#ws === ws) this.#input(f);
     };
-    ws.onopen = mine(() => this.#core.opened(Date.now()));
+    ws.onopen = mine(() => this.#core.input(Date.now(), Input.Opened, 0));
     ws.onmessage = (e: MessageEvent) => {
       if (e.data instanceof ArrayBuffer) mine(() => this.#core.frame(Date.now(), new Uint8Array(e.data)))();
     };
     ws.onclose = (e: CloseEvent) =>
       mine(() => {
         this.#ws = null;
-        this.#core.closed(Date.now(), e.code);
+        this.#core.input(Date.now(), Input.Closed, e.code);
       })();
     this.#ws = ws;
   }

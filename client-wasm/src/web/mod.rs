@@ -111,43 +111,28 @@ impl Core {
         Core { session: Session::new(Timings::default(), u64::from(seed_high) << 32 | u64::from(seed_low)) }
     }
 
-    /// Connects (and keeps reconnecting until `close` or an `unauthorized` refusal).
-    pub fn connect(&mut self, now: f64) {
-        self.session.connect(ms(now));
-    }
-
-    /// Closes for good; pending calls fail with `client_closed`.
-    pub fn close(&mut self, now: f64) {
-        self.session.close(ms(now));
-    }
-
-    /// The browser's `online` (true) or `offline` (false) event.
-    pub fn network(&mut self, now: f64, online: bool) {
-        if online {
-            self.session.handle_online(ms(now));
-        } else {
-            self.session.handle_offline(ms(now));
+    /// One of the inputs that carry only the time (and, for a close, its code), by number
+    /// (`INPUT` in `connection.ts`): 0 connect (and keep reconnecting until a close or an
+    /// `unauthorized` refusal), 1 close for good (pending calls fail with `client_closed`),
+    /// 2 the socket opened, 3 the socket closed (`code` -1 without a close code), 4 the armed
+    /// timer fired, 5 the browser went online, 6 offline. One entry point for the seven keeps
+    /// the glue and the wasm small.
+    pub fn input(&mut self, now: f64, what: u32, code: i32) {
+        let (now, s) = (ms(now), &mut self.session);
+        match what {
+            0 => s.connect(now),
+            1 => s.close(now),
+            2 => s.handle_open(now),
+            3 => s.handle_close(now, u16::try_from(code).ok()),
+            4 => s.handle_timeout(now),
+            5 => s.handle_online(now),
+            _ => s.handle_offline(now),
         }
-    }
-
-    /// The socket opened.
-    pub fn opened(&mut self, now: f64) {
-        self.session.handle_open(ms(now));
     }
 
     /// A binary frame arrived.
     pub fn frame(&mut self, now: f64, bytes: &[u8]) {
         self.session.handle_frame(ms(now), bytes);
-    }
-
-    /// The socket closed (`code` -1: it failed without a close code).
-    pub fn closed(&mut self, now: f64, code: i32) {
-        self.session.handle_close(ms(now), u16::try_from(code).ok());
-    }
-
-    /// The armed timer fired.
-    pub fn timeout(&mut self, now: f64) {
-        self.session.handle_timeout(ms(now));
     }
 
     /// The app's token for `purpose` (0 connect, 1 refresh), or `undefined` when `getToken` failed.
@@ -254,10 +239,11 @@ impl Core {
         self.session.status().as_str().into()
     }
 
-    /// Who the server says this client is, once welcomed: `[role, id]`, or empty.
+    /// Who the server says this client is, once welcomed, as one number: `2 * id + role`
+    /// (role 0 teacher, 1 student), or `NaN` before.
     #[must_use]
-    pub fn user(&self) -> Vec<i32> {
-        self.session.user().map_or_else(Vec::new, |u| alloc::vec![i32::from(u.role == Role::Student), u.id])
+    pub fn user(&self) -> f64 {
+        self.session.user().map_or(f64::NAN, |u| 2.0 * f64::from(u.id) + f64::from(u8::from(u.role == Role::Student)))
     }
 }
 
