@@ -375,5 +375,59 @@ await test("the_server_restarts_a_queued_send_goes_once_and_300_missed_messages_
   await student.close();
 });
 
+await test("the_token_is_refreshed_before_it_expires_without_dropping_the_connection", async () => {
+  const page = await open("teacher", 3);
+  // A second client on this page whose tokens live 3 s: the core asks for a fresh one a fifth
+  // of the lifetime before expiry, over the open connection.
+  await page.evaluate(async () => {
+    const config = await (await fetch("/config")).json();
+    window.tokenCalls = 0;
+    window.shortStatuses = [];
+    window.short = new window.ChatClient({
+      url: config.http,
+      getToken: () => {
+        window.tokenCalls += 1;
+        return fetch("/token?role=student&id=5&ttl=3").then((r) => r.text());
+      },
+    });
+    window.short.on("status", (e) => window.shortStatuses.push(e.status));
+    window.short.connect();
+  });
+  await page.waitForFunction(() => window.tokenCalls >= 3, null, { timeout: 20000 });
+  const statuses = await page.evaluate(() => window.shortStatuses);
+  if (statuses.join() !== "connecting,open") throw new Error(`the connection dropped: ${statuses}`);
+  // Still usable, past the first token's expiry.
+  const sent = await page.evaluate(() => window.short.send({ role: "teacher", id: 3 }, "after two refreshes"));
+  if (sent.content !== "after two refreshes") throw new Error(JSON.stringify(sent));
+  await page.evaluate(() => window.short.close());
+  await page.close();
+});
+
+await test("a_handler_may_call_the_client_from_inside_an_event", async () => {
+  const teacher = await open("teacher", 3);
+  const student = await open("student", 5);
+  // The student's page answers every message from inside the message handler, and marks it read.
+  await student.evaluate(() => {
+    window.answered = [];
+    window.chat.on("message", ({ message }) => {
+      if (message.from.role !== "teacher" || !message.content.startsWith("ping")) return;
+      const read = window.chat.markRead(message.from, { at: message.createdAt, id: message.id });
+      const reply = window.chat.send(message.from, `pong ${message.content}`);
+      Promise.all([read, reply]).then(([count]) => window.answered.push(count));
+    });
+  });
+  const inbox = () => teacher.evaluate(() => window.received.filter((m) => m.content.startsWith("pong ping")).length);
+  for (let i = 1; i <= 3; i += 1) {
+    await teacher.evaluate((i) => window.chat.send({ role: "student", id: 5 }, `ping ${i}`), i);
+  }
+  await teacher.waitForFunction(() => window.received.filter((m) => m.content.startsWith("pong ping")).length === 3, null, { timeout: 10000 });
+  await student.waitForFunction(() => window.answered.length === 3, null, { timeout: 10000 });
+  if ((await inbox()) !== 3) throw new Error("each ping answered once");
+  const errors = await student.evaluate(() => window.answered.filter((c) => typeof c !== "number"));
+  if (errors.length) throw new Error(`markRead answers ${errors}`);
+  await teacher.close();
+  await student.close();
+});
+
 await browser.close();
 process.exit(finish());
