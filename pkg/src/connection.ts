@@ -56,6 +56,9 @@ const enum Input {
   Offline = 6,
 }
 
+/** The protocol's `client_closed`: what a call on a freed connection is refused with. */
+const CLIENT_CLOSED = 62;
+
 /** What a refusal at once says, where more than its code name helps. */
 const SAYS: Record<number, string> = {
   23: "a message id is a UUID string, and a cursor is { at: number, id: string }",
@@ -110,6 +113,8 @@ export class Connection {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #busy = false;
   #again = false;
+  /** After `free()`: the core is gone; late callbacks (a token arriving) do nothing, calls reject. */
+  #freed = false;
   readonly #sends = new Map<string, Settle[]>();
   readonly #requests = new Map<number, Settle>();
   readonly #listeners = new Map<string, Set<Listener>>();
@@ -150,6 +155,8 @@ export class Connection {
 
   /** Releases the core and every browser hook; after `close()`. */
   free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
     clearTimeout(this.#timer);
     globalThis.removeEventListener?.("online", this.#network);
     globalThis.removeEventListener?.("offline", this.#network);
@@ -175,7 +182,7 @@ export class Connection {
   /** Queues a send with id `id`; resolves with the stored message once the server committed it. */
   send(to: UserRef, content: string, id: string): Promise<Message> {
     return new Promise((resolve, reject) => {
-      let code = 0;
+      let code = this.#freed ? -CLIENT_CLOSED : 0;
       this.#input(() => {
         code = this.#core.send(Date.now(), pairs([to]), String(content), String(id));
         // The same id may be queued twice (restored after a reload): every caller hears.
@@ -230,7 +237,7 @@ export class Connection {
     }
     const [cursorId, at] = parts(cursor);
     return new Promise((resolve, reject) => {
-      let req = 0;
+      let req = this.#freed ? -CLIENT_CLOSED : 0;
       this.#input(() => {
         req = this.#core.request(Date.now(), KINDS.indexOf(method), pairs(users), id ?? cursorId, at, text, n);
         if (req >= 0) this.#requests.set(req, [resolve as never, reject]);
@@ -239,8 +246,9 @@ export class Connection {
     });
   }
 
-  /** Runs one input of the core, then drains it. */
+  /** Runs one input of the core, then drains it (nothing once freed). */
   #input(f: () => void): void {
+    if (this.#freed) return;
     f();
     this.#pump();
   }

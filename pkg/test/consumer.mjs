@@ -429,5 +429,36 @@ await test("a_handler_may_call_the_client_from_inside_an_event", async () => {
   await student.close();
 });
 
+await test("a_client_freed_while_its_token_is_on_the_way_stays_quiet", async () => {
+  const page = await open("teacher", 3);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.evaluate(async () => {
+    const config = await (await fetch("/config")).json();
+    window.asked = false;
+    window.late = new window.ChatClient({
+      url: config.http,
+      getToken: () => {
+        window.asked = true;
+        window.token = new Promise((resolve) => (window.release = resolve));
+        return window.token;
+      },
+    });
+    window.late.connect();
+  });
+  await page.waitForFunction(() => window.asked, null, { timeout: 10000 });
+  await page.evaluate(async () => {
+    window.late.close();
+    window.late.free();
+    window.release(await fetch("/token?role=teacher&id=3").then((r) => r.text()));
+    // Callbacks run in the order they were added: the client's own has run once this one has.
+    await window.token.then(() => {});
+  });
+  // One more round trip, so that an error the page raised has reached this side.
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+  if (errors.length) throw new Error(`page errors after free(): ${errors}`);
+  await page.close();
+});
+
 await browser.close();
 process.exit(finish());
