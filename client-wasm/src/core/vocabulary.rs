@@ -188,6 +188,9 @@ pub enum Request {
 impl Request {
     /// The frame that asks it. A conversation list is gathered page by page (see
     /// `Session::on_conversations_page`); this is its first page.
+    // Not inlined into `Session::request`: LLVM's choice there costs the browser bundle 234 B
+    // gzip (BENCHMARKS.md, "Browser bundle").
+    #[inline(never)]
     pub(super) fn into_frame(self, req: RequestId) -> ClientFrame {
         match self {
             Request::History { peer, before, limit } => ClientFrame::History { req, peer, before, limit },
