@@ -56,8 +56,8 @@ const enum Input {
   Offline = 6,
 }
 
-/** The protocol's `client_closed`: what a call on a freed connection is refused with. */
-const CLIENT_CLOSED = 62;
+/** The protocol's `client_closed`: what a call on a freed (or closed) client is refused with. */
+export const CLIENT_CLOSED = 62;
 
 /** What a refusal at once says, where more than its code name helps. */
 const SAYS: Record<number, string> = {

@@ -2,7 +2,7 @@
 // keeps every send not yet acknowledged in IndexedDB and shares one connection between the tabs
 // of a user, plus a one-time init.
 import wasmInit from "./chat_sdk.js";
-import { Connection } from "./connection.js";
+import { CLIENT_CLOSED, Connection, refusal } from "./connection.js";
 import { MemoryOutbox, type Outbox, type PendingSend, openOutbox, clearOutbox } from "./outbox.js";
 import { type CallMessage, Link, type Method, canShare } from "./tabs.js";
 import {
@@ -297,7 +297,7 @@ export class ChatClient {
 
   #run(method: Method, args: unknown[]): Promise<unknown> {
     const inner = this.#inner;
-    if (!inner) return Promise.reject(chatError({ message: "not connected", code: 62, codeName: "client_closed", retryable: false }));
+    if (!inner) return Promise.reject(refusal(CLIENT_CLOSED, "not connected"));
     switch (method) {
       case "send": {
         const [to, content, id] = args as [UserRef, string, string];
@@ -312,7 +312,7 @@ export class ChatClient {
   /** A call on the connection: this tab's own, or through the leader tab's. */
   #call<T>(method: Method, args: unknown[]): Promise<T> {
     if (this.#closed) {
-      return Promise.reject(chatError({ message: "the client was closed", code: 62, codeName: "client_closed", retryable: false }));
+      return Promise.reject(refusal(CLIENT_CLOSED, "the client was closed"));
     }
     if (this.#role !== "follower") return this.#run(method, args) as Promise<T>;
     return new Promise<T>((resolve, reject) => {
@@ -329,7 +329,7 @@ export class ChatClient {
     this.#inner?.close();
     this.#link?.close();
     for (const { reject } of this.#calls.values()) {
-      reject(chatError({ message: "the client was closed", code: 62, codeName: "client_closed", retryable: false }));
+      reject(refusal(CLIENT_CLOSED, "the client was closed"));
     }
     this.#calls.clear();
     if (this.#role === "follower") {
