@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the chat-sdk npm package into pkg/dist, reproducibly:
-#   cargo (wasm32, profile wasm-release) -> wasm-bindgen --target web -> wasm-opt -Oz --gufa -Oz (npm binaryen)
+#   cargo (wasm32, profile wasm-release) -> wasm-bindgen --target bundler (glue only) -> wasm-opt -Oz --gufa -Oz (npm binaryen)
 # and reports what a browser downloads (wasm + minified JS, gzip). Fails past SIZE_LIMIT bytes.
 # Everything in dist/ is build output; the hand-written TypeScript (the entry and chat-sdk/react)
 # lives in src/ and is compiled by tsc.
@@ -56,8 +56,13 @@ fi
 
 rm -rf dist
 mkdir -p dist
-echo "==> wasm-bindgen --target web"
-"$BINDGEN" --target web --remove-name-section --remove-producers-section --out-dir dist --out-name chat_sdk "$WASM"
+echo "==> wasm-bindgen --target bundler (the glue only; src/index.ts loads the module)"
+# The bundler target's glue without its one-line entry (which imports the .wasm as an ES module,
+# something only some bundlers do): index.ts fetches, compiles and instantiates the module with the
+# glue as its imports, which is 230 B gzip less than the web target's loader.
+"$BINDGEN" --target bundler --remove-name-section --remove-producers-section --out-dir dist --out-name chat_sdk "$WASM"
+mv dist/chat_sdk_bg.js dist/chat_sdk.js
+echo 'export function __wbg_set_wasm(exports: WebAssembly.Exports): void;' >> dist/chat_sdk.d.ts
 echo "==> wasm-opt -Oz (binaryen from npm; Debian's breaks the externref table)"
 # -Oz, then GUFA (whole-program type facts: constants and dead paths it proves), then -Oz again:
 # 90 B less than -Oz alone; the target_features section is for toolchains, not browsers (60 B).

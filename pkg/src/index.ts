@@ -1,7 +1,7 @@
 // chat-sdk entry point: a connection (./connection.ts, around the wasm core) behind a class that
 // keeps every send not yet acknowledged in IndexedDB and shares one connection between the tabs
 // of a user, plus a one-time init.
-import wasmInit from "./chat_sdk.js";
+import * as glue from "./chat_sdk.js";
 import { CLIENT_CLOSED, Connection, refusal } from "./connection.js";
 import { MemoryOutbox, type Outbox, type PendingSend, openOutbox, clearOutbox } from "./outbox.js";
 import { type CallMessage, Link, type Method, canShare } from "./tabs.js";
@@ -45,8 +45,27 @@ let ready: Promise<void> | undefined;
  * `chat-sdk/react`, which does it for you). `input` overrides where the .wasm file is fetched from.
  */
 export function init(input?: InitInput): Promise<void> {
-  ready ??= wasmInit(input === undefined ? undefined : { module_or_path: input }).then(() => undefined);
+  ready ??= load(input ?? new URL("chat_sdk_bg.wasm", import.meta.url)).catch((error: unknown) => {
+    ready = undefined;
+    throw error;
+  });
   return ready;
+}
+
+// The module is loaded here, not by a loader of wasm-bindgen's (its `--target web` loader, with
+// `instantiateStreaming` fallbacks and deprecation warnings, is 0.4 KB gzip of the bundle):
+// fetched, compiled off the main thread, instantiated with the glue as its imports.
+async function load(input: InitInput): Promise<void> {
+  let source = input;
+  if (typeof source === "string" || source instanceof URL || source instanceof Request) source = await fetch(source);
+  if (source instanceof Response) {
+    if (!source.ok) throw new Error(`chat-sdk: could not fetch its WebAssembly module: ${source.status} from ${source.url}`);
+    source = await source.arrayBuffer();
+  }
+  const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
+  const instance = await WebAssembly.instantiate(module, { "./chat_sdk_bg.js": glue as unknown as WebAssembly.ModuleImports });
+  glue.__wbg_set_wasm(instance.exports);
+  (instance.exports.__wbindgen_start as () => void)();
 }
 
 export default init;
