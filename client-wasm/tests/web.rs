@@ -122,3 +122,67 @@ fn a_close_and_the_timer_take_the_core_to_reconnecting() {
     core.input(at, 4, 0);
     assert_eq!(core.action(), 1, "a fresh token for the new connection");
 }
+
+/// The wasm's linear memory, in bytes (it only ever grows, by 64 KiB pages).
+fn memory_bytes() -> f64 {
+    get(&wasm_bindgen::memory(), "buffer.byteLength").as_f64().unwrap()
+}
+
+/// A live message at log position `n`, with an id that grows with `n` (as UUIDv7s do).
+fn live(n: u64) -> Vec<u8> {
+    let message = StoredMessage {
+        id: MessageId(u128::from(n).to_be_bytes()),
+        from: UserRef::new(Role::Teacher, 1),
+        to: ME,
+        content: "a message of some length, as a teacher would write it to a student".repeat(1 + (n % 4) as usize),
+        created_at: 1_764_000_000_000 + i64::try_from(n).unwrap(),
+        read: false,
+    };
+    ServerFrame::MessageAt { message, position: n }.encode().unwrap()
+}
+
+/// The browser core's memory is bounded: a long session (more messages than the dedup set
+/// keeps, a history page now and then, repeats dropped) grows the wasm memory while the dedup
+/// set fills, and not at all after. The allocator's free list and the set's trimming are what
+/// this tries to break. The time each half took is printed (for BENCHMARKS.md; never asserted).
+#[wasm_bindgen_test]
+fn memory_stays_bounded_over_a_long_session() {
+    let mut core = welcomed();
+    events(&mut core);
+    let half = |core: &mut Core, from: u64, to: u64| {
+        let started = js_sys::Date::now();
+        let mut delivered = 0;
+        for n in from..to {
+            core.frame(T0, &live(n));
+            if n % 7 == 0 {
+                core.frame(T0, &live(n - 3)); // a repeat: dropped
+            }
+            if n % 500 == 0 {
+                let req = core.request(T0, 0, &[0, 1], None, 0.0, None, 50);
+                let messages = (n - 50..n).map(|k| match ServerFrame::decode(&live(k)).unwrap() {
+                    ServerFrame::MessageAt { message, .. } => message,
+                    other => panic!("{other:?}"),
+                });
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let history = ServerFrame::History {
+                    req: req as u32,
+                    peer: UserRef::new(Role::Teacher, 1),
+                    messages: messages.collect(),
+                    next: None,
+                };
+                transmitted(core);
+                core.frame(T0, &history.encode().unwrap());
+            }
+            while let Some(json) = core.event() {
+                delivered += usize::from(json.starts_with("{\"t\":\"message\""));
+            }
+        }
+        wasm_bindgen_test::console_log!("{} messages in {} ms", to - from, js_sys::Date::now() - started);
+        delivered
+    };
+    // More than twice the dedup set's capacity (10,000 ids, up to 20,000) in each half.
+    assert_eq!(half(&mut core, 100, 30_100), 30_000, "each message once, repeats dropped");
+    let filled = memory_bytes();
+    assert_eq!(half(&mut core, 30_100, 60_100), 30_000);
+    assert_eq!(memory_bytes(), filled, "the second 30,000 messages grew the memory");
+}

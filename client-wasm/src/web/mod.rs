@@ -16,10 +16,10 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use chat_protocol::{Cursor, ErrorCode, MessageId, Role, UserRef};
+use chat_protocol::{ClientFrame, Cursor, ErrorCode, MAX_CONVERSATIONS_PAGE, MessageId, RequestId, Role, UserRef};
 use wasm_bindgen::prelude::*;
 
-use crate::core::{Action, Request, Session, Timings, TokenPurpose};
+use crate::core::{Action, Session, Timings, TokenPurpose};
 
 /// The session, for the package's TypeScript.
 #[wasm_bindgen]
@@ -71,26 +71,38 @@ impl Args<'_> {
         id.map(|id| Cursor { at: at as i64, id: self.id(Some(id)) })
     }
 
-    /// The request of kind `kind` (the order of `KINDS` in the package's `connection.ts`).
+    /// The request of kind `kind` (the order of `KINDS` in the package's `connection.ts`), as
+    /// the frame it is sent as.
     // Not inlined: 46 B less gzip.
     #[inline(never)]
-    fn request(&mut self, kind: u32, id: Option<&str>, at: f64, text: Option<String>, n: u32) -> Request {
+    #[allow(clippy::too_many_arguments)]
+    fn frame(
+        &mut self,
+        req: RequestId,
+        kind: u32,
+        id: Option<&str>,
+        at: f64,
+        text: Option<String>,
+        n: u32,
+    ) -> ClientFrame {
+        use ClientFrame as F;
         let flag = n != 0;
         let limit = u16::try_from(n).unwrap_or(u16::MAX);
         match kind {
-            0 => Request::History { peer: self.user(0), before: self.cursor(at, id), limit },
-            1 => Request::Conversations,
-            2 => Request::MarkRead { peer: self.user(0), up_to: Cursor { at: at as i64, id: self.id(id) } },
-            3 => Request::Typing { peer: self.user(0), on: flag },
-            4 => Request::WatchPresence { users: (0..self.users.len() / 2).map(|k| self.user(k)).collect() },
-            5 => Request::Block { user: self.user(0), blocked: flag },
-            6 => Request::Blocks,
-            7 => Request::Report { id: self.id(id), reason: text.unwrap_or_default() },
-            8 => Request::Edit { id: self.id(id), content: text.unwrap_or_default() },
-            9 => Request::Delete { id: self.id(id) },
-            10 => Request::SuperviseConversations { student: self.user(0) },
-            11 => Request::SuperviseRevisions { student: self.user(0), id: self.id(id) },
-            12 => Request::SuperviseHistory {
+            0 => F::History { req, peer: self.user(0), before: self.cursor(at, id), limit },
+            1 => F::ConversationsPage { req, before: None, limit: MAX_CONVERSATIONS_PAGE },
+            2 => F::MarkRead { req, peer: self.user(0), up_to: Cursor { at: at as i64, id: self.id(id) } },
+            3 => F::Typing { req, peer: self.user(0), on: flag },
+            4 => F::WatchPresence { req, users: (0..self.users.len() / 2).map(|k| self.user(k)).collect() },
+            5 => F::Block { req, user: self.user(0), blocked: flag },
+            6 => F::Blocks { req },
+            7 => F::Report { req, id: self.id(id), reason: text.unwrap_or_default() },
+            8 => F::Edit { req, id: self.id(id), content: text.unwrap_or_default() },
+            9 => F::Delete { req, id: self.id(id) },
+            10 => F::SuperviseConversations { req, student: self.user(0), before: None, limit: MAX_CONVERSATIONS_PAGE },
+            11 => F::SuperviseRevisions { req, student: self.user(0), id: self.id(id) },
+            12 => F::SuperviseHistory {
+                req,
                 student: self.user(0),
                 peer: self.user(1),
                 before: self.cursor(at, id),
@@ -98,7 +110,7 @@ impl Args<'_> {
             },
             _ => {
                 self.fail(ErrorCode::BAD_FRAME);
-                Request::Ping
+                F::Ping { req }
             }
         }
     }
@@ -189,11 +201,10 @@ impl Core {
         n: u32,
     ) -> f64 {
         let mut args = Args { users, error: None };
-        let request = args.request(kind, id.as_deref(), at, text, n);
-        let started = match args.error {
-            Some(code) => Err(code),
-            None => self.session.request(ms(now), request),
-        };
+        let started = self.session.request_frame(ms(now), |req| {
+            let frame = args.frame(req, kind, id.as_deref(), at, text, n);
+            args.error.map_or(Ok(frame), Err)
+        });
         match started {
             Ok(req) => req.into(),
             Err(code) => -f64::from(code.0),
