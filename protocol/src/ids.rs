@@ -182,18 +182,18 @@ impl MessageId {
         if bytes.len() != 36 {
             return None;
         }
+        // One pass over the text: a hyphen where one belongs, a hex digit everywhere else.
         let mut out = [0u8; 16];
-        let mut nibbles = bytes.iter().enumerate().filter_map(|(i, &c)| {
-            if matches!(i, 8 | 13 | 18 | 23) { if c == b'-' { None } else { Some(None) } } else { Some(hex_value(c)) }
-        });
-        for slot in &mut out {
-            let hi = nibbles.next()??;
-            let lo = nibbles.next()??;
-            *slot = (hi << 4) | lo;
-        }
-        // A misplaced hyphen shows up as a `Some(None)` above or as a leftover item here.
-        if bytes[8] != b'-' || bytes[13] != b'-' || bytes[18] != b'-' || bytes[23] != b'-' {
-            return None;
+        let mut n = 0;
+        for (i, &c) in bytes.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if c != b'-' {
+                    return None;
+                }
+            } else {
+                out[n / 2] = out[n / 2] << 4 | hex_value(c)?;
+                n += 1;
+            }
         }
         Some(MessageId(out))
     }

@@ -38,7 +38,11 @@ impl Typing {
 
     /// A message went to `peer`: the server clears our typing there.
     pub(super) fn sent_to(&mut self, peer: UserRef) {
-        self.out.retain(|(p, _)| *p != peer);
+        // `position` and `swap_remove` (as above), not `retain`: no generic instance of its
+        // own in the browser bundle. A peer is in the list once at most.
+        if let Some(i) = self.out.iter().position(|(p, _)| *p == peer) {
+            self.out.swap_remove(i);
+        }
     }
 
     /// A peer's notice arrived; returns the change to report, if any.
