@@ -6,7 +6,7 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use chat_client::web::{Core, error_name};
+use chat_client::web::{Core, SEND, error_name};
 use chat_protocol::{ClientFrame, Limits, MessageId, Role, ServerFrame, StoredMessage, UserRef};
 use js_sys::{JSON, Reflect};
 use wasm_bindgen::JsValue;
@@ -48,7 +48,7 @@ fn welcomed() -> Core {
         limits: Limits::protocol(30, 60, 60_000),
     };
     core.frame(T0, &welcome.encode().unwrap());
-    assert_eq!(core.status(), "open");
+    assert_eq!(core.status(), 2, "open");
     assert_eq!(core.user(), 7.0, "2 * id + role (student)");
     core
 }
@@ -81,7 +81,7 @@ fn a_message_of_any_text_reaches_javascript_intact() {
 fn sends_and_requests_go_out_and_their_answers_come_back() {
     let mut core = welcomed();
     let id = core.new_message_id(T0);
-    assert_eq!(core.send(T0, &[0, 1], "hi".into(), id.clone()), 0);
+    assert_eq!(core.request(T0, SEND, &[0, 1], Some(id.clone()), 0.0, Some("hi".into()), 0), 0.0);
     let sent = transmitted(&mut core);
     assert!(matches!(&sent[..], [ClientFrame::Send { content, .. }] if content == "hi"), "{sent:?}");
 
@@ -102,8 +102,8 @@ fn what_is_refused_at_once_comes_back_as_a_negated_code() {
     let mut core = welcomed();
     let id = core.new_message_id(T0);
     // Role -1: the package passes it for anything that is not a user.
-    assert_eq!(core.send(T0, &[-1, 0], "hi".into(), id), -24);
-    assert_eq!(core.send(T0, &[0, 1], "hi".into(), "not a uuid".into()), -23);
+    assert_eq!(core.request(T0, SEND, &[-1, 0], Some(id), 0.0, Some("hi".into()), 0), -24.0);
+    assert_eq!(core.request(T0, SEND, &[0, 1], Some("not a uuid".into()), 0.0, Some("hi".into()), 0), -23.0);
     assert_eq!(core.request(T0, 9, &[], Some("nope".into()), 0.0, None, 0), -23.0);
     assert_eq!(core.request(T0, 2, &[0, 1], None, 0.0, None, 0), -23.0, "markRead needs a cursor");
     assert_eq!(error_name(24), "bad_user_id");

@@ -46,6 +46,12 @@ const KINDS: readonly Method[] = [
 ];
 
 /** The inputs of `Core.input` that carry only the time (client-wasm/src/web/mod.rs). */
+/** The request kind that is a send (`SEND` in the wasm core). */
+const SEND = 13;
+
+/** The statuses in the core's order (`Core::status`). */
+const STATUSES: readonly Status[] = ["idle", "connecting", "open", "reconnecting", "unauthorized", "closed"];
+
 const enum Input {
   Connect = 0,
   Close = 1,
@@ -135,7 +141,7 @@ export class Connection {
   }
 
   get status(): Status {
-    return this.#core.status() as Status;
+    return STATUSES[this.#core.status()];
   }
 
   /** Who the server says this client is, once connected. */
@@ -184,7 +190,7 @@ export class Connection {
     return new Promise((resolve, reject) => {
       let code = this.#freed ? -CLIENT_CLOSED : 0;
       this.#input(() => {
-        code = this.#core.send(Date.now(), pairs([to]), String(content), String(id));
+        code = this.#core.request(Date.now(), SEND, pairs([to]), String(id), 0, String(content), 0);
         // The same id may be queued twice (restored after a reload): every caller hears.
         if (code === 0) this.#sends.set(id, [...(this.#sends.get(id) ?? []), [resolve as never, reject]]);
       });

@@ -108,6 +108,20 @@ const KEEP_ON: readonly string[] = ["client_closed", "unauthorized", "token_expi
 const CLIENT_EVENTS = ["message", "read", "typing", "presence", "changed", "status", "caughtUp"] as const;
 /** Message ids remembered per tab to report each once, whichever tab held the connection. */
 const SEEN_IDS = 5_000;
+const CALLS = [
+  "history",
+  "conversations",
+  "markRead",
+  "setTyping",
+  "watchPresence",
+  "blocks",
+  "report",
+  "editMessage",
+  "deleteMessage",
+  "superviseConversations",
+  "superviseRevisions",
+  "superviseHistory",
+] as const satisfies readonly Method[];
 
 const userKey = (user: UserRef) => `${user.role}:${user.id}`;
 
@@ -423,32 +437,13 @@ export class ChatClient {
     if (remove) this.#outbox.delete(send.id).catch(() => {});
   }
 
-  /** A page of the conversation with `peer`, newest first. */
-  history(peer: UserRef, options?: HistoryOptions | null): Promise<HistoryPage> {
-    return this.#call("history", [peer, options ?? null]);
-  }
-
-  /** Every conversation of this user, most recent first, with unread counts. */
-  conversations(): Promise<Conversation[]> {
-    return this.#call("conversations", []);
-  }
-
-  /** Marks `peer`'s messages up to `upTo` as read; resolves with how many changed. */
-  markRead(peer: UserRef, upTo: Cursor): Promise<number> {
-    return this.#call("markRead", [peer, upTo]);
-  }
-
-  /** Tells `peer` this user started or stopped typing. */
-  setTyping(peer: UserRef, on: boolean): Promise<void> {
-    return this.#call("setTyping", [peer, on]);
-  }
-
-  /**
-   * Follows the presence of `users` (replacing the previous list); resolves with those online.
-   * The tabs of a user share one connection, so the last list any of them set is the one followed.
-   */
-  watchPresence(users: UserRef[]): Promise<UserRef[]> {
-    return this.#call("watchPresence", [users]);
+  static {
+    for (const method of CALLS) {
+      const call = function (this: ChatClient, ...args: unknown[]) {
+        return this.#call(method, args);
+      };
+      Object.defineProperty(ChatClient.prototype, method, { value: call, writable: true, configurable: true });
+    }
   }
 
   /**
@@ -463,59 +458,6 @@ export class ChatClient {
   /** Lifts a block this user made. */
   unblock(user: UserRef): Promise<void> {
     return this.#call("block", [user, false]);
-  }
-
-  /** The users this user has blocked. */
-  blocks(): Promise<UserRef[]> {
-    return this.#call("blocks", []);
-  }
-
-  /**
-   * Reports a message this user received to the school's staff, with a reason (1 to 1,024 bytes).
-   * Resolves once the report is stored; rejects with `unknown_message` for a message not sent to
-   * this user.
-   */
-  report(id: string, reason: string): Promise<void> {
-    return this.#call("report", [id, reason]);
-  }
-
-  /**
-   * Replaces the text of a message this user sent, within the server's edit window (15 minutes by
-   * default); the other user's tabs get a `changed` event. The earlier text is kept for the school's
-   * records. Rejects with `not_allowed` past the window, `unknown_message` for another's message.
-   */
-  editMessage(id: string, content: string): Promise<void> {
-    return this.#call("editMessage", [id, content]);
-  }
-
-  /**
-   * Deletes (unsends) a message this user sent, within the edit window: both users then see it as
-   * deleted (`content` ""; a `changed` event with `deleted: true`). The school's records keep the text.
-   */
-  deleteMessage(id: string): Promise<void> {
-    return this.#call("deleteMessage", [id]);
-  }
-
-  /**
-   * For a supervisor (a teacher whose chat token carries `supervisor: true`): every conversation of
-   * `student`, read-only. The server writes each read to its audit log; anyone else is refused with
-   * `not_allowed`.
-   */
-  superviseConversations(student: UserRef): Promise<Conversation[]> {
-    return this.#call("superviseConversations", [student]);
-  }
-
-  /**
-   * For a supervisor: the earlier texts of message `id` of `student`'s (each edit and deletion, with
-   * the text it replaced; the newest 32), audited like every supervisor read.
-   */
-  superviseRevisions(student: UserRef, id: string): Promise<Revision[]> {
-    return this.#call("superviseRevisions", [student, id]);
-  }
-
-  /** For a supervisor: a page of `student`'s conversation with `peer`, newest first (audited). */
-  superviseHistory(student: UserRef, peer: UserRef, options?: HistoryOptions | null): Promise<HistoryPage> {
-    return this.#call("superviseHistory", [student, peer, options ?? null]);
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
@@ -541,4 +483,65 @@ export class ChatClient {
   static clearStorage(user: UserRef): Promise<void> {
     return clearOutbox(userKey(user));
   }
+}
+
+// The calls that go to the server as they are (each one `#call(name, its arguments)`),
+// declared here and defined once by the loop in the class's static block.
+export interface ChatClient {
+  /** A page of the conversation with `peer`, newest first. */
+  history(peer: UserRef, options?: HistoryOptions | null): Promise<HistoryPage>;
+
+  /** Every conversation of this user, most recent first, with unread counts. */
+  conversations(): Promise<Conversation[]>;
+
+  /** Marks `peer`'s messages up to `upTo` as read; resolves with how many changed. */
+  markRead(peer: UserRef, upTo: Cursor): Promise<number>;
+
+  /** Tells `peer` this user started or stopped typing. */
+  setTyping(peer: UserRef, on: boolean): Promise<void>;
+
+  /**
+   * Follows the presence of `users` (replacing the previous list); resolves with those online.
+   * The tabs of a user share one connection, so the last list any of them set is the one followed.
+   */
+  watchPresence(users: UserRef[]): Promise<UserRef[]>;
+
+  /** The users this user has blocked. */
+  blocks(): Promise<UserRef[]>;
+
+  /**
+   * Reports a message this user received to the school's staff, with a reason (1 to 1,024 bytes).
+   * Resolves once the report is stored; rejects with `unknown_message` for a message not sent to
+   * this user.
+   */
+  report(id: string, reason: string): Promise<void>;
+
+  /**
+   * Replaces the text of a message this user sent, within the server's edit window (15 minutes by
+   * default); the other user's tabs get a `changed` event. The earlier text is kept for the school's
+   * records. Rejects with `not_allowed` past the window, `unknown_message` for another's message.
+   */
+  editMessage(id: string, content: string): Promise<void>;
+
+  /**
+   * Deletes (unsends) a message this user sent, within the edit window: both users then see it as
+   * deleted (`content` ""; a `changed` event with `deleted: true`). The school's records keep the text.
+   */
+  deleteMessage(id: string): Promise<void>;
+
+  /**
+   * For a supervisor (a teacher whose chat token carries `supervisor: true`): every conversation of
+   * `student`, read-only. The server writes each read to its audit log; anyone else is refused with
+   * `not_allowed`.
+   */
+  superviseConversations(student: UserRef): Promise<Conversation[]>;
+
+  /**
+   * For a supervisor: the earlier texts of message `id` of `student`'s (each edit and deletion, with
+   * the text it replaced; the newest 32), audited like every supervisor read.
+   */
+  superviseRevisions(student: UserRef, id: string): Promise<Revision[]>;
+
+  /** For a supervisor: a page of `student`'s conversation with `peer`, newest first (audited). */
+  superviseHistory(student: UserRef, peer: UserRef, options?: HistoryOptions | null): Promise<HistoryPage>;
 }

@@ -21,6 +21,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::{Action, Session, Timings, TokenPurpose};
 
+/// The request kind that is a send (`Core::request`), after the 13 of `KINDS` in `connection.ts`.
+pub const SEND: u32 = 13;
+
 /// The session, for the package's TypeScript.
 #[wasm_bindgen]
 pub struct Core {
@@ -171,24 +174,11 @@ impl Core {
         self.session.new_message_id(ms(now)).hyphenated().as_str().into()
     }
 
-    /// Queues a send of `content` to `to` (`[role, id]`) with id `id`; 0, or the negated
-    /// error code of a send refused at once.
-    #[allow(clippy::needless_pass_by_value)]
-    pub fn send(&mut self, now: f64, to: &[i32], content: String, id: String) -> i32 {
-        let mut args = Args { users: to, error: None };
-        let (to, id) = (args.user(0), args.id(Some(&id)));
-        let sent = match args.error {
-            Some(code) => Err(code),
-            None => self.session.send_with_id(ms(now), id, to, content),
-        };
-        match sent {
-            Ok(_) => 0,
-            Err(code) => -i32::from(code.0),
-        }
-    }
-
-    /// Starts a request of kind `kind` (see `request` above for the arguments each takes):
-    /// its id, or the negated error code of a request refused at once.
+    /// Starts a request of kind `kind` (see `frame` above for the arguments each takes): its
+    /// id, or the negated error code of a request refused at once. Kind [`SEND`] queues a send
+    /// of `text` to the first user with message id `id` instead, and gives 0 (its answer is
+    /// the `sent` or `sendFailed` event with that id). One entry point for both: one wrapper
+    /// less in the glue and in the wasm.
     #[allow(clippy::needless_pass_by_value, clippy::too_many_arguments)]
     pub fn request(
         &mut self,
@@ -201,6 +191,14 @@ impl Core {
         n: u32,
     ) -> f64 {
         let mut args = Args { users, error: None };
+        if kind == SEND {
+            let (to, id) = (args.user(0), args.id(id.as_deref()));
+            let sent = match args.error {
+                Some(code) => Err(code),
+                None => self.session.send_with_id(ms(now), id, to, text.unwrap_or_default()).map(|_| ()),
+            };
+            return sent.map_or_else(|code| -f64::from(code.0), |()| 0.0);
+        }
         let started = self.session.request_frame(ms(now), |req| {
             let frame = args.frame(req, kind, id.as_deref(), at, text, n);
             args.error.map_or(Ok(frame), Err)
@@ -246,10 +244,11 @@ impl Core {
         self.session.poll_timeout().map_or(-1.0, |at| at as f64)
     }
 
-    /// The connection status.
+    /// The connection status, by number: its place in `STATUSES` in `connection.ts` (idle,
+    /// connecting, open, reconnecting, unauthorized, closed).
     #[must_use]
-    pub fn status(&self) -> String {
-        self.session.status().as_str().into()
+    pub fn status(&self) -> u8 {
+        self.session.status() as u8
     }
 
     /// Who the server says this client is, once welcomed, as one number: `2 * id + role`
