@@ -26,6 +26,11 @@ fn events(core: &mut Core) -> Vec<JsValue> {
     core::iter::from_fn(|| core.event()).map(|json| JSON::parse(&json).expect("the browser parses it")).collect()
 }
 
+/// Text as the package passes it: UTF-8 bytes.
+fn text(s: &str) -> Option<Vec<u8>> {
+    Some(s.as_bytes().to_vec())
+}
+
 fn transmitted(core: &mut Core) -> Vec<ClientFrame> {
     core::iter::from_fn(|| core.transmit()).map(|bytes| ClientFrame::decode(&bytes).unwrap()).collect()
 }
@@ -33,12 +38,12 @@ fn transmitted(core: &mut Core) -> Vec<ClientFrame> {
 /// A core taken through connect, token, open and welcome, as the package drives it.
 fn welcomed() -> Core {
     let mut core = Core::new(1, 2);
-    core.input(T0, 0, 0);
+    core.input(T0, 0, 0.0);
     assert_eq!(core.action(), 1, "fetch a token to connect");
-    core.token(T0, 0, Some("tok".into()));
+    core.token(T0, 0, text("tok"));
     assert_eq!(core.action(), 0, "open the socket");
     assert_eq!(core.action(), -1);
-    core.input(T0, 2, 0);
+    core.input(T0, 2, 0.0);
     assert!(matches!(transmitted(&mut core)[..], [ClientFrame::Hello { .. }]));
     let welcome = ServerFrame::Welcome {
         user: ME,
@@ -81,7 +86,7 @@ fn a_message_of_any_text_reaches_javascript_intact() {
 fn sends_and_requests_go_out_and_their_answers_come_back() {
     let mut core = welcomed();
     let id = core.new_message_id(T0);
-    assert_eq!(core.request(T0, SEND, &[0, 1], Some(id.clone()), 0.0, Some("hi".into()), 0), 0.0);
+    assert_eq!(core.request(T0, SEND, &[0, 1], text(&id), 0.0, text("hi"), 0), 0.0);
     let sent = transmitted(&mut core);
     assert!(matches!(&sent[..], [ClientFrame::Send { content, .. }] if content == "hi"), "{sent:?}");
 
@@ -102,10 +107,11 @@ fn what_is_refused_at_once_comes_back_as_a_negated_code() {
     let mut core = welcomed();
     let id = core.new_message_id(T0);
     // Role -1: the package passes it for anything that is not a user.
-    assert_eq!(core.request(T0, SEND, &[-1, 0], Some(id), 0.0, Some("hi".into()), 0), -24.0);
-    assert_eq!(core.request(T0, SEND, &[0, 1], Some("not a uuid".into()), 0.0, Some("hi".into()), 0), -23.0);
-    assert_eq!(core.request(T0, 9, &[], Some("nope".into()), 0.0, None, 0), -23.0);
+    assert_eq!(core.request(T0, SEND, &[-1, 0], text(&id), 0.0, text("hi"), 0), -24.0);
+    assert_eq!(core.request(T0, SEND, &[0, 1], text("not a uuid"), 0.0, text("hi"), 0), -23.0);
+    assert_eq!(core.request(T0, 9, &[], text("nope"), 0.0, None, 0), -23.0);
     assert_eq!(core.request(T0, 2, &[0, 1], None, 0.0, None, 0), -23.0, "markRead needs a cursor");
+    assert!(transmitted(&mut core).is_empty(), "nothing refused goes out");
     assert_eq!(error_name(24), "bad_user_id");
     assert_eq!(error_name(40), "rate_limited!", "retryable codes say so");
 }
@@ -114,12 +120,12 @@ fn what_is_refused_at_once_comes_back_as_a_negated_code() {
 fn a_close_and_the_timer_take_the_core_to_reconnecting() {
     let mut core = welcomed();
     events(&mut core);
-    core.input(T0 + 1.0, 3, 1006);
+    core.input(T0 + 1.0, 3, 1006.0);
     let got = events(&mut core);
     assert!(got.iter().any(|e| get(e, "status").as_string().as_deref() == Some("reconnecting")), "{got:?}");
     let at = core.deadline();
     assert!(at > T0, "a reconnect is scheduled");
-    core.input(at, 4, 0);
+    core.input(at, 4, 0.0);
     assert_eq!(core.action(), 1, "a fresh token for the new connection");
 }
 

@@ -60,6 +60,7 @@ const enum Input {
   Timeout = 4,
   Online = 5,
   Offline = 6,
+  Resume = 7,
 }
 
 /** The protocol's `client_closed`: what a call on a freed (or closed) client is refused with. */
@@ -103,6 +104,13 @@ function pairs(users: UserRef[]): Int32Array {
       return [ok ? ["teacher", "student"].indexOf(u.role) : -1, ok ? u.id : 0];
     }),
   );
+}
+
+const encoder = new TextEncoder();
+
+/** Text for the core, as UTF-8 bytes (see `utf8` in the core). */
+function utf8(text: string | undefined): Uint8Array | undefined {
+  return text === undefined ? undefined : encoder.encode(text);
 }
 
 /** A cursor's parts: its id ("" if it has none: a refusal) and time; no id for no cursor. */
@@ -171,7 +179,7 @@ export class Connection {
   }
 
   resumeFrom(position: number): void {
-    this.#core.resumeFrom(position);
+    this.#core.input(Date.now(), Input.Resume, position);
   }
 
   newMessageId(): string {
@@ -190,7 +198,7 @@ export class Connection {
     return new Promise((resolve, reject) => {
       let code = this.#freed ? -CLIENT_CLOSED : 0;
       this.#input(() => {
-        code = this.#core.request(Date.now(), SEND, pairs([to]), String(id), 0, String(content), 0);
+        code = this.#core.request(Date.now(), SEND, pairs([to]), utf8(String(id)), 0, utf8(String(content)), 0);
         // The same id may be queued twice (restored after a reload): every caller hears.
         if (code === 0) this.#sends.set(id, [...(this.#sends.get(id) ?? []), [resolve as never, reject]]);
       });
@@ -245,7 +253,7 @@ export class Connection {
     return new Promise((resolve, reject) => {
       let req = this.#freed ? -CLIENT_CLOSED : 0;
       this.#input(() => {
-        req = this.#core.request(Date.now(), KINDS.indexOf(method), pairs(users), id ?? cursorId, at, text, n);
+        req = this.#core.request(Date.now(), KINDS.indexOf(method), pairs(users), utf8(id ?? cursorId), at, utf8(text), n);
         if (req >= 0) this.#requests.set(req, [resolve as never, reject]);
       });
       if (req < 0) reject(refusal(-req));
@@ -380,7 +388,7 @@ export class Connection {
 
   #fetchToken(purpose: number): void {
     const answer = (token?: unknown) =>
-      this.#input(() => this.#core.token(Date.now(), purpose, typeof token === "string" ? token : undefined));
+      this.#input(() => this.#core.token(Date.now(), purpose, typeof token === "string" ? utf8(token) : undefined));
     try {
       Promise.resolve(this.#getToken()).then(answer, () => answer());
     } catch {

@@ -493,10 +493,15 @@ impl Session {
     /// When [`Session::handle_timeout`] should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Millis> {
-        [self.timers.next(self.status == Status::Open), self.requests.next_deadline(), self.typing.next_expiry()]
-            .into_iter()
-            .flatten()
-            .min()
+        // A plain fold rather than an iterator chain over the three: less code in the browser.
+        let mut next = self.timers.next(self.status == Status::Open);
+        for at in [self.requests.next_deadline(), self.typing.next_expiry()] {
+            next = match (next, at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        next
     }
 
     /// The next frame to write to the socket.

@@ -21,6 +21,12 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::{Action, Session, Timings, TokenPurpose};
 
+/// Text the package passes as UTF-8 bytes (`TextEncoder`'s, so always valid): bytes cross
+/// with the glue's array copy, which the frames need anyway, instead of its string encoder.
+fn utf8(bytes: Option<Vec<u8>>) -> Option<String> {
+    bytes.and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
 /// The request kind that is a send (`Core::request`), after the 13 of `KINDS` in `connection.ts`.
 pub const SEND: u32 = 13;
 
@@ -128,22 +134,25 @@ impl Core {
         Core { session: Session::new(Timings::default(), u64::from(seed_high) << 32 | u64::from(seed_low)) }
     }
 
-    /// One of the inputs that carry only the time (and, for a close, its code), by number
-    /// (`INPUT` in `connection.ts`): 0 connect (and keep reconnecting until a close or an
+    /// One of the inputs that carry only the time and at most one number `n`, by number
+    /// (`Input` in `connection.ts`): 0 connect (and keep reconnecting until a close or an
     /// `unauthorized` refusal), 1 close for good (pending calls fail with `client_closed`),
-    /// 2 the socket opened, 3 the socket closed (`code` -1 without a close code), 4 the armed
-    /// timer fired, 5 the browser went online, 6 offline. One entry point for the seven keeps
-    /// the glue and the wasm small.
-    pub fn input(&mut self, now: f64, what: u32, code: i32) {
+    /// 2 the socket opened, 3 the socket closed (`n` its close code, -1 without one), 4 the
+    /// armed timer fired, 5 the browser went online, 6 offline, 7 continue from log position
+    /// `n`, where another client of this user left off (see `resumeFrom` in the package). One
+    /// entry point for the eight keeps the glue and the wasm small.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    pub fn input(&mut self, now: f64, what: u32, n: f64) {
         let (now, s) = (ms(now), &mut self.session);
         match what {
             0 => s.connect(now),
             1 => s.close(now),
             2 => s.handle_open(now),
-            3 => s.handle_close(now, u16::try_from(code).ok()),
+            3 => s.handle_close(now, u16::try_from(n as i32).ok()),
             4 => s.handle_timeout(now),
             5 => s.handle_online(now),
-            _ => s.handle_offline(now),
+            6 => s.handle_offline(now),
+            _ => s.resume_from(n.max(0.0) as u64),
         }
     }
 
@@ -153,19 +162,12 @@ impl Core {
     }
 
     /// The app's token for `purpose` (0 connect, 1 refresh), or `undefined` when `getToken` failed.
-    pub fn token(&mut self, now: f64, purpose: u32, token: Option<String>) {
+    pub fn token(&mut self, now: f64, purpose: u32, token: Option<Vec<u8>>) {
         let purpose = if purpose == 0 { TokenPurpose::Connect } else { TokenPurpose::Refresh };
-        match token {
+        match utf8(token) {
             Some(token) => self.session.handle_token(ms(now), purpose, token),
             None => self.session.handle_token_error(ms(now), purpose),
         }
-    }
-
-    /// Continues where another client of this user left off (see `resumeFrom` in the package).
-    #[wasm_bindgen(js_name = resumeFrom)]
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    pub fn resume_from(&mut self, position: f64) {
-        self.session.resume_from(position.max(0.0) as u64);
     }
 
     /// A fresh message id (a UUIDv7 string).
@@ -179,17 +181,18 @@ impl Core {
     /// of `text` to the first user with message id `id` instead, and gives 0 (its answer is
     /// the `sent` or `sendFailed` event with that id). One entry point for both: one wrapper
     /// less in the glue and in the wasm.
-    #[allow(clippy::needless_pass_by_value, clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     pub fn request(
         &mut self,
         now: f64,
         kind: u32,
         users: &[i32],
-        id: Option<String>,
+        id: Option<Vec<u8>>,
         at: f64,
-        text: Option<String>,
+        text: Option<Vec<u8>>,
         n: u32,
     ) -> f64 {
+        let (id, text) = (utf8(id), utf8(text));
         let mut args = Args { users, error: None };
         if kind == SEND {
             let (to, id) = (args.user(0), args.id(id.as_deref()));
