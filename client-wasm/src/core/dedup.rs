@@ -29,7 +29,9 @@ impl SeenIds {
         };
         self.0.insert(position, key);
         if self.0.len() >= 2 * DEDUP_CAPACITY {
-            self.0.drain(..DEDUP_CAPACITY);
+            // Copy down and truncate (ids are `Copy`): no `Drain` and its drop guard.
+            self.0.copy_within(DEDUP_CAPACITY.., 0);
+            self.0.truncate(self.0.len() - DEDUP_CAPACITY);
         }
         true
     }

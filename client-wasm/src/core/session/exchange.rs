@@ -12,7 +12,7 @@ use chat_protocol::{
 use super::super::requests::Purpose;
 use super::super::timers::Timer;
 use super::super::vocabulary::{Event, Status};
-use super::{Session, transmit};
+use super::{Session, doubled, transmit};
 
 impl Session {
     /// Sends what waits in the outbox, in order, as far as the request budget allows; the
@@ -87,7 +87,7 @@ impl Session {
     /// to the cap, with jitter, so tabs refused together do not come back together.
     pub(super) fn retry_delay(&mut self) -> Millis {
         let base = self.timings.backoff_base.max(250);
-        let ceiling = base.saturating_mul(1i64 << self.retries.min(16)).min(self.timings.backoff_cap.max(base));
+        let ceiling = doubled(base, self.retries.min(16), self.timings.backoff_cap.max(base));
         self.retries = self.retries.saturating_add(1);
         let jitter = i64::try_from(self.random() % u64::try_from(ceiling / 2 + 1).unwrap_or(1)).unwrap_or(0);
         ceiling / 2 + jitter

@@ -8,7 +8,7 @@ use super::super::pacer::Pacer;
 use super::super::requests::Purpose;
 use super::super::timers::Timer;
 use super::super::vocabulary::{Action, Event, Status, TokenPurpose};
-use super::{Session, transmit};
+use super::{Session, doubled, transmit};
 
 impl Session {
     pub(super) fn start_attempt(&mut self, now: Millis) {
@@ -39,8 +39,7 @@ impl Session {
 
     pub(super) fn schedule_reconnect(&mut self, now: Millis) {
         // Capped exponential backoff with full jitter.
-        let ceiling =
-            self.timings.backoff_base.saturating_mul(1i64 << self.attempt.min(20)).min(self.timings.backoff_cap).max(1);
+        let ceiling = doubled(self.timings.backoff_base, self.attempt.min(20), self.timings.backoff_cap).max(1);
         let delay = i64::try_from(self.random() % u64::try_from(ceiling).unwrap_or(1)).unwrap_or(0);
         self.attempt = self.attempt.saturating_add(1);
         self.timers.set(Timer::Reconnect, now + delay);
