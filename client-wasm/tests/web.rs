@@ -26,6 +26,11 @@ fn events(core: &mut Core) -> Vec<JsValue> {
     core::iter::from_fn(|| core.event()).map(|json| JSON::parse(&json).expect("the browser parses it")).collect()
 }
 
+/// Users as the package passes them: `[role, id]` pairs as little-endian `i32`s.
+fn users(pairs: &[i32]) -> Vec<u8> {
+    pairs.iter().flat_map(|n| n.to_le_bytes()).collect()
+}
+
 /// Text as the package passes it: UTF-8 bytes.
 fn text(s: &str) -> Option<Vec<u8>> {
     Some(s.as_bytes().to_vec())
@@ -86,11 +91,11 @@ fn a_message_of_any_text_reaches_javascript_intact() {
 fn sends_and_requests_go_out_and_their_answers_come_back() {
     let mut core = welcomed();
     let id = core.new_message_id(T0);
-    assert_eq!(core.request(T0, SEND, &[0, 1], text(&id), 0.0, text("hi"), 0), 0.0);
+    assert_eq!(core.request(T0, SEND, &users(&[0, 1]), text(&id), 0.0, text("hi"), 0), 0.0);
     let sent = transmitted(&mut core);
     assert!(matches!(&sent[..], [ClientFrame::Send { content, .. }] if content == "hi"), "{sent:?}");
 
-    let req = core.request(T0, 4, &[0, 1, 1, 2], None, 0.0, None, 0);
+    let req = core.request(T0, 4, &users(&[0, 1, 1, 2]), None, 0.0, None, 0);
     assert!(req >= 0.0);
     let sent = transmitted(&mut core);
     let [ClientFrame::WatchPresence { req: r, users }] = &sent[..] else { panic!("{sent:?}") };
@@ -107,10 +112,10 @@ fn what_is_refused_at_once_comes_back_as_a_negated_code() {
     let mut core = welcomed();
     let id = core.new_message_id(T0);
     // Role -1: the package passes it for anything that is not a user.
-    assert_eq!(core.request(T0, SEND, &[-1, 0], text(&id), 0.0, text("hi"), 0), -24.0);
-    assert_eq!(core.request(T0, SEND, &[0, 1], text("not a uuid"), 0.0, text("hi"), 0), -23.0);
-    assert_eq!(core.request(T0, 9, &[], text("nope"), 0.0, None, 0), -23.0);
-    assert_eq!(core.request(T0, 2, &[0, 1], None, 0.0, None, 0), -23.0, "markRead needs a cursor");
+    assert_eq!(core.request(T0, SEND, &users(&[-1, 0]), text(&id), 0.0, text("hi"), 0), -24.0);
+    assert_eq!(core.request(T0, SEND, &users(&[0, 1]), text("not a uuid"), 0.0, text("hi"), 0), -23.0);
+    assert_eq!(core.request(T0, 9, &users(&[]), text("nope"), 0.0, None, 0), -23.0);
+    assert_eq!(core.request(T0, 2, &users(&[0, 1]), None, 0.0, None, 0), -23.0, "markRead needs a cursor");
     assert!(transmitted(&mut core).is_empty(), "nothing refused goes out");
     assert_eq!(error_name(24), "bad_user_id");
     assert_eq!(error_name(40), "rate_limited!", "retryable codes say so");
@@ -164,7 +169,7 @@ fn memory_stays_bounded_over_a_long_session() {
                 core.frame(T0, &live(n - 3)); // a repeat: dropped
             }
             if n % 500 == 0 {
-                let req = core.request(T0, 0, &[0, 1], None, 0.0, None, 50);
+                let req = core.request(T0, 0, &users(&[0, 1]), None, 0.0, None, 50);
                 let messages = (n - 50..n).map(|k| match ServerFrame::decode(&live(k)).unwrap() {
                     ServerFrame::MessageAt { message, .. } => message,
                     other => panic!("{other:?}"),

@@ -96,14 +96,18 @@ export function websocketUrl(url: string): string {
   return `ws${parts[1]}://${rest}${rest.endsWith("/ws") ? "" : "/ws"}`;
 }
 
-/** `[role, id]` pairs as the core takes users: role 0 teacher, 1 student, -1 not a user. */
-function pairs(users: UserRef[]): Int32Array {
-  return Int32Array.from(
-    users.flatMap((u) => {
-      const ok = Number.isInteger(u?.id) && u.id >= -0x80000000 && u.id <= 0x7fffffff;
-      return [ok ? ["teacher", "student"].indexOf(u.role) : -1, ok ? u.id : 0];
-    }),
-  );
+/**
+ * Users as the core takes them: 8 bytes each, role then id as little-endian 32-bit integers
+ * (role 0 teacher, 1 student, -1 not a user).
+ */
+function pairs(users: UserRef[]): Uint8Array {
+  const view = new DataView(new ArrayBuffer(8 * users.length));
+  users.forEach((u, k) => {
+    const ok = Number.isInteger(u?.id) && u.id >= -0x80000000 && u.id <= 0x7fffffff;
+    view.setInt32(8 * k, ok ? ["teacher", "student"].indexOf(u.role) : -1, true);
+    view.setInt32(8 * k + 4, ok ? u.id : 0, true);
+  });
+  return new Uint8Array(view.buffer);
 }
 
 const encoder = new TextEncoder();
@@ -131,11 +135,13 @@ export class Connection {
   #freed = false;
   readonly #sends = new Map<string, Settle[]>();
   readonly #requests = new Map<number, Settle>();
-  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #onEvent: (type: keyof ConnectionEventMap, payload: unknown) => void;
   readonly #network = (e: Event) => this.#input(() => this.#core.input(Date.now(), e.type === "online" ? Input.Online : Input.Offline, 0));
 
   /** Throws a TypeError for options of the wrong shape. */
-  constructor(options: ConnectionOptions) {
+  /** `onEvent` hears every event for the app (not the answers to calls), after the core is at rest. */
+  constructor(options: ConnectionOptions, onEvent: (type: keyof ConnectionEventMap, payload: unknown) => void) {
+    this.#onEvent = onEvent;
     const url = websocketUrl(String(options?.url ?? ""));
     if (typeof options.getToken !== "function") {
       throw new TypeError("options.getToken must be a function returning a token (or a promise of one)");
@@ -184,13 +190,6 @@ export class Connection {
 
   newMessageId(): string {
     return this.#core.newMessageId(Date.now());
-  }
-
-  on<K extends keyof ConnectionEventMap>(event: K, handler: (payload: ConnectionEventMap[K]) => void): () => void {
-    const set = this.#listeners.get(event) ?? new Set<Listener>();
-    this.#listeners.set(event, set);
-    set.add(handler as Listener);
-    return () => set.delete(handler as Listener);
   }
 
   /** Queues a send with id `id`; resolves with the stored message once the server committed it. */
@@ -339,7 +338,7 @@ export class Connection {
       }
       default: {
         const { t, ...payload } = event;
-        for (const f of this.#listeners.get(t) ?? []) calls.push([f, payload]);
+        calls.push([(p: unknown) => this.#onEvent(t, p), payload]);
       }
     }
   }

@@ -65,7 +65,8 @@ async function load(input: InitInput): Promise<void> {
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
   const instance = await WebAssembly.instantiate(module, { "./chat_sdk_bg.js": glue as unknown as WebAssembly.ModuleImports });
   glue.__wbg_set_wasm(instance.exports);
-  (instance.exports.__wbindgen_start as () => void)();
+  // wasm-bindgen exports a start function only when the module has something to set up.
+  (instance.exports.__wbindgen_start as (() => void) | undefined)?.();
 }
 
 export default init;
@@ -105,7 +106,6 @@ type AnyHandler = (event: never) => void;
 /** Refusals that end a send here but not for good: the next client of this user sends it. */
 const KEEP_ON: readonly string[] = ["client_closed", "unauthorized", "token_expired", "unsupported_version"];
 /** Events of the wasm client, re-emitted by this class (and relayed to follower tabs). */
-const CLIENT_EVENTS = ["message", "read", "typing", "presence", "changed", "status", "caughtUp"] as const;
 /** Message ids remembered per tab to report each once, whichever tab held the connection. */
 const SEEN_IDS = 5_000;
 const CALLS = [
@@ -177,11 +177,9 @@ export class ChatClient {
   }
 
   #newInner(): Connection {
-    const inner = new Connection({ url: this.#options.url, getToken: this.#options.getToken });
-    for (const event of CLIENT_EVENTS) {
-      inner.on(event, (payload: ConnectionEventMap[typeof event]) => this.#fromServer(event, payload));
-    }
-    return inner;
+    return new Connection({ url: this.#options.url, getToken: this.#options.getToken }, (event, payload) =>
+      this.#fromServer(event, payload as never),
+    );
   }
 
   /** An event of this tab's own connection: for this tab, and for the follower tabs. */
