@@ -615,7 +615,8 @@ pub(super) fn transmit(pacer: &mut Pacer, transmits: &mut Vec<Vec<u8>>, frame: &
     }
 }
 
-#[cfg(test)]
+// Natively: proptest is a native dev-dependency.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use proptest::prelude::*;
 
