@@ -6,6 +6,8 @@ use alloc::vec::Vec;
 
 use chat_protocol::{ClientFrame, Conversation, Millis, RequestId};
 
+use super::timers::earliest;
+
 /// Who made a request, and so who hears its answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Purpose {
@@ -118,7 +120,11 @@ impl Requests {
     }
 
     pub(super) fn next_deadline(&self) -> Option<Millis> {
-        self.list.iter().map(|(_, p)| p.deadline).min()
+        let mut next = None;
+        for (_, p) in &self.list {
+            next = earliest(next, Some(p.deadline));
+        }
+        next
     }
 
     /// Removes everything.

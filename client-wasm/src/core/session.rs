@@ -16,7 +16,7 @@ use super::dedup::SeenIds;
 use super::outbox::Outbox;
 use super::pacer::Pacer;
 use super::requests::{Purpose, Requests};
-use super::timers::{Timer, Timers};
+use super::timers::{Timer, Timers, earliest};
 use super::typing::Typing;
 use super::vocabulary::{Action, Event, Request, Status, Timings, TokenPurpose};
 
@@ -493,15 +493,8 @@ impl Session {
     /// When [`Session::handle_timeout`] should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Millis> {
-        // A plain fold rather than an iterator chain over the three: less code in the browser.
-        let mut next = self.timers.next(self.status == Status::Open);
-        for at in [self.requests.next_deadline(), self.typing.next_expiry()] {
-            next = match (next, at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
-        next
+        let next = earliest(self.timers.next(self.status == Status::Open), self.requests.next_deadline());
+        earliest(next, self.typing.next_expiry())
     }
 
     /// The next frame to write to the socket.

@@ -85,6 +85,21 @@ impl Timers {
             Timer::Heartbeat,
             Timer::Refresh,
         ];
-        ALL.iter().filter(|t| open || !t.needs_open()).filter_map(|t| self.0[t.index()]).min()
+        let mut next = None;
+        for t in ALL {
+            if open || !t.needs_open() {
+                next = earliest(next, self.0[t.index()]);
+            }
+        }
+        next
+    }
+}
+
+/// The earlier of two optional times. (Plain loops folding with this, rather than iterator
+/// chains ending in `min`, are what keep the deadline code small in the browser bundle.)
+pub(super) fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

@@ -4,6 +4,8 @@ use alloc::vec::Vec;
 
 use chat_protocol::{Millis, UserRef};
 
+use super::timers::earliest;
+
 /// Who we told we are typing to, and who is typing to us.
 #[derive(Debug, Default)]
 pub(super) struct Typing {
@@ -88,6 +90,10 @@ impl Typing {
     }
 
     pub(super) fn next_expiry(&self) -> Option<Millis> {
-        self.inbound.iter().map(|(_, expires)| *expires).min()
+        let mut next = None;
+        for (_, expires) in &self.inbound {
+            next = earliest(next, Some(*expires));
+        }
+        next
     }
 }
