@@ -104,7 +104,14 @@ impl Args<'_> {
             1 => F::ConversationsPage { req, before: None, limit: MAX_CONVERSATIONS_PAGE },
             2 => F::MarkRead { req, peer: self.user(0), up_to: Cursor { at: at as i64, id: self.id(id) } },
             3 => F::Typing { req, peer: self.user(0), on: flag },
-            4 => F::WatchPresence { req, users: (0..self.users.len() / 8).map(|k| self.user(k)).collect() },
+            4 => {
+                // A loop over `push` (instantiated already) rather than `collect`: 0.1 KB less.
+                let mut users = Vec::new();
+                for k in 0..self.users.len() / 8 {
+                    users.push(self.user(k));
+                }
+                F::WatchPresence { req, users }
+            }
             5 => F::Block { req, user: self.user(0), blocked: flag },
             6 => F::Blocks { req },
             7 => F::Report { req, id: self.id(id), reason: text.unwrap_or_default() },
