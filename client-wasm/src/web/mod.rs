@@ -58,10 +58,11 @@ impl Args<'_> {
 
     /// The `k`th user.
     fn user(&mut self, k: usize) -> UserRef {
-        let word = |i: usize| self.users.get(i..i + 4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        match (word(8 * k), word(8 * k + 4)) {
-            (Some(1), Some(id)) => UserRef::new(Role::Student, id),
-            (Some(0), Some(id)) => UserRef::new(Role::Teacher, id),
+        match self.users.get(8 * k..8 * k + 8) {
+            Some(&[role, 0, 0, 0, a, b, c, d]) if role < 2 => {
+                let id = i32::from_le_bytes([a, b, c, d]);
+                UserRef::new(if role == 1 { Role::Student } else { Role::Teacher }, id)
+            }
             _ => {
                 self.fail(ErrorCode::BAD_USER_ID);
                 UserRef::new(Role::Teacher, 0)
