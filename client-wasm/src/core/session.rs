@@ -552,9 +552,7 @@ impl Session {
     }
 
     pub(super) fn stop_typing_in(&mut self, from: Option<UserRef>, now: Option<Millis>) {
-        for from in self.typing.stop_inbound(from, now) {
-            self.events.push(Event::Typing { from, on: false });
-        }
+        self.typing.stop_inbound(from, now, &mut self.events);
     }
 
     pub(super) fn set_status(&mut self, status: Status) {

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use chat_protocol::{Millis, UserRef};
 
 use super::timers::earliest;
+use super::vocabulary::Event;
 
 /// Who we told we are typing to, and who is typing to us.
 #[derive(Debug, Default)]
@@ -68,20 +69,18 @@ impl Typing {
     }
 
     /// Ends the typing of `from` (any peer if `None`) that has expired by `now` (whatever
-    /// its expiry if `None`); returns the peers that stopped.
-    pub(super) fn stop_inbound(&mut self, from: Option<UserRef>, now: Option<Millis>) -> Vec<UserRef> {
-        let mut stopped = Vec::new();
+    /// its expiry if `None`); reports each peer that stopped to `events`.
+    pub(super) fn stop_inbound(&mut self, from: Option<UserRef>, now: Option<Millis>, events: &mut Vec<Event>) {
         let mut i = 0;
         while i < self.inbound.len() {
             let (peer, expires) = self.inbound[i];
             if from.is_none_or(|f| f == peer) && now.is_none_or(|n| n >= expires) {
                 self.inbound.swap_remove(i);
-                stopped.push(peer);
+                events.push(Event::Typing { from: peer, on: false });
             } else {
                 i += 1;
             }
         }
-        stopped
     }
 
     /// The connection closed: what we said is forgotten with it.
