@@ -282,7 +282,7 @@ pub fn error_name(code: u16) -> String {
     let code = ErrorCode(code);
     let mut name = String::from(code.name());
     if code.is_retryable() {
-        name.push('!');
+        name.push_str("!");
     }
     name
 }
