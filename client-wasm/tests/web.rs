@@ -188,7 +188,8 @@ fn memory_stays_bounded_over_a_long_session() {
                 delivered += usize::from(json.starts_with("{\"t\":\"message\""));
             }
         }
-        wasm_bindgen_test::console_log!("{} messages in {} ms", to - from, js_sys::Date::now() - started);
+        let ms = js_sys::Date::now() - started;
+        wasm_bindgen_test::console_log!("{} messages in {ms} ms; wasm memory {} B", to - from, memory_bytes());
         delivered
     };
     // More than twice the dedup set's capacity (10,000 ids, up to 20,000) in each half.

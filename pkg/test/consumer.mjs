@@ -44,6 +44,29 @@ await test("two_pages_exchange_messages_through_the_server", async () => {
   await student.close();
 });
 
+await test("a_module_that_cannot_be_fetched_says_so_and_init_can_be_tried_again", async () => {
+  // A page of the same origin that has not loaded the package: its own module instance.
+  const page = await browser.newPage();
+  await page.goto(`${harness}/consumer/node_modules/chat-sdk/package.json`);
+  const result = await page.evaluate(async () => {
+    const sdk = await import("/consumer/node_modules/chat-sdk/dist/index.js");
+    const failed = await sdk.init("/consumer/no-such.wasm").then(
+      () => "loaded",
+      (e) => String(e.message),
+    );
+    await sdk.init();
+    const client = new sdk.ChatClient({ url: "http://127.0.0.1:9", getToken: () => "t" });
+    const status = client.status;
+    client.free();
+    return { failed, status };
+  });
+  if (!/could not fetch its WebAssembly module: [45]\d\d from \S*\/no-such\.wasm$/.test(result.failed)) {
+    throw new Error(`a missing module: ${JSON.stringify(result)}`);
+  }
+  if (result.status !== "idle") throw new Error(`the retried init: ${JSON.stringify(result)}`);
+  await page.close();
+});
+
 await test("errors_reach_javascript_with_their_stable_code", async () => {
   const student = await open("student", 2);
   const error = await student.evaluate(() =>
