@@ -282,6 +282,8 @@ pub fn error_name(code: u16) -> String {
     let code = ErrorCode(code);
     let mut name = String::from(code.name());
     if code.is_retryable() {
+        // A `str`, not the `char` clippy prefers: `push(char)` encodes it (24 B gzip more).
+        #[allow(clippy::single_char_add_str)]
         name.push_str("!");
     }
     name
