@@ -102,12 +102,13 @@ impl Session {
     }
 
     pub(super) fn fail_everything(&mut self, code: ErrorCode, why: &str) {
-        for pending in self.outbox.take() {
+        // By reference, the lists dropped whole after: no by-value iterator (and its drop) per list.
+        for pending in &self.outbox.take() {
             self.events.push(Event::SendFailed { id: pending.id, code, message: why.into() });
         }
-        for (req, request) in self.requests.take() {
+        for (req, request) in &self.requests.take() {
             if request.purpose == Purpose::App {
-                self.events.push(Event::RequestFailed { req, code, message: why.into() });
+                self.events.push(Event::RequestFailed { req: *req, code, message: why.into() });
             }
         }
     }
