@@ -53,7 +53,7 @@ export function init(input?: InitInput): Promise<void> {
 }
 
 // The module is loaded here, not by a loader of wasm-bindgen's (its `--target web` loader, with
-// `instantiateStreaming` fallbacks and deprecation warnings, is 0.4 KB gzip of the bundle):
+// `instantiateStreaming` fallbacks and deprecation warnings, cost 0.2 KB gzip of the bundle):
 // fetched, compiled off the main thread, instantiated with the glue as its imports.
 async function load(input: InitInput): Promise<void> {
   let source = input;
@@ -105,9 +105,9 @@ type AnyHandler = (event: never) => void;
 
 /** Refusals that end a send here but not for good: the next client of this user sends it. */
 const KEEP_ON: readonly string[] = ["client_closed", "unauthorized", "token_expired", "unsupported_version"];
-/** Events of the wasm client, re-emitted by this class (and relayed to follower tabs). */
 /** Message ids remembered per tab to report each once, whichever tab held the connection. */
 const SEEN_IDS = 5_000;
+/** The calls that go to the server as they are: defined once, in the class's static block. */
 const CALLS = [
   "history",
   "conversations",
@@ -435,6 +435,8 @@ export class ChatClient {
     if (remove) this.#outbox.delete(send.id).catch(() => {});
   }
 
+  // `history`, `conversations` and the rest of `CALLS`: each one `#call(name, its arguments)`, so
+  // written once (their types and docs are the `ChatClient` interface below the class).
   static {
     for (const method of CALLS) {
       const call = function (this: ChatClient, ...args: unknown[]) {
