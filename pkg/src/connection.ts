@@ -29,7 +29,7 @@ type CoreEvent =
   | ({ t: keyof ConnectionEventMap } & Record<string, unknown>);
 
 /** The core's request kinds, in its order (`request` in client-wasm/src/web/mod.rs). */
-const KINDS: readonly Method[] = [
+export const KINDS: readonly Method[] = [
   "history",
   "conversations",
   "markRead",
@@ -45,13 +45,13 @@ const KINDS: readonly Method[] = [
   "superviseHistory",
 ];
 
-/** The inputs of `Core.input` that carry only the time (client-wasm/src/web/mod.rs). */
 /** The request kind that is a send (`SEND` in the wasm core). */
 const SEND = 13;
 
 /** The statuses in the core's order (`Core::status`). */
 const STATUSES: readonly Status[] = ["idle", "connecting", "open", "reconnecting", "unauthorized", "closed"];
 
+/** The inputs of `Core.input` that carry the time and at most one number (client-wasm/src/web/mod.rs). */
 const enum Input {
   Connect = 0,
   Close = 1,

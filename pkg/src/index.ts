@@ -2,7 +2,7 @@
 // keeps every send not yet acknowledged in IndexedDB and shares one connection between the tabs
 // of a user, plus a one-time init.
 import * as glue from "./chat_sdk.js";
-import { CLIENT_CLOSED, Connection, refusal } from "./connection.js";
+import { CLIENT_CLOSED, Connection, KINDS, refusal } from "./connection.js";
 import { MemoryOutbox, type Outbox, type PendingSend, openOutbox, clearOutbox } from "./outbox.js";
 import { type CallMessage, Link, type Method, canShare } from "./tabs.js";
 import {
@@ -107,21 +107,6 @@ type AnyHandler = (event: never) => void;
 const KEEP_ON: readonly string[] = ["client_closed", "unauthorized", "token_expired", "unsupported_version"];
 /** Message ids remembered per tab to report each once, whichever tab held the connection. */
 const SEEN_IDS = 5_000;
-/** The calls that go to the server as they are: defined once, in the class's static block. */
-const CALLS = [
-  "history",
-  "conversations",
-  "markRead",
-  "setTyping",
-  "watchPresence",
-  "blocks",
-  "report",
-  "editMessage",
-  "deleteMessage",
-  "superviseConversations",
-  "superviseRevisions",
-  "superviseHistory",
-] as const satisfies readonly Method[];
 
 const userKey = (user: UserRef) => `${user.role}:${user.id}`;
 
@@ -435,10 +420,12 @@ export class ChatClient {
     if (remove) this.#outbox.delete(send.id).catch(() => {});
   }
 
-  // `history`, `conversations` and the rest of `CALLS`: each one `#call(name, its arguments)`, so
-  // written once (their types and docs are the `ChatClient` interface below the class).
+  // The core's request kinds but `block` (which `block` and `unblock` below share): each one
+  // `#call(name, its arguments)`, so written once (their types and docs are the `ChatClient`
+  // interface below the class).
   static {
-    for (const method of CALLS) {
+    for (const method of KINDS) {
+      if (method === "block") continue;
       const call = function (this: ChatClient, ...args: unknown[]) {
         return this.#call(method, args);
       };

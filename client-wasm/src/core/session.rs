@@ -577,19 +577,6 @@ impl Session {
     }
 }
 
-/// `base` doubled `times` times, and at most `cap`: a backoff's ceiling. (A loop of additions
-/// rather than `saturating_mul`, whose overflow check is a 128-bit multiply in the browser.)
-pub(super) fn doubled(base: Millis, times: u32, cap: Millis) -> Millis {
-    let mut d = base;
-    for _ in 0..times {
-        if d >= cap {
-            break;
-        }
-        d = d.saturating_add(d);
-    }
-    d.min(cap)
-}
-
 /// Encodes `frame` for the socket. (A function of the two fields it needs, so a frame can
 /// be sent while the request that holds it is borrowed.)
 pub(super) fn transmit(pacer: &mut Pacer, transmits: &mut Vec<Vec<u8>>, frame: &ClientFrame) {
@@ -603,21 +590,5 @@ pub(super) fn transmit(pacer: &mut Pacer, transmits: &mut Vec<Vec<u8>>, frame: &
         Ok(bytes) => transmits.push(bytes),
         // Validation ran before; a frame that cannot be encoded is a bug, not input.
         Err(_) => debug_assert!(false, "a validated frame failed to encode"),
-    }
-}
-
-// Natively: proptest is a native dev-dependency.
-#[cfg(all(test, not(target_arch = "wasm32")))]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::doubled;
-
-    proptest! {
-        /// The loop gives what the multiplication it replaced gave.
-        #[test]
-        fn doubled_is_the_capped_power_of_two_multiple(base in 0i64..=i64::MAX, times in 0u32..=20, cap in 0i64..=i64::MAX) {
-            prop_assert_eq!(doubled(base, times, cap), base.saturating_mul(1i64 << times).min(cap));
-        }
     }
 }

@@ -1,5 +1,6 @@
 //! The session's timers: one table indexed by an enum, so arming, disarming and finding
-//! the next deadline are written once.
+//! the next deadline are written once; and the two bits of time arithmetic the session shares
+//! (`earliest`, `doubled`).
 
 use chat_protocol::Millis;
 
@@ -101,5 +102,34 @@ pub(super) fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// `base` doubled `times` times, and at most `cap`: a backoff's ceiling. (A loop of additions
+/// rather than `saturating_mul`, whose overflow check is a 128-bit multiply in the browser.)
+pub(super) fn doubled(base: Millis, times: u32, cap: Millis) -> Millis {
+    let mut d = base;
+    for _ in 0..times {
+        if d >= cap {
+            break;
+        }
+        d = d.saturating_add(d);
+    }
+    d.min(cap)
+}
+
+// Natively: proptest is a native dev-dependency.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::doubled;
+
+    proptest! {
+        /// The loop gives what the multiplication it replaced gave.
+        #[test]
+        fn doubled_is_the_capped_power_of_two_multiple(base in 0i64..=i64::MAX, times in 0u32..=20, cap in 0i64..=i64::MAX) {
+            prop_assert_eq!(doubled(base, times, cap), base.saturating_mul(1i64 << times).min(cap));
+        }
     }
 }

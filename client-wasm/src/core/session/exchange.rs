@@ -11,8 +11,9 @@ use chat_protocol::{
 
 use super::super::requests::Purpose;
 use super::super::timers::Timer;
+use super::super::timers::doubled;
 use super::super::vocabulary::{Event, Status};
-use super::{Session, doubled, transmit};
+use super::{Session, transmit};
 
 impl Session {
     /// Sends what waits in the outbox, in order, as far as the request budget allows; the

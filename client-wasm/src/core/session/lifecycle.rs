@@ -7,8 +7,9 @@ use chat_protocol::{ErrorCode, Limits, Millis, UserRef};
 use super::super::pacer::Pacer;
 use super::super::requests::Purpose;
 use super::super::timers::Timer;
+use super::super::timers::doubled;
 use super::super::vocabulary::{Action, Event, Status, TokenPurpose};
-use super::{Session, doubled, transmit};
+use super::{Session, transmit};
 
 impl Session {
     pub(super) fn start_attempt(&mut self, now: Millis) {
