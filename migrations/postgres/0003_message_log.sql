@@ -59,13 +59,17 @@ CREATE OR REPLACE TRIGGER chat_log_inbox
 -- Moves what has committed to the inbox (the oldest `max_rows` at most, so a bulk import
 -- by the app is sequenced in bounded rounds) into the log and returns those messages in
 -- log order. `wait`: wait for a sequencer running elsewhere (false: return nothing if one is
--- running; it takes these rows). `notify_channel`: when set and something moved, one
--- NOTIFY on it, which wakes every node listening (CHAT_BUS=postgres): one per sequencing
--- round, never one per message. Its payload is the calling node (`notify_payload`), then,
--- when the round was small enough to fit NOTIFY's 8,000 bytes, `:` and the round's rows as
--- JSON arrays (the columns this function returns), so the other nodes deliver them without
--- reading the log back (one round trip less per cross-node message); a larger round's
--- payload is the node alone, and the others read the log.
+-- running; it takes these rows).
+--
+-- `notify_channel` and `notify_payload` are ignored: they are kept so that `setup` replaces
+-- the function of an earlier version in place. This function once NOTIFYed the other nodes
+-- with the round's rows as JSON, which let any role that can connect to the database read
+-- every message's text (LISTEN needs no privilege) and forge deliveries (nor does NOTIFY).
+-- The nodes now tell each other themselves, sealed under a key the database never sees.
+--
+-- A log row is read back only while "Message" still holds a row with its id, sender and
+-- recipient: an id the app deleted and then reused for another conversation is not the
+-- logged message.
 CREATE OR REPLACE FUNCTION chat_log_sequence(wait boolean, notify_channel text, notify_payload text,
                                              max_rows integer)
 RETURNS TABLE (pos bigint, id text, sender_role text, sender_id integer, recipient_role text,
@@ -79,9 +83,6 @@ LANGUAGE plpgsql SET search_path FROM CURRENT
 SET enable_seqscan = off SET plan_cache_mode = force_custom_plan SET jit = off AS $$
 DECLARE
     base bigint;
-    moved_rows bigint;
-    payload text;
-    carried text;
 BEGIN
     IF wait THEN
         PERFORM pg_advisory_xact_lock(7405324);
@@ -99,7 +100,6 @@ BEGIN
     SELECT base + row_number() OVER (ORDER BY m.seq), m.message_id, m.sender_role, m.sender_id,
            m.recipient_role, m.recipient_id
     FROM moved m;
-    GET DIAGNOSTICS moved_rows = ROW_COUNT;
     -- Read back what was just numbered, one index lookup per message whatever the planner
     -- estimates (a plain join, expecting max_rows rows, hashed all of "Message": 45 ms a call
     -- at 70k rows, measured).
@@ -107,26 +107,12 @@ BEGIN
         SELECT l.pos, msg.id, msg."senderRole", msg."senderId", msg."recipientRole", msg."recipientId",
                msg.content, (EXTRACT(EPOCH FROM msg."createdAt") * 1000)::int8, msg."isRead"
         FROM chat_log l
-        CROSS JOIN LATERAL (SELECT * FROM "Message" m WHERE m.id = l.message_id LIMIT 1) msg
+        CROSS JOIN LATERAL (SELECT * FROM "Message" m
+                            WHERE m.id = l.message_id
+                              AND m."senderRole" = l.sender_role AND m."senderId" = l.sender_id
+                              AND m."recipientRole" = l.recipient_role AND m."recipientId" = l.recipient_id
+                            LIMIT 1) msg
         WHERE l.pos > base
         ORDER BY l.pos;
-    IF FOUND AND notify_channel IS NOT NULL THEN
-        payload := coalesce(notify_payload, '');
-        -- 64 rows of even short messages pass 8,000 bytes: larger rounds are not tried.
-        IF moved_rows <= 64 THEN
-            SELECT payload || ':' || json_agg(json_build_array(
-                       l.pos, msg.id, msg."senderRole", msg."senderId", msg."recipientRole", msg."recipientId",
-                       msg.content, (EXTRACT(EPOCH FROM msg."createdAt") * 1000)::int8, msg."isRead")
-                       ORDER BY l.pos)::text
-            INTO carried
-            FROM chat_log l
-            CROSS JOIN LATERAL (SELECT * FROM "Message" m WHERE m.id = l.message_id LIMIT 1) msg
-            WHERE l.pos > base;
-            IF octet_length(carried) < 8000 THEN
-                payload := carried;
-            END IF;
-        END IF;
-        PERFORM pg_notify(notify_channel, payload);
-    END IF;
 END
 $$;

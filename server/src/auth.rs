@@ -116,6 +116,38 @@ impl std::fmt::Debug for Auth {
 /// The shortest secret accepted: HS256 keys should carry at least 256 bits.
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// Words that mark a value copied from an example or a guide rather than made for this
+/// school (lowercase; letters and digits only, as compared).
+const PLACEHOLDER_WORDS: [&str; 12] = [
+    "changeme", "change", "replace", "example", "placeholder", "yoursecret", "secret", "password", "random",
+    "insecure", "dummy", "sample",
+];
+
+/// Why a secret (the token secret) is too weak to use, if it is: too short, a placeholder
+/// from an example, or too little variety to be random (a repeated pattern). The sentence
+/// says how to make a good one.
+#[must_use]
+pub fn weak_secret(name: &str, secret: &str) -> Option<String> {
+    let how = "make one with `openssl rand -hex 32` (the app and the chat server share it)";
+    if secret.len() < MIN_SECRET_BYTES {
+        return Some(format!("{name} is {} bytes long; use at least {MIN_SECRET_BYTES} random bytes: {how}", secret.len()));
+    }
+    let letters: String = secret.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
+    if let Some(word) = PLACEHOLDER_WORDS.iter().find(|w| letters.contains(**w)) {
+        return Some(format!(
+            "{name} looks like a placeholder from an example (it contains \"{word}\"): anyone who read that example \
+             could sign tokens for any user; {how}"
+        ));
+    }
+    let distinct = secret.chars().collect::<std::collections::HashSet<_>>().len();
+    let bytes = secret.as_bytes();
+    let repeats = bytes.len() >= 16 && (0..bytes.len() - 8).any(|i| bytes[i + 8..].windows(8).any(|w| w == &bytes[i..i + 8]));
+    if distinct < 12 || repeats {
+        return Some(format!("{name} is not random enough (too few different characters, or a repeated pattern); {how}"));
+    }
+    None
+}
+
 impl Auth {
     /// An authenticator for `secret` with the default rules (24-hour lifetime at most, no
     /// audience or issuer required).

@@ -228,12 +228,10 @@ impl Runner {
     }
 
     async fn start_position(&self) -> Result<u64, StoreError> {
-        if matches!(self.store, Store::Postgres(_)) {
+        if self.store.sequences() {
             let bus = self.feed.inner.bus.get();
-            let notify = bus.and_then(Bus::sequencer_notify);
-            let notify = notify.as_ref().map(|(c, p)| (*c, p.as_str()));
             loop {
-                let rows = self.store.sequence(0, true, notify, LOG_PAGE).await?;
+                let rows = self.store.sequence(0, true, LOG_PAGE).await?;
                 self.metrics.sequenced(rows.len());
                 if !rows.is_empty()
                     && let Some(bus) = bus
@@ -281,19 +279,14 @@ impl Runner {
         }
         if local || polled {
             let bus = self.feed.inner.bus.get();
-            let notify = bus.and_then(Bus::sequencer_notify);
-            let notify = notify.as_ref().map(|(c, p)| (*c, p.as_str()));
             // After a commit here, wait for a sequencer running elsewhere rather than
             // leave our rows to it (which would cost a poll interval when it has started
             // before our commit); a poll only helps out.
-            match self.store.sequence(self.delivered, local, notify, LOG_PAGE).await {
+            match self.store.sequence(self.delivered, local, LOG_PAGE).await {
                 Ok(rows) => {
-                    if !rows.is_empty() && matches!(self.store, Store::Postgres(_)) {
+                    if !rows.is_empty() && self.store.sequences() {
                         self.metrics.sequenced(rows.len());
                         self.vacuum.sequenced(rows.len(), &self.store);
-                        if notify.is_some() {
-                            self.metrics.bus_published("wakeup");
-                        }
                         if let Some(bus) = bus {
                             bus.log_moved(&rows);
                         }
@@ -303,15 +296,12 @@ impl Runner {
                         return self.read_again_later();
                     }
                     if full {
-                        match self.store {
-                            // SQLite's "sequence" reads the log: read the rest.
-                            Store::Sqlite(_) => {
-                                if !self.read_log().await {
-                                    return self.read_again_later();
-                                }
-                            }
+                        if self.store.sequences() {
                             // More waits in the inbox (a bulk insert): another round.
-                            Store::Postgres(_) => self.feed.committed(),
+                            self.feed.committed();
+                        } else if !self.read_log().await {
+                            // The log numbers rows itself ("sequence" reads it): read the rest.
+                            return self.read_again_later();
                         }
                     }
                 }
@@ -339,6 +329,12 @@ impl Runner {
     /// Delivers `rows` (in log order; `source` says where they came from), first reading
     /// from the log any positions between what was delivered and them (assigned by another
     /// node's sequencer), and skipping what was delivered already.
+    ///
+    /// A position that came over the bus is a hint: when reading the log up to it still
+    /// leaves a gap, the log's end is asked, and a position past it (a node's bug, or a
+    /// payload that should never have opened) is refused, counted and logged, and the rest
+    /// of those rows dropped for a read of the log. The delivered position never moves past
+    /// what the log holds.
     async fn absorb(&mut self, rows: Vec<Logged>, source: &'static str) -> bool {
         let counted = self.metrics.feed_rows(source);
         for (position, message) in rows {
@@ -347,6 +343,24 @@ impl Runner {
             // positions whenever a wake-up was lost or another node's came later.
             if position > self.delivered + 1 && !self.read_log_until(position - 1).await {
                 return false;
+            }
+            // The log's rows whose messages the app deleted are not read back, so a gap may
+            // remain below a real position: the log's end tells.
+            if position > self.delivered + 1 && source == "bus" {
+                match self.store.log_head().await {
+                    Ok(head) if head >= position => {}
+                    Ok(head) => {
+                        let why = crate::bus::seal::Rejected::Position;
+                        self.metrics.bus_rejected(why.as_str());
+                        tracing::warn!(position, head, "{}", why.explain());
+                        self.feed.wake();
+                        return true;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading the message log's end failed");
+                        return false;
+                    }
+                }
             }
             if position > self.delivered {
                 counted.inc();

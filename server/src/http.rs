@@ -2,7 +2,8 @@
 //!
 //! - `GET /ws`: the WebSocket upgrade (browser origins checked against the allow list).
 //! - `GET /healthz`: alive, version, connection count (JSON).
-//! - `GET /readyz`: whether the database answers and the writer commits (JSON, 503 when not).
+//! - `GET /readyz`: whether the database answers, the writer commits and the bus (if any) is
+//!   connected (JSON, 503 when not, with what is wrong).
 //! - `GET /metrics`: Prometheus text format.
 
 use axum::Extension;
@@ -109,6 +110,11 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
 struct Ready {
     database: &'static str,
     writer: &'static str,
+    /// `ok`, `down`, or `none` (a single node).
+    bus: &'static str,
+    /// What is wrong with the bus, when it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bus_problem: Option<String>,
 }
 
 /// How long the readiness check waits for the database's answer.
@@ -128,9 +134,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
     };
     let writer = state.writer.state(db_timeout);
-    let ready = database == "ok" && writer == WriterState::Ok && !state.shutdown.is_cancelled();
+    // A node cut off from the bus still delivers (the feed polls the log), but other nodes'
+    // typing, presence and wake-ups do not reach it: not ready, and the reason is said.
+    let (bus, bus_problem) = match &state.bus {
+        None => ("none", None),
+        Some(health) if health.is_up() => ("ok", None),
+        Some(health) => ("down", Some(health.problem().unwrap_or_else(|| "not connected yet".to_owned()))),
+    };
+    let ready = database == "ok" && writer == WriterState::Ok && bus != "down" && !state.shutdown.is_cancelled();
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Ready { database, writer: writer.as_str() })).into_response()
+    (status, Json(Ready { database, writer: writer.as_str(), bus, bus_problem })).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -85,8 +85,9 @@ pub(crate) const FRAME_OVERHEAD: usize = 64;
 pub(crate) struct Outbox {
     id: ConnId,
     user: UserRef,
-    /// Whether the client speaks protocol 3 (messages carry their log position).
-    positions: bool,
+    /// The protocol version the client speaks (3: messages carry their log position; 4:
+    /// `Changed` and `QuietHours`).
+    version: u16,
     tx: mpsc::UnboundedSender<Bytes>,
     queue: Arc<QueueBytes>,
     control: Arc<ConnControl>,
@@ -138,14 +139,14 @@ impl Outbox {
     pub(crate) fn new(
         id: ConnId,
         user: UserRef,
-        positions: bool,
+        version: u16,
         max_bytes: usize,
         metrics: Metrics,
     ) -> (Outbox, mpsc::UnboundedReceiver<Bytes>, Arc<QueueBytes>, Arc<ConnControl>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let control = Arc::new(ConnControl::default());
         let queue = Arc::new(QueueBytes { queued: AtomicUsize::new(0), max: max_bytes.max(1), metrics });
-        let outbox = Outbox { id, user, positions, tx, queue: Arc::clone(&queue), control: Arc::clone(&control) };
+        let outbox = Outbox { id, user, version, tx, queue: Arc::clone(&queue), control: Arc::clone(&control) };
         (outbox, rx, queue, control)
     }
 
@@ -349,9 +350,10 @@ impl Hub {
                 if Some(conn.id) == except {
                     continue;
                 }
-                let slot = if conn.positions { &mut with_position } else { &mut plain };
+                let positions = conn.version >= 3;
+                let slot = if positions { &mut with_position } else { &mut plain };
                 if slot.is_none() {
-                    let frame = if conn.positions {
+                    let frame = if positions {
                         ServerFrame::MessageAt { message: message.clone(), position }
                     } else {
                         ServerFrame::Message { message: message.clone() }
@@ -488,6 +490,36 @@ impl Hub {
             let Some(entry) = shard.get(&user) else { continue };
             for conn in &entry.conns {
                 if Some(conn.id) != except && conn.push(bytes.clone()) {
+                    delivered += 1;
+                }
+            }
+        }
+        self.inner.metrics.delivered(delivered);
+        delivered
+    }
+
+    /// Queues `Changed` (an edit or deletion) on the connections of `targets` that know the
+    /// frame (protocol 4 and later: an older client would take it for a protocol error).
+    pub(crate) fn deliver_changed(
+        &self,
+        message: &StoredMessage,
+        deleted: bool,
+        targets: &[(UserRef, Option<ConnId>)],
+    ) -> usize {
+        let frame = ServerFrame::Changed { message: message.clone(), deleted };
+        let bytes = match frame.encode() {
+            Ok(bytes) => Bytes::from(bytes),
+            Err(e) => {
+                tracing::error!(error = %e, "a change to deliver could not be encoded");
+                return 0;
+            }
+        };
+        let mut delivered = 0;
+        for &(user, except) in targets {
+            let shard = lock(self.shard(user));
+            let Some(entry) = shard.get(&user) else { continue };
+            for conn in &entry.conns {
+                if conn.version >= 4 && Some(conn.id) != except && conn.push(bytes.clone()) {
                     delivered += 1;
                 }
             }

@@ -48,6 +48,7 @@ struct Inner {
     log_position: Gauge,
     sequenced: Counter,
     bus_dropped: Counter,
+    bus_rejected: Family<ReasonLabel, Counter>,
     bus_published: Family<ReasonLabel, Counter>,
     feed_rows: Family<SourceLabel, Counter>,
     bus_connected: Gauge,
@@ -120,11 +121,19 @@ impl Metrics {
             "Bus events dropped because the bus queue was full (the bus was down)",
             bus_dropped.clone(),
         );
+        let bus_rejected = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "bus_rejected",
+            "Bus payloads (or carried log positions) this node refused to believe: reason=malformed or forged (not \
+             sealed by a node of this deployment), unknown_key, stale, replayed, unreadable, position (a carried \
+             position past the log's end), bounds (more remote nodes or users than this node keeps)",
+            bus_rejected.clone(),
+        );
         let bus_published = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "bus_published",
-            "Messages this node published on the bus: reason=wakeup (the log moved; on PostgreSQL the sequencer's \
-             NOTIFY), reason=events (a batch of typing, read notices, presence, heartbeats)",
+            "Messages this node published on the bus: reason=wakeup (the log moved: a batch that says so, \
+             with the rows when they fit), reason=events (a batch of typing, read notices, presence, heartbeats)",
             bus_published.clone(),
         );
         let feed_rows = Family::<SourceLabel, Counter>::default();
@@ -160,6 +169,7 @@ impl Metrics {
                 log_position,
                 sequenced,
                 bus_dropped,
+                bus_rejected,
                 registry,
                 connections,
                 stored,
@@ -222,6 +232,11 @@ impl Metrics {
     pub(crate) fn bus_state(&self, connected: bool, nodes: usize) {
         self.inner.bus_connected.set(i64::from(connected));
         self.inner.bus_nodes.set(i64::try_from(nodes).unwrap_or(i64::MAX));
+    }
+
+    /// A payload (or a carried position) from the bus was not believed.
+    pub(crate) fn bus_rejected(&self, reason: &'static str) {
+        self.inner.bus_rejected.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     pub(crate) fn bus_dropped(&self) {

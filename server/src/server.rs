@@ -78,6 +78,7 @@ pub async fn run_with(
     let metrics = Metrics::new();
     let pending_bus = config.bus.clone().map(|b| PendingBus::new(b, metrics.clone()));
     let hub = Hub::new(config.limits.presence_grace, metrics.clone(), pending_bus.as_ref().map(PendingBus::sender));
+    let bus_health = pending_bus.as_ref().map(PendingBus::health);
     let feed = Feed::default();
     let bus_stop = CancellationToken::new();
     let bus_task = match (pending_bus, &store) {
@@ -134,6 +135,7 @@ pub async fn run_with(
         open: AtomicUsize::new(0),
         pending: Mutex::default(),
         rates,
+        bus: bus_health,
     }));
 
     let app = http::router(state.clone()).merge(extra);

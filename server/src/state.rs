@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) rates: DefaultKeyedRateLimiter<UserRef>,
     /// Where reports are offered to the app (`CHAT_REPORT_WEBHOOK`), if anywhere.
     pub(crate) reports: Option<crate::safety::ReportHook>,
+    /// Whether the bus to the other nodes is up (`None`: a single node).
+    pub(crate) bus: Option<crate::bus::BusHealth>,
 }
 
 /// Counts of unauthenticated connections.

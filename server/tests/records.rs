@@ -35,7 +35,7 @@ async fn store_at(store: &Store, messages: &[NewMessage], created_at: Millis) ->
 /// Moves everything committed into the message log, as a node's feed does (PostgreSQL
 /// numbers rows there; SQLite already has).
 async fn sequence_all(store: &Store) {
-    while !store.sequence(0, true, None, 1000).await.unwrap().is_empty() {
+    while !store.sequence(0, true, 1000).await.unwrap().is_empty() {
         if matches!(store, Store::Sqlite(_)) {
             break;
         }
@@ -187,7 +187,7 @@ async fn purging_every_message_keeps_the_log_head_so_positions_never_repeat(
     assert_eq!((report.messages, report.log_rows), (2, 1), "the head row stays");
     assert_eq!(store.log_head().await.unwrap(), head);
     store_at(&store, &[msg(T1, S1, "new")], now).await;
-    let logged = store.sequence(head, true, None, 10).await.unwrap();
+    let logged = store.sequence(head, true, 10).await.unwrap();
     assert_eq!(logged.iter().map(|(pos, _)| *pos).collect::<Vec<_>>(), [head + 1]);
 }
 

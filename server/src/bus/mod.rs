@@ -4,10 +4,19 @@
 //! The bus is never the record of a message: messages are in the database, and every
 //! node's feed ([`crate::feed`]) follows the message log in order. The bus carries
 //! (a) a wake-up when the log moved, so other nodes deliver at once instead of at their
-//! next poll; it carries the round's logged rows too when they are few enough (PostgreSQL:
-//! the NOTIFY's 8,000 bytes; NATS: [`wake::MAX_CARRIED`]), which saves the other nodes reading
-//! them back; and (b) what is not stored: typing, read receipts (their rows are stored,
-//! the live notice is not), presence and the nodes' heartbeats.
+//! next poll; it carries the round's logged rows too when they are few enough to fit one
+//! payload, which saves the other nodes reading them back; and (b) what is not stored:
+//! typing, read receipts (their rows are stored, the live notice is not), presence and the
+//! nodes' heartbeats.
+//!
+//! **The bus is a trust boundary.** Anyone who can log in to the database can LISTEN and
+//! NOTIFY on any channel, and anyone who reaches an open NATS server can publish and
+//! subscribe. So every payload is sealed under the deployment's cluster key
+//! ([`seal`]: encrypted and authenticated, with the sender's sequence number and time), and
+//! a payload that does not open, is stale or was heard before is counted and ignored.
+//! Nothing a node hears is trusted further than that: a carried log position is a hint
+//! the feed checks against the log, and what a node keeps of the others (their users,
+//! the nodes themselves) is bounded.
 //!
 //! Nothing here has to be reliable for messages to be: a lost wake-up costs at most one
 //! poll interval (or, when a later wake-up arrives first, one read of the log: the feed
@@ -18,8 +27,8 @@
 //! Events are batched: whatever is queued when the publisher is free goes out as one
 //! NOTIFY (PostgreSQL takes a database-wide lock per notifying commit) or one NATS message.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -33,14 +42,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::feed::Feed;
-use crate::hub::Hub;
+use crate::hub::{Hub, with_lock};
 use crate::metrics::Metrics;
 use crate::store::{Logged, PgStore, Store};
 
+mod nats;
 mod remote;
-mod wake;
+pub mod seal;
+pub use nats::NatsAuth;
 use remote::Remote;
-use wake::{MAX_CARRIED, read_wake_up, wake_up};
+pub use seal::BusKeys;
+use seal::{Header, Rejected, Replay};
 
 /// A node's id: random per process, so a restarted node is a new node.
 pub(crate) type NodeId = u64;
@@ -54,10 +66,12 @@ pub enum BusKind {
         /// A direct URL for the listening connection.
         listen_url: Option<String>,
     },
-    /// A NATS server (`nats://host:4222`).
+    /// A NATS server (`nats://host:4222` or `tls://host:4222`).
     Nats {
-        /// The server's URL.
+        /// The server's URL, without credentials.
         url: String,
+        /// How this node proves who it is to NATS, and its TLS settings.
+        auth: NatsAuth,
     },
 }
 
@@ -66,6 +80,8 @@ pub enum BusKind {
 pub struct BusConfig {
     /// Which bus.
     pub kind: BusKind,
+    /// The cluster keys every payload is sealed and opened with (`CHAT_BUS_KEY`).
+    pub keys: BusKeys,
     /// How often a node says it is alive.
     pub beat: Duration,
     /// After how long without a heartbeat a node counts as gone (its users go offline).
@@ -79,14 +95,18 @@ impl BusConfig {
     /// See [`BusConfig::DEFAULT_BEAT`].
     pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(6);
 
-    /// Reads `CHAT_BUS`'s value: `postgres` (or `pg`), or a `nats://` URL.
+    /// Reads `CHAT_BUS`'s value: `postgres` (or `pg`), or a `nats://` or `tls://` URL (which
+    /// may carry `user:password@` or `token@`; `auth` holds the other NATS settings).
     ///
     /// # Errors
     /// Any other value, with what to write instead.
-    pub fn parse(value: &str, listen_url: Option<String>) -> Result<BusConfig, String> {
+    pub fn parse(value: &str, listen_url: Option<String>, keys: BusKeys, auth: NatsAuth) -> Result<BusConfig, String> {
         let kind = match value.trim() {
             "postgres" | "postgresql" | "pg" => BusKind::Postgres { listen_url },
-            v if v.starts_with("nats://") || v.starts_with("tls://") => BusKind::Nats { url: v.to_owned() },
+            v if v.starts_with("nats://") || v.starts_with("tls://") => {
+                let (url, auth) = auth.with_url(v)?;
+                BusKind::Nats { url, auth }
+            }
             other => {
                 return Err(format!(
                     "CHAT_BUS={other:?} is not a bus: use `postgres` (LISTEN/NOTIFY on DATABASE_URL) or a NATS URL \
@@ -94,7 +114,7 @@ impl BusConfig {
                 ));
             }
         };
-        Ok(BusConfig { kind, beat: Self::DEFAULT_BEAT, node_timeout: Self::DEFAULT_NODE_TIMEOUT })
+        Ok(BusConfig { kind, keys, beat: Self::DEFAULT_BEAT, node_timeout: Self::DEFAULT_NODE_TIMEOUT })
     }
 
     /// `postgres` or `nats`, for logs and `/healthz`.
@@ -103,6 +123,67 @@ impl BusConfig {
         match self.kind {
             BusKind::Postgres { .. } => "postgres",
             BusKind::Nats { .. } => "nats",
+        }
+    }
+
+    /// The most body bytes one payload carries: PostgreSQL's NOTIFY takes 8,000 bytes of
+    /// text (base64 takes 4 for 3, sealing adds [`seal::OVERHEAD`]); NATS takes 1 MB by
+    /// default.
+    fn max_body(&self) -> usize {
+        match self.kind {
+            BusKind::Postgres { .. } => MAX_NOTIFY_BODY,
+            BusKind::Nats { .. } => MAX_NATS_BODY,
+        }
+    }
+}
+
+/// The body of one NOTIFY at most: sealed and in base64 it stays under 8,000 bytes.
+const MAX_NOTIFY_BODY: usize = 5_000;
+/// The body of one NATS message at most.
+const MAX_NATS_BODY: usize = 256 * 1024;
+const _: () = assert!((MAX_NOTIFY_BODY + seal::OVERHEAD).div_ceil(3) * 4 < 8_000);
+
+/// Whether this node hears the bus, and what is wrong when it does not: `/readyz` says it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BusHealth {
+    inner: Arc<HealthInner>,
+}
+
+#[derive(Debug, Default)]
+struct HealthInner {
+    up: AtomicBool,
+    problem: Mutex<Option<String>>,
+}
+
+impl BusHealth {
+    /// Whether the bus is connected.
+    pub(crate) fn is_up(&self) -> bool {
+        self.inner.up.load(Ordering::Acquire)
+    }
+
+    /// What is wrong, if something is.
+    pub(crate) fn problem(&self) -> Option<String> {
+        with_lock(&self.inner.problem, |p| p.clone())
+    }
+
+    /// Connected (true) or cut off (false); returns whether that changed.
+    fn set_up(&self, up: bool) -> bool {
+        let was = self.inner.up.swap(up, Ordering::AcqRel);
+        if up {
+            with_lock(&self.inner.problem, |p| *p = None);
+        }
+        was != up
+    }
+
+    /// Records what is wrong (logged once per distinct problem).
+    fn set_problem(&self, problem: String) {
+        let new = with_lock(&self.inner.problem, |p| {
+            let new = p.as_deref() != Some(problem.as_str());
+            *p = Some(problem.clone());
+            new
+        });
+        if new {
+            tracing::error!("{problem}");
         }
     }
 }
@@ -152,12 +233,6 @@ pub(crate) enum BusEvent {
     },
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Envelope {
-    node: NodeId,
-    events: Vec<BusEvent>,
-}
-
 /// Publishing events: cheap to clone, never blocks. Events beyond a full queue (the bus is
 /// down and the queue filled) are dropped and counted: presence is re-sent on reconnect.
 #[derive(Clone, Debug)]
@@ -177,13 +252,13 @@ impl BusSender {
 
 /// The queue of events waiting for the bus.
 const QUEUE: usize = 65_536;
-/// The largest payload of one NOTIFY or NATS message: PostgreSQL's limit is 8,000 bytes,
-/// base64 takes 4 for 3.
-const MAX_PAYLOAD: usize = 5_000;
 /// How long a leaving node waits for the bus to take its last notices.
 const LEAVE_BOUND: Duration = Duration::from_secs(2);
 /// How many users one `Online` answer names (a few bytes each).
 const USERS_PER_EVENT: usize = 500;
+/// How long the start waits for NATS to answer before serving anyway (`/readyz` then says
+/// the bus is down until it answers).
+const NATS_START_WAIT: Duration = Duration::from_secs(5);
 
 /// A bus being set up: its sender exists before the hub (which publishes presence through
 /// it); [`PendingBus::start`] connects once the hub and the feed exist.
@@ -193,33 +268,21 @@ pub(crate) struct PendingBus {
     node: NodeId,
     sender: BusSender,
     rx: mpsc::Receiver<BusEvent>,
+    health: BusHealth,
 }
 
-/// The names this deployment's traffic uses: PostgreSQL channels, NATS subjects. Nodes of
-/// one deployment share a database and schema; another schema or database is another
-/// deployment and must not hear this one.
-#[derive(Clone, Debug)]
-struct Names {
-    log: String,
-    events: String,
-}
-
-impl Names {
-    fn new(kind: &BusKind, database: &str, schema: &str) -> Names {
-        match kind {
-            BusKind::Postgres { .. } => {
-                // LISTEN/NOTIFY are per database already; channel names are identifiers
-                // (63 bytes at most).
-                let cut = |s: String| s.chars().take(63).collect::<String>();
-                Names { log: cut(format!("chat_log.{schema}")), events: cut(format!("chat_events.{schema}")) }
-            }
-            BusKind::Nats { .. } => {
-                let token = |s: &str| {
-                    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect::<String>()
-                };
-                let base = format!("chat.{}.{}", token(database), token(schema));
-                Names { log: format!("{base}.log"), events: format!("{base}.events") }
-            }
+/// The channel (PostgreSQL) or subject (NATS) this deployment's traffic uses. Nodes of one
+/// deployment share a database and schema; another schema or database is another
+/// deployment and must not hear this one (the name is also sealed into every payload).
+fn channel_name(kind: &BusKind, database: &str, schema: &str) -> String {
+    match kind {
+        // LISTEN/NOTIFY are per database already; channel names are identifiers (63 bytes
+        // at most).
+        BusKind::Postgres { .. } => format!("chat_bus.{schema}").chars().take(63).collect(),
+        BusKind::Nats { .. } => {
+            let token =
+                |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect::<String>();
+            format!("chat.{}.{}.bus", token(database), token(schema))
         }
     }
 }
@@ -232,12 +295,12 @@ enum Transport {
 }
 
 impl Transport {
-    async fn publish(&self, subject: &str, payload: Vec<u8>) -> Result<(), String> {
+    async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), String> {
         match self {
             Transport::Postgres(pool) => {
                 let text = base64::engine::general_purpose::STANDARD_NO_PAD.encode(payload);
                 sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(subject)
+                    .bind(channel)
                     .bind(text)
                     .execute(pool)
                     .await
@@ -245,7 +308,7 @@ impl Transport {
                     .map_err(|e| e.to_string())
             }
             Transport::Nats(client) => {
-                client.publish(subject.to_owned(), payload.into()).await.map_err(|e| e.to_string())
+                client.publish(channel.to_owned(), payload.into()).await.map_err(|e| e.to_string())
             }
         }
     }
@@ -254,27 +317,16 @@ impl Transport {
 /// A running bus: what the feed needs to wake the other nodes.
 #[derive(Clone, Debug)]
 pub(crate) struct Bus {
-    node: NodeId,
-    /// Set when the sequencer's own NOTIFY wakes the other nodes (PostgreSQL).
-    notify_channel: Option<String>,
     sender: BusSender,
+    max_body: usize,
 }
 
 impl Bus {
-    /// The channel and payload the sequencer notifies on (PostgreSQL bus), if any.
-    #[must_use]
-    pub(crate) fn sequencer_notify(&self) -> Option<(&str, String)> {
-        self.notify_channel.as_deref().map(|c| (c, self.node.to_string()))
-    }
-
     /// Tells the other nodes the log moved, with `rows` (what this node's round logged,
-    /// empty when unknown) when they fit (NATS; PostgreSQL's sequencer notifies itself).
+    /// empty when unknown) when they fit one payload.
     pub(crate) fn log_moved(&self, rows: &[Logged]) {
-        if self.notify_channel.is_some() {
-            return;
-        }
         let size: usize = rows.iter().map(|(_, m)| m.encoded_len_bound() + 10).sum();
-        if rows.is_empty() || size > MAX_CARRIED {
+        if rows.is_empty() || size > self.max_body {
             self.sender.publish(BusEvent::Log);
         } else {
             self.sender.publish(BusEvent::Logged(rows.to_vec()));
@@ -287,7 +339,7 @@ impl PendingBus {
     #[must_use]
     pub(crate) fn new(config: BusConfig, metrics: Metrics) -> PendingBus {
         let (tx, rx) = mpsc::channel(QUEUE);
-        PendingBus { config, node: rand::random(), sender: BusSender { tx, metrics }, rx }
+        PendingBus { config, node: rand::random(), sender: BusSender { tx, metrics }, rx, health: BusHealth::default() }
     }
 
     /// The sender the hub publishes presence through.
@@ -296,11 +348,19 @@ impl PendingBus {
         self.sender.clone()
     }
 
+    /// Whether the bus is up, for `/readyz`.
+    #[must_use]
+    pub(crate) fn health(&self) -> BusHealth {
+        self.health.clone()
+    }
+
     /// Connects (listening before anything is published, so no wake-up is missed between)
-    /// and starts the publisher, the listener and the heartbeat.
+    /// and starts the publisher, the listener and the heartbeat. A NATS server that does not
+    /// answer (or refuses this node's credentials) does not hold the start: the node serves,
+    /// delivers by polling the log, and `/readyz` says the bus is down until it connects.
     ///
     /// # Errors
-    /// The bus cannot be reached: a message that says which and how to fix it.
+    /// The PostgreSQL bus cannot listen: a message that says which and how to fix it.
     pub(crate) async fn start(
         self,
         pool: PgPool,
@@ -313,10 +373,11 @@ impl PendingBus {
                 .fetch_one(&pool)
                 .await
                 .map_err(|e| format!("the bus could not read the database's name: {e}"))?;
-        let names = Names::new(&self.config.kind, &database, &schema);
+        let channel = channel_name(&self.config.kind, &database, &schema);
         // What the listener reads: an edited message, to tell this node's connections.
         let store = Store::Postgres(PgStore::new(pool.clone()));
         let (link_tx, link_rx) = mpsc::unbounded_channel::<bool>();
+        let health = self.health.clone();
         let (transport, inbound) = match &self.config.kind {
             BusKind::Postgres { listen_url } => {
                 let mut listener = match listen_url {
@@ -329,76 +390,57 @@ impl PendingBus {
                          mode set CHAT_BUS_DATABASE_URL to a direct URL"
                     )
                 })?;
-                listener
-                    .listen_all([names.log.as_str(), names.events.as_str()])
-                    .await
-                    .map_err(|e| format!("CHAT_BUS=postgres: LISTEN failed: {e}"))?;
+                listener.listen(&channel).await.map_err(|e| format!("CHAT_BUS=postgres: LISTEN failed: {e}"))?;
+                health.set_up(true);
                 (Transport::Postgres(pool), Inbound::Postgres(listener))
             }
-            BusKind::Nats { url } => {
-                let tx = link_tx.clone();
-                let client = async_nats::ConnectOptions::new()
-                    .name("chat-server")
-                    .retry_on_initial_connect()
-                    .connection_timeout(Duration::from_secs(5))
-                    .event_callback(move |event| {
-                        let tx = tx.clone();
-                        async move {
-                            match event {
-                                async_nats::Event::Connected => {
-                                    let _ = tx.send(true);
-                                }
-                                async_nats::Event::Disconnected => {
-                                    tracing::warn!("the NATS bus disconnected");
-                                    let _ = tx.send(false);
-                                }
-                                other => tracing::debug!(event = %other, "NATS"),
-                            }
-                        }
-                    })
-                    .connect(url.as_str())
-                    .await
-                    .map_err(|e| format!("CHAT_BUS={url}: cannot connect to NATS ({e}); is nats-server running?"))?;
-                let log = client
-                    .subscribe(names.log.clone())
-                    .await
-                    .map_err(|e| format!("CHAT_BUS={url}: subscribing failed: {e}"))?;
-                let events = client
-                    .subscribe(names.events.clone())
-                    .await
-                    .map_err(|e| format!("CHAT_BUS={url}: subscribing failed: {e}"))?;
-                client.flush().await.map_err(|e| format!("CHAT_BUS={url}: {e}"))?;
-                (Transport::Nats(client), Inbound::Nats { log, events })
+            BusKind::Nats { url, auth } => {
+                let (client, subscriber) = nats::connect(url, auth, &channel, link_tx.clone(), health.clone()).await?;
+                if let Ok(Ok(())) = tokio::time::timeout(NATS_START_WAIT, client.flush()).await {
+                    health.set_up(true);
+                } else {
+                    tracing::warn!(
+                        url,
+                        "NATS has not answered yet; serving anyway (messages still flow: the feed polls the log), \
+                         /readyz says the bus is down until it does"
+                    );
+                }
+                (Transport::Nats(client), Inbound::Nats(subscriber))
             }
         };
-        let notify_channel = matches!(self.config.kind, BusKind::Postgres { .. }).then(|| names.log.clone());
-        let bus = Bus { node: self.node, notify_channel, sender: self.sender.clone() };
-        let remote = Arc::new(std::sync::Mutex::new(Remote::default()));
+        let bus = Bus { sender: self.sender.clone(), max_body: self.config.max_body() };
+        let remote = Arc::new(Mutex::new(Remote::default()));
         let node = self.node;
         let leaving = CancellationToken::new();
+        let keys = self.config.keys.clone();
         let publisher = tokio::spawn(publish_loop(
             self.rx,
             transport,
-            names.clone(),
-            node,
+            channel.clone(),
+            Sealer { keys: keys.clone(), node, seq: 0 },
+            self.config.max_body(),
             self.sender.metrics.clone(),
             leaving.clone(),
         ));
         // Ask who is online elsewhere, and say who is online here (nobody yet at start).
         self.sender.publish(BusEvent::Hello);
-        let connected = Arc::new(AtomicBool::new(true));
-        let listener = tokio::spawn(listen_loop(
-            inbound,
-            link_rx,
-            names,
-            node,
-            hub.clone(),
-            feed,
-            self.sender.clone(),
-            Arc::clone(&remote),
-            store,
-            Arc::clone(&connected),
-        ));
+        let listener = tokio::spawn(
+            Listener {
+                channel,
+                keys,
+                node,
+                replay: Replay::default(),
+                hub: hub.clone(),
+                feed,
+                sender: self.sender.clone(),
+                remote: Arc::clone(&remote),
+                store,
+                health: health.clone(),
+                metrics: self.sender.metrics.clone(),
+                warned: std::collections::HashMap::new(),
+            }
+            .run(inbound, link_rx),
+        );
         let metrics = self.sender.metrics.clone();
         let beat = self.config.beat;
         let timeout = self.config.node_timeout;
@@ -414,8 +456,8 @@ impl PendingBus {
                 sender.publish(BusEvent::Beat);
                 // Cut off from the bus, we hear nobody: their silence is ours, so their
                 // users stay as they were until we are back (then each gets a full timeout).
-                let up = connected.load(Ordering::Acquire);
-                let (gone, nodes) = crate::hub::with_lock(&remote, |r| {
+                let up = health.is_up();
+                let (gone, nodes) = with_lock(&remote, |r| {
                     let gone = if up { r.forget_silent(timeout, Instant::now()) } else { Vec::new() };
                     (gone, r.len())
                 });
@@ -438,14 +480,34 @@ impl PendingBus {
             }
             listener.abort();
         });
-        tracing::info!(bus = self.config.name(), node = format!("{node:016x}"), "joined the bus");
+        tracing::info!(
+            bus = self.config.name(),
+            node = format!("{node:016x}"),
+            key = self.config.keys.ids().first().map_or("", String::as_str),
+            "joined the bus"
+        );
         Ok((bus, task))
     }
 }
 
 enum Inbound {
     Postgres(PgListener),
-    Nats { log: async_nats::Subscriber, events: async_nats::Subscriber },
+    Nats(async_nats::Subscriber),
+}
+
+/// Seals this node's payloads, numbering them.
+struct Sealer {
+    keys: BusKeys,
+    node: NodeId,
+    seq: u64,
+}
+
+impl Sealer {
+    fn seal(&mut self, channel: &str, body: &[u8]) -> Vec<u8> {
+        self.seq += 1;
+        let header = Header { node: self.node, seq: self.seq, sent_ms: crate::now_ms() };
+        self.keys.seal(channel, header, body)
+    }
 }
 
 /// Publishes queued events in batches until `leaving`; then publishes what is still queued
@@ -453,8 +515,9 @@ enum Inbound {
 async fn publish_loop(
     mut rx: mpsc::Receiver<BusEvent>,
     transport: Transport,
-    names: Names,
-    node: NodeId,
+    channel: String,
+    mut sealer: Sealer,
+    max_body: usize,
     metrics: Metrics,
     leaving: CancellationToken,
 ) {
@@ -471,199 +534,223 @@ async fn publish_loop(
         if received == 0 {
             return;
         }
-        if let Some(payload) = wake_up(node, &mut queued) {
-            match transport.publish(&names.log, payload).await {
-                Ok(()) => metrics.bus_published("wakeup"),
-                Err(e) => tracing::warn!(error = %e, "the bus refused a wake-up"),
-            }
-        }
-        for payload in envelopes(node, std::mem::take(&mut queued)) {
-            match transport.publish(&names.events, payload).await {
-                Ok(()) => metrics.bus_published("events"),
+        // Log wake-ups first: they are what a message waits for on the other nodes.
+        queued.sort_by_key(|e| !matches!(e, BusEvent::Log | BusEvent::Logged(_)));
+        for (body, wakes) in bodies(std::mem::take(&mut queued), max_body) {
+            let payload = sealer.seal(&channel, &body);
+            let reason = if wakes { "wakeup" } else { "events" };
+            match transport.publish(&channel, payload).await {
+                Ok(()) => metrics.bus_published(reason),
                 Err(e) => {
-                    tracing::warn!(error = %e, "the bus refused events; they are lost (presence is re-sent on reconnect)");
+                    tracing::warn!(error = %e, "the bus refused {reason}; they are lost (the feed polls the log, presence is re-sent on reconnect)");
                 }
             }
         }
     }
 }
 
-/// Packs events into envelopes of at most [`MAX_PAYLOAD`] encoded bytes.
-fn envelopes(node: NodeId, events: Vec<BusEvent>) -> Vec<Vec<u8>> {
+/// Packs events into bodies of at most `max_body` encoded bytes, each with whether it
+/// wakes the feed. A log wake-up whose rows do not fit alone goes as a bare wake-up.
+fn bodies(events: Vec<BusEvent>, max_body: usize) -> Vec<(Vec<u8>, bool)> {
+    let encode = |events: &Vec<BusEvent>| postcard::to_allocvec(events).unwrap_or_default();
     let mut out = Vec::new();
-    let mut current = Envelope { node, events: Vec::new() };
-    for event in events {
-        current.events.push(event);
-        let size = postcard::to_allocvec(&current).map_or(usize::MAX, |b| b.len());
-        if size > MAX_PAYLOAD && current.events.len() > 1 {
-            let last = current.events.pop();
-            out.extend(postcard::to_allocvec(&current).ok());
-            current.events = last.into_iter().collect();
+    let mut current: Vec<BusEvent> = Vec::new();
+    let wakes = |events: &[BusEvent]| events.iter().any(|e| matches!(e, BusEvent::Log | BusEvent::Logged(_)));
+    for mut event in events {
+        if matches!(event, BusEvent::Logged(_)) && encode(&vec![event.clone()]).len() > max_body {
+            event = BusEvent::Log;
+        }
+        current.push(event);
+        if current.len() > 1 && encode(&current).len() > max_body {
+            let last = current.pop().into_iter().collect();
+            let full = std::mem::replace(&mut current, last);
+            out.push((encode(&full), wakes(&full)));
         }
     }
-    if !current.events.is_empty() {
-        out.extend(postcard::to_allocvec(&current).ok());
+    if !current.is_empty() {
+        out.push((encode(&current), wakes(&current)));
     }
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn listen_loop(
-    mut inbound: Inbound,
-    mut link: mpsc::UnboundedReceiver<bool>,
-    names: Names,
+/// Most remote users this node keeps (their presence) from all other nodes together, and
+/// most other nodes: past either, what a node says is ignored and counted (`bounds`).
+const MAX_REMOTE_USERS: usize = 500_000;
+const MAX_REMOTE_NODES: usize = 256;
+
+/// The receiving half: opens what it hears, believes what opens.
+struct Listener {
+    channel: String,
+    keys: BusKeys,
     node: NodeId,
+    replay: Replay,
     hub: Hub,
     feed: Feed,
     sender: BusSender,
-    remote: Arc<std::sync::Mutex<Remote>>,
+    remote: Arc<Mutex<Remote>>,
     store: Store,
-    connected: Arc<AtomicBool>,
-) {
-    // Back on the bus after an outage: whatever was said meanwhile is gone, so catch up as a
-    // new node would (re-read the log, ask every node for its users), and give every node a
-    // full timeout to be heard again.
-    let back = || {
-        if !connected.swap(true, Ordering::AcqRel) {
-            tracing::warn!("back on the bus; re-reading the log and presence");
-            crate::hub::with_lock(&remote, |r| r.refresh(Instant::now()));
-            feed.wake();
-            // A block made elsewhere meanwhile was not heard.
-            hub.blocks_changed();
-            sender.publish(BusEvent::Hello);
-        }
-    };
-    let lost = || {
-        if connected.swap(false, Ordering::AcqRel) {
-            tracing::warn!("cut off from the bus; messages still flow (the feed polls the log)");
-        }
-    };
-    loop {
-        let (subject, payload): (String, Vec<u8>) = match &mut inbound {
-            Inbound::Postgres(listener) => match listener.try_recv().await {
-                Ok(Some(n)) => {
-                    // The first notification after a loss (our own heartbeat comes back
-                    // within a beat) says the listening connection is back.
-                    back();
-                    (n.channel().to_owned(), n.payload().as_bytes().to_vec())
-                }
-                Ok(None) => {
-                    // The connection was lost; sqlx reconnects on the next call.
-                    lost();
-                    continue;
-                }
-                Err(e) => {
-                    lost();
-                    tracing::warn!(error = %e, "the PostgreSQL bus is down; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            },
-            Inbound::Nats { log, events } => {
-                tokio::select! {
-                    m = log.next() => match m {
-                        Some(m) => (m.subject.to_string(), m.payload.to_vec()),
-                        None => return,
-                    },
-                    m = events.next() => match m {
-                        Some(m) => (m.subject.to_string(), m.payload.to_vec()),
-                        None => return,
-                    },
-                    up = link.recv() => {
-                        match up {
-                            None => return,
-                            Some(true) => back(),
-                            Some(false) => lost(),
-                        }
-                        continue;
-                    }
-                }
-            }
-        };
-        if subject == names.log {
-            // A wake-up; our own are skipped (we delivered those already).
-            match read_wake_up(&payload, matches!(inbound, Inbound::Postgres(_))) {
-                (Some(from), _) if from == node => {}
-                (_, Some(rows)) if !rows.is_empty() => feed.offer(rows),
-                _ => feed.wake(),
-            }
-            continue;
-        }
-        let bytes = match &inbound {
-            Inbound::Postgres(_) => match base64::engine::general_purpose::STANDARD_NO_PAD.decode(&payload) {
-                Ok(b) => b,
-                Err(_) => continue,
-            },
-            Inbound::Nats { .. } => payload,
-        };
-        let Ok(envelope) = postcard::from_bytes::<Envelope>(&bytes) else {
-            tracing::warn!("an unreadable bus message was ignored (a node of another version?)");
-            continue;
-        };
-        if envelope.node == node {
-            continue;
-        }
-        let from = envelope.node;
-        if crate::hub::with_lock(&remote, |r| r.heard(from, Instant::now())) {
-            // A node we did not know (it started, or we missed its hello): ask everyone.
-            sender.publish(BusEvent::Hello);
-        }
-        for event in envelope.events {
-            apply(event, from, &hub, &feed, &sender, &remote, &store);
-        }
-    }
+    health: BusHealth,
+    metrics: Metrics,
+    /// When each reason for a refusal was last logged (at most one line a minute each).
+    warned: std::collections::HashMap<&'static str, Instant>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn apply(
-    event: BusEvent,
-    from: NodeId,
-    hub: &Hub,
-    feed: &Feed,
-    sender: &BusSender,
-    remote: &std::sync::Mutex<Remote>,
-    store: &Store,
-) {
-    match event {
-        BusEvent::Online(users) | BusEvent::Offline(users) if users.is_empty() => {}
-        BusEvent::Online(users) => {
-            for (user, online) in crate::hub::with_lock(remote, |r| r.set(from, &users, true)) {
-                hub.set_remote(user, online);
-            }
-        }
-        BusEvent::Offline(users) => {
-            for (user, online) in crate::hub::with_lock(remote, |r| r.set(from, &users, false)) {
-                hub.set_remote(user, online);
-            }
-        }
-        BusEvent::Hello => {
-            let users = hub.local_online();
-            for chunk in users.chunks(USERS_PER_EVENT) {
-                sender.publish(BusEvent::Online(chunk.to_vec()));
-            }
-        }
-        BusEvent::Beat => {}
-        BusEvent::Typing { from, to, on } => {
-            hub.deliver(&ServerFrame::Typing { from, on }, &[(to, None)]);
-        }
-        BusEvent::Read { reader, peer, up_to } => {
-            hub.deliver(&ServerFrame::Read { reader, peer, up_to }, &[(peer, None), (reader, None)]);
-        }
-        BusEvent::Log => feed.wake(),
-        BusEvent::Logged(rows) => feed.offer(rows),
-        BusEvent::Blocks => hub.blocks_changed(),
-        BusEvent::Changed { id, deleted } => {
-            let (hub, store) = (hub.clone(), store.clone());
-            tokio::spawn(async move {
-                match store.message_by_id(id).await {
-                    Ok(Some(message)) => {
-                        let targets = [(message.to, None), (message.from, None)];
-                        hub.deliver(&ServerFrame::Changed { message, deleted }, &targets);
+impl Listener {
+    async fn run(mut self, mut inbound: Inbound, mut link: mpsc::UnboundedReceiver<bool>) {
+        loop {
+            let payload: Vec<u8> = match &mut inbound {
+                Inbound::Postgres(listener) => match listener.try_recv().await {
+                    Ok(Some(n)) => {
+                        // The first notification after a loss (our own heartbeat comes
+                        // back within a beat) says the listening connection is back.
+                        self.back();
+                        match base64::engine::general_purpose::STANDARD_NO_PAD.decode(n.payload()) {
+                            Ok(bytes) => bytes,
+                            Err(_) => {
+                                self.refuse(Rejected::Malformed);
+                                continue;
+                            }
+                        }
                     }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "an edited message could not be read for delivery"),
+                    Ok(None) => {
+                        // The connection was lost; sqlx reconnects on the next call.
+                        self.lost("the PostgreSQL bus's listening connection was lost; reconnecting");
+                        continue;
+                    }
+                    Err(e) => {
+                        self.lost(&format!("the PostgreSQL bus is down ({e}); retrying"));
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                },
+                Inbound::Nats(subscriber) => {
+                    tokio::select! {
+                        m = subscriber.next() => match m {
+                            Some(m) => m.payload.to_vec(),
+                            None => return,
+                        },
+                        up = link.recv() => {
+                            match up {
+                                None => return,
+                                Some(true) => self.back(),
+                                Some(false) => self.lost("the NATS bus disconnected; reconnecting"),
+                            }
+                            continue;
+                        }
+                    }
                 }
-            });
+            };
+            self.hear(&payload);
+        }
+    }
+
+    /// Back on the bus after an outage: whatever was said meanwhile is gone, so catch up as
+    /// a new node would (re-read the log, ask every node for its users), and give every node
+    /// a full timeout to be heard again.
+    fn back(&self) {
+        if self.health.set_up(true) {
+            tracing::warn!("back on the bus; re-reading the log and presence");
+            with_lock(&self.remote, |r| r.refresh(Instant::now()));
+            self.feed.wake();
+            // A block made elsewhere meanwhile was not heard.
+            self.hub.blocks_changed();
+            self.sender.publish(BusEvent::Hello);
+        }
+    }
+
+    fn lost(&self, why: &str) {
+        if self.health.set_up(false) {
+            tracing::warn!("cut off from the bus; messages still flow (the feed polls the log)");
+        }
+        self.health.set_problem(why.to_owned());
+    }
+
+    /// Counts a payload that was not believed, and says why (once a minute per reason).
+    fn refuse(&mut self, why: Rejected) {
+        self.metrics.bus_rejected(why.as_str());
+        let now = Instant::now();
+        let due = self.warned.get(why.as_str()).is_none_or(|at| now.duration_since(*at) >= Duration::from_secs(60));
+        if due {
+            self.warned.insert(why.as_str(), now);
+            tracing::warn!(reason = why.as_str(), "{}", why.explain());
+        }
+    }
+
+    fn hear(&mut self, payload: &[u8]) {
+        let (header, body) = match self.keys.open(&self.channel, payload) {
+            Ok(opened) => opened,
+            Err(why) => return self.refuse(why),
+        };
+        if header.node == self.node {
+            // Our own, come back (a PostgreSQL listener hears its own NOTIFYs).
+            return;
+        }
+        if let Err(why) = self.replay.check(header, crate::now_ms()) {
+            return self.refuse(why);
+        }
+        let Ok(events) = postcard::from_bytes::<Vec<BusEvent>>(&body) else {
+            return self.refuse(Rejected::Unreadable);
+        };
+        let from = header.node;
+        let known = with_lock(&self.remote, |r| {
+            if r.len() >= MAX_REMOTE_NODES && !r.knows(from) { None } else { Some(r.heard(from, Instant::now())) }
+        });
+        match known {
+            None => return self.refuse(Rejected::Bounds),
+            // A node we did not know (it started, or we missed its hello): ask everyone.
+            Some(true) => self.sender.publish(BusEvent::Hello),
+            Some(false) => {}
+        }
+        for event in events {
+            self.apply(event, from);
+        }
+    }
+
+    fn apply(&mut self, event: BusEvent, from: NodeId) {
+        match event {
+            BusEvent::Online(users) | BusEvent::Offline(users) if users.is_empty() => {}
+            BusEvent::Online(users) => {
+                let changed = with_lock(&self.remote, |r| r.set(from, &users, true, MAX_REMOTE_USERS));
+                let Some(changed) = changed else { return self.refuse(Rejected::Bounds) };
+                for (user, online) in changed {
+                    self.hub.set_remote(user, online);
+                }
+            }
+            BusEvent::Offline(users) => {
+                let changed = with_lock(&self.remote, |r| r.set(from, &users, false, MAX_REMOTE_USERS));
+                for (user, online) in changed.unwrap_or_default() {
+                    self.hub.set_remote(user, online);
+                }
+            }
+            BusEvent::Hello => {
+                let users = self.hub.local_online();
+                for chunk in users.chunks(USERS_PER_EVENT) {
+                    self.sender.publish(BusEvent::Online(chunk.to_vec()));
+                }
+            }
+            BusEvent::Beat => {}
+            BusEvent::Typing { from, to, on } => {
+                self.hub.deliver(&ServerFrame::Typing { from, on }, &[(to, None)]);
+            }
+            BusEvent::Read { reader, peer, up_to } => {
+                self.hub.deliver(&ServerFrame::Read { reader, peer, up_to }, &[(peer, None), (reader, None)]);
+            }
+            BusEvent::Log => self.feed.wake(),
+            BusEvent::Logged(rows) => self.feed.offer(rows),
+            BusEvent::Blocks => self.hub.blocks_changed(),
+            BusEvent::Changed { id, deleted } => {
+                let (hub, store) = (self.hub.clone(), self.store.clone());
+                tokio::spawn(async move {
+                    match store.message_by_id(id).await {
+                        Ok(Some(message)) => {
+                            let targets = [(message.to, None), (message.from, None)];
+                            hub.deliver_changed(&message, deleted, &targets);
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "an edited message could not be read for delivery"),
+                    }
+                });
+            }
         }
     }
 }
@@ -674,20 +761,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn envelopes_stay_under_the_payload_limit_and_keep_every_event() {
+    fn bodies_stay_under_the_limit_keep_every_event_and_put_wake_ups_in_their_own_count() {
         let users: Vec<UserRef> = (0..5_000).map(UserRef::student).collect();
-        let events: Vec<BusEvent> = users.chunks(USERS_PER_EVENT).map(|c| BusEvent::Online(c.to_vec())).collect();
-        let packed = envelopes(7, events.clone());
+        let mut events: Vec<BusEvent> = users.chunks(USERS_PER_EVENT).map(|c| BusEvent::Online(c.to_vec())).collect();
+        events.push(BusEvent::Log);
+        let packed = bodies(events.clone(), MAX_NOTIFY_BODY);
         assert!(packed.len() > 1);
         let mut back = Vec::new();
-        for p in &packed {
-            assert!(p.len() <= MAX_PAYLOAD, "{}", p.len());
-            let e: Envelope = postcard::from_bytes(p).unwrap();
-            assert_eq!(e.node, 7);
-            back.extend(e.events);
+        for (p, wakes) in &packed {
+            assert!(p.len() <= MAX_NOTIFY_BODY, "{}", p.len());
+            let e: Vec<BusEvent> = postcard::from_bytes(p).unwrap();
+            assert_eq!(*wakes, e.contains(&BusEvent::Log));
+            back.extend(e);
         }
         assert_eq!(back, events);
-        // base64 of the largest payload fits PostgreSQL's 8,000-byte NOTIFY limit.
-        assert!(MAX_PAYLOAD.div_ceil(3) * 4 < 8_000);
+    }
+
+    #[test]
+    fn logged_rows_too_large_for_one_payload_go_as_a_bare_wake_up() {
+        let message = chat_protocol::StoredMessage {
+            id: chat_protocol::MessageId::new_v4([1; 16]),
+            from: UserRef::teacher(1),
+            to: UserRef::student(2),
+            content: "x".repeat(4_000),
+            created_at: 1_700_000_000_000,
+            read: false,
+        };
+        let rows = vec![(1, message.clone()), (2, message)];
+        let packed = bodies(vec![BusEvent::Logged(rows.clone())], MAX_NOTIFY_BODY);
+        let e: Vec<BusEvent> = postcard::from_bytes(&packed[0].0).unwrap();
+        assert_eq!(e, vec![BusEvent::Log]);
+        let packed = bodies(vec![BusEvent::Logged(rows.clone())], MAX_NATS_BODY);
+        let e: Vec<BusEvent> = postcard::from_bytes(&packed[0].0).unwrap();
+        assert_eq!(e, vec![BusEvent::Logged(rows)]);
     }
 }

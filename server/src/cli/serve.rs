@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{CmdResult, DbArgs, display_path, open_sqlite};
-use crate::auth::MIN_SECRET_BYTES;
-use crate::bus::BusConfig;
+use crate::auth::weak_secret;
+use crate::bus::{BusConfig, BusKeys, NatsAuth};
 use crate::clock::Clock;
 use crate::config::{Blocking, Origins, Policy, QuietHours, Safety, ServeConfig, ServerLimits, TokenRules};
 use crate::db::{DEFAULT_DB_POOL, Database, DbTarget, explain_connect_error};
@@ -110,6 +110,36 @@ pub struct ServeArgs {
     /// through PgBouncer in transaction mode, which cannot carry LISTEN).
     #[arg(long, env = "CHAT_BUS_DATABASE_URL", hide_env_values = true)]
     pub bus_database_url: Option<String>,
+    /// The deployment's cluster key, shared by every node and by nothing else: every bus
+    /// payload is sealed with it (XChaCha20-Poly1305). 32 random bytes as hex or base64
+    /// (`openssl rand -hex 32`); several, comma-separated, while rotating (the first seals).
+    /// Required with CHAT_BUS.
+    #[arg(long, env = "CHAT_BUS_KEY", hide_env_values = true)]
+    pub bus_key: Option<String>,
+    /// NATS user name (with CHAT_NATS_PASSWORD); or put user:password@ in CHAT_BUS.
+    #[arg(long, env = "CHAT_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password.
+    #[arg(long, env = "CHAT_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// NATS token; or put token@ in CHAT_BUS.
+    #[arg(long, env = "CHAT_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// NATS user nkey seed (SU...).
+    #[arg(long, env = "CHAT_NATS_NKEY", hide_env_values = true)]
+    pub nats_nkey: Option<String>,
+    /// A NATS .creds file (user JWT and seed, as `nsc` writes it).
+    #[arg(long, env = "CHAT_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// PEM roots that signed the NATS server's certificate (implies TLS).
+    #[arg(long, env = "CHAT_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// This node's client certificate for NATS (PEM; with CHAT_NATS_TLS_KEY).
+    #[arg(long, env = "CHAT_NATS_TLS_CERT")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "CHAT_NATS_TLS_KEY")]
+    pub nats_tls_key: Option<PathBuf>,
     /// Keep messages this long, then remove them (days or weeks, e.g. 365d): at start and
     /// daily, in batches, each run recorded in the audit log. Unset: messages are kept.
     #[arg(long, env = "CHAT_RETENTION")]
@@ -170,11 +200,8 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
          set the same random string (at least 32 bytes, e.g. from `openssl rand -hex 32`) for both"
             .to_owned()
     })?;
-    if secret.len() < MIN_SECRET_BYTES {
-        return Err(format!(
-            "CHAT_TOKEN_SECRET is {} bytes long; use at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -hex 32`)",
-            secret.len()
-        ));
+    if let Some(why) = weak_secret("CHAT_TOKEN_SECRET", secret) {
+        return Err(why);
     }
     let positive = |name: &str, value: usize| {
         if value == 0 { Err(format!("{name} must be at least 1")) } else { Ok(value) }
@@ -213,7 +240,30 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
     };
     let bus = match nonempty(&args.bus) {
         None => None,
-        Some(value) => Some(BusConfig::parse(&value, nonempty(&args.bus_database_url))?),
+        Some(value) => {
+            let keys = match nonempty(&args.bus_key) {
+                Some(keys) => BusKeys::parse(&keys)?,
+                None => {
+                    return Err("CHAT_BUS is set but CHAT_BUS_KEY is not: every node seals what it says on the bus \
+                                with this shared key, so that a database login or access to NATS can neither read \
+                                messages off the bus nor forge them. Make one with `openssl rand -hex 32` and give \
+                                every node of the deployment the same value"
+                        .to_owned());
+                }
+            };
+            let path = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+            let auth = NatsAuth {
+                user: nonempty(&args.nats_user),
+                password: nonempty(&args.nats_password),
+                token: nonempty(&args.nats_token),
+                nkey_seed: nonempty(&args.nats_nkey),
+                creds_file: path(&args.nats_creds),
+                tls_ca: path(&args.nats_tls_ca),
+                tls_cert: path(&args.nats_tls_cert),
+                tls_key: path(&args.nats_tls_key),
+            };
+            Some(BusConfig::parse(&value, nonempty(&args.bus_database_url), keys, auth)?)
+        }
     };
     Ok(ServeConfig {
         bind: SocketAddr::new(args.host, args.port),
@@ -396,5 +446,45 @@ mod tests {
         let Command::Serve(args) = cli.command else { panic!("serve") };
         let err = serve_config(&args).expect_err("too short");
         assert!(err.starts_with("CHAT_TOKEN_SECRET is 5 bytes long"), "{err}");
+    }
+
+    #[test]
+    fn the_examples_placeholder_and_patterned_secrets_are_refused_with_how_to_make_one() {
+        // The Next.js example's .env.example, as a school that copies it would run it.
+        let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/nextjs/.env.example"))
+            .expect("the example's .env.example");
+        let placeholder = example
+            .lines()
+            .find_map(|l| l.strip_prefix("CHAT_TOKEN_SECRET="))
+            .expect("the example sets CHAT_TOKEN_SECRET");
+        for weak in [placeholder, "test-secret-test-secret-test-secret!", &"ab".repeat(32), "0123456789abcdef0123456789abcdef"] {
+            let cli = Cli::parse_from(["chat-server", "serve", "--token-secret", weak]);
+            let Command::Serve(args) = cli.command else { panic!("serve") };
+            let err = serve_config(&args).expect_err(weak);
+            assert!(err.starts_with("CHAT_TOKEN_SECRET") && err.contains("openssl rand -hex 32"), "{weak}: {err}");
+        }
+        // What `openssl rand -hex 32` and `openssl rand -base64 32` print.
+        for good in ["9f2c4e1a7b3d8c6e0f5a2b4d6e8c1a3f7b9d2e4c6a8f0b1d3e5c7a9b2d4f6e8a", "q3Vb7nX0pLk2Jw9sRz4Ty6Hm1Cf8Ud5Ge0Ai3Ko7Nq2="] {
+            let cli = Cli::parse_from(["chat-server", "serve", "--token-secret", good]);
+            let Command::Serve(args) = cli.command else { panic!("serve") };
+            assert!(serve_config(&args).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_bus_without_a_cluster_key_is_refused_with_how_to_make_one() {
+        let secret = "9f2c4e1a7b3d8c6e0f5a2b4d6e8c1a3f7b9d2e4c6a8f0b1d3e5c7a9b2d4f6e8a";
+        let cli = Cli::parse_from(["chat-server", "serve", "--token-secret", secret, "--bus", "postgres"]);
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        let err = serve_config(&args).expect_err("no key");
+        assert!(err.starts_with("CHAT_BUS is set but CHAT_BUS_KEY is not") && err.contains("openssl rand"), "{err}");
+        let key = "3f1c9a0b7e5d2c4f8a6b1e0d9c7f5a3b2e4d6c8f0a1b3c5d7e9f1a2b4c6d8e0f";
+        let cli = Cli::parse_from([
+            "chat-server", "serve", "--token-secret", secret, "--bus", "nats://u:p@127.0.0.1:4222", "--bus-key", key,
+        ]);
+        let Command::Serve(args) = cli.command else { panic!("serve") };
+        let bus = serve_config(&args).unwrap().bus.unwrap();
+        assert!(matches!(&bus.kind, crate::bus::BusKind::Nats { url, auth }
+            if url == "nats://127.0.0.1:4222" && auth.method() == "user and password"));
     }
 }

@@ -81,7 +81,7 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSl
     let limits = &state.config.limits;
     let positions = who.version >= 3;
     let (outbox, rx, queue, control) =
-        Outbox::new(state.hub.next_id(), who.user, positions, limits.outbound_bytes, state.metrics.clone());
+        Outbox::new(state.hub.next_id(), who.user, who.version, limits.outbound_bytes, state.metrics.clone());
     // Read before registering: every message after it reaches this connection live (or
     // came before it, which the app's first history and conversation requests show).
     let position = state.feed.position();

@@ -327,7 +327,7 @@ impl Connection {
                 // Every connection of both users, this one too: the tab that edited updates
                 // from the same event as the others.
                 let targets = [(message.to, None), (self.me, None)];
-                self.state.hub.deliver(&ServerFrame::Changed { message, deleted }, &targets);
+                self.state.hub.deliver_changed(&message, deleted, &targets);
                 self.state.hub.publish(BusEvent::Changed { id, deleted });
                 self.reply(&ServerFrame::Done { req });
             }

@@ -285,26 +285,28 @@ impl Store {
     /// Moves the messages committed since the last call into the message log and returns
     /// them in log order (PostgreSQL: `chat_log_sequence`; SQLite numbers rows as they are
     /// inserted, so this reads the log after `after`). `wait`: wait for a sequencer running
-    /// on another node instead of leaving the rows to it. `notify`: the channel to wake the
-    /// other nodes on when something moved, and the payload (PostgreSQL bus). At most
-    /// `limit` messages a call: a full page means more may be waiting.
+    /// on another node instead of leaving the rows to it. At most `limit` messages a call: a
+    /// full page means more may be waiting. The database tells nobody: the caller tells the
+    /// other nodes, over the bus, sealed ([`crate::bus`]).
     ///
     /// # Errors
     /// A database error.
-    pub async fn sequence(
-        &self,
-        after: u64,
-        wait: bool,
-        notify: Option<(&str, &str)>,
-        limit: u16,
-    ) -> Result<Vec<Logged>, StoreError> {
+    pub async fn sequence(&self, after: u64, wait: bool, limit: u16) -> Result<Vec<Logged>, StoreError> {
         bounded(self.timeout(), async {
             match self {
-                Store::Postgres(s) => s.sequence(wait, notify, limit).await,
+                Store::Postgres(s) => s.sequence(wait, limit).await,
                 Store::Sqlite(s) => s.log_after(after, limit).await,
             }
         })
         .await
+    }
+
+    /// Whether the log is numbered by a sequencer that [`Store::sequence`] runs (PostgreSQL:
+    /// several writers, the app among them), rather than as rows are inserted (SQLite: one
+    /// writer), where "sequencing" only reads the log.
+    #[must_use]
+    pub fn sequences(&self) -> bool {
+        matches!(self, Store::Postgres(_))
     }
 
     /// The logged messages after position `after`, in log order, at most `limit`.
@@ -395,16 +397,6 @@ type LogRow = (i64, String, String, i32, String, i32, String, i64, bool);
 /// A catch-up row: the position, whether its message still exists, then a message row
 /// (empty when it does not).
 type CatchUpRow = (i64, bool, String, String, i32, String, i32, String, i64, bool);
-
-/// The rows a PostgreSQL sequencer's NOTIFY carries (`chat_log_sequence`): a JSON array of
-/// arrays with the columns of a log row.
-///
-/// # Errors
-/// Not that JSON, or a row that is not a message (as reading it from the log would say).
-pub(crate) fn logged_from_json(json: &[u8]) -> Result<Vec<Logged>, String> {
-    let rows: Vec<LogRow> = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-    rows.into_iter().map(|row| to_logged(row).map_err(|e| e.to_string())).collect()
-}
 
 fn to_logged(row: LogRow) -> Result<Logged, StoreError> {
     let (pos, id, sr, si, rr, ri, content, at, read) = row;

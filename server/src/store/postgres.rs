@@ -125,15 +125,20 @@ const LOG_COLUMNS: &str = r#"l.pos, m.id IS NOT NULL, COALESCE(m.id, ''), COALES
 pub static CATCH_UP_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         r#"SELECT {LOG_COLUMNS} FROM (
-                 (SELECT pos, message_id FROM chat_log
+                 (SELECT * FROM chat_log
                   WHERE recipient_role = $1 AND recipient_id = $2 AND pos > $3 ORDER BY pos LIMIT $4)
                  UNION
-                 (SELECT pos, message_id FROM chat_log
+                 (SELECT * FROM chat_log
                   WHERE sender_role = $1 AND sender_id = $2 AND pos > $3 ORDER BY pos LIMIT $4)
                ) l
                -- One index lookup per log row, whatever the planner estimates: a plain join
-               -- may hash all of "Message" when the log's statistics are young.
-               LEFT JOIN LATERAL (SELECT * FROM "Message" WHERE id = l.message_id LIMIT 1) m ON true
+               -- may hash all of "Message" when the log's statistics are young. A row with
+               -- this id in another conversation is not the logged message (the app deleted
+               -- it and reused the id).
+               LEFT JOIN LATERAL (SELECT * FROM "Message" WHERE id = l.message_id
+                                    AND "senderRole" = l.sender_role AND "senderId" = l.sender_id
+                                    AND "recipientRole" = l.recipient_role AND "recipientId" = l.recipient_id
+                                  LIMIT 1) m ON true
                ORDER BY l.pos LIMIT $4"#
     )
 });
@@ -310,16 +315,11 @@ impl PgStore {
         rows.into_iter().map(|row| to_conversation(me, row)).collect()
     }
 
-    pub(super) async fn sequence(
-        &self,
-        wait: bool,
-        notify: Option<(&str, &str)>,
-        limit: u16,
-    ) -> Result<Vec<Logged>, StoreError> {
-        let rows: Vec<LogRow> = sqlx::query_as("SELECT * FROM chat_log_sequence($1, $2, $3, $4)")
+    pub(super) async fn sequence(&self, wait: bool, limit: u16) -> Result<Vec<Logged>, StoreError> {
+        // The function's notify arguments are no longer used (the nodes seal their own
+        // wake-ups); they stay in its signature so `setup` replaces it in place.
+        let rows: Vec<LogRow> = sqlx::query_as("SELECT * FROM chat_log_sequence($1, NULL, NULL, $2)")
             .bind(wait)
-            .bind(notify.map(|(channel, _)| channel))
-            .bind(notify.map(|(_, payload)| payload))
             .bind(i32::from(limit))
             .fetch_all(&self.pool)
             .await?;
@@ -328,8 +328,11 @@ impl PgStore {
 
     pub(super) async fn log_after(&self, after: u64, limit: u16) -> Result<Vec<Logged>, StoreError> {
         let rows: Vec<LogRow> = sqlx::query_as(&format!(
-            r#"SELECT l.pos, m.* FROM (SELECT pos, message_id FROM chat_log WHERE pos > $1 ORDER BY pos LIMIT $2) l
-               CROSS JOIN LATERAL (SELECT {MESSAGE_COLUMNS} FROM "Message" WHERE id = l.message_id LIMIT 1) m
+            r#"SELECT l.pos, m.* FROM (SELECT * FROM chat_log WHERE pos > $1 ORDER BY pos LIMIT $2) l
+               CROSS JOIN LATERAL (SELECT {MESSAGE_COLUMNS} FROM "Message" WHERE id = l.message_id
+                                     AND "senderRole" = l.sender_role AND "senderId" = l.sender_id
+                                     AND "recipientRole" = l.recipient_role AND "recipientId" = l.recipient_id
+                                   LIMIT 1) m
                ORDER BY l.pos"#
         ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))

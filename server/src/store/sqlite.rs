@@ -54,12 +54,16 @@ static CATCH_UP_SQL: &str = r#"SELECT l.pos, m.id IS NOT NULL, COALESCE(m.id, ''
         COALESCE(m."senderId", 0), COALESCE(m."recipientRole", ''), COALESCE(m."recipientId", 0),
         COALESCE(m.content, ''), COALESCE(m."createdAt", 0), COALESCE(m."isRead", false)
     FROM (
-        SELECT * FROM (SELECT pos, message_id FROM chat_log
+        SELECT * FROM (SELECT * FROM chat_log
           WHERE recipient_role = ?1 AND recipient_id = ?2 AND pos > ?3 ORDER BY pos LIMIT ?4)
         UNION
-        SELECT * FROM (SELECT pos, message_id FROM chat_log
+        SELECT * FROM (SELECT * FROM chat_log
           WHERE sender_role = ?1 AND sender_id = ?2 AND pos > ?3 ORDER BY pos LIMIT ?4)
     ) l LEFT JOIN "Message" m ON m.id = l.message_id
+        -- A row with this id in another conversation is not the logged message (the app
+        -- deleted it and reused the id).
+        AND m."senderRole" = l.sender_role AND m."senderId" = l.sender_id
+        AND m."recipientRole" = l.recipient_role AND m."recipientId" = l.recipient_id
     ORDER BY l.pos LIMIT ?4"#;
 
 /// The SQL of [`SqliteStore::sync`].
@@ -307,6 +311,8 @@ impl SqliteStore {
     pub(super) async fn log_after(&self, after: u64, limit: u16) -> Result<Vec<Logged>, StoreError> {
         let rows: Vec<LogRow> = sqlx::query_as(&format!(
             r#"SELECT l.pos, {MESSAGE_COLUMNS} FROM chat_log l JOIN "Message" m ON m.id = l.message_id
+                 AND m."senderRole" = l.sender_role AND m."senderId" = l.sender_id
+                 AND m."recipientRole" = l.recipient_role AND m."recipientId" = l.recipient_id
                WHERE l.pos > ?1 ORDER BY l.pos LIMIT ?2"#
         ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
