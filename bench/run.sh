@@ -13,7 +13,9 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 ADMIN_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 DB="chat_bench_run"
 DB_URL="${ADMIN_URL%/*}/$DB"
-SECRET="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# The cluster key the two-node runs share (CHAT_BUS_KEY).
+BUS_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 OUR_PORT=4210
 BASE_PORT=4211
 PEER_PORT=4212
@@ -59,7 +61,7 @@ SERVER_CPU=""; LOAD_CPU=""; PINNED=0
 pin() { PINNED=$1; if [ "$1" = 1 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; else SERVER_CPU=""; LOAD_CPU=""; fi; }
 # start_node PORT [BUS]: a chat-server on PORT (with CHAT_BUS=BUS when given); sets NODE_PID.
 start_node() {
-  DATABASE_URL="$DB_URL" CHAT_TOKEN_SECRET="$SECRET" SOCKET_PORT=$1 CHAT_BUS="${2:-}" CHAT_MAX_CONNECTIONS=30000 \
+  DATABASE_URL="$DB_URL" CHAT_TOKEN_SECRET="$SECRET" SOCKET_PORT=$1 CHAT_BUS="${2:-}" CHAT_BUS_KEY="$BUS_KEY" CHAT_MAX_CONNECTIONS=30000 \
     CHAT_MAX_PENDING=30000 CHAT_MAX_PENDING_PER_IP=30000 \
     CHAT_RATE_PER_SECOND=1000000 CHAT_RATE_BURST=1000000 CHAT_IDLE_TIMEOUT=300 RUST_LOG=warn \
     $SERVER_CPU "$SERVER_BIN" serve >/dev/null 2>&1 &

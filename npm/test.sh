@@ -69,7 +69,7 @@ INSERT INTO "Teacher" (name) VALUES ('Ms. Smith');
 INSERT INTO "Student" (name) VALUES ('Sam');
 SQL
 export DATABASE_URL
-export CHAT_TOKEN_SECRET="npm-test-secret-npm-test-secret-0000"
+export CHAT_TOKEN_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 echo "==> x86-64: npm install --save-dev chat-server into an empty app (no cargo on PATH)"
 APP="$WORK/app"

@@ -54,7 +54,9 @@ struct Cli {
     work_dir: PathBuf,
 }
 
-const SECRET: &str = "fault-suite-secret-fault-suite-secret!";
+/// The cluster key the suite's nodes share (`CHAT_BUS_KEY`).
+pub(crate) const BUS_KEY: &str = "7b2e9d4f1a6c3e8b0d5f2a7c9e1b4d6f8a0c3e5b7d9f1a2c4e6b8d0f3a5c7e9b";
+const SECRET: &str = "fa17c0de9b3e5d7a1c4f6e8b2d0a3c5e7f9b1d4a6c8e0f2b5d7a9c1e3f6b8d0a";
 
 /// The scale of one run.
 #[derive(Clone, Copy, Debug)]

@@ -47,6 +47,7 @@ pub async fn node_kill(cli: &Cli, bus: &str, scale: Scale) -> Result<(Value, boo
         ("DATABASE_URL".to_owned(), db.url.clone()),
         ("CHAT_TOKEN_SECRET".to_owned(), SECRET.to_owned()),
         ("CHAT_BUS".to_owned(), bus_url),
+        ("CHAT_BUS_KEY".to_owned(), crate::BUS_KEY.to_owned()),
     ];
     let mut a = Server::new(cli.server_bin.clone(), crate::server::free_port()?, dir.join("a.log"), vars.clone());
     a.start(&["--apply-schema"]).await?;

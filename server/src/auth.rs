@@ -118,10 +118,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Words that mark a value copied from an example or a guide rather than made for this
 /// school (lowercase; letters and digits only, as compared).
-const PLACEHOLDER_WORDS: [&str; 12] = [
-    "changeme", "change", "replace", "example", "placeholder", "yoursecret", "secret", "password", "random",
-    "insecure", "dummy", "sample",
-];
+const PLACEHOLDER_WORDS: [&str; 8] =
+    ["changeme", "change", "replace", "example", "placeholder", "yoursecret", "insecure", "dummy"];
 
 /// Why a secret (the token secret) is too weak to use, if it is: too short, a placeholder
 /// from an example, or too little variety to be random (a repeated pattern). The sentence

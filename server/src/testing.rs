@@ -243,3 +243,52 @@ fn random_bytes() -> [u8; 6] {
     let b = n.to_le_bytes();
     [b[0], b[1], b[2], b[3], b[4], b[5]]
 }
+
+/// What another node of the deployment (or an attacker who holds the cluster key) would put
+/// on the bus: the sealed payload of a log wake-up carrying `rows` (a bare wake-up when
+/// empty) from node `node`, its `seq`th payload, sealed now.
+pub fn sealed_wake_up(
+    keys: &crate::bus::BusKeys,
+    channel: &str,
+    node: u64,
+    seq: u64,
+    rows: Vec<(u64, chat_protocol::StoredMessage)>,
+) -> Vec<u8> {
+    let event = if rows.is_empty() { crate::bus::BusEvent::Log } else { crate::bus::BusEvent::Logged(rows) };
+    sealed_events(keys, channel, node, seq, &[event])
+}
+
+/// A sealed presence announcement: `users` online on node `node`.
+pub fn sealed_online(
+    keys: &crate::bus::BusKeys,
+    channel: &str,
+    node: u64,
+    seq: u64,
+    users: Vec<chat_protocol::UserRef>,
+) -> Vec<u8> {
+    sealed_events(keys, channel, node, seq, &[crate::bus::BusEvent::Online(users)])
+}
+
+/// A sealed payload whose body is not bus events at all.
+pub fn sealed_garbage(keys: &crate::bus::BusKeys, channel: &str, node: u64, seq: u64) -> Vec<u8> {
+    let header = crate::bus::seal::Header { node, seq, sent_ms: crate::now_ms() };
+    keys.seal(channel, header, &[0xff, 0xff, 0xff, 0x01])
+}
+
+fn sealed_events(
+    keys: &crate::bus::BusKeys,
+    channel: &str,
+    node: u64,
+    seq: u64,
+    events: &[crate::bus::BusEvent],
+) -> Vec<u8> {
+    let header = crate::bus::seal::Header { node, seq, sent_ms: crate::now_ms() };
+    keys.seal(channel, header, &postcard::to_allocvec(events).unwrap())
+}
+
+/// A payload as the PostgreSQL bus carries it: base64 (standard, unpadded) text.
+#[must_use]
+pub fn notify_text(payload: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(payload)
+}

@@ -11,7 +11,7 @@ use chat_server::auth::Auth;
 use common::{APP_TABLES, Client, TestDb, now_secs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chat-server");
-const SECRET: &str = "cli-test-secret-cli-test-secret-0123456789";
+const SECRET: &str = "c7e1a9f3b5d2084e6c1a3f5b7d9e2c4a6f8b0d1e3c5a7f9b2d4e6c8a0f1b3d5e";
 
 /// The binary with a clean environment: only what each test sets.
 fn cmd(dir: &std::path::Path) -> Command {

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chat_protocol::{ClientFrame, ServerFrame, StoredMessage, UserRef};
-use chat_server::bus::{BusConfig, BusKind};
+use chat_server::bus::{BusConfig, BusKeys, BusKind, NatsAuth};
 use chat_server::clock::Clock;
 use chat_server::{Running, ServeConfig};
 use common::{Client, SECRET, TestDb, new_id, token};
@@ -21,12 +21,19 @@ const T1: UserRef = UserRef::teacher(1);
 const S1: UserRef = UserRef::student(1);
 const NATS: &str = "nats://127.0.0.1:4222";
 
+/// The cluster key the tests' nodes share (`CHAT_BUS_KEY`).
+const BUS_KEY: &str = "3f1c9a0b7e5d2c4f8a6b1e0d9c7f5a3b2e4d6c8f0a1b3c5d7e9f1a2b4c6d8e0f";
+
+fn keys() -> BusKeys {
+    BusKeys::parse(BUS_KEY).unwrap()
+}
+
 fn bus(kind: &str) -> BusConfig {
     let kind = match kind {
         "postgres" => BusKind::Postgres { listen_url: None },
-        _ => BusKind::Nats { url: NATS.into() },
+        _ => BusKind::Nats { url: NATS.into(), auth: NatsAuth::default() },
     };
-    BusConfig { kind, beat: Duration::from_millis(200), node_timeout: Duration::from_secs(1) }
+    BusConfig { kind, keys: keys(), beat: Duration::from_millis(200), node_timeout: Duration::from_secs(1) }
 }
 
 async fn node(db: &TestDb, kind: &str, tweak: impl FnOnce(&mut ServeConfig)) -> Running {
@@ -473,7 +480,8 @@ async fn the_nats_server_restarts_and_nothing_is_lost_or_flaps() {
     let url = format!("nats://127.0.0.1:{}", nats.port);
     let on_nats = |c: &mut ServeConfig| {
         c.bus = Some(BusConfig {
-            kind: BusKind::Nats { url: url.clone() },
+            kind: BusKind::Nats { url: url.clone(), auth: NatsAuth::default() },
+            keys: keys(),
             beat: Duration::from_millis(200),
             node_timeout: Duration::from_secs(1),
         });
@@ -533,6 +541,7 @@ fn spawn_node(db: &TestDb, kind: &str) -> Node {
         .arg("serve")
         .env("DATABASE_URL", &db.url)
         .env("CHAT_BUS", bus)
+        .env("CHAT_BUS_KEY", BUS_KEY)
         .env("SOCKET_PORT", "0")
         .env("CHAT_TOKEN_SECRET", std::str::from_utf8(SECRET).unwrap())
         .env("CHAT_ALLOWED_ORIGINS", "*")
@@ -632,8 +641,8 @@ async fn an_edit_on_one_node_reaches_the_recipient_on_another(#[values("postgres
     let db = TestDb::ready().await;
     let a = node(&db, kind, |_| {}).await;
     let b = node(&db, kind, |_| {}).await;
-    let mut teacher = Client::login(&a, T1).await;
-    let mut student = Client::login(&b, S1).await;
+    let mut teacher = Client::login_current(&a, T1).await.0;
+    let mut student = Client::login_current(&b, S1).await.0;
     let (id, _) = teacher.send_message(S1, "Homework: page 12").await;
     let req = teacher.req();
     teacher.send(&ClientFrame::Delete { req, id }).await;
@@ -681,58 +690,89 @@ async fn a_wake_up_carries_its_rows_so_the_other_node_reads_nothing(#[values("po
 
 /// Wake-ups are at most once and may come out of order: one that carries a position after
 /// a gap (a lost wake-up) makes the node read the gap first, so positions are delivered
-/// in order; one repeated delivers nothing twice; one unreadable falls back to the log.
+/// in order; one repeated delivers nothing twice; a position past the log's end (a node's
+/// bug, even sealed with the key) is refused and moves nothing.
 #[tokio::test]
-async fn carried_rows_never_step_over_a_gap_or_repeat() {
+async fn carried_rows_never_step_over_a_gap_or_repeat_or_pass_the_logs_end() {
     let db = TestDb::ready().await;
     let a = node(&db, "postgres", |c| c.log_poll = Duration::from_secs(3_600)).await;
     let (mut student, _) = Client::login_current(&a, S1).await;
     let channel: String =
-        sqlx::query_scalar("SELECT 'chat_log.' || current_schema()").fetch_one(&db.pool).await.unwrap();
-    // Sequences the inbox as another node would; `notify`: with its wake-up, else as if lost.
-    let sequence = |notify: bool| {
-        let (pool, channel) = (db.pool.clone(), channel.clone());
+        sqlx::query_scalar("SELECT 'chat_bus.' || current_schema()").fetch_one(&db.pool).await.unwrap();
+    // Sequences the inbox as another node would, and returns what it logged.
+    let sequence = || {
+        let pool = db.pool.clone();
         async move {
-            let rows: Vec<(i64,)> = sqlx::query_as("SELECT pos FROM chat_log_sequence(true, $1, '1', 1000)")
-                .bind(notify.then_some(channel))
+            let rows: Vec<(i64, String)> = sqlx::query_as("SELECT pos, id FROM chat_log_sequence(true, NULL, NULL, 1000)")
                 .fetch_all(&pool)
                 .await
                 .unwrap();
-            rows.into_iter().map(|(p,)| u64::try_from(p).unwrap()).collect::<Vec<_>>()
+            rows.into_iter().map(|(p, _)| u64::try_from(p).unwrap()).collect::<Vec<_>>()
         }
     };
+    let keys = keys();
+    let other_node = 0x5eed_u64;
+    let notify = |payload: Vec<u8>| {
+        let (pool, channel) = (db.pool.clone(), channel.clone());
+        async move {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(chat_server::testing::notify_text(&payload))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    let stored = |id: String| {
+        let store = db.store();
+        async move { store.message_by_id(chat_protocol::MessageId::parse(&id).unwrap()).await.unwrap().unwrap() }
+    };
     let lost = app_insert(&db, T1, S1, "its wake-up was lost", "now()").await;
-    let lost_at = sequence(false).await;
+    let lost_at = sequence().await;
     let carried = app_insert(&db, T1, S1, "carried after the gap", "now()").await;
-    let carried_at = sequence(true).await;
+    let carried_at = sequence().await;
     assert_eq!((lost_at.len(), carried_at.len()), (1, 1));
     assert_eq!(carried_at[0], lost_at[0] + 1);
+    let carried_row = (carried_at[0], stored(carried.clone()).await);
+    let wake = chat_server::testing::sealed_wake_up(&keys, &channel, other_node, 1, vec![carried_row.clone()]);
+    notify(wake.clone()).await;
 
     let (m1, p1) = next_message(&mut student).await;
     let (m2, p2) = next_message(&mut student).await;
     assert_eq!((m1.id.hyphenated().as_str(), p1), (lost.as_str(), lost_at[0]), "the gap first");
     assert_eq!((m2.id.hyphenated().as_str(), p2), (carried.as_str(), carried_at[0]));
 
-    // The same wake-up again (its payload as the sequencer made it): nothing twice.
-    let payload: String = sqlx::query_scalar(
-        r#"SELECT '1:' || json_agg(json_build_array(l.pos, m.id, m."senderRole", m."senderId", m."recipientRole",
-                  m."recipientId", m.content, (EXTRACT(EPOCH FROM m."createdAt") * 1000)::int8, m."isRead"))::text
-           FROM chat_log l JOIN "Message" m ON m.id = l.message_id WHERE l.pos = $1"#,
-    )
-    .bind(i64::try_from(p2).unwrap())
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    sqlx::query("SELECT pg_notify($1, $2)").bind(&channel).bind(&payload).execute(&db.pool).await.unwrap();
-    // An unreadable one after a row logged without a wake-up: the node reads the log.
+    // The same payload again (a replay) is refused; the same rows in a new payload deliver
+    // nothing twice.
+    notify(wake).await;
+    notify(chat_server::testing::sealed_wake_up(&keys, &channel, other_node, 2, vec![carried_row.clone()])).await;
+    // A position far past the log's end, sealed with the key: refused, and nothing moves.
+    let mut far = carried_row.1.clone();
+    far.content = "from the far future".into();
+    notify(chat_server::testing::sealed_wake_up(&keys, &channel, other_node, 3, vec![(1_000_000_000_000, far)]))
+        .await;
+    // Then a row logged with a bare wake-up: the node reads the log and delivers it next, at
+    // the position after the last one (nothing in between, nothing twice).
     let third = app_insert(&db, T1, S1, "read from the log", "now()").await;
-    let third_at = sequence(false).await;
-    sqlx::query("SELECT pg_notify($1, '1:[not json')").bind(&channel).execute(&db.pool).await.unwrap();
+    let third_at = sequence().await;
+    notify(chat_server::testing::sealed_wake_up(&keys, &channel, other_node, 4, Vec::new())).await;
     let (m3, p3) = next_message(&mut student).await;
     assert_eq!((m3.id.hyphenated().as_str(), p3), (third.as_str(), third_at[0]), "no repeat of {p2} before it");
+    assert_eq!(third_at[0], carried_at[0] + 1);
     // Filling the gap read the carried row as well (the read takes the log to its end):
     // every row came from the log, none twice.
     assert_eq!(feed_rows(&a, "bus").await, 0);
     assert_eq!(feed_rows(&a, "log").await, 3);
+    assert_eq!(bus_rejected(&a, "replayed").await, 1);
+    assert_eq!(bus_rejected(&a, "position").await, 1);
+    // A new connection is told the real position, not the forged one.
+    let (_, position) = Client::login_current(&a, S1).await;
+    assert_eq!(position, third_at[0]);
     a.stop().await.unwrap();
+}
+
+async fn bus_rejected(node: &Running, reason: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", node.http_url())).await.unwrap().text().await.unwrap();
+    let key = format!("chat_bus_rejected_total{{reason=\"{reason}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(key.as_str())).map_or(0, |v| v.trim().parse().unwrap())
 }

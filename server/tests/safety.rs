@@ -378,9 +378,11 @@ async fn a_sender_edits_and_deletes_within_the_window_every_tab_updates_and_the_
     let db = TestStore::ready(backend).await;
     let clock = chat_server::Clock::manual(chat_server::now_ms());
     let server = common::start_with(&db, |c| c.clock = clock.clone()).await;
-    let mut teacher = Client::login(&server, T1).await;
-    let mut teacher_tab = Client::login(&server, T1).await;
-    let mut student = Client::login(&server, S1).await;
+    // Protocol 4 and later get `Changed` (an older client would take it for a protocol error).
+    let mut teacher = Client::login_current(&server, T1).await.0;
+    let mut teacher_tab = Client::login_current(&server, T1).await.0;
+    let mut student = Client::login_current(&server, S1).await.0;
+    let mut old_student = Client::login(&server, S1).await;
     let (id, _) = teacher.send_message(S1, "Tomorow's test is cancelled").await;
 
     let req = teacher.req();
@@ -405,6 +407,13 @@ async fn a_sender_edits_and_deletes_within_the_window_every_tab_updates_and_the_
     assert!(matches!(done, ServerFrame::Done { .. }));
     let (message, deleted) = next_change(&mut student).await;
     assert_eq!((message.content.as_str(), deleted), ("", true));
+    // The student's protocol 2 tab got neither change (it would not know the frame) and is
+    // served as before.
+    let req = old_student.req();
+    old_student.send(&ClientFrame::History { req, peer: T1, before: None, limit: 1 }).await;
+    let (answer, before) = old_student.recv_until(|f| f.request_id() == Some(req)).await;
+    assert!(matches!(answer, ServerFrame::History { .. }), "{answer:?}");
+    assert!(before.iter().all(|f| !matches!(f, ServerFrame::Changed { .. })), "{before:?}");
     // A deleted message cannot be edited back; history shows it empty.
     let answer = ask(&mut teacher, |req| ClientFrame::Edit { req, id, content: "again".into() }).await;
     assert_eq!(refused(&answer).map(|r| r.1), Some("this message was deleted"));

@@ -14,7 +14,7 @@ use chat_server::testing::HasStore;
 use chat_server::{Running, ServeConfig};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-pub const SECRET: &[u8] = b"sdk-test-secret-sdk-test-secret-000";
+pub const SECRET: &[u8] = b"a4c6e8f0b2d4f6a8c0e2b4d6f8a1c3e5b7d9f1a3c5e7b9d2f4a6c8e0b3d5f7a9";
 
 pub fn now_secs() -> i64 {
     chat_server::now_ms() / 1000

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub const SECRET: &[u8] = b"5d1e8a3c9f0b7e2d4c6a1f8e3b5d7c9a2e4f6b8d0c1a3e5f7b9d2c4e6a8f0b1d";
 
 #[allow(unused_imports)]
 pub use chat_server::testing::{APP_TABLES, Backend, HasStore, TestDb, TestStore, admin_url, hex};
