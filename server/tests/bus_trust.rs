@@ -1,0 +1,413 @@
+//! The bus is a trust boundary, tried as an attacker would against the real binary: a
+//! database role with LOGIN only, or anyone who reaches NATS, listens for message text and
+//! publishes forged, replayed and altered payloads; nothing is read, delivered or moved.
+//! Then NATS as operators secure it: each way of authenticating against a real nats-server,
+//! and a refused node that keeps answering `/healthz` while `/readyz` says why.
+//!
+//! NATS must answer at 127.0.0.1:4222 and `nats-server` must be on PATH (scripts/test.sh
+//! sees to both).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chat_protocol::{ClientFrame, ServerFrame, UserRef};
+use common::{Client, SECRET, TestDb, token};
+use futures_util::StreamExt as _;
+use rstest::rstest;
+
+const T1: UserRef = UserRef::teacher(1);
+const S1: UserRef = UserRef::student(1);
+const BUS_KEY: &str = "3f1c9a0b7e5d2c4f8a6b1e0d9c7f5a3b2e4d6c8f0a1b3c5d7e9f1a2b4c6d8e0f";
+
+/// A `chat-server serve` process and the address it listens on.
+struct Node {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    fn start(db: &TestDb, bus: &str, env: &[(&str, &str)]) -> Node {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-server"));
+        cmd.arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("CHAT_BUS", bus)
+            .env("CHAT_BUS_KEY", BUS_KEY)
+            .env("SOCKET_PORT", "0")
+            .env("CHAT_TOKEN_SECRET", std::str::from_utf8(SECRET).unwrap())
+            .env("CHAT_ALLOWED_ORIGINS", "*")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        match common::await_listening(stderr) {
+            Ok((addr, _)) => Node { child, addr },
+            Err(log) => panic!("the node did not start:\n{log}"),
+        }
+    }
+
+    async fn connect(&self, user: UserRef) -> (Client, u64) {
+        let mut c = Client::open(&format!("ws://{}/ws", self.addr)).await;
+        c.send(&ClientFrame::Hello { version: chat_protocol::PROTOCOL_VERSION, token: token(user) }).await;
+        assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
+        let ServerFrame::Position { position } = c.recv().await else { panic!("position") };
+        (c, position)
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("http://{}{path}", self.addr)).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Waits until `/readyz` answers `status` (each answer is an event: the node's own view).
+    async fn ready_becomes(&self, status: u16) -> String {
+        for _ in 0..300 {
+            let (s, body) = self.get("/readyz").await;
+            if s == status {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("/readyz never answered {status}: {:?}", self.get("/readyz").await);
+    }
+
+    async fn rejected(&self) -> u64 {
+        let (_, text) = self.get("/metrics").await;
+        text.lines()
+            .filter(|l| l.starts_with("chat_bus_rejected_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    }
+}
+
+/// Watches `user` and waits until it is reported online.
+async fn wait_online(c: &mut Client, user: UserRef) {
+    let req = c.req();
+    c.send(&ClientFrame::WatchPresence { req, users: vec![user] }).await;
+    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::Watching { .. })).await;
+    let ServerFrame::Watching { online, .. } = frame else { unreachable!() };
+    if !online.contains(&user) {
+        c.recv_until(|f| matches!(f, ServerFrame::Presence { user: u, online: true } if *u == user)).await;
+    }
+}
+
+/// What an attacker does with what the bus carries: listen, and publish.
+enum Attacker {
+    /// A database role with LOGIN and nothing else (refused on "Message").
+    Postgres { listener: sqlx::postgres::PgListener, pool: sqlx::PgPool, role: String, admin: sqlx::PgPool },
+    /// A NATS client without credentials, subscribed to everything.
+    Nats { client: async_nats::Client, all: async_nats::Subscriber },
+}
+
+impl Attacker {
+    async fn join(db: &TestDb, kind: &str) -> Attacker {
+        if kind == "postgres" {
+            let role = format!("chat_attacker_{}", common::hex(&rand::random::<[u8; 4]>()));
+            sqlx::query(&format!("CREATE ROLE {role} LOGIN")).execute(&db.pool).await.unwrap();
+            let mut url = url::Url::parse(&db.url).unwrap();
+            url.set_username(&role).unwrap();
+            let pool = sqlx::PgPool::connect(url.as_str()).await.unwrap();
+            // The role really is refused on the messages themselves.
+            let denied = sqlx::query(r#"SELECT content FROM "Message""#).fetch_all(&pool).await;
+            assert!(denied.unwrap_err().to_string().contains("permission denied"));
+            let mut listener = sqlx::postgres::PgListener::connect(url.as_str()).await.unwrap();
+            // Today's channel and the one an earlier version used.
+            listener.listen_all(["chat_bus.public", "chat_log.public", "chat_events.public"]).await.unwrap();
+            Attacker::Postgres { listener, pool, role, admin: db.pool.clone() }
+        } else {
+            let client = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+            let all = client.subscribe("chat.>").await.unwrap();
+            client.flush().await.unwrap();
+            Attacker::Nats { client, all }
+        }
+    }
+
+    /// Everything overheard so far (raw, and base64-decoded where it decodes).
+    async fn overheard(&mut self) -> Vec<(String, Vec<u8>)> {
+        let mut heard = Vec::new();
+        loop {
+            let next = match self {
+                Attacker::Postgres { listener, .. } => {
+                    match tokio::time::timeout(Duration::from_millis(300), listener.recv()).await {
+                        Ok(n) => {
+                            let n = n.unwrap();
+                            Some((n.channel().to_owned(), n.payload().as_bytes().to_vec()))
+                        }
+                        Err(_) => None,
+                    }
+                }
+                Attacker::Nats { all, .. } => match tokio::time::timeout(Duration::from_millis(300), all.next()).await {
+                    Ok(m) => {
+                        let m = m.unwrap();
+                        Some((m.subject.to_string(), m.payload.to_vec()))
+                    }
+                    Err(_) => None,
+                },
+            };
+            match next {
+                Some(h) => heard.push(h),
+                None => return heard,
+            }
+        }
+    }
+
+    async fn publish(&self, channel: &str, payload: &[u8]) {
+        match self {
+            Attacker::Postgres { pool, .. } => {
+                // NOTIFY carries text: a binary payload goes as the bus's base64 would.
+                let text = match std::str::from_utf8(payload) {
+                    Ok(t) => t.to_owned(),
+                    Err(_) => chat_server::testing::notify_text(payload),
+                };
+                sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(text).execute(pool).await.unwrap();
+            }
+            Attacker::Nats { client, .. } => {
+                client.publish(channel.to_owned(), payload.to_vec().into()).await.unwrap();
+                client.flush().await.unwrap();
+            }
+        }
+    }
+
+    async fn leave(self) {
+        if let Attacker::Postgres { pool, role, admin, listener } = self {
+            drop(listener);
+            pool.close().await;
+            sqlx::query(&format!("DROP ROLE IF EXISTS {role}")).execute(&admin).await.unwrap();
+        }
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn overheard_bus_traffic_carries_no_text_and_forged_or_replayed_payloads_change_nothing(
+    #[values("postgres", "nats")] kind: &str,
+) {
+    let db = TestDb::ready().await;
+    let bus = if kind == "postgres" { "postgres" } else { "nats://127.0.0.1:4222" };
+    let (channel, old_channels) = if kind == "postgres" {
+        ("chat_bus.public".to_owned(), vec!["chat_log.public".to_owned(), "chat_events.public".to_owned()])
+    } else {
+        let base = format!("chat.{}.public", db.name);
+        (format!("{base}.bus"), vec![format!("{base}.log"), format!("{base}.events")])
+    };
+    let mut attacker = Attacker::join(&db, kind).await;
+    let a = Node::start(&db, bus, &[]);
+    let b = Node::start(&db, bus, &[]);
+    let (mut student, start) = a.connect(S1).await;
+    let (mut teacher, _) = b.connect(T1).await;
+    wait_online(&mut student, T1).await;
+
+    // 1. Listening: real traffic crosses, and none of it shows the text.
+    let (real, _) = teacher.send_message(S1, "the secret word is marmalade").await;
+    let (frame, _) = student.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
+    let ServerFrame::MessageAt { message, position: first } = frame else { unreachable!() };
+    assert_eq!((message.id, first), (real, start + 1));
+    let heard = attacker.overheard().await;
+    assert!(!heard.is_empty(), "the attacker hears the bus (the test would prove nothing otherwise)");
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine as _;
+        std::str::from_utf8(bytes).ok().and_then(|t| base64::engine::general_purpose::STANDARD_NO_PAD.decode(t).ok())
+    };
+    for (on, payload) in &heard {
+        let decoded = b64(payload).unwrap_or_default();
+        for bytes in [payload.as_slice(), decoded.as_slice()] {
+            assert!(!bytes.windows(9).any(|w| w == b"marmalade"), "text overheard on {on}");
+            let id = real.hyphenated();
+            assert!(!bytes.windows(36).any(|w| w == id.as_str().as_bytes()), "a message id overheard on {on}");
+        }
+    }
+
+    // 2. Publishing: the payloads of the original finding, on today's channel and the old
+    // ones; a real payload replayed; a real payload altered; garbage; presence of many users.
+    let now = chat_server::now_ms();
+    let forged = |pos: u64| {
+        format!(
+            r#"4242:[[{pos},"0190f3c2-7d4e-7a1b-8c3d-5e6f7a8b9c0d","teacher",2,"student",1,"FORGED",{now},false]]"#
+        )
+    };
+    for on in std::iter::once(&channel).chain(&old_channels) {
+        attacker.publish(on, forged(first + 1).as_bytes()).await;
+        attacker.publish(on, forged(1_000_000_000_000).as_bytes()).await;
+        attacker.publish(on, b"\x01\x02 not a bus payload").await;
+    }
+    for (on, payload) in heard.iter().filter(|(on, _)| *on == channel) {
+        let mut raw = b64(payload).unwrap_or_else(|| payload.clone());
+        attacker.publish(on, &raw).await;
+        let last = raw.len() - 1;
+        raw[last] ^= 0x20;
+        attacker.publish(on, &raw).await;
+    }
+    for _ in 0..20 {
+        let mut blob = vec![0x01];
+        blob.extend((0..4_000).map(|_| rand::random::<u8>()));
+        attacker.publish(&channel, &blob).await;
+    }
+
+    // The next real message takes the next real position, and arrives live.
+    let (after, _) = teacher.send_message(S1, "after the attack").await;
+    let (frame, skipped) = student.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
+    let ServerFrame::MessageAt { message, position } = frame else { unreachable!() };
+    assert_eq!((message.id, position), (after, first + 1), "nothing forged took a position");
+    assert!(
+        skipped.iter().all(|f| !matches!(f, ServerFrame::Message { .. } | ServerFrame::MessageAt { .. })),
+        "{skipped:?}"
+    );
+    // A new connection is told the real position; its catch-up has the two real messages.
+    let (mut fresh, position) = a.connect(S1).await;
+    assert_eq!(position, first + 1);
+    let req = fresh.req();
+    fresh.send(&ClientFrame::CatchUp { req, after: start, limit: 100 }).await;
+    let (page, _) = fresh.recv_until(|f| matches!(f, ServerFrame::CatchUpPage { .. })).await;
+    let ServerFrame::CatchUpPage { messages, .. } = page else { unreachable!() };
+    assert_eq!(messages.iter().map(|m| m.id).collect::<Vec<_>>(), vec![real, after]);
+    // Each node counted what it refused (and said so in its log, once a minute a reason).
+    let mut counted = 0;
+    for _ in 0..100 {
+        counted = a.rejected().await;
+        if counted >= 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(counted >= 20, "{}", a.get("/metrics").await.1);
+    // The nodes still hear each other: typing crosses.
+    let req = teacher.req();
+    teacher.send(&ClientFrame::Typing { req, peer: S1, on: true }).await;
+    student.recv_until(|f| matches!(f, ServerFrame::Typing { from, on: true } if *from == T1)).await;
+    attacker.leave().await;
+}
+
+/// A nats-server of the test's own on a free port, with extra arguments.
+struct Nats {
+    child: Child,
+    port: u16,
+    _dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = &self._dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Nats {
+    fn start(args: &[&str]) -> Nats {
+        Nats::start_in(None, args)
+    }
+
+    fn start_in(dir: Option<std::path::PathBuf>, args: &[&str]) -> Nats {
+        let port = free_port();
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server on PATH (scripts/test.sh installs it)");
+        // Answering TCP is the server's own signal that it listens.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nats { child, port, _dir: dir }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chat-nats-{}", common::hex(&rand::random::<[u8; 6]>())));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Two nodes on one authenticated NATS: both ready, and a message's typing crosses.
+async fn crosses(db: &TestDb, bus: &str, env: &[(&str, &str)]) {
+    let a = Node::start(db, bus, env);
+    let b = Node::start(db, bus, env);
+    a.ready_becomes(200).await;
+    b.ready_becomes(200).await;
+    let (mut student, _) = a.connect(S1).await;
+    let (mut teacher, _) = b.connect(T1).await;
+    wait_online(&mut student, T1).await;
+    let req = teacher.req();
+    teacher.send(&ClientFrame::Typing { req, peer: S1, on: true }).await;
+    student.recv_until(|f| matches!(f, ServerFrame::Typing { from, on: true } if *from == T1)).await;
+}
+
+#[tokio::test]
+async fn nats_user_and_password_from_the_url_or_settings_and_a_refusal_readyz_explains() {
+    let db = TestDb::ready().await;
+    let nats = Nats::start(&["--user", "chat", "--pass", "pa55-w0rd"]);
+    let with_creds = format!("nats://chat:pa55-w0rd@127.0.0.1:{}", nats.port);
+    crosses(&db, &with_creds, &[]).await;
+    crosses(&db, &nats.url(), &[("CHAT_NATS_USER", "chat"), ("CHAT_NATS_PASSWORD", "pa55-w0rd")]).await;
+
+    // Wrong credentials: the node serves (healthz, WebSockets), /readyz says what is wrong.
+    let refused = Node::start(&db, &format!("nats://chat:wrong@127.0.0.1:{}", nats.port), &[]);
+    let (status, health) = refused.get("/healthz").await;
+    assert_eq!(status, 200, "{health}");
+    let body = refused.ready_becomes(503).await;
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["bus"], "down", "{body}");
+    let mut body = body;
+    for _ in 0..100 {
+        if body.contains("authorization") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        body = refused.get("/readyz").await.1;
+    }
+    assert!(body.contains("authorization") && body.contains("CHAT_NATS_USER"), "{body}");
+    assert!(!body.contains("wrong"), "the password is never shown: {body}");
+    let (mut c, _) = refused.connect(S1).await;
+    let (id, ack) = c.send_message(T1, "still served").await;
+    assert!(matches!(ack, ServerFrame::Sent { id: i, .. } if i == id), "{ack:?}");
+}
+
+#[tokio::test]
+async fn nats_token_and_nkey() {
+    let db = TestDb::ready().await;
+    let nats = Nats::start(&["--auth", "t0ken-for-chat"]);
+    crosses(&db, &format!("nats://t0ken-for-chat@127.0.0.1:{}", nats.port), &[]).await;
+    crosses(&db, &nats.url(), &[("CHAT_NATS_TOKEN", "t0ken-for-chat")]).await;
+
+    let user = nkeys::KeyPair::new_user();
+    let dir = temp_dir();
+    let conf = dir.join("nats.conf");
+    std::fs::write(&conf, format!("authorization {{ users = [ {{ nkey: {} }} ] }}\n", user.public_key())).unwrap();
+    let nats = Nats::start_in(Some(dir), &["-c", conf.to_str().unwrap()]);
+    let seed = user.seed().unwrap();
+    crosses(&db, &nats.url(), &[("CHAT_NATS_NKEY", &seed)]).await;
+    // Another user's seed is refused.
+    let other = nkeys::KeyPair::new_user().seed().unwrap();
+    let refused = Node::start(&db, &nats.url(), &[("CHAT_NATS_NKEY", &other)]);
+    let body = refused.ready_becomes(503).await;
+    assert!(!body.contains(&other), "{body}");
+}
