@@ -411,3 +411,114 @@ async fn nats_token_and_nkey() {
     let body = refused.ready_becomes(503).await;
     assert!(!body.contains(&other), "{body}");
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
+fn pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "chat test CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |names: Vec<String>, purpose: ExtendedKeyUsagePurpose, name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![purpose];
+        let cert = params.signed_by(&key, &ca).unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem()).unwrap();
+    };
+    leaf(vec!["127.0.0.1".into(), "localhost".into()], ExtendedKeyUsagePurpose::ServerAuth, "server");
+    leaf(Vec::new(), ExtendedKeyUsagePurpose::ClientAuth, "node");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+}
+
+#[tokio::test]
+async fn nats_over_tls_with_a_client_certificate() {
+    let db = TestDb::ready().await;
+    let dir = temp_dir();
+    pki(&dir);
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let conf = dir.join("nats.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n}}\n",
+            path("server.pem"),
+            path("server-key.pem"),
+            path("ca.pem")
+        ),
+    )
+    .unwrap();
+    let nats = Nats::start_in(Some(dir.clone()), &["-c", conf.to_str().unwrap()]);
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let (ca, cert, key) = (path("ca.pem"), path("node.pem"), path("node-key.pem"));
+    crosses(&db, &url, &[("CHAT_NATS_TLS_CA", &ca), ("CHAT_NATS_TLS_CERT", &cert), ("CHAT_NATS_TLS_KEY", &key)]).await;
+    // Without its certificate the server refuses the node; /readyz says the bus is down.
+    let refused = Node::start(&db, &url, &[("CHAT_NATS_TLS_CA", &ca)]);
+    let body = refused.ready_becomes(503).await;
+    assert!(body.contains("\"bus\":\"down\""), "{body}");
+}
+
+/// A NATS JWT (`ed25519-nkey`) over `claims`, signed by `signer`.
+fn nats_jwt(mut claims: serde_json::Value, signer: &nkeys::KeyPair) -> String {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    claims["iat"] = serde_json::json!(chat_server::now_ms() / 1000);
+    claims["iss"] = serde_json::json!(signer.public_key());
+    claims["jti"] = serde_json::json!(common::hex(&rand::random::<[u8; 16]>()).to_uppercase());
+    let signing_input = format!("{}.{}", b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#), b64(claims.to_string().as_bytes()));
+    let signature = signer.sign(signing_input.as_bytes()).unwrap();
+    format!("{signing_input}.{}", b64(&signature))
+}
+
+#[tokio::test]
+async fn nats_creds_file_in_operator_mode() {
+    let db = TestDb::ready().await;
+    let (operator, account, user) =
+        (nkeys::KeyPair::new_operator(), nkeys::KeyPair::new_account(), nkeys::KeyPair::new_user());
+    let unlimited = serde_json::json!({ "subs": -1, "data": -1, "payload": -1 });
+    let operator_jwt = nats_jwt(
+        serde_json::json!({ "name": "school", "sub": operator.public_key(), "nats": { "type": "operator", "version": 2 } }),
+        &operator,
+    );
+    let account_jwt = nats_jwt(
+        serde_json::json!({ "name": "chat", "sub": account.public_key(), "nats": {
+            "limits": { "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true,
+                        "conn": -1, "leaf": -1 },
+            "default_permissions": { "pub": {}, "sub": {} }, "type": "account", "version": 2 } }),
+        &operator,
+    );
+    let mut user_claims = serde_json::json!({ "name": "chat-server", "sub": user.public_key(), "nats": {
+        "pub": {}, "sub": {}, "type": "user", "version": 2 } });
+    for (k, v) in unlimited.as_object().unwrap() {
+        user_claims["nats"][k] = v.clone();
+    }
+    let user_jwt = nats_jwt(user_claims, &account);
+    let dir = temp_dir();
+    let conf = dir.join("nats.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "operator: {operator_jwt}\nresolver: MEMORY\nresolver_preload: {{\n  {}: {account_jwt}\n}}\n",
+            account.public_key()
+        ),
+    )
+    .unwrap();
+    let creds = dir.join("chat.creds");
+    std::fs::write(
+        &creds,
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+             -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+            user.seed().unwrap()
+        ),
+    )
+    .unwrap();
+    let nats = Nats::start_in(Some(dir.clone()), &["-c", conf.to_str().unwrap()]);
+    crosses(&db, &nats.url(), &[("CHAT_NATS_CREDS", creds.to_str().unwrap())]).await;
+    // Without credentials the operator-mode server refuses the node.
+    let refused = Node::start(&db, &nats.url(), &[]);
+    let body = refused.ready_becomes(503).await;
+    assert!(body.contains("\"bus\":\"down\""), "{body}");
+}
