@@ -60,3 +60,32 @@ CREATE TABLE IF NOT EXISTS chat_revision (
 );
 CREATE INDEX IF NOT EXISTS chat_revision_message_idx ON chat_revision (message_id, id);
 CREATE INDEX IF NOT EXISTS chat_revision_at_idx ON chat_revision (at);
+
+-- Each revision names its message's conversation and when the message was written, so that
+-- it belongs to that message alone: an id the app deleted and reused for another
+-- conversation does not inherit the old text, an erasure finds the texts of messages the
+-- app already deleted, and a purge removes the earlier texts of the messages it removes
+-- (whenever they were edited). Rows written before these columns are filled from "Message".
+ALTER TABLE chat_revision ADD COLUMN IF NOT EXISTS sender_role text;
+ALTER TABLE chat_revision ADD COLUMN IF NOT EXISTS sender_id integer;
+ALTER TABLE chat_revision ADD COLUMN IF NOT EXISTS recipient_role text;
+ALTER TABLE chat_revision ADD COLUMN IF NOT EXISTS recipient_id integer;
+ALTER TABLE chat_revision ADD COLUMN IF NOT EXISTS message_created timestamp(3);
+UPDATE chat_revision r
+SET sender_role = m."senderRole", sender_id = m."senderId", recipient_role = m."recipientRole",
+    recipient_id = m."recipientId", message_created = m."createdAt"
+FROM "Message" m
+WHERE m.id = r.message_id AND r.sender_role IS NULL;
+CREATE INDEX IF NOT EXISTS chat_revision_sender_idx ON chat_revision (sender_role, sender_id);
+CREATE INDEX IF NOT EXISTS chat_revision_recipient_idx ON chat_revision (recipient_role, recipient_id);
+CREATE INDEX IF NOT EXISTS chat_revision_created_idx ON chat_revision (message_created);
+
+-- Reports reach the webhook from this table (a durable outbox): `webhook_pending` until the
+-- webhook took it, retried with backoff after `webhook_next`, never skipped. Reports made
+-- before this column existed were offered then: not pending. One report per reporter and
+-- message (a repeat is answered as done, and not stored again).
+ALTER TABLE chat_report ADD COLUMN IF NOT EXISTS webhook_pending boolean NOT NULL DEFAULT false;
+ALTER TABLE chat_report ADD COLUMN IF NOT EXISTS webhook_attempts integer NOT NULL DEFAULT 0;
+ALTER TABLE chat_report ADD COLUMN IF NOT EXISTS webhook_next timestamp(3);
+CREATE INDEX IF NOT EXISTS chat_report_pending_idx ON chat_report (id) WHERE webhook_pending;
+CREATE INDEX IF NOT EXISTS chat_report_message_idx ON chat_report (message_id, reporter_role, reporter_id);

@@ -128,7 +128,10 @@ const PLACEHOLDER_WORDS: [&str; 8] =
 pub fn weak_secret(name: &str, secret: &str) -> Option<String> {
     let how = "make one with `openssl rand -hex 32` (the app and the chat server share it)";
     if secret.len() < MIN_SECRET_BYTES {
-        return Some(format!("{name} is {} bytes long; use at least {MIN_SECRET_BYTES} random bytes: {how}", secret.len()));
+        return Some(format!(
+            "{name} is {} bytes long; use at least {MIN_SECRET_BYTES} random bytes: {how}",
+            secret.len()
+        ));
     }
     let letters: String = secret.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
     if let Some(word) = PLACEHOLDER_WORDS.iter().find(|w| letters.contains(**w)) {
@@ -139,9 +142,12 @@ pub fn weak_secret(name: &str, secret: &str) -> Option<String> {
     }
     let distinct = secret.chars().collect::<std::collections::HashSet<_>>().len();
     let bytes = secret.as_bytes();
-    let repeats = bytes.len() >= 16 && (0..bytes.len() - 8).any(|i| bytes[i + 8..].windows(8).any(|w| w == &bytes[i..i + 8]));
+    let repeats =
+        bytes.len() >= 16 && (0..bytes.len() - 8).any(|i| bytes[i + 8..].windows(8).any(|w| w == &bytes[i..i + 8]));
     if distinct < 12 || repeats {
-        return Some(format!("{name} is not random enough (too few different characters, or a repeated pattern); {how}"));
+        return Some(format!(
+            "{name} is not random enough (too few different characters, or a repeated pattern); {how}"
+        ));
     }
     None
 }

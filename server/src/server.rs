@@ -114,11 +114,15 @@ pub async fn run_with(
         writer_stop.clone(),
     );
     let rates = RateLimiter::keyed(conn::quota(config.limits.requests_per_second, config.limits.request_burst));
-    let reports = config
-        .safety
-        .report_webhook
-        .clone()
-        .map(|url| crate::safety::ReportHook::start(url, config.token_secret.clone(), metrics.clone()));
+    let reports = config.safety.report_webhook.clone().map(|url| {
+        crate::safety::ReportHook::start(
+            url,
+            config.token_secret.clone(),
+            store.clone(),
+            config.clock.clone(),
+            metrics.clone(),
+        )
+    });
     let state = AppState(Arc::new(Shared {
         reports,
         auth: Auth::with_rules(&config.token_secret, &config.tokens),

@@ -150,13 +150,15 @@ impl Attacker {
                         Err(_) => None,
                     }
                 }
-                Attacker::Nats { all, .. } => match tokio::time::timeout(Duration::from_millis(300), all.next()).await {
-                    Ok(m) => {
-                        let m = m.unwrap();
-                        Some((m.subject.to_string(), m.payload.to_vec()))
+                Attacker::Nats { all, .. } => {
+                    match tokio::time::timeout(Duration::from_millis(300), all.next()).await {
+                        Ok(m) => {
+                            let m = m.unwrap();
+                            Some((m.subject.to_string(), m.payload.to_vec()))
+                        }
+                        Err(_) => None,
                     }
-                    Err(_) => None,
-                },
+                }
             };
             match next {
                 Some(h) => heard.push(h),
@@ -235,9 +237,7 @@ async fn overheard_bus_traffic_carries_no_text_and_forged_or_replayed_payloads_c
     // ones; a real payload replayed; a real payload altered; garbage; presence of many users.
     let now = chat_server::now_ms();
     let forged = |pos: u64| {
-        format!(
-            r#"4242:[[{pos},"0190f3c2-7d4e-7a1b-8c3d-5e6f7a8b9c0d","teacher",2,"student",1,"FORGED",{now},false]]"#
-        )
+        format!(r#"4242:[[{pos},"0190f3c2-7d4e-7a1b-8c3d-5e6f7a8b9c0d","teacher",2,"student",1,"FORGED",{now},false]]"#)
     };
     for on in std::iter::once(&channel).chain(&old_channels) {
         attacker.publish(on, forged(first + 1).as_bytes()).await;
@@ -467,7 +467,8 @@ fn nats_jwt(mut claims: serde_json::Value, signer: &nkeys::KeyPair) -> String {
     claims["iat"] = serde_json::json!(chat_server::now_ms() / 1000);
     claims["iss"] = serde_json::json!(signer.public_key());
     claims["jti"] = serde_json::json!(common::hex(&rand::random::<[u8; 16]>()).to_uppercase());
-    let signing_input = format!("{}.{}", b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#), b64(claims.to_string().as_bytes()));
+    let signing_input =
+        format!("{}.{}", b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#), b64(claims.to_string().as_bytes()));
     let signature = signer.sign(signing_input.as_bytes()).unwrap();
     format!("{signing_input}.{}", b64(&signature))
 }

@@ -703,10 +703,11 @@ async fn carried_rows_never_step_over_a_gap_or_repeat_or_pass_the_logs_end() {
     let sequence = || {
         let pool = db.pool.clone();
         async move {
-            let rows: Vec<(i64, String)> = sqlx::query_as("SELECT pos, id FROM chat_log_sequence(true, NULL, NULL, 1000)")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
+            let rows: Vec<(i64, String)> =
+                sqlx::query_as("SELECT pos, id FROM chat_log_sequence(true, NULL, NULL, 1000)")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
             rows.into_iter().map(|(p, _)| u64::try_from(p).unwrap()).collect::<Vec<_>>()
         }
     };
@@ -749,8 +750,7 @@ async fn carried_rows_never_step_over_a_gap_or_repeat_or_pass_the_logs_end() {
     // A position far past the log's end, sealed with the key: refused, and nothing moves.
     let mut far = carried_row.1.clone();
     far.content = "from the far future".into();
-    notify(chat_server::testing::sealed_wake_up(&keys, &channel, other_node, 3, vec![(1_000_000_000_000, far)]))
-        .await;
+    notify(chat_server::testing::sealed_wake_up(&keys, &channel, other_node, 3, vec![(1_000_000_000_000, far)])).await;
     // Then a row logged with a bare wake-up: the node reads the log and delivers it next, at
     // the position after the last one (nothing in between, nothing twice).
     let third = app_insert(&db, T1, S1, "read from the log", "now()").await;

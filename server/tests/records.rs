@@ -94,7 +94,7 @@ async fn an_export_holds_what_the_user_sent_and_received_in_order_and_nothing_el
     let (elsewhere, _) = other.send_message(S2, "Not Carol's").await;
 
     let store = db.store();
-    store.insert_report(now_ms(), sent[2].0, S1, T2, "Not nice", "From Bob").await.unwrap();
+    store.insert_report(now_ms(), sent[2].0, S1, T2, "Not nice", "From Bob", false).await.unwrap();
     let mut pages = Vec::new();
     let export = records::export(&store, S1, now_ms(), "operator test", &mut |n| pages.push(n)).await.unwrap();
     let got: Vec<(String, &str)> = export.messages.iter().map(|m| (m.id.clone(), m.content.as_str())).collect();
@@ -205,7 +205,10 @@ async fn erase_removes_every_message_and_log_row_of_one_user_and_leaves_an_audit
     // Student 1's reply is the newest: the log's head names them.
     let last = store_at(&store, &[msg(T2, S1, "from Bob"), msg(S1, T1, "from Carol")], now - 1_000).await;
     // Carol edits her message: its earlier text is kept, and is hers to have erased.
-    assert!(store.revise(S1, last[1], "from Carol, edited", "edit", now).await.unwrap().is_some());
+    assert!(matches!(
+        store.revise(S1, last[1], "from Carol, edited", "edit", now).await.unwrap(),
+        chat_server::store::Revised::Changed(_)
+    ));
     sequence_all(&store).await;
     let head = store.log_head().await.unwrap();
     assert_eq!((messages_of(&db, S1).await, log_rows_naming(&db, S1).await), (1_202, 1_202));
@@ -213,8 +216,8 @@ async fn erase_removes_every_message_and_log_row_of_one_user_and_leaves_an_audit
     assert!(store.set_block(S1, S2, true, now).await.unwrap());
     assert!(store.set_block(T1, S1, true, now).await.unwrap());
     assert!(store.set_block(T2, S2, true, now).await.unwrap());
-    store.insert_report(now, many[0].id, S1, T1, "mean", "to Carol 0").await.unwrap();
-    store.insert_report(now, kept[1], T2, S2, "rude", "from Dan").await.unwrap();
+    store.insert_report(now, many[0].id, S1, T1, "mean", "to Carol 0", false).await.unwrap();
+    store.insert_report(now, kept[1], T2, S2, "rude", "from Dan", false).await.unwrap();
 
     let counted = records::erase(&store, S1, true, "operator test", now, &mut |_, _| {}).await.unwrap();
     assert_eq!((counted.messages, counted.log_rows), (1_202, 1_202));

@@ -221,6 +221,73 @@ async fn a_report_is_stored_counted_and_posted_signed_to_the_apps_webhook_even_i
     drop(server);
 }
 
+/// A flood of reports from one student neither buries another student's report nor loses
+/// any: one report per message, a per-user limit, and every stored report reaches the
+/// webhook once it is back, from the table (however long it was down).
+#[rstest]
+#[tokio::test]
+async fn a_report_flood_is_limited_and_every_stored_report_reaches_a_webhook_that_was_down(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    // Down for the first 45 posts: every report fails at least once.
+    let (url, received, mut posts) = webhook(45).await;
+    let server = common::start_with(&db, |c| c.safety.report_webhook = Some(url.parse().unwrap())).await;
+    let mut teacher = Client::login(&server, T2).await;
+    let mut flooder = Client::login(&server, S1).await;
+    let mut other = Client::login(&server, S2).await;
+    let mut ids = Vec::new();
+    for i in 0..35 {
+        ids.push(teacher.send_message(S1, &format!("message {i}")).await.0);
+    }
+    let (to_other, _) = teacher.send_message(S2, "for Dan").await;
+    // The same message twice: done, stored once.
+    for _ in 0..2 {
+        let answer = ask(&mut flooder, |req| ClientFrame::Report { req, id: ids[0], reason: "again".into() }).await;
+        assert!(matches!(answer, ServerFrame::Done { .. }), "{answer:?}");
+    }
+    let mut limited = 0;
+    for &id in &ids[1..] {
+        let answer = ask(&mut flooder, |req| ClientFrame::Report { req, id, reason: "flood".into() }).await;
+        match answer {
+            ServerFrame::Done { .. } => {}
+            other => {
+                assert_eq!(refused(&other).map(|r| r.0), Some(ErrorCode::RATE_LIMITED), "{other:?}");
+                assert!(refused(&other).unwrap().1.contains("tell an adult"));
+                limited += 1;
+            }
+        }
+    }
+    assert_eq!(limited, 35 - 30, "30 an hour are taken");
+    let answer = ask(&mut other, |req| ClientFrame::Report { req, id: to_other, reason: "scared".into() }).await;
+    assert!(matches!(answer, ServerFrame::Done { .. }), "another student's report is taken: {answer:?}");
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_report").await, 31);
+
+    // Every stored report is taken by the webhook once it answers again, each by its number.
+    let mut taken = std::collections::BTreeSet::new();
+    let mut seen = 0;
+    while taken.len() < 31 {
+        posts.recv().await.unwrap();
+        seen += 1;
+        if seen > 45 {
+            let posted = received.lock().unwrap()[seen - 1].clone();
+            taken.insert(posted.0["x-chat-report"].to_str().unwrap().parse::<i64>().unwrap());
+        }
+    }
+    let stored: Vec<i64> = (1..=31).collect();
+    assert_eq!(taken.into_iter().collect::<Vec<_>>(), stored);
+    let mut pending = 1;
+    for _ in 0..100 {
+        pending = db.scalar("SELECT count(*) FROM chat_report WHERE webhook_pending").await;
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(pending, 0, "every report is marked taken");
+    drop(server);
+}
+
 /// Connects as `user` with a token whose `supervisor` claim is `supervisor`.
 async fn login_claiming(server: &chat_server::Running, user: UserRef, supervisor: bool) -> Client {
     login_scoped(server, user, supervisor, None).await

@@ -280,8 +280,9 @@ fn channel_name(kind: &BusKind, database: &str, schema: &str) -> String {
         // at most).
         BusKind::Postgres { .. } => format!("chat_bus.{schema}").chars().take(63).collect(),
         BusKind::Nats { .. } => {
-            let token =
-                |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect::<String>();
+            let token = |s: &str| {
+                s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect::<String>()
+            };
             format!("chat.{}.{}.bus", token(database), token(schema))
         }
     }

@@ -70,7 +70,10 @@ impl NatsAuth {
         let mut parsed = url::Url::parse(url)
             .map_err(|e| format!("CHAT_BUS is not a URL NATS takes ({e}); write it as nats://host:4222"))?;
         let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
         };
         if !parsed.username().is_empty() {
             let user = decode(parsed.username());
@@ -107,8 +110,9 @@ impl NatsAuth {
         if let Some(seed) = &self.nkey_seed
             && nkeys::KeyPair::from_seed(seed.trim()).is_err()
         {
-            return Err("CHAT_NATS_NKEY is not an nkey seed (it starts with SU; `nsc` or `nk -gen user` makes one)"
-                .to_owned());
+            return Err(
+                "CHAT_NATS_NKEY is not an nkey seed (it starts with SU; `nsc` or `nk -gen user` makes one)".to_owned()
+            );
         }
         for (name, path) in [
             ("CHAT_NATS_CREDS", &self.creds_file),
@@ -132,10 +136,8 @@ impl NatsAuth {
     async fn options(&self) -> Result<async_nats::ConnectOptions, String> {
         let mut options = async_nats::ConnectOptions::new();
         if let Some(path) = &self.creds_file {
-            options = options
-                .credentials_file(path)
-                .await
-                .map_err(|e| format!("CHAT_NATS_CREDS={}: {e}", path.display()))?;
+            options =
+                options.credentials_file(path).await.map_err(|e| format!("CHAT_NATS_CREDS={}: {e}", path.display()))?;
         } else if let Some(seed) = &self.nkey_seed {
             options = options.nkey(seed.trim().to_owned());
         } else if let Some(token) = &self.token {

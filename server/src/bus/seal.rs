@@ -113,7 +113,9 @@ impl Rejected {
                  nodes' clocks disagree (are they synchronised with NTP?)"
             }
             Rejected::Replayed => "a bus payload heard before was ignored (a replay)",
-            Rejected::Unreadable => "a sealed bus payload this node cannot read was ignored (a node of another version?)",
+            Rejected::Unreadable => {
+                "a sealed bus payload this node cannot read was ignored (a node of another version?)"
+            }
             Rejected::Position => {
                 "a log position carried on the bus is past the end of the message log; it was ignored and the log read"
             }
@@ -228,8 +230,11 @@ impl BusKeys {
             b.copy_from_slice(&plain[at..at + 8]);
             b
         };
-        let header =
-            Header { node: u64::from_le_bytes(word(0)), seq: u64::from_le_bytes(word(8)), sent_ms: i64::from_le_bytes(word(16)) };
+        let header = Header {
+            node: u64::from_le_bytes(word(0)),
+            seq: u64::from_le_bytes(word(8)),
+            sent_ms: i64::from_le_bytes(word(16)),
+        };
         Ok((header, plain[HEADER..].to_vec()))
     }
 }

@@ -457,14 +457,19 @@ mod tests {
             .lines()
             .find_map(|l| l.strip_prefix("CHAT_TOKEN_SECRET="))
             .expect("the example sets CHAT_TOKEN_SECRET");
-        for weak in [placeholder, "test-secret-test-secret-test-secret!", &"ab".repeat(32), "0123456789abcdef0123456789abcdef"] {
+        for weak in
+            [placeholder, "test-secret-test-secret-test-secret!", &"ab".repeat(32), "0123456789abcdef0123456789abcdef"]
+        {
             let cli = Cli::parse_from(["chat-server", "serve", "--token-secret", weak]);
             let Command::Serve(args) = cli.command else { panic!("serve") };
             let err = serve_config(&args).expect_err(weak);
             assert!(err.starts_with("CHAT_TOKEN_SECRET") && err.contains("openssl rand -hex 32"), "{weak}: {err}");
         }
         // What `openssl rand -hex 32` and `openssl rand -base64 32` print.
-        for good in ["9f2c4e1a7b3d8c6e0f5a2b4d6e8c1a3f7b9d2e4c6a8f0b1d3e5c7a9b2d4f6e8a", "q3Vb7nX0pLk2Jw9sRz4Ty6Hm1Cf8Ud5Ge0Ai3Ko7Nq2="] {
+        for good in [
+            "9f2c4e1a7b3d8c6e0f5a2b4d6e8c1a3f7b9d2e4c6a8f0b1d3e5c7a9b2d4f6e8a",
+            "q3Vb7nX0pLk2Jw9sRz4Ty6Hm1Cf8Ud5Ge0Ai3Ko7Nq2=",
+        ] {
             let cli = Cli::parse_from(["chat-server", "serve", "--token-secret", good]);
             let Command::Serve(args) = cli.command else { panic!("serve") };
             assert!(serve_config(&args).is_ok(), "{good}");
@@ -480,7 +485,14 @@ mod tests {
         assert!(err.starts_with("CHAT_BUS is set but CHAT_BUS_KEY is not") && err.contains("openssl rand"), "{err}");
         let key = "3f1c9a0b7e5d2c4f8a6b1e0d9c7f5a3b2e4d6c8f0a1b3c5d7e9f1a2b4c6d8e0f";
         let cli = Cli::parse_from([
-            "chat-server", "serve", "--token-secret", secret, "--bus", "nats://u:p@127.0.0.1:4222", "--bus-key", key,
+            "chat-server",
+            "serve",
+            "--token-secret",
+            secret,
+            "--bus",
+            "nats://u:p@127.0.0.1:4222",
+            "--bus-key",
+            key,
         ]);
         let Command::Serve(args) = cli.command else { panic!("serve") };
         let bus = serve_config(&args).unwrap().bus.unwrap();

@@ -9,7 +9,7 @@ use chat_protocol::{
 
 use super::requests::{Connection, pack};
 use crate::bus::BusEvent;
-use crate::store::BlockState;
+use crate::store::{BlockState, MAX_EDITS, Revised};
 
 /// A connection's view of one peer, for the safety rules.
 #[derive(Clone, Copy, Debug)]
@@ -18,6 +18,10 @@ pub(super) struct PeerView {
     blocks: BlockState,
     wrote_first: bool,
 }
+
+/// Reports one user may make in [`REPORT_WINDOW_MS`].
+const MAX_REPORTS_PER_WINDOW: i64 = 30;
+const REPORT_WINDOW_MS: i64 = 3_600_000;
 
 /// Peers a connection remembers at most (then it forgets them all and asks again).
 const MAX_PEER_VIEWS: usize = 1024;
@@ -32,7 +36,7 @@ impl Connection {
                 if self.may_supervise(req, student) {
                     match self.state.store.message_by_id(id).await {
                         Ok(Some(m)) if m.from == student || m.to == student => {
-                            match self.state.store.revisions_of(id, chat_protocol::MAX_REVISIONS).await {
+                            match self.state.store.revisions_of(&m, chat_protocol::MAX_REVISIONS).await {
                                 Ok(found) => {
                                     let revisions: Vec<chat_protocol::Revision> = found
                                         .into_iter()
@@ -272,29 +276,32 @@ impl Connection {
             Err(e) => return self.store_error(req, &e),
         };
         let now = self.state.config.clock.now_ms();
-        match self.state.store.insert_report(now, id, self.me, from, reason, &content).await {
-            Ok(report) => {
+        // A flood from one user must not bury other users' reports (or the webhook): a
+        // student may report many messages, but not without bound.
+        match self.state.store.reports_since(self.me, now - REPORT_WINDOW_MS).await {
+            Ok(n) if n >= MAX_REPORTS_PER_WINDOW => {
+                self.state.metrics.safety("report_limited");
+                let why = format!(
+                    "you have reported {MAX_REPORTS_PER_WINDOW} messages in the last hour; staff will look at them. \
+                     If someone is in danger, tell an adult at school now"
+                );
+                return self.error(req, ErrorCode::RATE_LIMITED, why);
+            }
+            Ok(_) => {}
+            Err(e) => return self.store_error(req, &e),
+        }
+        let pending = self.state.reports.is_some();
+        match self.state.store.insert_report(now, id, self.me, from, reason, &content, pending).await {
+            Ok(Some(report)) => {
                 self.state.metrics.safety("report");
                 tracing::info!(report, reporter = ?self.me, reported = ?from, "a message was reported");
                 if let Some(hook) = &self.state.reports {
-                    let person = |u: UserRef| serde_json::json!({ "role": u.role.as_str(), "id": u.id });
-                    let body = serde_json::json!({
-                        "type": "report",
-                        "id": report,
-                        "at": crate::records::format_time(now),
-                        "reason": reason,
-                        "reporter": person(self.me),
-                        "message": {
-                            "id": id.hyphenated().as_str(),
-                            "from": person(from),
-                            "to": person(self.me),
-                            "content": content,
-                        },
-                    });
-                    hook.offer(report, body.to_string());
+                    hook.stored();
                 }
                 self.reply(&ServerFrame::Done { req });
             }
+            // Reported before by this user: the first report stands (done, not stored twice).
+            Ok(None) => self.reply(&ServerFrame::Done { req }),
             Err(e) => self.store_error(req, &e),
         }
     }
@@ -313,6 +320,11 @@ impl Connection {
         if current.content.is_empty() {
             return self.error(req, ErrorCode::NOT_ALLOWED, "this message was deleted");
         }
+        // An edit reaches the recipient like a message: a block either way stops it (a
+        // deletion goes through: it takes text away).
+        if content.is_some() && !self.check_safety(req, current.to, false).await {
+            return;
+        }
         if window_ms == 0 || now > current.created_at.saturating_add(window_ms) {
             let why = if window_ms == 0 {
                 "this school does not let messages be edited or deleted once sent".to_owned()
@@ -323,7 +335,7 @@ impl Connection {
         }
         let (kind, deleted) = if content.is_some() { ("edit", false) } else { ("delete", true) };
         match self.state.store.revise(self.me, id, content.as_deref().unwrap_or(""), kind, now).await {
-            Ok(Some(message)) => {
+            Ok(Revised::Changed(message)) => {
                 // Every connection of both users, this one too: the tab that edited updates
                 // from the same event as the others.
                 let targets = [(message.to, None), (self.me, None)];
@@ -331,7 +343,11 @@ impl Connection {
                 self.state.hub.publish(BusEvent::Changed { id, deleted });
                 self.reply(&ServerFrame::Done { req });
             }
-            Ok(None) => self.error(req, ErrorCode::UNKNOWN_MESSAGE, "you sent no message with this id"),
+            Ok(Revised::NotYours) => self.error(req, ErrorCode::UNKNOWN_MESSAGE, "you sent no message with this id"),
+            Ok(Revised::TooMany) => {
+                let why = format!("a message can be edited {MAX_EDITS} times; send a new message instead");
+                self.error(req, ErrorCode::NOT_ALLOWED, why);
+            }
             Err(e) => self.store_error(req, &e),
         }
     }

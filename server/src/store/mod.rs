@@ -27,7 +27,7 @@ mod sqlite;
 
 pub use postgres::{CATCH_UP_SQL, CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
 pub use records::{AuditEntry, LogTrim, RecordedMessage};
-pub use safety::{BlockState, ReportEntry, RevisionEntry};
+pub use safety::{BlockState, MAX_EDITS, PendingReport, ReportEntry, Revised, RevisionEntry};
 pub use sqlite::{DirectoryUser, SqliteStore};
 
 use std::future::Future;

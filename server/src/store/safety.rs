@@ -37,6 +37,22 @@ pub struct BlockState {
     pub theirs: bool,
 }
 
+/// Edits a message may have at most (a deletion is always allowed after them): the
+/// supervisor's view of its earlier texts ([`chat_protocol::MAX_REVISIONS`]) then holds
+/// every one.
+pub const MAX_EDITS: usize = chat_protocol::MAX_REVISIONS - 1;
+
+/// What [`Store::revise`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revised {
+    /// The message as it is now.
+    Changed(StoredMessage),
+    /// The user sent no such message.
+    NotYours,
+    /// It was edited [`MAX_EDITS`] times already.
+    TooMany,
+}
+
 /// A stored report, as exports show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportEntry {
@@ -57,6 +73,16 @@ pub struct ReportEntry {
 }
 
 type ReportRow = (i64, i64, String, String, i32, String, i32, String, String);
+type PendingRow = (i64, i64, String, String, i32, String, i32, String, String, i32);
+
+/// A report the webhook has yet to take, and how many times it was tried (this one included).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingReport {
+    /// The report.
+    pub report: ReportEntry,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+}
 
 /// An edit or a deletion, as exports show it: the text the message had before it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,10 +238,13 @@ impl Store {
         Ok(row.and_then(|(r, i, content)| Some((UserRef::new(Role::parse(&r)?, i), content))))
     }
 
-    /// Stores a report; returns its number.
+    /// Stores a report; returns its number, or `None` when `reporter` reported this message
+    /// already (one report per reporter and message). `pending`: the webhook is to post it
+    /// (it is taken from the table by [`Store::claim_reports`]).
     ///
     /// # Errors
     /// A database error.
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_report(
         &self,
         at: Millis,
@@ -224,20 +253,132 @@ impl Store {
         reported: UserRef,
         reason: &str,
         content: &str,
-    ) -> Result<i64, StoreError> {
+        pending: bool,
+    ) -> Result<Option<i64>, StoreError> {
         let id = id.hyphenated();
         both!(
             self,
             query_scalar,
-            "INSERT INTO chat_report (at, message_id, reporter_role, reporter_id, reported_role, reported_id, reason, content)
-             VALUES (TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond', $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO chat_report (at, message_id, reporter_role, reporter_id, reported_role, reported_id, reason,
+                                      content, webhook_pending)
+             SELECT TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond', $2, $3, $4, $5, $6, $7, $8, $9
+             WHERE NOT EXISTS (SELECT 1 FROM chat_report WHERE message_id = $2 AND reporter_role = $3
+                                 AND reporter_id = $4)
              RETURNING id",
-            "INSERT INTO chat_report (at, message_id, reporter_role, reporter_id, reported_role, reported_id, reason, content)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-            [at, id.as_str(), reporter.role.as_str(), reporter.id, reported.role.as_str(), reported.id, reason, content],
+            "INSERT INTO chat_report (at, message_id, reporter_role, reporter_id, reported_role, reported_id, reason,
+                                      content, webhook_pending)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+             WHERE NOT EXISTS (SELECT 1 FROM chat_report WHERE message_id = ?2 AND reporter_role = ?3
+                                 AND reporter_id = ?4)
+             RETURNING id",
+            [
+                at,
+                id.as_str(),
+                reporter.role.as_str(),
+                reporter.id,
+                reported.role.as_str(),
+                reported.id,
+                reason,
+                content,
+                pending
+            ],
+            fetch_optional
+        )
+        .await
+    }
+
+    /// How many reports `reporter` made since `since`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn reports_since(&self, reporter: UserRef, since: Millis) -> Result<i64, StoreError> {
+        both!(
+            self,
+            query_scalar,
+            "SELECT count(*) FROM (SELECT 1 FROM chat_report WHERE reporter_role = $1 AND reporter_id = $2
+               AND at >= TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond' LIMIT 1000) r",
+            "SELECT count(*) FROM (SELECT 1 FROM chat_report WHERE reporter_role = ?1 AND reporter_id = ?2
+               AND at >= ?3 LIMIT 1000)",
+            [reporter.role.as_str(), reporter.id, since],
             fetch_one
         )
         .await
+    }
+
+    /// Takes up to `limit` reports the webhook has yet to post and whose next attempt is due
+    /// at `now`, oldest first, and holds them until `hold_until` (so another node does not
+    /// post them meanwhile; if this node dies, they are due again then). Counts the attempt.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn claim_reports(
+        &self,
+        now: Millis,
+        hold_until: Millis,
+        limit: i64,
+    ) -> Result<Vec<PendingReport>, StoreError> {
+        let rows: Vec<PendingRow> = both!(
+            self,
+            query_as,
+            "UPDATE chat_report SET webhook_attempts = webhook_attempts + 1,
+                    webhook_next = TIMESTAMP '1970-01-01' + $2::int8 * INTERVAL '1 millisecond'
+             WHERE id IN (SELECT id FROM chat_report WHERE webhook_pending
+                            AND (webhook_next IS NULL
+                                 OR webhook_next <= TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond')
+                          ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING id, (EXTRACT(EPOCH FROM at) * 1000)::int8, message_id, reporter_role, reporter_id,
+                       reported_role, reported_id, reason, content, webhook_attempts",
+            "UPDATE chat_report SET webhook_attempts = webhook_attempts + 1, webhook_next = ?2
+             WHERE id IN (SELECT id FROM chat_report WHERE webhook_pending
+                            AND (webhook_next IS NULL OR webhook_next <= ?1) ORDER BY id LIMIT ?3)
+             RETURNING id, at, message_id, reporter_role, reporter_id, reported_role, reported_id, reason, content,
+                       webhook_attempts",
+            [now, hold_until, limit],
+            fetch_all
+        )
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, at, message_id, rr, ri, dr, di, reason, content, attempts) in rows {
+            let report = to_report((id, at, message_id, rr, ri, dr, di, reason, content))?;
+            out.push(PendingReport { report, attempts });
+        }
+        out.sort_by_key(|p| p.report.id);
+        Ok(out)
+    }
+
+    /// The webhook took report `id`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn report_posted(&self, id: i64) -> Result<(), StoreError> {
+        both!(
+            self,
+            query,
+            "UPDATE chat_report SET webhook_pending = false WHERE id = $1",
+            "UPDATE chat_report SET webhook_pending = 0 WHERE id = ?1",
+            [id],
+            execute
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The webhook did not take report `id`: try again at `next`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn report_retry_at(&self, id: i64, next: Millis) -> Result<(), StoreError> {
+        both!(
+            self,
+            query,
+            "UPDATE chat_report SET webhook_next = TIMESTAMP '1970-01-01' + $2::int8 * INTERVAL '1 millisecond'
+             WHERE id = $1",
+            "UPDATE chat_report SET webhook_next = ?2 WHERE id = ?1",
+            [id, next],
+            execute
+        )
+        .await?;
+        Ok(())
     }
 
     /// The reports made by or about `user`, oldest first.
@@ -308,8 +449,9 @@ impl Store {
     }
 
     /// Replaces the text of message `id`, sent by `me`, with `content` (empty: deleted) at
-    /// `now`, keeping the text it had in `chat_revision` (`kind`: `edit` or `delete`), in one
-    /// transaction. Returns the message as it is now, or `None` if `me` sent no such message.
+    /// `now`, keeping the text it had in `chat_revision` (`kind`: `edit` or `delete`, with
+    /// the message's conversation and creation time), in one transaction. An edit past
+    /// [`MAX_EDITS`] earlier texts is refused (a deletion never is).
     ///
     /// # Errors
     /// A database error: then nothing changed.
@@ -320,15 +462,20 @@ impl Store {
         content: &str,
         kind: &str,
         now: Millis,
-    ) -> Result<Option<StoredMessage>, StoreError> {
+    ) -> Result<Revised, StoreError> {
         let id = id.hyphenated();
         let (role, uid) = (me.role.as_str(), me.id);
-        let row: Option<MessageRow> = bounded(self.timeout(), async {
+        let cap = i64::try_from(MAX_EDITS).unwrap_or(i64::MAX);
+        let edit = kind == "edit";
+        let row: Result<MessageRow, Revised> = bounded(self.timeout(), async {
             Ok(match self {
                 Store::Postgres(s) => {
                     let mut tx = s.pool().begin().await?;
-                    let old: Option<String> = sqlx::query_scalar(
-                        r#"SELECT content FROM "Message" WHERE id = $1 AND "senderRole" = $2 AND "senderId" = $3
+                    let old: Option<(String, String, i32, i64)> = sqlx::query_as(
+                        r#"SELECT content, "recipientRole", "recipientId",
+                                  (SELECT count(*) FROM chat_revision r WHERE r.message_id = m.id
+                                     AND r.sender_role = m."senderRole" AND r.sender_id = m."senderId")
+                           FROM "Message" m WHERE id = $1 AND "senderRole" = $2 AND "senderId" = $3
                            FOR UPDATE"#,
                     )
                     .bind(id.as_str())
@@ -336,15 +483,25 @@ impl Store {
                     .bind(uid)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    let Some(old) = old else { return Ok(None) };
+                    let Some((old, to_role, to_id, earlier)) = old else { return Ok(Err(Revised::NotYours)) };
+                    if edit && earlier >= cap {
+                        return Ok(Err(Revised::TooMany));
+                    }
                     sqlx::query(
-                        "INSERT INTO chat_revision (message_id, at, kind, content)
-                         VALUES ($1, TIMESTAMP '1970-01-01' + $2::int8 * INTERVAL '1 millisecond', $3, $4)",
+                        r#"INSERT INTO chat_revision (message_id, at, kind, content, sender_role, sender_id,
+                                                      recipient_role, recipient_id, message_created)
+                           SELECT $1, TIMESTAMP '1970-01-01' + $2::int8 * INTERVAL '1 millisecond', $3, $4, $5, $6,
+                                  $7, $8, "createdAt"
+                           FROM "Message" WHERE id = $1"#,
                     )
                     .bind(id.as_str())
                     .bind(now)
                     .bind(kind)
                     .bind(&old)
+                    .bind(role)
+                    .bind(uid)
+                    .bind(&to_role)
+                    .bind(to_id)
                     .execute(&mut *tx)
                     .await?;
                     let row = sqlx::query_as(&format!(
@@ -355,44 +512,61 @@ impl Store {
                     .bind(id.as_str())
                     .bind(content)
                     .bind(now)
-                    .fetch_optional(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    row
+                    Ok(row)
                 }
                 Store::Sqlite(s) => {
                     let mut tx = s.pool().begin().await?;
-                    let old: Option<String> = sqlx::query_scalar(
-                        r#"SELECT content FROM "Message" WHERE id = ?1 AND "senderRole" = ?2 AND "senderId" = ?3"#,
+                    let old: Option<(String, String, i32, i64)> = sqlx::query_as(
+                        r#"SELECT content, "recipientRole", "recipientId",
+                                  (SELECT count(*) FROM chat_revision r WHERE r.message_id = m.id
+                                     AND r.sender_role = m."senderRole" AND r.sender_id = m."senderId")
+                           FROM "Message" m WHERE id = ?1 AND "senderRole" = ?2 AND "senderId" = ?3"#,
                     )
                     .bind(id.as_str())
                     .bind(role)
                     .bind(uid)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    let Some(old) = old else { return Ok(None) };
-                    sqlx::query("INSERT INTO chat_revision (message_id, at, kind, content) VALUES (?1, ?2, ?3, ?4)")
-                        .bind(id.as_str())
-                        .bind(now)
-                        .bind(kind)
-                        .bind(&old)
-                        .execute(&mut *tx)
-                        .await?;
+                    let Some((old, to_role, to_id, earlier)) = old else { return Ok(Err(Revised::NotYours)) };
+                    if edit && earlier >= cap {
+                        return Ok(Err(Revised::TooMany));
+                    }
+                    sqlx::query(
+                        r#"INSERT INTO chat_revision (message_id, at, kind, content, sender_role, sender_id,
+                                                      recipient_role, recipient_id, message_created)
+                           SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "createdAt" FROM "Message" WHERE id = ?1"#,
+                    )
+                    .bind(id.as_str())
+                    .bind(now)
+                    .bind(kind)
+                    .bind(&old)
+                    .bind(role)
+                    .bind(uid)
+                    .bind(&to_role)
+                    .bind(to_id)
+                    .execute(&mut *tx)
+                    .await?;
                     let row = sqlx::query_as(&format!(
                         r#"UPDATE "Message" SET content = ?2, "updatedAt" = ?3 WHERE id = ?1 RETURNING {LITE_MESSAGE}"#
                     ))
                     .bind(id.as_str())
                     .bind(content)
                     .bind(now)
-                    .fetch_optional(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    row
+                    Ok(row)
                 }
             })
         })
         .await?;
-        row.map(to_message).transpose()
+        match row {
+            Ok(row) => Ok(Revised::Changed(to_message(row)?)),
+            Err(outcome) => Ok(outcome),
+        }
     }
 
     /// The edits and deletions of the messages `user` sent or received, oldest first.
@@ -403,13 +577,16 @@ impl Store {
         let rows: Vec<(String, i64, String, String)> = both!(
             self,
             query_as,
+            // By the conversation each revision names, not by the message's id: a message the
+            // app deleted still has its earlier texts listed, and a reused id does not bring
+            // another conversation's.
             r#"SELECT r.message_id, (EXTRACT(EPOCH FROM r.at) * 1000)::int8, r.kind, r.content
-               FROM chat_revision r JOIN "Message" m ON m.id = r.message_id
-               WHERE (m."senderRole" = $1 AND m."senderId" = $2) OR (m."recipientRole" = $1 AND m."recipientId" = $2)
+               FROM chat_revision r
+               WHERE (r.sender_role = $1 AND r.sender_id = $2) OR (r.recipient_role = $1 AND r.recipient_id = $2)
                ORDER BY r.id"#,
             r#"SELECT r.message_id, r.at, r.kind, r.content
-               FROM chat_revision r JOIN "Message" m ON m.id = r.message_id
-               WHERE (m."senderRole" = ?1 AND m."senderId" = ?2) OR (m."recipientRole" = ?1 AND m."recipientId" = ?2)
+               FROM chat_revision r
+               WHERE (r.sender_role = ?1 AND r.sender_id = ?2) OR (r.recipient_role = ?1 AND r.recipient_id = ?2)
                ORDER BY r.id"#,
             [user.role.as_str(), user.id],
             fetch_all
@@ -421,25 +598,30 @@ impl Store {
             .collect())
     }
 
-    /// The newest `limit` earlier texts of message `id`, oldest first.
+    /// The newest `limit` earlier texts of `message` (its id, in its conversation), oldest
+    /// first.
     ///
     /// # Errors
     /// A database error.
-    pub async fn revisions_of(&self, id: MessageId, limit: usize) -> Result<Vec<RevisionEntry>, StoreError> {
-        let id = id.hyphenated();
+    pub async fn revisions_of(&self, message: &StoredMessage, limit: usize) -> Result<Vec<RevisionEntry>, StoreError> {
+        let id = message.id.hyphenated();
+        let (from, to) = (message.from, message.to);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows: Vec<(String, i64, String, String)> = both!(
             self,
             query_as,
             "SELECT message_id, at_ms, kind, content FROM (
                SELECT r.id, r.message_id, (EXTRACT(EPOCH FROM r.at) * 1000)::int8 AS at_ms, r.kind, r.content
-               FROM chat_revision r WHERE r.message_id = $1 ORDER BY r.id DESC LIMIT $2) newest
+               FROM chat_revision r WHERE r.message_id = $1 AND r.sender_role = $3 AND r.sender_id = $4
+                 AND r.recipient_role = $5 AND r.recipient_id = $6
+               ORDER BY r.id DESC LIMIT $2) newest
              ORDER BY id",
             "SELECT message_id, at, kind, content FROM (
                SELECT id, message_id, at, kind, content FROM chat_revision WHERE message_id = ?1
+                 AND sender_role = ?3 AND sender_id = ?4 AND recipient_role = ?5 AND recipient_id = ?6
                ORDER BY id DESC LIMIT ?2)
              ORDER BY id",
-            [id.as_str(), limit],
+            [id.as_str(), limit, from.role.as_str(), from.id, to.role.as_str(), to.id],
             fetch_all
         )
         .await?;
@@ -458,19 +640,27 @@ impl Store {
         both!(
             self,
             query,
-            r#"DELETE FROM chat_revision WHERE message_id IN (
-                 SELECT id FROM "Message" WHERE ("senderRole" = $1 AND "senderId" = $2)
-                    OR ("recipientRole" = $1 AND "recipientId" = $2))"#,
-            r#"DELETE FROM chat_revision WHERE message_id IN (
-                 SELECT id FROM "Message" WHERE ("senderRole" = ?1 AND "senderId" = ?2)
-                    OR ("recipientRole" = ?1 AND "recipientId" = ?2))"#,
+            // The revisions name their conversation (those of messages the app deleted
+            // too); rows from before that column are found through their messages.
+            r#"DELETE FROM chat_revision WHERE (sender_role = $1 AND sender_id = $2)
+                 OR (recipient_role = $1 AND recipient_id = $2)
+                 OR (sender_role IS NULL AND message_id IN (
+                   SELECT id FROM "Message" WHERE ("senderRole" = $1 AND "senderId" = $2)
+                      OR ("recipientRole" = $1 AND "recipientId" = $2)))"#,
+            r#"DELETE FROM chat_revision WHERE (sender_role = ?1 AND sender_id = ?2)
+                 OR (recipient_role = ?1 AND recipient_id = ?2)
+                 OR (sender_role IS NULL AND message_id IN (
+                   SELECT id FROM "Message" WHERE ("senderRole" = ?1 AND "senderId" = ?2)
+                      OR ("recipientRole" = ?1 AND "recipientId" = ?2)))"#,
             [user.role.as_str(), user.id],
             execute
         )
         .await
     }
 
-    /// Removes the revisions made before `before`; returns how many.
+    /// Removes the earlier texts of the messages written before `before` (whenever they were
+    /// edited: a purged message keeps no text anywhere), and any revision made before it;
+    /// returns how many.
     ///
     /// # Errors
     /// A database error.
@@ -478,8 +668,10 @@ impl Store {
         both!(
             self,
             query,
-            "DELETE FROM chat_revision WHERE at < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'",
-            "DELETE FROM chat_revision WHERE at < ?1",
+            "DELETE FROM chat_revision
+             WHERE message_created < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'
+                OR at < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'",
+            "DELETE FROM chat_revision WHERE message_created < ?1 OR at < ?1",
             [before],
             execute
         )
