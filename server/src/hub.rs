@@ -473,6 +473,20 @@ impl Hub {
         online
     }
 
+    /// After a block between `a` and `b`: neither watches the other's presence any more
+    /// (their connections' watch lists keep the names; removing them again is harmless).
+    pub(crate) fn unwatch_between(&self, a: UserRef, b: UserRef) {
+        for (watched, watcher) in [(a, b), (b, a)] {
+            let mut shard = lock(self.shard(watched));
+            if let Some(entry) = shard.get_mut(&watched) {
+                entry.watchers.retain(|w| w.user != watcher);
+                if entry.is_unused() {
+                    shard.remove(&watched);
+                }
+            }
+        }
+    }
+
     /// Encodes `frame` once and queues it on every connection of each target user but the
     /// one excepted (`(user, Some(conn))`: the connection the frame answers already knows).
     /// Returns how many connections it was queued on.

@@ -459,6 +459,11 @@ pub async fn purge(
     }
     report.reports = store.purge_reports(before).await?;
     report.revisions = store.purge_revisions(before).await?;
+    if !store.reclaim().await? {
+        tracing::warn!(
+            "the SQLite write-ahead log could not be emptied now (a reader held it); it is at the next checkpoint"
+        );
+    }
     if report.messages > 0 || report.log_rows > 0 || report.reports > 0 || report.revisions > 0 {
         let detail = format!(
             "removed {} messages created before {} ({} earlier texts), {} message-log rows and {} reports",
@@ -527,8 +532,14 @@ pub async fn erase(
             break;
         }
     }
+    report.log_rows += store.erase_inbox(user).await?;
     (report.blocks, report.reports) = store.erase_safety(user).await?;
     report.directory = store.erase_directory_user(user).await?;
+    if !store.reclaim().await? {
+        tracing::warn!(
+            "the SQLite write-ahead log could not be emptied now (a reader held it); it is at the next checkpoint"
+        );
+    }
     let detail = format!(
         "erased {} messages sent or received by {} ({} earlier texts), {} message-log rows, {} blocks and {} reports{}",
         report.messages,

@@ -297,3 +297,80 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// An id the app deleted and then reused (another conversation, a new row) brings none of
+/// the old message's history: not its earlier texts (export, supervision), not its place in
+/// the old sender's catch-up.
+#[rstest]
+#[tokio::test]
+async fn an_id_reused_after_the_app_deleted_its_row_inherits_nothing(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let store = db.store();
+    let s3 = UserRef::student(3);
+    let now = now_ms();
+    let first = msg(S1, T1, "student 1's private words");
+    let id = first.id;
+    store_at(&store, &[first], now - 60_000).await;
+    sequence_all(&store).await;
+    let head_before = store.log_head().await.unwrap();
+    assert!(matches!(
+        store.revise(S1, id, "student 1's edited words", "edit", now - 30_000).await.unwrap(),
+        chat_server::store::Revised::Changed(_)
+    ));
+    // The app deletes the row (allowed: it is its table), then the id comes back elsewhere.
+    db.execute(&format!(r#"DELETE FROM "Message" WHERE id = '{}'"#, id.hyphenated().as_str())).await;
+    let reused = NewMessage { id, from: T1, to: s3, content: "teacher 1 to student 3".into() };
+    store_at(&store, &[reused], now).await;
+    sequence_all(&store).await;
+
+    let export = records::export(&store, s3, now, "t", &mut |_| {}).await.unwrap();
+    assert!(export.revisions.is_empty(), "{:?}", export.revisions);
+    let message = store.message_by_id(id).await.unwrap().unwrap();
+    assert!(store.revisions_of(&message, 32).await.unwrap().is_empty());
+    // Student 1's catch-up from before: their old position is there, but not the new message.
+    let rows = store.catch_up(S1, head_before - 1, 100).await.unwrap();
+    assert!(rows.iter().all(|(_, m)| m.as_ref().is_none_or(|m| m.to != s3)), "{rows:?}");
+    // Student 1's own export still holds the earlier text of what they wrote.
+    let own = records::export(&store, S1, now, "t", &mut |_| {}).await.unwrap();
+    assert_eq!(own.revisions.len(), 1);
+    assert_eq!(own.revisions[0].content, "student 1's private words");
+}
+
+/// Erasure removes the earlier texts of messages the app already deleted; purge removes
+/// the earlier texts of the messages it purges, however recently they were edited; on the
+/// embedded database no erased text is left readable in the file or its WAL.
+#[rstest]
+#[tokio::test]
+async fn erase_and_purge_leave_no_earlier_text_behind(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
+    let db = TestStore::ready(backend).await;
+    let store = db.store();
+    let now = now_ms();
+    let old = msg(S2, T2, "an old text, edited lately");
+    let old_id = old.id;
+    store_at(&store, &[old], now - 400 * DAY_MS).await;
+    let gone = msg(S1, T1, "zanzibar-marmalade-quokka");
+    let gone_id = gone.id;
+    store_at(&store, &[gone], now - 60_000).await;
+    sequence_all(&store).await;
+    store.revise(S2, old_id, "edited yesterday", "edit", now - DAY_MS).await.unwrap();
+    store.revise(S1, gone_id, "something else", "edit", now - 30_000).await.unwrap();
+    db.execute(&format!(r#"DELETE FROM "Message" WHERE id = '{}'"#, gone_id.hyphenated().as_str())).await;
+
+    let erased = records::erase(&store, S1, false, "t", now, &mut |_, _| {}).await.unwrap();
+    assert_eq!(erased.revisions, 1, "the earlier text of a message the app deleted");
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_revision WHERE content LIKE 'zanzibar%'").await, 0);
+    let audit = store.audit_about(S1).await.unwrap();
+    assert!(audit.iter().any(|a| a.action == "erase" && a.detail.contains("(1 earlier texts)")), "{audit:?}");
+
+    let purged = records::purge(&store, now - 365 * DAY_MS, false, "t", now, &mut |_, _| {}).await.unwrap();
+    assert_eq!((purged.messages, purged.revisions), (1, 1), "the old message's earlier text goes with it");
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_revision").await, 0);
+
+    if let TestStore::Sqlite(lite) = &db {
+        let mut bytes = std::fs::read(&lite.path).unwrap();
+        bytes.extend(std::fs::read(lite.path.with_extension("db-wal")).unwrap_or_default());
+        assert!(!bytes.windows(9).any(|w| w == b"zanzibar-"), "the erased text is still in the file or its WAL");
+    }
+}

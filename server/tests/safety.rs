@@ -74,6 +74,58 @@ async fn a_block_stops_messages_and_typing_both_ways_at_once_and_lifting_it_rest
     drop(server);
 }
 
+/// A block is contact stopped both ways, not only new messages: the blocked user's edits
+/// (a deletion still goes: it takes text away), live read receipts and presence.
+#[rstest]
+#[tokio::test]
+async fn a_block_also_stops_edits_read_receipts_and_presence_either_way(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let server = common::start(&db).await;
+    let (mut teacher, _) = Client::login_current(&server, T2).await;
+    let (mut student, _) = Client::login_current(&server, S1).await;
+    assert!(matches!(teacher.send_message(S1, "Welcome to the class").await.1, ServerFrame::Sent { .. }));
+    let (id, _) = student.send_message(T2, "You are unfair").await;
+    let (kept, _) = student.send_message(T2, "and another thing").await;
+    let watching = ask(&mut student, |req| ClientFrame::WatchPresence { req, users: vec![T2] }).await;
+    assert!(matches!(watching, ServerFrame::Watching { ref online, .. } if online == &[T2]), "{watching:?}");
+
+    let done = ask(&mut teacher, |req| ClientFrame::Block { req, user: S1, blocked: true }).await;
+    assert!(matches!(done, ServerFrame::Done { .. }), "{done:?}");
+    for text in ["You are VERY unfair", "edit 2", "edit 3"] {
+        let answer = ask(&mut student, |req| ClientFrame::Edit { req, id, content: text.into() }).await;
+        assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::BLOCKED), "{answer:?}");
+    }
+    let done = ask(&mut student, |req| ClientFrame::Delete { req, id: kept }).await;
+    assert!(matches!(done, ServerFrame::Done { .. }), "a deletion still goes: {done:?}");
+    // Reading is the student's own business; the live receipt is not sent to the teacher.
+    let up_to = chat_protocol::Cursor { at: chat_server::now_ms() + 1_000, id: MessageId([0xff; 16]) };
+    let read = ask(&mut student, |req| ClientFrame::MarkRead { req, peer: T2, up_to }).await;
+    assert!(matches!(read, ServerFrame::MarkedRead { count: 1, .. }), "{read:?}");
+    // Presence: a new watch does not show the teacher, and the old one ended with the block.
+    let watching = ask(&mut student, |req| ClientFrame::WatchPresence { req, users: vec![T2] }).await;
+    assert!(matches!(watching, ServerFrame::Watching { ref online, .. } if online.is_empty()), "{watching:?}");
+    // The teacher heard of the deletion, and of no edit and no read receipt.
+    let req = teacher.req();
+    teacher.send(&ClientFrame::Ping { req }).await;
+    let (_, seen) = teacher.recv_until(|f| f.request_id() == Some(req)).await;
+    assert!(!seen.iter().any(|f| matches!(f, ServerFrame::Read { .. })), "{seen:?}");
+    assert!(!seen.iter().any(|f| matches!(f, ServerFrame::Changed { deleted: false, .. })), "{seen:?}");
+    assert!(seen.iter().any(|f| matches!(f, ServerFrame::Changed { deleted: true, .. })), "{seen:?}");
+    let (mut teacher_tab, _) = Client::login_current(&server, T2).await;
+    drop(teacher_tab.ws.close(None).await);
+    drop(teacher.ws.close(None).await);
+    let (mut teacher, _) = Client::login_current(&server, T2).await;
+    let ping = ask(&mut teacher, |req| ClientFrame::Ping { req }).await;
+    assert!(matches!(ping, ServerFrame::Pong { .. }), "{ping:?}");
+    let req = student.req();
+    student.send(&ClientFrame::Ping { req }).await;
+    let (_, seen) = student.recv_until(|f| f.request_id() == Some(req)).await;
+    assert!(!seen.iter().any(|f| matches!(f, ServerFrame::Presence { .. })), "presence after the block: {seen:?}");
+    drop(server);
+}
+
 #[rstest]
 #[tokio::test]
 async fn what_may_be_blocked_is_the_schools_policy(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
@@ -129,7 +181,16 @@ async fn where_students_may_not_start_they_reply_once_a_teacher_wrote(
     // The teacher who has not written is still closed to them; teachers start freely.
     let (_, answer) = student.send_message(T2, "Hello?").await;
     assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::REPLY_ONLY));
+    // Typing to someone one may not write to first is refused the same way.
+    let typing = ask(&mut student, |req| ClientFrame::Typing { req, peer: T2, on: true }).await;
+    assert_eq!(refused(&typing).map(|r| r.0), Some(ErrorCode::REPLY_ONLY));
+    // A message the teacher deleted is no longer "written first".
     let mut other = Client::login(&server, T2).await;
+    let (deleted, _) = other.send_message(S1, "wrong student, sorry").await;
+    let done = ask(&mut other, |req| ClientFrame::Delete { req, id: deleted }).await;
+    assert!(matches!(done, ServerFrame::Done { .. }), "{done:?}");
+    let (_, answer) = student.send_message(T2, "Hello?").await;
+    assert_eq!(refused(&answer).map(|r| r.0), Some(ErrorCode::REPLY_ONLY));
     assert!(matches!(other.send_message(T1, "Staff meeting at 4").await.1, ServerFrame::Sent { .. }));
     drop(server);
 }

@@ -231,6 +231,14 @@ pub(crate) enum BusEvent {
         /// Deleted rather than edited.
         deleted: bool,
     },
+    /// `blocker` blocked `blocked`: cached views of blocks are stale, and neither watches
+    /// the other's presence any more.
+    Blocked {
+        /// Who blocked.
+        blocker: UserRef,
+        /// Whom.
+        blocked: UserRef,
+    },
 }
 
 /// Publishing events: cheap to clone, never blocks. Events beyond a full queue (the bus is
@@ -739,6 +747,10 @@ impl Listener {
             BusEvent::Log => self.feed.wake(),
             BusEvent::Logged(rows) => self.feed.offer(rows),
             BusEvent::Blocks => self.hub.blocks_changed(),
+            BusEvent::Blocked { blocker, blocked } => {
+                self.hub.blocks_changed();
+                self.hub.unwatch_between(blocker, blocked);
+            }
             BusEvent::Changed { id, deleted } => {
                 let (hub, store) = (self.hub.clone(), self.store.clone());
                 tokio::spawn(async move {

@@ -144,22 +144,15 @@ impl Connection {
             }
             ClientFrame::MarkRead { req, peer, up_to } => self.on_mark_read(req, peer, up_to).await,
             ClientFrame::Typing { req, peer, on } => {
-                if self.check_peer(req, peer) && self.check_safety(req, peer, false).await {
+                // Typing is the start of writing: where students may only reply, a student
+                // does not type first either.
+                if self.check_peer(req, peer) && self.check_safety(req, peer, true).await {
                     self.state.hub.deliver(&ServerFrame::Typing { from: self.me, on }, &[(peer, None)]);
                     self.state.hub.publish(BusEvent::Typing { from: self.me, to: peer, on });
                     self.reply(&ServerFrame::Done { req });
                 }
             }
-            ClientFrame::WatchPresence { req, users } => {
-                if users.iter().all(|&u| self.check_peer(req, u)) {
-                    let mut users = users;
-                    users.sort_unstable();
-                    users.dedup();
-                    let online = self.state.hub.set_watch(&self.outbox, &self.watching, &users);
-                    self.watching = users;
-                    self.reply(&ServerFrame::Watching { req, online });
-                }
-            }
+            ClientFrame::WatchPresence { req, users } => Box::pin(self.on_watch(req, users)).await,
             ClientFrame::RefreshToken { req, token } => match self.state.auth.verify(&token) {
                 Ok(v) if v.user == self.me => match self.state.users.still_exists(self.me).await {
                     Ok(true) => {
@@ -320,6 +313,24 @@ impl Connection {
         }
     }
 
+    async fn on_watch(&mut self, req: u32, mut users: Vec<UserRef>) {
+        if !users.iter().all(|&u| self.check_peer(req, u)) {
+            return;
+        }
+        users.sort_unstable();
+        users.dedup();
+        // A block either way hides presence both ways: such users are not watched (a block
+        // made later ends the watch, `Hub::unwatch_between`).
+        let partners = match self.state.store.block_partners(self.me).await {
+            Ok(partners) => partners,
+            Err(e) => return self.store_error(req, &e),
+        };
+        users.retain(|u| !partners.contains(u));
+        let online = self.state.hub.set_watch(&self.outbox, &self.watching, &users);
+        self.watching = users;
+        self.reply(&ServerFrame::Watching { req, online });
+    }
+
     async fn on_mark_read(&mut self, req: u32, peer: UserRef, up_to: Cursor) {
         if !self.check_peer(req, peer) {
             return;
@@ -328,10 +339,15 @@ impl Connection {
             Ok(count) => {
                 self.reply(&ServerFrame::MarkedRead { req, count });
                 if count > 0 {
-                    // The peer's tabs, and this user's other tabs.
+                    // This user's other tabs; and the peer's, unless a block stands between
+                    // them (the read state is the reader's own; the live receipt is contact).
                     let receipt = ServerFrame::Read { reader: self.me, peer, up_to };
-                    self.state.hub.deliver(&receipt, &[(peer, None), (self.me, Some(self.outbox.id()))]);
-                    self.state.hub.publish(BusEvent::Read { reader: self.me, peer, up_to });
+                    if self.blocked_with(peer).await {
+                        self.state.hub.deliver(&receipt, &[(self.me, Some(self.outbox.id()))]);
+                    } else {
+                        self.state.hub.deliver(&receipt, &[(peer, None), (self.me, Some(self.outbox.id()))]);
+                        self.state.hub.publish(BusEvent::Read { reader: self.me, peer, up_to });
+                    }
                 }
             }
             Err(e) => self.store_error(req, &e),

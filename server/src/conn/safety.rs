@@ -222,6 +222,32 @@ impl Connection {
         }
     }
 
+    /// Whether a block stands between this user and `peer` either way (from the same cached
+    /// view as [`Connection::check_safety`]); a database error counts as blocked, so nothing
+    /// leaks while the database cannot say.
+    pub(super) async fn blocked_with(&mut self, peer: UserRef) -> bool {
+        let epoch = self.state.hub.blocks_epoch();
+        let known = self.peers.get(&peer).copied();
+        let blocks = match known {
+            Some(view) if view.epoch == epoch => view.blocks,
+            _ => match Box::pin(self.state.store.block_state(self.me, peer)).await {
+                Ok(blocks) => {
+                    let wrote_first = known.is_some_and(|v| v.wrote_first);
+                    if self.peers.len() >= MAX_PEER_VIEWS && !self.peers.contains_key(&peer) {
+                        self.peers.clear();
+                    }
+                    self.peers.insert(peer, PeerView { epoch, blocks, wrote_first });
+                    blocks
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read blocks; withholding a read receipt");
+                    return true;
+                }
+            },
+        };
+        blocks.mine || blocks.theirs
+    }
+
     pub(super) async fn on_block(&mut self, req: u32, user: UserRef, blocked: bool) {
         if user == self.me {
             self.error(req, ErrorCode::SELF_MESSAGE, "a user cannot block themself");
@@ -259,7 +285,12 @@ impl Connection {
                 if changed {
                     self.state.metrics.safety(if blocked { "block" } else { "unblock" });
                     self.state.hub.blocks_changed();
-                    self.state.hub.publish(BusEvent::Blocks);
+                    if blocked {
+                        self.state.hub.unwatch_between(self.me, user);
+                        self.state.hub.publish(BusEvent::Blocked { blocker: self.me, blocked: user });
+                    } else {
+                        self.state.hub.publish(BusEvent::Blocks);
+                    }
                 }
                 self.reply(&ServerFrame::Done { req });
             }

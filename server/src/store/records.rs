@@ -287,6 +287,53 @@ impl Store {
         .await
     }
 
+    /// Removes the message-log inbox rows that name `user` (PostgreSQL: messages committed
+    /// but not yet sequenced; SQLite has no inbox); returns how many.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn erase_inbox(&self, user: UserRef) -> Result<u64, StoreError> {
+        match self {
+            Store::Postgres(s) => {
+                bounded(self.timeout(), async {
+                    Ok(sqlx::query(
+                        "DELETE FROM chat_inbox WHERE (sender_role = $1 AND sender_id = $2)
+                        OR (recipient_role = $1 AND recipient_id = $2)",
+                    )
+                    .bind(user.role.as_str())
+                    .bind(user.id)
+                    .execute(s.pool())
+                    .await?
+                    .rows_affected())
+                })
+                .await
+            }
+            Store::Sqlite(_) => Ok(0),
+        }
+    }
+
+    /// After an erasure or a purge: makes what was deleted unreadable where the database can.
+    /// SQLite (with `secure_delete`, which zeroes deleted rows) moves the write-ahead log
+    /// into the file and truncates it, so no earlier page with the text is left in the WAL.
+    /// PostgreSQL keeps deleted rows' bytes in its data files until VACUUM lets them be
+    /// reused (the operator's part, said in docs/safety.md): nothing is done here.
+    ///
+    /// # Errors
+    /// A database error (the checkpoint could not run: readers held it).
+    pub async fn reclaim(&self) -> Result<bool, StoreError> {
+        match self {
+            Store::Postgres(_) => Ok(true),
+            Store::Sqlite(s) => {
+                bounded(self.timeout(), async {
+                    let (busy, _, _): (i64, i64, i64) =
+                        sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(s.pool()).await?;
+                    Ok(busy == 0)
+                })
+                .await
+            }
+        }
+    }
+
     /// Removes a user of the embedded database's own directory (SQLite: its Teacher or
     /// Student row, their name). PostgreSQL's users are the app's tables: nothing is done
     /// there and `false` comes back.

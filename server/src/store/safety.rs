@@ -198,8 +198,32 @@ impl Store {
         Ok(rows.into_iter().filter_map(|(r, i)| Some(UserRef::new(Role::parse(&r)?, i))).collect())
     }
 
-    /// Whether `from` has ever written to `to` (so `to` may reply where only one side may
-    /// start a conversation).
+    /// The users with a block between them and `me`, either way (at most 10,000).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn block_partners(&self, me: UserRef) -> Result<std::collections::HashSet<UserRef>, StoreError> {
+        let rows: Vec<(String, i32)> = both!(
+            self,
+            query_as,
+            "(SELECT blocked_role, blocked_id FROM chat_block WHERE blocker_role = $1 AND blocker_id = $2 LIMIT 10000)
+             UNION
+             (SELECT blocker_role, blocker_id FROM chat_block WHERE blocked_role = $1 AND blocked_id = $2 LIMIT 10000)",
+            "SELECT * FROM (SELECT blocked_role, blocked_id FROM chat_block WHERE blocker_role = ?1 AND blocker_id = ?2
+                            LIMIT 10000)
+             UNION
+             SELECT * FROM (SELECT blocker_role, blocker_id FROM chat_block WHERE blocked_role = ?1 AND blocked_id = ?2
+                            LIMIT 10000)",
+            [me.role.as_str(), me.id],
+            fetch_all
+        )
+        .await?;
+        Ok(rows.into_iter().filter_map(|(r, i)| Some(UserRef::new(Role::parse(&r)?, i))).collect())
+    }
+
+    /// Whether `from` has written to `to` (so `to` may reply where only one side may start a
+    /// conversation); a message `from` deleted does not count (it is no longer there to
+    /// reply to).
     ///
     /// # Errors
     /// A database error.
@@ -208,9 +232,9 @@ impl Store {
             self,
             query_scalar,
             r#"SELECT 1 FROM "Message" WHERE "senderRole" = $1 AND "senderId" = $2
-               AND "recipientRole" = $3 AND "recipientId" = $4 LIMIT 1"#,
+               AND "recipientRole" = $3 AND "recipientId" = $4 AND content <> '' LIMIT 1"#,
             r#"SELECT 1 FROM "Message" WHERE "senderRole" = ?1 AND "senderId" = ?2
-               AND "recipientRole" = ?3 AND "recipientId" = ?4 LIMIT 1"#,
+               AND "recipientRole" = ?3 AND "recipientId" = ?4 AND content <> '' LIMIT 1"#,
             [from.role.as_str(), from.id, to.role.as_str(), to.id],
             fetch_optional
         )

@@ -140,6 +140,9 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
+            // Deleted rows are overwritten with zeros, so an erased or purged text does not
+            // linger in free pages (the WAL is emptied after each, `Store::reclaim`).
+            .pragma("secure_delete", "ON")
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(POOL_SIZE).connect_with(options).await?;
