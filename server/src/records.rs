@@ -254,25 +254,77 @@ impl Export {
     /// CSV (RFC 4180, a header row): one row per message.
     #[must_use]
     pub fn to_csv(&self) -> String {
-        let mut out =
-            String::from("createdAt,id,fromRole,fromId,fromName,toRole,toId,toName,content,isRead,updatedAt\r\n");
-        for m in &self.messages {
-            let fields = [
-                format_time(m.created_at),
-                m.id.clone(),
-                m.from.role.as_str().to_owned(),
-                m.from.id.to_string(),
-                self.name_of(m.from).unwrap_or_default().to_owned(),
-                m.to.role.as_str().to_owned(),
-                m.to.id.to_string(),
-                self.name_of(m.to).unwrap_or_default().to_owned(),
-                m.content.clone(),
-                m.read.to_string(),
-                format_time(m.updated_at),
-            ];
+        let mut out = String::from(
+            "createdAt,id,fromRole,fromId,fromName,toRole,toId,toName,content,isRead,updatedAt,record,reason\r\n",
+        );
+        let mut push = |fields: [String; 13]| {
             let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&row.join(","));
             out.push_str("\r\n");
+        };
+        let person = |user: Option<UserRef>| match user {
+            Some(u) => [u.role.as_str().to_owned(), u.id.to_string(), self.name_of(u).unwrap_or_default().to_owned()],
+            None => [String::new(), String::new(), String::new()],
+        };
+        for m in &self.messages {
+            let [fr, fi, fname] = person(Some(m.from));
+            let [tr, ti, tname] = person(Some(m.to));
+            push([
+                format_time(m.created_at),
+                m.id.clone(),
+                fr,
+                fi,
+                fname,
+                tr,
+                ti,
+                tname,
+                m.content.clone(),
+                m.read.to_string(),
+                format_time(m.updated_at),
+                "message".to_owned(),
+                String::new(),
+            ]);
+        }
+        // Earlier texts (a row per edit or deletion: the text before it, at its time), then
+        // reports (the reported text, the reporter as its recipient, the reason).
+        for r in &self.revisions {
+            let message = self.messages.iter().find(|m| m.id == r.message_id);
+            let [fr, fi, fname] = person(message.map(|m| m.from));
+            let [tr, ti, tname] = person(message.map(|m| m.to));
+            push([
+                format_time(r.at),
+                r.message_id.clone(),
+                fr,
+                fi,
+                fname,
+                tr,
+                ti,
+                tname,
+                r.content.clone(),
+                String::new(),
+                String::new(),
+                r.kind.clone(),
+                String::new(),
+            ]);
+        }
+        for r in &self.reports {
+            let [fr, fi, fname] = person(Some(r.reported));
+            let [tr, ti, tname] = person(Some(r.reporter));
+            push([
+                format_time(r.at),
+                r.message_id.clone(),
+                fr,
+                fi,
+                fname,
+                tr,
+                ti,
+                tname,
+                r.content.clone(),
+                String::new(),
+                String::new(),
+                "report".to_owned(),
+                r.reason.clone(),
+            ]);
         }
         out
     }
@@ -381,7 +433,9 @@ impl Export {
 /// field a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) gets a leading `'`.
 #[must_use]
 pub fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_owned() };
+    // A spreadsheet runs a cell starting with these as a formula (a tab or carriage return
+    // before one is skipped by some): prefixed with an apostrophe, the text shows as it is.
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
 
@@ -584,6 +638,8 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\"\nbye"), "\"say \"\"hi\"\"\nbye\"");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("\t=1+1"), "'\t=1+1");
+        assert_eq!(csv_field("\r=1+1"), "\"'\r=1+1\"");
     }
 
     #[test]

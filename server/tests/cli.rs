@@ -423,14 +423,15 @@ async fn export_writes_a_users_records_to_a_file_and_records_who_asked() {
     .await;
     let dir = tempdir();
     let out = dir.join("carol.json");
-    let export = |c: &mut Command| {
+    let export = |c: &mut Command, extra: &[&str]| {
         c.args(["export", "--user", "student:1", "--out", out.to_str().unwrap()])
+            .args(extra)
             .env("DATABASE_URL", &db.url)
             .env("CHAT_OPERATOR", "Principal Skinner")
             .output()
             .unwrap()
     };
-    let done = export(&mut cmd(&dir));
+    let done = export(&mut cmd(&dir), &[]);
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     assert!(String::from_utf8_lossy(&done.stderr).contains("exported 2 messages of student:1 (S-Carol) (json)"));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
@@ -441,9 +442,33 @@ async fn export_writes_a_users_records_to_a_file_and_records_who_asked() {
     #[cfg(unix)]
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).unwrap().permissions()) & 0o777, 0o600);
     // An existing file is not replaced without --force.
-    let again = export(&mut cmd(&dir));
+    let again = export(&mut cmd(&dir), &[]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("add --force to replace it"));
+    // With --force an existing file is replaced by a new one (owner-only, whatever the old
+    // mode was), and a symlink is replaced itself, never written through.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let forced = export(&mut cmd(&dir), &["--force"]);
+        assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+        assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+        let target = dir.join("someone-elses-file");
+        std::fs::write(&target, "not yours").unwrap();
+        std::fs::remove_file(&out).unwrap();
+        std::os::unix::fs::symlink(&target, &out).unwrap();
+        let forced = export(&mut cmd(&dir), &["--force"]);
+        assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "not yours", "the symlink was not followed");
+        assert!(!std::fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
     // The first export is in the audit log, and so in the next export.
     let (ok, text) =
         run(cmd(&dir).args(["export", "--user", "student:1", "--format", "csv"]).env("DATABASE_URL", &db.url));
@@ -454,9 +479,10 @@ async fn export_writes_a_users_records_to_a_file_and_records_who_asked() {
     assert!(text.contains("\"actor\": \"operator Principal Skinner\""), "{text}");
     let audit: Vec<(String, String)> =
         sqlx::query_as("SELECT actor, detail FROM chat_audit ORDER BY id").fetch_all(&db.pool).await.unwrap();
-    assert_eq!(audit.len(), 3);
+    let forced = if cfg!(unix) { 2 } else { 0 };
+    assert_eq!(audit.len(), 3 + forced);
     assert!(audit[0].1.starts_with("exported 2 messages and 0 audit entries of student:1 as json to /"), "{audit:?}");
-    assert!(audit[1].1.ends_with("as csv to standard output"), "{audit:?}");
+    assert!(audit[1 + forced].1.ends_with("as csv to standard output"), "{audit:?}");
 }
 
 #[tokio::test]

@@ -114,11 +114,14 @@ async fn an_export_holds_what_the_user_sent_and_received_in_order_and_nothing_el
     assert_eq!(json["reports"][0]["reason"], "Not nice");
     assert_eq!(json["reports"][0]["reported"]["name"], "T-Bob");
     assert_eq!(json["reports"][0]["messageId"], sent[2].0.hyphenated().as_str());
-    // CSV: a header and one record per message; the quoted field keeps its line break, the
-    // formula is defused.
+    // CSV: a header, one record per message, then one per report (its reason last); the
+    // quoted field keeps its line break, the formula is defused.
     let csv = export.render(ExportFormat::Csv);
-    assert!(csv.starts_with("createdAt,id,fromRole,fromId,fromName,toRole,toId,toName,content,isRead,updatedAt\r\n"));
-    assert_eq!(csv.matches("\r\n").count(), 5, "{csv}");
+    assert!(csv.starts_with(
+        "createdAt,id,fromRole,fromId,fromName,toRole,toId,toName,content,isRead,updatedAt,record,reason\r\n"
+    ));
+    assert_eq!(csv.matches("\r\n").count(), 6, "{csv}");
+    assert!(csv.contains(",report,Not nice\r\n"), "{csv}");
     assert!(csv.contains("\"Line one, \"\"quoted\"\"\n<script>alert('x')</script> & =SUM(A1)\""), "{csv}");
     // HTML: escaped, one section per conversation.
     let html = export.render(ExportFormat::Html);
@@ -336,6 +339,10 @@ async fn an_id_reused_after_the_app_deleted_its_row_inherits_nothing(
     let own = records::export(&store, S1, now, "t", &mut |_| {}).await.unwrap();
     assert_eq!(own.revisions.len(), 1);
     assert_eq!(own.revisions[0].content, "student 1's private words");
+    // The CSV export holds the earlier texts too, one row each, marked as such.
+    let csv = own.render(ExportFormat::Csv);
+    assert!(csv.lines().next().unwrap().ends_with(",record,reason"), "{csv}");
+    assert!(csv.lines().any(|l| l.contains("student 1's private words") && l.ends_with(",edit,")), "{csv}");
 }
 
 /// Erasure removes the earlier texts of messages the app already deleted; purge removes

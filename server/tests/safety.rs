@@ -582,6 +582,28 @@ async fn a_sender_edits_and_deletes_within_the_window_every_tab_updates_and_the_
     drop(server);
 }
 
+/// A message can be edited a bounded number of times (its earlier texts are all kept, and a
+/// supervisor's view holds them all); it can always be deleted.
+#[tokio::test]
+async fn a_message_is_edited_at_most_31_times_and_can_still_be_deleted() {
+    let db = TestStore::ready(Backend::Postgres).await;
+    let server = common::start(&db).await;
+    let mut teacher = Client::login(&server, T1).await;
+    let (id, _) = teacher.send_message(S1, "draft").await;
+    for i in 0..chat_server::store::MAX_EDITS {
+        let answer = ask(&mut teacher, |req| ClientFrame::Edit { req, id, content: format!("draft {i}") }).await;
+        assert!(matches!(answer, ServerFrame::Done { .. }), "edit {i}: {answer:?}");
+    }
+    let answer = ask(&mut teacher, |req| ClientFrame::Edit { req, id, content: "one more".into() }).await;
+    let (code, why) = refused(&answer).unwrap();
+    assert_eq!(code, ErrorCode::NOT_ALLOWED);
+    assert!(why.contains("edited 31 times"), "{why}");
+    let answer = ask(&mut teacher, |req| ClientFrame::Delete { req, id }).await;
+    assert!(matches!(answer, ServerFrame::Done { .. }), "{answer:?}");
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_revision").await, 32);
+    drop(server);
+}
+
 #[tokio::test]
 async fn with_an_edit_window_of_zero_nothing_can_be_changed() {
     let db = TestStore::ready(Backend::Sqlite).await;

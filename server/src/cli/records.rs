@@ -217,21 +217,36 @@ pub(super) async fn export(args: ExportArgs) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes personal data to a file of its own, readable by its owner only. Without `force`
+/// the file must not exist (a symlink there counts as existing: it is not followed). With
+/// `force` the text goes to a new file beside it, which is then renamed into place: an
+/// existing file (or a symlink, itself) is replaced, never written through, and keeps
+/// neither its mode nor its owner.
 fn write_file(path: &Path, text: &str, force: bool) -> Result<(), String> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
+    let create = |at: &Path| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(at).map_err(|e| format!("cannot create {}: {e}", at.display()))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", at.display()))
+    };
+    if !force {
+        return create(path);
     }
-    // Personal data: readable by its owner only.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    if path.is_dir() {
+        return Err(format!("{} is a directory: give a file name to --out", path.display()));
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
+    let temporary = dir.join(format!(".{name}.{}.tmp", hex::encode(rand::random::<[u8; 6]>())));
+    create(&temporary)?;
+    std::fs::rename(&temporary, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        format!("cannot replace {}: {e}", path.display())
+    })
 }
 
 pub(super) async fn purge(args: PurgeArgs) -> CmdResult {
