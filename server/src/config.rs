@@ -380,6 +380,8 @@ pub struct ServeConfig {
     /// Retention (`CHAT_RETENTION`): messages older than this many milliseconds are purged
     /// at start and then daily; `None` keeps them (the default).
     pub retention: Option<chat_protocol::Millis>,
+    /// Keep audit entries this long (`CHAT_AUDIT_RETENTION`); `None`: kept for ever.
+    pub audit_retention: Option<chat_protocol::Millis>,
     /// Who may start conversations and block whom; where reports go.
     pub safety: Safety,
 }
@@ -422,6 +424,7 @@ impl ServeConfig {
             bus: None,
             log_poll: ServeConfig::DEFAULT_LOG_POLL,
             retention: None,
+            audit_retention: None,
             safety: Safety::default(),
         }
     }

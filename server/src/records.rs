@@ -532,6 +532,27 @@ pub async fn purge(
     Ok(report)
 }
 
+/// The shortest audit retention accepted: the audit log is the school's evidence of who read
+/// and removed what, kept longer than the messages it is about.
+pub const MIN_AUDIT_RETENTION_MS: Millis = 365 * DAY_MS;
+
+/// Removes the audit entries written before `before`, then records that it did (so the log
+/// is never silent about its own trimming); returns how many were removed.
+///
+/// # Errors
+/// A database error.
+pub async fn purge_audit(store: &Store, before: Millis, actor: &str, now: Millis) -> Result<u64, StoreError> {
+    let removed = store.purge_audit(before).await?;
+    if removed > 0 {
+        let detail = format!("removed {removed} audit entries written before {}", format_time(before));
+        store.write_audit(now, actor, "purge-audit", None, &detail).await?;
+        if !store.reclaim().await? {
+            tracing::warn!("the SQLite write-ahead log could not be emptied now (a reader held it)");
+        }
+    }
+    Ok(removed)
+}
+
 /// What an erasure removed (or, on a dry run, would remove).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EraseReport {

@@ -150,10 +150,14 @@ pub async fn run_with(
         stopping.cancel();
     });
     let housekeeping = tokio::spawn(forget_idle_rate_limits(state.clone()));
-    let retention = state
-        .config
-        .retention
-        .map(|age| tokio::spawn(keep_retention(state.store.clone(), state.config.clock.clone(), age)));
+    let retention = (state.config.retention.is_some() || state.config.audit_retention.is_some()).then(|| {
+        tokio::spawn(keep_retention(
+            state.store.clone(),
+            state.config.clock.clone(),
+            state.config.retention,
+            state.config.audit_retention,
+        ))
+    });
     listen::accept_loop(listener, app, state.clone(), http_conns.clone()).await;
     signalled.abort();
     housekeeping.abort();
@@ -214,29 +218,46 @@ async fn forget_idle_rate_limits(state: AppState) {
 }
 
 /// Purges the messages older than `age` now and then once a day (an hour after a failure),
-/// on `clock`. Several nodes may each run it: a batch deletes rows only once, and each
-/// node's audit entry counts what it removed.
-async fn keep_retention(store: Store, clock: crate::Clock, age: chat_protocol::Millis) {
+/// on `clock`, and the audit entries older than `audit_age`. Several nodes may each run it:
+/// a batch deletes rows only once, and each node's audit entry counts what it removed.
+async fn keep_retention(
+    store: Store,
+    clock: crate::Clock,
+    age: Option<chat_protocol::Millis>,
+    audit_age: Option<chat_protocol::Millis>,
+) {
     const HOUR: chat_protocol::Millis = 3600 * 1000;
-    let actor = format!("chat-server serve (retention {}d)", age / records::DAY_MS);
+    let days = |age: Option<chat_protocol::Millis>| {
+        age.map_or_else(|| "kept".to_owned(), |a| format!("{}d", a / records::DAY_MS))
+    };
+    let actor = format!("chat-server serve (retention {}, audit {})", days(age), days(audit_age));
     loop {
         let now = clock.now_ms();
-        let before = now - age;
-        let next = match records::purge(&store, before, false, &actor, now, &mut |_, _| {}).await {
-            Ok(report) => {
-                tracing::info!(
+        let mut next = now + records::DAY_MS;
+        if let Some(age) = age {
+            let before = now - age;
+            match records::purge(&store, before, false, &actor, now, &mut |_, _| {}).await {
+                Ok(report) => tracing::info!(
                     messages = report.messages,
                     log_rows = report.log_rows,
                     "retention: removed the messages created before {}",
                     records::format_time(before)
-                );
-                now + records::DAY_MS
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention: the purge failed; trying again in an hour");
+                    next = now + HOUR;
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "retention: the purge failed; trying again in an hour");
-                now + HOUR
+        }
+        if let Some(audit_age) = audit_age {
+            match records::purge_audit(&store, now - audit_age, &actor, now).await {
+                Ok(removed) => tracing::info!(removed, "audit retention: removed the old audit entries"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit retention: the purge failed; trying again in an hour");
+                    next = now + HOUR;
+                }
             }
-        };
+        }
         clock.sleep_until(next).await;
     }
 }

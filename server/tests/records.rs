@@ -381,3 +381,30 @@ async fn erase_and_purge_leave_no_earlier_text_behind(#[values(Backend::Postgres
         assert!(!bytes.windows(9).any(|w| w == b"zanzibar-"), "the erased text is still in the file or its WAL");
     }
 }
+
+/// The audit log is kept for ever unless the school says otherwise; with an audit retention
+/// old entries go (daily, on the server's clock) and the removal is itself an entry.
+#[rstest]
+#[tokio::test]
+async fn audit_retention_removes_old_entries_and_records_that_it_did(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let store = db.store();
+    let start = now_ms();
+    store.write_audit(start - 800 * DAY_MS, "t", "export", Some(S1), "an old export").await.unwrap();
+    store.write_audit(start - 10 * DAY_MS, "t", "export", Some(S1), "a recent export").await.unwrap();
+    let clock = Clock::manual(start);
+    let server = common::start_with(&db, |c| {
+        c.clock = clock.clone();
+        c.audit_retention = Some(730 * DAY_MS);
+    })
+    .await;
+    let old = "SELECT count(*) FROM chat_audit WHERE detail = 'an old export'";
+    wait_until("the audit purge at start", || async { db.scalar(old).await == 0 }).await;
+    let recorded = "SELECT count(*) FROM chat_audit WHERE action = 'purge-audit'
+                      AND detail LIKE 'removed 1 audit entries written before %'";
+    wait_until("its own entry", || async { db.scalar(recorded).await == 1 }).await;
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_audit WHERE detail = 'a recent export'").await, 1);
+    drop(server);
+}

@@ -72,8 +72,11 @@ pub struct PurgeArgs {
     #[command(flatten)]
     pub db: DbArgs,
     /// Remove the messages older than this: days or weeks, e.g. 365d or 52w.
+    #[arg(long, required_unless_present = "audit_older_than")]
+    pub older_than: Option<String>,
+    /// Remove the audit entries older than this (at least 365d); the removal is recorded.
     #[arg(long)]
-    pub older_than: String,
+    pub audit_older_than: Option<String>,
     /// Count what would be removed; remove nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -250,9 +253,40 @@ fn write_file(path: &Path, text: &str, force: bool) -> Result<(), String> {
 }
 
 pub(super) async fn purge(args: PurgeArgs) -> CmdResult {
-    let age = parse_age(&args.older_than)?;
+    let audit_age = match &args.audit_older_than {
+        None => None,
+        Some(age) => {
+            let age = parse_age(age)?;
+            if age < records::MIN_AUDIT_RETENTION_MS {
+                return Err("--audit-older-than must be at least 365d: the audit log is the school's record of who \
+                            read and removed what"
+                    .to_owned());
+            }
+            Some(age)
+        }
+    };
     let store = open(&args.db).await?;
     let now = crate::now_ms();
+    if let Some(audit_age) = audit_age {
+        let before = now - audit_age;
+        if args.dry_run || !args.yes {
+            println!("would remove the audit entries written before {}", format_time(before));
+        } else {
+            let removed =
+                records::purge_audit(&store, before, &args.operator.actor(), now).await.map_err(store_error)?;
+            println!(
+                "removed {removed} audit entries written before {}; the removal is recorded in the audit log",
+                format_time(before)
+            );
+        }
+    }
+    let Some(older_than) = &args.older_than else {
+        if !args.yes && !args.dry_run {
+            return Err("purge removes them for good: run it again with --yes (or --dry-run to only count)".to_owned());
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let age = parse_age(older_than)?;
     let before = now - age;
     let counted = records::purge(&store, before, true, "", now, &mut |_, _| {}).await.map_err(|e| e.to_string())?;
     let span = match (counted.oldest, counted.newest) {

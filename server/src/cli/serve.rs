@@ -144,6 +144,10 @@ pub struct ServeArgs {
     /// daily, in batches, each run recorded in the audit log. Unset: messages are kept.
     #[arg(long, env = "CHAT_RETENTION")]
     pub retention: Option<String>,
+    /// Keep audit entries this long (at least 365d), then remove them daily (the removal is
+    /// itself recorded). Unset: the audit log is kept.
+    #[arg(long, env = "CHAT_AUDIT_RETENTION")]
+    pub audit_retention: Option<String>,
     /// Whether students may start conversations; `false`: a student may only reply to someone
     /// who wrote to them first (a teacher writes first).
     #[arg(long, env = "CHAT_STUDENTS_MAY_START", default_value_t = true, action = clap::ArgAction::Set)]
@@ -275,6 +279,18 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
         clock: Clock::system(),
         bus,
         log_poll: ServeConfig::DEFAULT_LOG_POLL,
+        audit_retention: match nonempty(&args.audit_retention) {
+            None => None,
+            Some(age) => {
+                let age = crate::records::parse_age(&age).map_err(|e| format!("CHAT_AUDIT_RETENTION: {e}"))?;
+                if age < crate::records::MIN_AUDIT_RETENTION_MS {
+                    return Err("CHAT_AUDIT_RETENTION must be at least 365d: the audit log is the school's record of \
+                                who read and removed what"
+                        .to_owned());
+                }
+                Some(age)
+            }
+        },
         retention: match nonempty(&args.retention) {
             None => None,
             Some(age) => Some(crate::records::parse_age(&age).map_err(|e| format!("CHAT_RETENTION: {e}"))?),
@@ -407,6 +423,7 @@ pub(super) async fn run_demo(args: DemoArgs) -> CmdResult {
         bus: None,
         log_poll: ServeConfig::DEFAULT_LOG_POLL,
         retention: None,
+        audit_retention: None,
         safety: Safety::default(),
     };
     tracing::warn!(

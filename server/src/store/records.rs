@@ -334,6 +334,31 @@ impl Store {
         }
     }
 
+    /// Removes the audit entries written before `before` (`CHAT_AUDIT_RETENTION`, `purge
+    /// --audit-older-than`); returns how many. The caller records the removal itself.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn purge_audit(&self, before: Millis) -> Result<u64, StoreError> {
+        bounded(self.timeout(), async {
+            Ok(match self {
+                Store::Postgres(s) => sqlx::query(
+                    "DELETE FROM chat_audit WHERE at < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'",
+                )
+                .bind(before)
+                .execute(s.pool())
+                .await?
+                .rows_affected(),
+                Store::Sqlite(s) => sqlx::query("DELETE FROM chat_audit WHERE at < ?1")
+                    .bind(before)
+                    .execute(s.pool())
+                    .await?
+                    .rows_affected(),
+            })
+        })
+        .await
+    }
+
     /// Removes a user of the embedded database's own directory (SQLite: its Teacher or
     /// Student row, their name). PostgreSQL's users are the app's tables: nothing is done
     /// there and `false` comes back.
