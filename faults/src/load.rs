@@ -45,6 +45,8 @@ struct Ledger {
     /// Send start times by content tag, to time deliveries that arrive before the ack.
     started: HashMap<String, Instant>,
     failed: u64,
+    /// Messages an attacker forged on the bus (their text starts `FORGED`) that reached an app.
+    forged: u64,
 }
 
 /// Users, their clients and the ledger.
@@ -69,6 +71,8 @@ pub struct Tally {
     pub lost: u64,
     pub duplicated: u64,
     pub failed: u64,
+    /// Forged messages (from the bus attacker) that reached an app: must stay 0.
+    pub forged: u64,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -93,6 +97,11 @@ impl Load {
                 let latency = Arc::clone(&delivery_latency);
                 drains.spawn(async move {
                     while let Some(event) = events.recv().await {
+                        if let Event::Message { message, .. } = &event
+                            && message.content.starts_with("FORGED")
+                        {
+                            ledger.lock().expect("ledger").forged += 1;
+                        }
                         if let Event::Message { message, .. } = event
                             && message.to == user
                         {
@@ -225,6 +234,7 @@ impl Load {
             lost: undelivered.max(unstored),
             duplicated: l.delivered.values().filter(|&&n| n > 1).count() as u64,
             failed: l.failed,
+            forged: l.forged,
         }
     }
 

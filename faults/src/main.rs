@@ -14,6 +14,7 @@
 
 mod abuse;
 mod balancer;
+mod bus_attack;
 mod load;
 mod scenarios;
 mod server;
@@ -275,7 +276,8 @@ async fn settle(
     let sent = stage.load.sent.load(std::sync::atomic::Ordering::Relaxed);
     stage.load.close();
     stage.db.drop_it().await;
-    let ok = tally.lost == 0 && tally.duplicated == 0 && panics == 0 && converged && reopened && alive;
+    let ok =
+        tally.lost == 0 && tally.duplicated == 0 && tally.forged == 0 && panics == 0 && converged && reopened && alive;
     let mut report = json!({
         "scenario": name,
         "backend": backend.name(),
@@ -287,6 +289,7 @@ async fn settle(
         "delivered": tally.delivered,
         "lost": tally.lost,
         "duplicated": tally.duplicated,
+        "forged_delivered": tally.forged,
         "failed_permanently": tally.failed,
         "all_clients_reconnected": reopened,
         "ack_ms": { "p50": ack50, "p99": ack99 },

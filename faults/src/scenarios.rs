@@ -2,6 +2,7 @@
 //! with `settle`, which counts.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -245,9 +246,12 @@ pub async fn abuse_run(cli: &Cli, scale: Scale) -> Result<(Value, bool)> {
     let rss_quiet = sample_rss(&quiet.server, scale.quiet).await;
     let (quiet_report, quiet_ok) = settle(quiet, "abuse-quiet", Backend::Postgres, json!({}), started).await?;
 
-    // Abusive.
+    // Abusive. The node is on a PostgreSQL bus, where anyone with a database login can listen
+    // and publish: a bus attacker joins the abusers.
     let started = Instant::now();
-    let mut s = stage(cli, Backend::Postgres, "abuse", scale, &[]).await?;
+    let bus_env = [("CHAT_BUS", "postgres"), ("CHAT_BUS_KEY", crate::BUS_KEY)];
+    let mut s = stage(cli, Backend::Postgres, "abuse", scale, &bus_env).await?;
+    let bus_attacker = crate::bus_attack::BusAttacker::start(&s.db.url, i32::try_from(scale.pairs)?).await?;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", s.server.port).parse()?;
     let mix = if cli.smoke {
         abuse::Mix { flooders: 4, non_readers: 4, half_open: 50, garbage: 4, fuzzers: 4 }
@@ -258,6 +262,9 @@ pub async fn abuse_run(cli: &Cli, scale: Scale) -> Result<(Value, bool)> {
     s.load.start_sending(scale.per_user, 4, 64);
     let rss_abused = sample_rss(&s.server, scale.abusive).await;
     let counts = abusers.stop().await;
+    let (bus_sent, bus_overheard) = (Arc::clone(&bus_attacker.sent), Arc::clone(&bus_attacker.overheard));
+    bus_attacker.stop().await;
+    let bus_rejected = s.server.metric("chat_bus_rejected_total").await;
     // What the server itself saw and refused (the abusers' own counts include frames written
     // into sockets the server had already closed).
     let server_errors = s.server.metric("chat_errors_total").await;
@@ -276,8 +283,12 @@ pub async fn abuse_run(cli: &Cli, scale: Scale) -> Result<(Value, bool)> {
         "abuser_connections_closed_by_server": counts.closed_by_server.load(load),
         "rss_mib": { "quiet_max": rss_quiet as f64 / 1024.0, "abused_max": rss_abused as f64 / 1024.0 },
         "quiet_delivery_p99_ms": quiet_p99,
+        "bus_attack": { "payloads_published": bus_sent.load(load), "real_payloads_overheard": bus_overheard.load(load),
+                        "refused_by_the_node": bus_rejected },
     });
+    let bus_held = bus_sent.load(load) > 0 && bus_rejected > 0.0;
     let (mut report, ok) = settle(s, "abuse", Backend::Postgres, extra, started).await?;
+    let ok = ok && bus_held;
     let abused_p99 = report["delivery_ms"]["p99"].as_f64().unwrap_or(0.0);
     report["p99_factor"] = json!(if quiet_p99 > 0.0 { (abused_p99 / quiet_p99 * 10.0).round() / 10.0 } else { 0.0 });
     Ok((json!([quiet_report, report]), ok && quiet_ok))
