@@ -408,3 +408,18 @@ async fn audit_retention_removes_old_entries_and_records_that_it_did(
     assert_eq!(db.scalar("SELECT count(*) FROM chat_audit WHERE detail = 'a recent export'").await, 1);
     drop(server);
 }
+
+/// On PostgreSQL a message committed but not yet sequenced waits in `chat_inbox` with its
+/// sender and recipient: an erasure removes those rows too.
+#[tokio::test]
+async fn erase_removes_the_users_rows_waiting_in_the_inbox() {
+    let db = TestStore::ready(Backend::Postgres).await;
+    let store = db.store();
+    store_at(&store, &[msg(S1, T1, "not sequenced yet"), msg(T2, S2, "someone else's")], now_ms()).await;
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_inbox").await, 2);
+    let erased = records::erase(&store, S1, false, "t", now_ms(), &mut |_, _| {}).await.unwrap();
+    assert_eq!(erased.messages, 1);
+    let left = "SELECT count(*) FROM chat_inbox WHERE sender_role = 'student' AND sender_id = 1";
+    assert_eq!(db.scalar(left).await, 0);
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_inbox").await, 1, "the other user's row stays");
+}
