@@ -31,9 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use chat_protocol::{Cursor, ServerFrame, UserRef};
-use futures_util::StreamExt as _;
+use chat_protocol::{Cursor, UserRef};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -46,13 +44,17 @@ use crate::hub::{Hub, with_lock};
 use crate::metrics::Metrics;
 use crate::store::{Logged, PgStore, Store};
 
+mod listen;
 mod nats;
+mod publish;
 mod remote;
 pub mod seal;
+use listen::{Inbound, Listener};
 pub use nats::NatsAuth;
+use publish::{Sealer, Transport, publish_loop};
 use remote::Remote;
 pub use seal::BusKeys;
-use seal::{Header, Rejected, Replay};
+use seal::Replay;
 
 /// A node's id: random per process, so a restarted node is a new node.
 pub(crate) type NodeId = u64;
@@ -263,7 +265,7 @@ const QUEUE: usize = 65_536;
 /// How long a leaving node waits for the bus to take its last notices.
 const LEAVE_BOUND: Duration = Duration::from_secs(2);
 /// How many users one `Online` answer names (a few bytes each).
-const USERS_PER_EVENT: usize = 500;
+pub(super) const USERS_PER_EVENT: usize = 500;
 /// How long the start waits for NATS to answer before serving anyway (`/readyz` then says
 /// the bus is down until it answers).
 const NATS_START_WAIT: Duration = Duration::from_secs(5);
@@ -292,33 +294,6 @@ fn channel_name(kind: &BusKind, database: &str, schema: &str) -> String {
                 s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect::<String>()
             };
             format!("chat.{}.{}.bus", token(database), token(schema))
-        }
-    }
-}
-
-/// How the node reaches the bus.
-#[derive(Clone, Debug)]
-enum Transport {
-    Postgres(PgPool),
-    Nats(async_nats::Client),
-}
-
-impl Transport {
-    async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), String> {
-        match self {
-            Transport::Postgres(pool) => {
-                let text = base64::engine::general_purpose::STANDARD_NO_PAD.encode(payload);
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(channel)
-                    .bind(text)
-                    .execute(pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-            Transport::Nats(client) => {
-                client.publish(channel.to_owned(), payload.into()).await.map_err(|e| e.to_string())
-            }
         }
     }
 }
@@ -499,278 +474,10 @@ impl PendingBus {
     }
 }
 
-enum Inbound {
-    Postgres(PgListener),
-    Nats(async_nats::Subscriber),
-}
-
-/// Seals this node's payloads, numbering them.
-struct Sealer {
-    keys: BusKeys,
-    node: NodeId,
-    seq: u64,
-}
-
-impl Sealer {
-    fn seal(&mut self, channel: &str, body: &[u8]) -> Vec<u8> {
-        self.seq += 1;
-        let header = Header { node: self.node, seq: self.seq, sent_ms: crate::now_ms() };
-        self.keys.seal(channel, header, body)
-    }
-}
-
-/// Publishes queued events in batches until `leaving`; then publishes what is still queued
-/// and ends.
-async fn publish_loop(
-    mut rx: mpsc::Receiver<BusEvent>,
-    transport: Transport,
-    channel: String,
-    mut sealer: Sealer,
-    max_body: usize,
-    metrics: Metrics,
-    leaving: CancellationToken,
-) {
-    let mut queued = Vec::with_capacity(256);
-    loop {
-        let received = tokio::select! {
-            n = rx.recv_many(&mut queued, 256) => n,
-            () = leaving.cancelled(), if !rx.is_closed() => {
-                // Take no more; what is buffered is still received, then recv_many says 0.
-                rx.close();
-                continue;
-            }
-        };
-        if received == 0 {
-            return;
-        }
-        // Log wake-ups first: they are what a message waits for on the other nodes.
-        queued.sort_by_key(|e| !matches!(e, BusEvent::Log | BusEvent::Logged(_)));
-        for (body, wakes) in bodies(std::mem::take(&mut queued), max_body) {
-            let payload = sealer.seal(&channel, &body);
-            let reason = if wakes { "wakeup" } else { "events" };
-            match transport.publish(&channel, payload).await {
-                Ok(()) => metrics.bus_published(reason),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the bus refused {reason}; they are lost (the feed polls the log, presence is re-sent on reconnect)");
-                }
-            }
-        }
-    }
-}
-
-/// Packs events into bodies of at most `max_body` encoded bytes, each with whether it
-/// wakes the feed. A log wake-up whose rows do not fit alone goes as a bare wake-up.
-fn bodies(events: Vec<BusEvent>, max_body: usize) -> Vec<(Vec<u8>, bool)> {
-    let encode = |events: &Vec<BusEvent>| postcard::to_allocvec(events).unwrap_or_default();
-    let mut out = Vec::new();
-    let mut current: Vec<BusEvent> = Vec::new();
-    let wakes = |events: &[BusEvent]| events.iter().any(|e| matches!(e, BusEvent::Log | BusEvent::Logged(_)));
-    for mut event in events {
-        if matches!(event, BusEvent::Logged(_)) && encode(&vec![event.clone()]).len() > max_body {
-            event = BusEvent::Log;
-        }
-        current.push(event);
-        if current.len() > 1 && encode(&current).len() > max_body {
-            let last = current.pop().into_iter().collect();
-            let full = std::mem::replace(&mut current, last);
-            out.push((encode(&full), wakes(&full)));
-        }
-    }
-    if !current.is_empty() {
-        out.push((encode(&current), wakes(&current)));
-    }
-    out
-}
-
-/// Most remote users this node keeps (their presence) from all other nodes together, and
-/// most other nodes: past either, what a node says is ignored and counted (`bounds`).
-const MAX_REMOTE_USERS: usize = 500_000;
-const MAX_REMOTE_NODES: usize = 256;
-
-/// The receiving half: opens what it hears, believes what opens.
-struct Listener {
-    channel: String,
-    keys: BusKeys,
-    node: NodeId,
-    replay: Replay,
-    hub: Hub,
-    feed: Feed,
-    sender: BusSender,
-    remote: Arc<Mutex<Remote>>,
-    store: Store,
-    health: BusHealth,
-    metrics: Metrics,
-    /// When each reason for a refusal was last logged (at most one line a minute each).
-    warned: std::collections::HashMap<&'static str, Instant>,
-}
-
-impl Listener {
-    async fn run(mut self, mut inbound: Inbound, mut link: mpsc::UnboundedReceiver<bool>) {
-        loop {
-            let payload: Vec<u8> = match &mut inbound {
-                Inbound::Postgres(listener) => match listener.try_recv().await {
-                    Ok(Some(n)) => {
-                        // The first notification after a loss (our own heartbeat comes
-                        // back within a beat) says the listening connection is back.
-                        self.back();
-                        match base64::engine::general_purpose::STANDARD_NO_PAD.decode(n.payload()) {
-                            Ok(bytes) => bytes,
-                            Err(_) => {
-                                self.refuse(Rejected::Malformed);
-                                continue;
-                            }
-                        }
-                    }
-                    Ok(None) => {
-                        // The connection was lost; sqlx reconnects on the next call.
-                        self.lost("the PostgreSQL bus's listening connection was lost; reconnecting");
-                        continue;
-                    }
-                    Err(e) => {
-                        self.lost(&format!("the PostgreSQL bus is down ({e}); retrying"));
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
-                    }
-                },
-                Inbound::Nats(subscriber) => {
-                    tokio::select! {
-                        m = subscriber.next() => match m {
-                            Some(m) => m.payload.to_vec(),
-                            None => return,
-                        },
-                        up = link.recv() => {
-                            match up {
-                                None => return,
-                                Some(true) => self.back(),
-                                Some(false) => self.lost("the NATS bus disconnected; reconnecting"),
-                            }
-                            continue;
-                        }
-                    }
-                }
-            };
-            self.hear(&payload);
-        }
-    }
-
-    /// Back on the bus after an outage: whatever was said meanwhile is gone, so catch up as
-    /// a new node would (re-read the log, ask every node for its users), and give every node
-    /// a full timeout to be heard again.
-    fn back(&self) {
-        if self.health.set_up(true) {
-            tracing::warn!("back on the bus; re-reading the log and presence");
-            with_lock(&self.remote, |r| r.refresh(Instant::now()));
-            self.feed.wake();
-            // A block made elsewhere meanwhile was not heard.
-            self.hub.blocks_changed();
-            self.sender.publish(BusEvent::Hello);
-        }
-    }
-
-    fn lost(&self, why: &str) {
-        if self.health.set_up(false) {
-            tracing::warn!("cut off from the bus; messages still flow (the feed polls the log)");
-        }
-        self.health.set_problem(why.to_owned());
-    }
-
-    /// Counts a payload that was not believed, and says why (once a minute per reason).
-    fn refuse(&mut self, why: Rejected) {
-        self.metrics.bus_rejected(why.as_str());
-        let now = Instant::now();
-        let due = self.warned.get(why.as_str()).is_none_or(|at| now.duration_since(*at) >= Duration::from_secs(60));
-        if due {
-            self.warned.insert(why.as_str(), now);
-            tracing::warn!(reason = why.as_str(), "{}", why.explain());
-        }
-    }
-
-    fn hear(&mut self, payload: &[u8]) {
-        let (header, body) = match self.keys.open(&self.channel, payload) {
-            Ok(opened) => opened,
-            Err(why) => return self.refuse(why),
-        };
-        if header.node == self.node {
-            // Our own, come back (a PostgreSQL listener hears its own NOTIFYs).
-            return;
-        }
-        if let Err(why) = self.replay.check(header, crate::now_ms()) {
-            return self.refuse(why);
-        }
-        let Ok(events) = postcard::from_bytes::<Vec<BusEvent>>(&body) else {
-            return self.refuse(Rejected::Unreadable);
-        };
-        let from = header.node;
-        let known = with_lock(&self.remote, |r| {
-            if r.len() >= MAX_REMOTE_NODES && !r.knows(from) { None } else { Some(r.heard(from, Instant::now())) }
-        });
-        match known {
-            None => return self.refuse(Rejected::Bounds),
-            // A node we did not know (it started, or we missed its hello): ask everyone.
-            Some(true) => self.sender.publish(BusEvent::Hello),
-            Some(false) => {}
-        }
-        for event in events {
-            self.apply(event, from);
-        }
-    }
-
-    fn apply(&mut self, event: BusEvent, from: NodeId) {
-        match event {
-            BusEvent::Online(users) | BusEvent::Offline(users) if users.is_empty() => {}
-            BusEvent::Online(users) => {
-                let changed = with_lock(&self.remote, |r| r.set(from, &users, true, MAX_REMOTE_USERS));
-                let Some(changed) = changed else { return self.refuse(Rejected::Bounds) };
-                for (user, online) in changed {
-                    self.hub.set_remote(user, online);
-                }
-            }
-            BusEvent::Offline(users) => {
-                let changed = with_lock(&self.remote, |r| r.set(from, &users, false, MAX_REMOTE_USERS));
-                for (user, online) in changed.unwrap_or_default() {
-                    self.hub.set_remote(user, online);
-                }
-            }
-            BusEvent::Hello => {
-                let users = self.hub.local_online();
-                for chunk in users.chunks(USERS_PER_EVENT) {
-                    self.sender.publish(BusEvent::Online(chunk.to_vec()));
-                }
-            }
-            BusEvent::Beat => {}
-            BusEvent::Typing { from, to, on } => {
-                self.hub.deliver(&ServerFrame::Typing { from, on }, &[(to, None)]);
-            }
-            BusEvent::Read { reader, peer, up_to } => {
-                self.hub.deliver(&ServerFrame::Read { reader, peer, up_to }, &[(peer, None), (reader, None)]);
-            }
-            BusEvent::Log => self.feed.wake(),
-            BusEvent::Logged(rows) => self.feed.offer(rows),
-            BusEvent::Blocks => self.hub.blocks_changed(),
-            BusEvent::Blocked { blocker, blocked } => {
-                self.hub.blocks_changed();
-                self.hub.unwatch_between(blocker, blocked);
-            }
-            BusEvent::Changed { id, deleted } => {
-                let (hub, store) = (self.hub.clone(), self.store.clone());
-                tokio::spawn(async move {
-                    match store.message_by_id(id).await {
-                        Ok(Some(message)) => {
-                            let targets = [(message.to, None), (message.from, None)];
-                            hub.deliver_changed(&message, deleted, &targets);
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(error = %e, "an edited message could not be read for delivery"),
-                    }
-                });
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::publish::bodies;
     use super::*;
 
     #[test]

@@ -20,14 +20,38 @@ macro_rules! fetch_page {
     };
 }
 
+/// Runs `$pg` on PostgreSQL or `$lite` on SQLite with the same binds, through `$run`
+/// (`fetch_one`, `fetch_all`, ...; `execute` gives the rows affected), bounded by the store's
+/// timeout.
+macro_rules! both {
+    ($store:expr, query, $pg:expr, $lite:expr, [$($bind:expr),*], execute) => {
+        bounded($store.timeout(), async {
+            Ok(match $store {
+                Store::Postgres(s) => sqlx::query($pg)$(.bind($bind))*.execute(s.pool()).await?.rows_affected(),
+                Store::Sqlite(s) => sqlx::query($lite)$(.bind($bind))*.execute(s.pool()).await?.rows_affected(),
+            })
+        })
+    };
+    ($store:expr, $kind:ident, $pg:expr, $lite:expr, [$($bind:expr),*], $run:ident) => {
+        bounded($store.timeout(), async {
+            Ok(match $store {
+                Store::Postgres(s) => sqlx::$kind($pg)$(.bind($bind))*.$run(s.pool()).await?,
+                Store::Sqlite(s) => sqlx::$kind($lite)$(.bind($bind))*.$run(s.pool()).await?,
+            })
+        })
+    };
+}
+
 mod postgres;
 mod records;
+mod reports;
 mod safety;
 mod sqlite;
 
 pub use postgres::{CATCH_UP_SQL, CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
 pub use records::{AuditEntry, LogTrim, RecordedMessage};
-pub use safety::{BlockState, MAX_EDITS, PendingReport, ReportEntry, Revised, RevisionEntry};
+pub use reports::{PendingReport, ReportEntry};
+pub use safety::{BlockState, MAX_EDITS, Revised, RevisionEntry};
 pub use sqlite::{DirectoryUser, SqliteStore};
 
 use std::future::Future;
