@@ -614,18 +614,18 @@ async fn a_block_made_on_one_node_holds_on_the_others(#[values("postgres", "nats
     let mut student = Client::login(&b, S1).await;
     // Node B has looked the pair up already (and keeps what it found).
     assert!(matches!(student.send_message(T1, "Hello").await.1, ServerFrame::Sent { .. }));
-    let (frame, _) = teacher.recv_until(|f| matches!(f, ServerFrame::Message { .. })).await;
-    let ServerFrame::Message { message: hello } = frame else { unreachable!() };
+    teacher.recv_until(|f| matches!(f, ServerFrame::Message { .. })).await;
     let req = teacher.req();
     teacher.send(&ClientFrame::Block { req, user: S1, blocked: true }).await;
     let (done, _) = teacher.recv_until(|f| f.request_id() == Some(req)).await;
     assert!(matches!(done, ServerFrame::Done { .. }));
-    // Then the teacher reads the student's message: node A publishes the read notice after
-    // the block, on the same bus, in order, so once the student (on B) has the notice, node B
-    // has applied the block.
+    // Then the teacher types to another student on node B: node A publishes that after the
+    // block, on the same bus, in order, so once that student has it, node B has applied the
+    // block. (A read receipt would not do: a block withholds it.)
+    let mut other = Client::login(&b, UserRef::student(2)).await;
     let req = teacher.req();
-    teacher.send(&ClientFrame::MarkRead { req, peer: S1, up_to: hello.cursor() }).await;
-    student.recv_until(|f| matches!(f, ServerFrame::Read { reader, .. } if *reader == T1)).await;
+    teacher.send(&ClientFrame::Typing { req, peer: UserRef::student(2), on: true }).await;
+    other.recv_until(|f| matches!(f, ServerFrame::Typing { from, .. } if *from == T1)).await;
     // Typing stores nothing, and is refused on B now, as a send is.
     let req = student.req();
     student.send(&ClientFrame::Typing { req, peer: T1, on: true }).await;

@@ -35,7 +35,7 @@ async fn healthz_readyz_and_metrics_report_the_servers_state(
     let ready = http.get(format!("{}/readyz", server.http_url())).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let ready: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(ready, serde_json::json!({ "database": "ok", "writer": "ok" }));
+    assert_eq!(ready, serde_json::json!({ "database": "ok", "writer": "ok", "bus": "none" }));
 
     let metrics = http.get(format!("{}/metrics", server.http_url())).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("chat_messages_stored_total 1"), "{metrics}");

@@ -330,6 +330,24 @@ mod tests {
         assert_eq!(sealed.len(), OVERHEAD + 5);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn anything_heard_either_opens_to_what_was_sealed_or_is_refused(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            node: u64,
+            seq: u64,
+            sent_ms: i64,
+        ) {
+            let k = keys(3);
+            // Arbitrary bytes (a forger without the key): refused, never a panic.
+            proptest::prop_assert!(k.open("c", &bytes).is_err());
+            // A sealed payload opens to exactly its header and body.
+            let header = Header { node, seq, sent_ms };
+            proptest::prop_assert_eq!(k.open("c", &k.seal("c", header, &body)), Ok((header, body)));
+        }
+    }
+
     #[test]
     fn during_a_rotation_the_first_key_seals_and_both_open() {
         let (old, new) = (keys(1), keys(2));
