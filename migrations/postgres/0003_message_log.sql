@@ -107,12 +107,13 @@ BEGIN
         SELECT l.pos, msg.id, msg."senderRole", msg."senderId", msg."recipientRole", msg."recipientId",
                msg.content, (EXTRACT(EPOCH FROM msg."createdAt") * 1000)::int8, msg."isRead"
         FROM chat_log l
-        CROSS JOIN LATERAL (SELECT * FROM "Message" m
-                            WHERE m.id = l.message_id
-                              AND m."senderRole" = l.sender_role AND m."senderId" = l.sender_id
-                              AND m."recipientRole" = l.recipient_role AND m."recipientId" = l.recipient_id
-                            LIMIT 1) msg
+        CROSS JOIN LATERAL (SELECT * FROM "Message" m WHERE m.id = l.message_id LIMIT 1) msg
+        -- Compared after the lookup by id, not inside it: the planner would otherwise take the
+        -- conversation index and walk every message of the pair (measured: delivery p99 from
+        -- 49 ms to 1.3 s under the fault suite's load).
         WHERE l.pos > base
+          AND msg."senderRole" = l.sender_role AND msg."senderId" = l.sender_id
+          AND msg."recipientRole" = l.recipient_role AND msg."recipientId" = l.recipient_id
         ORDER BY l.pos;
 END
 $$;

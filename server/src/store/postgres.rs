@@ -135,10 +135,11 @@ pub static CATCH_UP_SQL: LazyLock<String> = LazyLock::new(|| {
                -- may hash all of "Message" when the log's statistics are young. A row with
                -- this id in another conversation is not the logged message (the app deleted
                -- it and reused the id).
-               LEFT JOIN LATERAL (SELECT * FROM "Message" WHERE id = l.message_id
-                                    AND "senderRole" = l.sender_role AND "senderId" = l.sender_id
-                                    AND "recipientRole" = l.recipient_role AND "recipientId" = l.recipient_id
-                                  LIMIT 1) m ON true
+               -- The conversation is compared after the lookup by id, not inside it (the
+               -- planner would take the conversation index and walk the pair's messages).
+               LEFT JOIN LATERAL (SELECT * FROM "Message" WHERE id = l.message_id LIMIT 1) m
+                 ON m."senderRole" = l.sender_role AND m."senderId" = l.sender_id
+                    AND m."recipientRole" = l.recipient_role AND m."recipientId" = l.recipient_id
                ORDER BY l.pos LIMIT $4"#
     )
 });
@@ -328,11 +329,14 @@ impl PgStore {
 
     pub(super) async fn log_after(&self, after: u64, limit: u16) -> Result<Vec<Logged>, StoreError> {
         let rows: Vec<LogRow> = sqlx::query_as(&format!(
-            r#"SELECT l.pos, m.* FROM (SELECT * FROM chat_log WHERE pos > $1 ORDER BY pos LIMIT $2) l
-               CROSS JOIN LATERAL (SELECT {MESSAGE_COLUMNS} FROM "Message" WHERE id = l.message_id
-                                     AND "senderRole" = l.sender_role AND "senderId" = l.sender_id
-                                     AND "recipientRole" = l.recipient_role AND "recipientId" = l.recipient_id
-                                   LIMIT 1) m
+            r#"SELECT l.pos, m.id, m."senderRole", m."senderId", m."recipientRole", m."recipientId", m.content,
+                      m.created_ms, m."isRead"
+               FROM (SELECT * FROM chat_log WHERE pos > $1 ORDER BY pos LIMIT $2) l
+               CROSS JOIN LATERAL (SELECT {MESSAGE_COLUMNS} FROM "Message" WHERE id = l.message_id LIMIT 1) m
+               -- After the lookup by id (see chat_log_sequence): a row with this id in another
+               -- conversation is not the logged message.
+               WHERE m."senderRole" = l.sender_role AND m."senderId" = l.sender_id
+                 AND m."recipientRole" = l.recipient_role AND m."recipientId" = l.recipient_id
                ORDER BY l.pos"#
         ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))

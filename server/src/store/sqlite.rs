@@ -61,9 +61,10 @@ static CATCH_UP_SQL: &str = r#"SELECT l.pos, m.id IS NOT NULL, COALESCE(m.id, ''
           WHERE sender_role = ?1 AND sender_id = ?2 AND pos > ?3 ORDER BY pos LIMIT ?4)
     ) l LEFT JOIN "Message" m ON m.id = l.message_id
         -- A row with this id in another conversation is not the logged message (the app
-        -- deleted it and reused the id).
-        AND m."senderRole" = l.sender_role AND m."senderId" = l.sender_id
-        AND m."recipientRole" = l.recipient_role AND m."recipientId" = l.recipient_id
+        -- deleted it and reused the id). Unary `+`: compared after the lookup by id, never
+        -- through the conversation index.
+        AND +m."senderRole" = l.sender_role AND +m."senderId" = l.sender_id
+        AND +m."recipientRole" = l.recipient_role AND +m."recipientId" = l.recipient_id
     ORDER BY l.pos LIMIT ?4"#;
 
 /// The SQL of [`SqliteStore::sync`].
@@ -314,8 +315,8 @@ impl SqliteStore {
     pub(super) async fn log_after(&self, after: u64, limit: u16) -> Result<Vec<Logged>, StoreError> {
         let rows: Vec<LogRow> = sqlx::query_as(&format!(
             r#"SELECT l.pos, {MESSAGE_COLUMNS} FROM chat_log l JOIN "Message" m ON m.id = l.message_id
-                 AND m."senderRole" = l.sender_role AND m."senderId" = l.sender_id
-                 AND m."recipientRole" = l.recipient_role AND m."recipientId" = l.recipient_id
+                 AND +m."senderRole" = l.sender_role AND +m."senderId" = l.sender_id
+                 AND +m."recipientRole" = l.recipient_role AND +m."recipientId" = l.recipient_id
                WHERE l.pos > ?1 ORDER BY l.pos LIMIT ?2"#
         ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
