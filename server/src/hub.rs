@@ -491,6 +491,22 @@ impl Hub {
     /// one excepted (`(user, Some(conn))`: the connection the frame answers already knows).
     /// Returns how many connections it was queued on.
     pub(crate) fn deliver(&self, frame: &ServerFrame, targets: &[(UserRef, Option<ConnId>)]) -> usize {
+        self.deliver_from_version(frame, targets, 0)
+    }
+
+    /// Queues `Changed` (an edit or deletion) on the connections of `targets` that know the
+    /// frame (protocol 4 and later: an older client would take it for a protocol error).
+    pub(crate) fn deliver_changed(
+        &self,
+        message: &StoredMessage,
+        deleted: bool,
+        targets: &[(UserRef, Option<ConnId>)],
+    ) -> usize {
+        self.deliver_from_version(&ServerFrame::Changed { message: message.clone(), deleted }, targets, 4)
+    }
+
+    /// [`Hub::deliver`] to the connections speaking protocol `version` or later.
+    fn deliver_from_version(&self, frame: &ServerFrame, targets: &[(UserRef, Option<ConnId>)], version: u16) -> usize {
         let bytes = match frame.encode() {
             Ok(bytes) => Bytes::from(bytes),
             Err(e) => {
@@ -503,37 +519,7 @@ impl Hub {
             let shard = lock(self.shard(user));
             let Some(entry) = shard.get(&user) else { continue };
             for conn in &entry.conns {
-                if Some(conn.id) != except && conn.push(bytes.clone()) {
-                    delivered += 1;
-                }
-            }
-        }
-        self.inner.metrics.delivered(delivered);
-        delivered
-    }
-
-    /// Queues `Changed` (an edit or deletion) on the connections of `targets` that know the
-    /// frame (protocol 4 and later: an older client would take it for a protocol error).
-    pub(crate) fn deliver_changed(
-        &self,
-        message: &StoredMessage,
-        deleted: bool,
-        targets: &[(UserRef, Option<ConnId>)],
-    ) -> usize {
-        let frame = ServerFrame::Changed { message: message.clone(), deleted };
-        let bytes = match frame.encode() {
-            Ok(bytes) => Bytes::from(bytes),
-            Err(e) => {
-                tracing::error!(error = %e, "a change to deliver could not be encoded");
-                return 0;
-            }
-        };
-        let mut delivered = 0;
-        for &(user, except) in targets {
-            let shard = lock(self.shard(user));
-            let Some(entry) = shard.get(&user) else { continue };
-            for conn in &entry.conns {
-                if conn.version >= 4 && Some(conn.id) != except && conn.push(bytes.clone()) {
+                if conn.version >= version && Some(conn.id) != except && conn.push(bytes.clone()) {
                     delivered += 1;
                 }
             }

@@ -257,74 +257,40 @@ impl Export {
         let mut out = String::from(
             "createdAt,id,fromRole,fromId,fromName,toRole,toId,toName,content,isRead,updatedAt,record,reason\r\n",
         );
-        let mut push = |fields: [String; 13]| {
+        // One record: when, the message's id, from and to (empty when unknown), the text, then
+        // isRead, updatedAt, the record's kind and a reason (empty where they do not apply).
+        let mut push = |at: Millis, id: &str, people: [Option<UserRef>; 2], content: &str, rest: [String; 4]| {
+            let mut fields = vec![format_time(at), id.to_owned()];
+            for user in people {
+                match user {
+                    Some(u) => fields.extend([
+                        u.role.as_str().to_owned(),
+                        u.id.to_string(),
+                        self.name_of(u).unwrap_or_default().to_owned(),
+                    ]),
+                    None => fields.extend([String::new(), String::new(), String::new()]),
+                }
+            }
+            fields.push(content.to_owned());
+            fields.extend(rest);
             let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&row.join(","));
             out.push_str("\r\n");
         };
-        let person = |user: Option<UserRef>| match user {
-            Some(u) => [u.role.as_str().to_owned(), u.id.to_string(), self.name_of(u).unwrap_or_default().to_owned()],
-            None => [String::new(), String::new(), String::new()],
-        };
         for m in &self.messages {
-            let [fr, fi, fname] = person(Some(m.from));
-            let [tr, ti, tname] = person(Some(m.to));
-            push([
-                format_time(m.created_at),
-                m.id.clone(),
-                fr,
-                fi,
-                fname,
-                tr,
-                ti,
-                tname,
-                m.content.clone(),
-                m.read.to_string(),
-                format_time(m.updated_at),
-                "message".to_owned(),
-                String::new(),
-            ]);
+            let rest = [m.read.to_string(), format_time(m.updated_at), "message".to_owned(), String::new()];
+            push(m.created_at, &m.id, [Some(m.from), Some(m.to)], &m.content, rest);
         }
         // Earlier texts (a row per edit or deletion: the text before it, at its time), then
         // reports (the reported text, the reporter as its recipient, the reason).
         for r in &self.revisions {
             let message = self.messages.iter().find(|m| m.id == r.message_id);
-            let [fr, fi, fname] = person(message.map(|m| m.from));
-            let [tr, ti, tname] = person(message.map(|m| m.to));
-            push([
-                format_time(r.at),
-                r.message_id.clone(),
-                fr,
-                fi,
-                fname,
-                tr,
-                ti,
-                tname,
-                r.content.clone(),
-                String::new(),
-                String::new(),
-                r.kind.clone(),
-                String::new(),
-            ]);
+            let rest = [String::new(), String::new(), r.kind.clone(), String::new()];
+            push(r.at, &r.message_id, [message.map(|m| m.from), message.map(|m| m.to)], &r.content, rest);
         }
         for r in &self.reports {
-            let [fr, fi, fname] = person(Some(r.reported));
-            let [tr, ti, tname] = person(Some(r.reporter));
-            push([
-                format_time(r.at),
-                r.message_id.clone(),
-                fr,
-                fi,
-                fname,
-                tr,
-                ti,
-                tname,
-                r.content.clone(),
-                String::new(),
-                String::new(),
-                "report".to_owned(),
-                r.reason.clone(),
-            ]);
+            let rest = [String::new(), String::new(), "report".to_owned(), r.reason.clone()];
+            push(r.at, &r.message_id, [Some(r.reported), Some(r.reporter)], &r.content, rest);
         }
         out
     }
