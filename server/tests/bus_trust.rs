@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chat_protocol::{ClientFrame, ServerFrame, UserRef};
-use common::{Client, SECRET, TestDb, token};
+use common::{Client, Node, TestDb};
 use futures_util::StreamExt as _;
 use rstest::rstest;
 
@@ -22,57 +22,20 @@ const T1: UserRef = UserRef::teacher(1);
 const S1: UserRef = UserRef::student(1);
 const BUS_KEY: &str = "3f1c9a0b7e5d2c4f8a6b1e0d9c7f5a3b2e4d6c8f0a1b3c5d7e9f1a2b4c6d8e0f";
 
-/// A `chat-server serve` process and the address it listens on.
-struct Node {
-    child: Child,
-    addr: String,
+/// The node's own views of itself, for these tests.
+trait Probe {
+    async fn ready_becomes(&self, status: u16) -> String;
+    async fn rejected(&self) -> u64;
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A node of `bus`, with the tests' cluster key and `env`.
+fn start(db: &TestDb, bus: &str, env: &[(&str, &str)]) -> Node {
+    let mut all = vec![("CHAT_BUS", bus), ("CHAT_BUS_KEY", BUS_KEY)];
+    all.extend_from_slice(env);
+    Node::serve(&db.url, &all)
 }
 
-impl Node {
-    fn start(db: &TestDb, bus: &str, env: &[(&str, &str)]) -> Node {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-server"));
-        cmd.arg("serve")
-            .env("DATABASE_URL", &db.url)
-            .env("CHAT_BUS", bus)
-            .env("CHAT_BUS_KEY", BUS_KEY)
-            .env("SOCKET_PORT", "0")
-            .env("CHAT_TOKEN_SECRET", std::str::from_utf8(SECRET).unwrap())
-            .env("CHAT_ALLOWED_ORIGINS", "*")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        match common::await_listening(stderr) {
-            Ok((addr, _)) => Node { child, addr },
-            Err(log) => panic!("the node did not start:\n{log}"),
-        }
-    }
-
-    async fn connect(&self, user: UserRef) -> (Client, u64) {
-        let mut c = Client::open(&format!("ws://{}/ws", self.addr)).await;
-        c.send(&ClientFrame::Hello { version: chat_protocol::PROTOCOL_VERSION, token: token(user) }).await;
-        assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
-        let ServerFrame::Position { position } = c.recv().await else { panic!("position") };
-        (c, position)
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = reqwest::get(format!("http://{}{path}", self.addr)).await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
+impl Probe for Node {
     /// Waits until `/readyz` answers `status` (each answer is an event: the node's own view).
     async fn ready_becomes(&self, status: u16) -> String {
         for _ in 0..300 {
@@ -207,8 +170,8 @@ async fn overheard_bus_traffic_carries_no_text_and_forged_or_replayed_payloads_c
         (format!("{base}.bus"), vec![format!("{base}.log"), format!("{base}.events")])
     };
     let mut attacker = Attacker::join(&db, kind).await;
-    let a = Node::start(&db, bus, &[]);
-    let b = Node::start(&db, bus, &[]);
+    let a = start(&db, bus, &[]);
+    let b = start(&db, bus, &[]);
     let (mut student, start) = a.connect(S1).await;
     let (mut teacher, _) = b.connect(T1).await;
     wait_online(&mut student, T1).await;
@@ -349,8 +312,8 @@ fn temp_dir() -> std::path::PathBuf {
 
 /// Two nodes on one authenticated NATS: both ready, and a message's typing crosses.
 async fn crosses(db: &TestDb, bus: &str, env: &[(&str, &str)]) {
-    let a = Node::start(db, bus, env);
-    let b = Node::start(db, bus, env);
+    let a = start(db, bus, env);
+    let b = start(db, bus, env);
     a.ready_becomes(200).await;
     b.ready_becomes(200).await;
     let (mut student, _) = a.connect(S1).await;
@@ -370,7 +333,7 @@ async fn nats_user_and_password_from_the_url_or_settings_and_a_refusal_readyz_ex
     crosses(&db, &nats.url(), &[("CHAT_NATS_USER", "chat"), ("CHAT_NATS_PASSWORD", "pa55-w0rd")]).await;
 
     // Wrong credentials: the node serves (healthz, WebSockets), /readyz says what is wrong.
-    let refused = Node::start(&db, &format!("nats://chat:wrong@127.0.0.1:{}", nats.port), &[]);
+    let refused = start(&db, &format!("nats://chat:wrong@127.0.0.1:{}", nats.port), &[]);
     let (status, health) = refused.get("/healthz").await;
     assert_eq!(status, 200, "{health}");
     let body = refused.ready_becomes(503).await;
@@ -407,7 +370,7 @@ async fn nats_token_and_nkey() {
     crosses(&db, &nats.url(), &[("CHAT_NATS_NKEY", &seed)]).await;
     // Another user's seed is refused.
     let other = nkeys::KeyPair::new_user().seed().unwrap();
-    let refused = Node::start(&db, &nats.url(), &[("CHAT_NATS_NKEY", &other)]);
+    let refused = start(&db, &nats.url(), &[("CHAT_NATS_NKEY", &other)]);
     let body = refused.ready_becomes(503).await;
     assert!(!body.contains(&other), "{body}");
 }
@@ -455,7 +418,7 @@ async fn nats_over_tls_with_a_client_certificate() {
     let (ca, cert, key) = (path("ca.pem"), path("node.pem"), path("node-key.pem"));
     crosses(&db, &url, &[("CHAT_NATS_TLS_CA", &ca), ("CHAT_NATS_TLS_CERT", &cert), ("CHAT_NATS_TLS_KEY", &key)]).await;
     // Without its certificate the server refuses the node; /readyz says the bus is down.
-    let refused = Node::start(&db, &url, &[("CHAT_NATS_TLS_CA", &ca)]);
+    let refused = start(&db, &url, &[("CHAT_NATS_TLS_CA", &ca)]);
     let body = refused.ready_becomes(503).await;
     assert!(body.contains("\"bus\":\"down\""), "{body}");
 }
@@ -519,7 +482,7 @@ async fn nats_creds_file_in_operator_mode() {
     let nats = Nats::start_in(Some(dir.clone()), &["-c", conf.to_str().unwrap()]);
     crosses(&db, &nats.url(), &[("CHAT_NATS_CREDS", creds.to_str().unwrap())]).await;
     // Without credentials the operator-mode server refuses the node.
-    let refused = Node::start(&db, &nats.url(), &[]);
+    let refused = start(&db, &nats.url(), &[]);
     let body = refused.ready_becomes(503).await;
     assert!(body.contains("\"bus\":\"down\""), "{body}");
 }

@@ -14,7 +14,7 @@ use chat_protocol::{ClientFrame, ServerFrame, StoredMessage, UserRef};
 use chat_server::bus::{BusConfig, BusKeys, BusKind, NatsAuth};
 use chat_server::clock::Clock;
 use chat_server::{Running, ServeConfig};
-use common::{Client, SECRET, TestDb, new_id, token};
+use common::{Client, Node, SECRET, TestDb, new_id};
 use rstest::rstest;
 
 const T1: UserRef = UserRef::teacher(1);
@@ -520,50 +520,10 @@ async fn the_nats_server_restarts_and_nothing_is_lost_or_flaps() {
     nats.kill();
 }
 
-/// A `chat-server serve` process and the address it listens on.
-struct Node {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the real binary on a port of its choosing and returns once it says where it
-/// listens (it accepts from then on: connections wait in the backlog until it serves).
+/// The real binary as one node of the deployment, on `kind`'s bus.
 fn spawn_node(db: &TestDb, kind: &str) -> Node {
-    let bus = if kind == "postgres" { "postgres".to_owned() } else { NATS.to_owned() };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .arg("serve")
-        .env("DATABASE_URL", &db.url)
-        .env("CHAT_BUS", bus)
-        .env("CHAT_BUS_KEY", BUS_KEY)
-        .env("SOCKET_PORT", "0")
-        .env("CHAT_TOKEN_SECRET", std::str::from_utf8(SECRET).unwrap())
-        .env("CHAT_ALLOWED_ORIGINS", "*")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    match common::await_listening(stderr) {
-        Ok((addr, _)) => Node { child, addr },
-        Err(log) => panic!("the node did not start:\n{log}"),
-    }
-}
-
-async fn connect(node: &Node, user: UserRef) -> (Client, u64) {
-    let mut c = Client::open(&format!("ws://{}/ws", node.addr)).await;
-    c.send(&ClientFrame::Hello { version: chat_protocol::PROTOCOL_VERSION, token: token(user) }).await;
-    assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
-    let ServerFrame::Position { position } = c.recv().await else { panic!("position") };
-    (c, position)
+    let bus = if kind == "postgres" { "postgres" } else { NATS };
+    Node::serve(&db.url, &[("CHAT_BUS", bus), ("CHAT_BUS_KEY", BUS_KEY)])
 }
 
 /// A node killed with SIGKILL: its users show offline on the others within the stated
@@ -575,8 +535,8 @@ async fn a_killed_node_is_noticed_and_its_clients_catch_up_elsewhere(#[values("p
     let db = TestDb::ready().await;
     let a = spawn_node(&db, kind);
     let mut b = spawn_node(&db, kind);
-    let (mut teacher, _) = connect(&a, T1).await;
-    let (mut student, _) = connect(&b, S1).await;
+    let (mut teacher, _) = a.connect(T1).await;
+    let (mut student, _) = b.connect(S1).await;
     wait_online(&mut teacher, S1).await;
     let (first, _) = teacher.send_message(S1, "before the kill").await;
     let (got, position) = next_message(&mut student).await;
@@ -598,7 +558,7 @@ async fn a_killed_node_is_noticed_and_its_clients_catch_up_elsewhere(#[values("p
     assert!(offline.is_ok(), "the killed node's user went offline");
     assert!(killed.elapsed() < Duration::from_secs(10), "{:?}", killed.elapsed());
     // The student reconnects to A and catches up from its position: every message, once.
-    let (mut again, _) = connect(&a, S1).await;
+    let (mut again, _) = a.connect(S1).await;
     let ids = catch_up_then_live(&mut again, position, sent.len()).await;
     let sent: Vec<String> = sent.iter().map(|id| id.hyphenated().as_str().to_owned()).collect();
     assert_eq!(ids, sent, "every message, once, in order");

@@ -227,3 +227,58 @@ pub fn await_listening(stderr: std::process::ChildStderr) -> Result<(String, Str
     });
     rx.recv_timeout(Duration::from_secs(30)).expect("the server says it listens, or ends")
 }
+
+/// A `chat-server serve` process (the real binary) on a port of its choosing, with the test
+/// secret and `env` added; killed when dropped.
+pub struct Node {
+    pub child: std::process::Child,
+    pub addr: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    /// Starts the binary on `db_url` and returns once it says where it listens (it accepts
+    /// from then on: connections wait in the backlog until it serves).
+    pub fn serve(db_url: &str, env: &[(&str, &str)]) -> Node {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"));
+        cmd.arg("serve")
+            .env("DATABASE_URL", db_url)
+            .env("SOCKET_PORT", "0")
+            .env("CHAT_TOKEN_SECRET", std::str::from_utf8(SECRET).unwrap())
+            .env("CHAT_ALLOWED_ORIGINS", "*")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        match await_listening(stderr) {
+            Ok((addr, _)) => Node { child, addr },
+            Err(log) => panic!("the node did not start:\n{log}"),
+        }
+    }
+
+    /// Connects `user` in the current protocol; returns the client and its position.
+    pub async fn connect(&self, user: UserRef) -> (Client, u64) {
+        let mut c = Client::open(&format!("ws://{}/ws", self.addr)).await;
+        c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: token(user) }).await;
+        assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
+        let ServerFrame::Position { position } = c.recv().await else { panic!("position") };
+        (c, position)
+    }
+
+    /// A GET on the node's HTTP side: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("http://{}{path}", self.addr)).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
