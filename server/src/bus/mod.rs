@@ -48,7 +48,7 @@ mod listen;
 mod nats;
 mod publish;
 mod remote;
-pub mod seal;
+pub(crate) mod seal;
 use listen::{Inbound, Listener};
 pub use nats::NatsAuth;
 use publish::{Sealer, Transport, publish_loop};

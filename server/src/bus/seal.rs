@@ -38,7 +38,7 @@ pub(crate) const OVERHEAD: usize = 1 + KEY_ID + NONCE + HEADER + TAG;
 /// (a replay of something recorded earlier, or a node whose clock is wrong).
 pub(crate) const FRESH_MS: i64 = 30_000;
 /// The bytes a key must have.
-pub const KEY_BYTES: usize = 32;
+pub(crate) const KEY_BYTES: usize = 32;
 
 /// The deployment's cluster keys: the first seals, every one opens.
 #[derive(Clone)]
