@@ -2,7 +2,7 @@
 # Runs every test of the project: the one command the README gives, and what CI runs.
 #
 # Needs: the Rust toolchain (rustup), Node 20+ with npm, Chromium and chromedriver
-# (Debian: apt-get install chromium chromium-driver), psql, and a PostgreSQL server where
+# (installed from Debian's chromium and chromium-driver when missing), psql, and a PostgreSQL server where
 # the tests may create databases (TEST_DATABASE_URL, default
 # postgres://postgres@127.0.0.1:5432/postgres), and NATS at 127.0.0.1:4222 (started, or installed
 # from Debian's nats-server, when it is not answering). wasm-bindgen-cli is installed on first use; the npm
@@ -47,6 +47,16 @@ if ! nats_up; then
   nohup nats-server -a 127.0.0.1 -p 4222 >/tmp/chat-test-nats.log 2>&1 &
   for _ in $(seq 1 50); do nats_up && break; sleep 0.2; done
   nats_up || { echo "error: NATS did not start (see /tmp/chat-test-nats.log)" >&2; exit 1; }
+fi
+
+# Chromium and chromedriver (the browser half): installed from Debian when missing, as
+# nats-server is above, so the README's test command works on a fresh machine.
+step "checking Chromium and chromedriver"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "Chromium or chromedriver is not installed; installing them (apt)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 ||
+    { $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 fi
 
 LOG="$(mktemp)"
