@@ -122,7 +122,7 @@ single_node_suite() {
 # split, teachers on node A and students on node B, so every message crosses nodes; idle
 # connections are spread over both. Each setting runs REPS times, interleaved, for the spread.
 # `published` counts what the nodes put on the bus meanwhile (wake-ups: the sequencer's
-# NOTIFY or a NATS message; events: batches of typing, read notices, presence, heartbeats).
+# one sealed payload after a sequencing round; events: batches of typing, read notices, presence, heartbeats).
 bus_published() { # reason -> the sum over both nodes
   local total=0 n
   for port in $OUR_PORT $PEER_PORT; do

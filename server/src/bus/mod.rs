@@ -219,12 +219,11 @@ pub(crate) enum BusEvent {
         /// Up to where.
         up_to: Cursor,
     },
-    /// The message log moved (NATS; on PostgreSQL the sequencer's NOTIFY says it).
+    /// The message log moved (rows not carried: too many for one payload, or unknown).
     Log,
-    /// The message log moved: these rows (NATS; queued like [`BusEvent::Log`] and sent
-    /// on the log subject, never in an envelope).
+    /// The message log moved: these rows, as this node's sequencing round logged them.
     Logged(Vec<Logged>),
-    /// A user blocked someone or lifted a block: cached views of blocks are stale.
+    /// A user lifted a block: cached views of blocks are stale.
     Blocks,
     /// A message was edited or deleted: each node reads it and tells its connections.
     Changed {
