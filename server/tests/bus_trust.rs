@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chat_protocol::{ClientFrame, ServerFrame, UserRef};
-use common::{Client, Node, TestDb};
+use common::{Node, TestDb, wait_online};
 use futures_util::StreamExt as _;
 use rstest::rstest;
 
@@ -54,17 +54,6 @@ impl Probe for Node {
             .filter(|l| l.starts_with("chat_bus_rejected_total{"))
             .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
             .sum()
-    }
-}
-
-/// Watches `user` and waits until it is reported online.
-async fn wait_online(c: &mut Client, user: UserRef) {
-    let req = c.req();
-    c.send(&ClientFrame::WatchPresence { req, users: vec![user] }).await;
-    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::Watching { .. })).await;
-    let ServerFrame::Watching { online, .. } = frame else { unreachable!() };
-    if !online.contains(&user) {
-        c.recv_until(|f| matches!(f, ServerFrame::Presence { user: u, online: true } if *u == user)).await;
     }
 }
 

@@ -14,7 +14,7 @@ use chat_protocol::{ClientFrame, ServerFrame, StoredMessage, UserRef};
 use chat_server::bus::{BusConfig, BusKeys, BusKind, NatsAuth};
 use chat_server::clock::Clock;
 use chat_server::{Running, ServeConfig};
-use common::{Client, Node, SECRET, TestDb, new_id};
+use common::{Client, Node, SECRET, TestDb, new_id, wait_online};
 use rstest::rstest;
 
 const T1: UserRef = UserRef::teacher(1);
@@ -49,17 +49,6 @@ async fn next_message(c: &mut Client) -> (StoredMessage, u64) {
     let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
     let ServerFrame::MessageAt { message, position } = frame else { unreachable!() };
     (message, position)
-}
-
-/// Watches `user` and waits until it is reported online (now or later).
-async fn wait_online(c: &mut Client, user: UserRef) {
-    let req = c.req();
-    c.send(&ClientFrame::WatchPresence { req, users: vec![user] }).await;
-    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::Watching { .. })).await;
-    let ServerFrame::Watching { online, .. } = frame else { unreachable!() };
-    if !online.contains(&user) {
-        c.recv_until(|f| matches!(f, ServerFrame::Presence { user: u, online: true } if *u == user)).await;
-    }
 }
 
 /// Inserts a message as the app would (Prisma or SQL), not through any chat server.

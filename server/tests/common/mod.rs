@@ -282,3 +282,14 @@ impl Node {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 }
+
+/// Watches `user` and waits until it is reported online (now or later).
+pub async fn wait_online(c: &mut Client, user: UserRef) {
+    let req = c.req();
+    c.send(&ClientFrame::WatchPresence { req, users: vec![user] }).await;
+    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::Watching { .. })).await;
+    let ServerFrame::Watching { online, .. } = frame else { unreachable!() };
+    if !online.contains(&user) {
+        c.recv_until(|f| matches!(f, ServerFrame::Presence { user: u, online: true } if *u == user)).await;
+    }
+}
