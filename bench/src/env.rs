@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use chat_protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame, UserRef};
+use chat_protocol::{ClientFrame, ServerFrame, UserRef};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::Message;
@@ -72,7 +72,7 @@ impl Env {
         let stream = socket.connect(server).await.context("connecting")?;
         stream.set_nodelay(true)?;
         let (mut ws, _) = client_async(url, stream).await.context("handshake")?;
-        let hello = ClientFrame::Hello { version: PROTOCOL_VERSION, token: self.token(user)? };
+        let hello = ClientFrame::Hello { version: self.common.protocol, token: self.token(user)? };
         ws.send(Message::Binary(hello.encode()?.into())).await?;
         match next_frame(&mut ws).await? {
             ServerFrame::Welcome { .. } => Ok(ws),

@@ -51,6 +51,10 @@ pub(crate) struct Common {
     /// needed only past ~28,000 connections (the ephemeral port range per address pair).
     #[arg(long, default_value_t = 1, global = true)]
     pub(crate) source_ips: u8,
+    /// The protocol version to speak (default: this build's newest). An A/B against an
+    /// older server build passes the newest that build speaks.
+    #[arg(long, default_value_t = chat_protocol::PROTOCOL_VERSION, global = true)]
+    pub(crate) protocol: u16,
 }
 
 #[derive(Subcommand, Debug)]

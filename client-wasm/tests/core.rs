@@ -300,6 +300,45 @@ fn a_silent_connection_is_detected_by_the_heartbeat_and_replaced() {
 }
 
 #[test]
+fn a_message_sent_at_commit_is_covered_by_the_position_that_follows_it() {
+    let mut p = Pair::new();
+    p.connect();
+    assert_eq!(p.s.position(), Some(100), "the welcome's position starts the session");
+    p.events();
+    // Protocol 5: the message comes the moment it committed, its position after.
+    let early = stored(MessageId::new_v7(10, 0, [1; 8]), 5_000_000, "at commit");
+    p.server(ServerFrame::Message { message: early.clone() });
+    assert_eq!(p.events(), [Event::Message { message: early.clone(), live: true, quiet: false }]);
+    assert_eq!(p.s.position(), Some(100), "no position until the log numbered it");
+    p.server(ServerFrame::Position { position: 107 });
+    assert_eq!(p.s.position(), Some(107));
+    // The log's copy (a node that had not seen the commit) is the same message: not reported again.
+    p.server(ServerFrame::MessageAt { message: early, position: 107 });
+    assert_eq!(p.events(), []);
+    // A position never goes back.
+    p.server(ServerFrame::Position { position: 103 });
+    assert_eq!(p.s.position(), Some(107));
+
+    // After a reconnect, the new welcome's position does not replace ours (we catch up from
+    // ours); a position that comes during the catch-up counts once it is done.
+    p.s.handle_close(p.now, Some(1001));
+    p.advance(Timings::default().backoff_base);
+    p.log = 300;
+    p.open("tok", 3_600_000);
+    assert_eq!(p.s.position(), Some(107));
+    let frames = p.sent();
+    let Some(ClientFrame::CatchUp { req, after: 107, .. }) =
+        frames.iter().find(|f| matches!(f, ClientFrame::CatchUp { .. })).cloned()
+    else {
+        panic!("{frames:?}")
+    };
+    p.server(ServerFrame::Position { position: 305 });
+    assert_eq!(p.s.position(), Some(107), "not before the catch-up reached the log's end");
+    p.server(ServerFrame::CatchUpPage { req, messages: vec![], last: 299, more: false });
+    assert_eq!(p.s.position(), Some(305));
+}
+
+#[test]
 fn after_a_reconnect_the_session_catches_up_from_the_log_position_of_the_last_message() {
     let mut p = Pair::new();
     p.connect();

@@ -317,6 +317,9 @@ pub enum ServerFrame {
         message: String,
     },
     /// A message arrived live: sent to this user, or by this user from another connection.
+    /// Protocol 1 and 2 clients get every live message this way; protocol 5 clients get
+    /// messages this way the moment they are committed, before the log numbers them (a
+    /// later `Position` covers them), and as `MessageAt` when the log brings them first.
     Message {
         /// The stored message.
         message: StoredMessage,
@@ -446,7 +449,9 @@ pub enum ServerFrame {
     },
     /// Sent right after `Welcome` to protocol 3 clients: the log position live delivery
     /// starts from for this connection; a client with no earlier position catches up from
-    /// here after a reconnect.
+    /// here after a reconnect. From protocol 5 it also comes later, after live `Message`s
+    /// sent before the log numbered them: every message of the user at or before `position`
+    /// has now been sent to this connection (live, or by the catch-up it asks for).
     Position {
         /// The log position.
         position: u64,

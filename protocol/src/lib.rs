@@ -50,8 +50,12 @@ pub use limits::{
 /// nodes' clocks differ; version 1 and 2 clients still get `Message` and `Sync`. Version 4
 /// added safety: `Block`, `Blocks`, `Report`, `SuperviseConversations`, `SuperviseHistory`, `Edit`,
 /// `Delete`, `Changed`, `QuietHours`, `SuperviseRevisions` and `Revisions`, and the codes `blocked`, `reply_only` and
-/// `unknown_message` (older clients see them as codes they do not know).
-pub const PROTOCOL_VERSION: u16 = 4;
+/// `unknown_message` (older clients see them as codes they do not know). Version 5 lets a
+/// live message arrive before its log position is known: the server sends `Message` the
+/// moment it committed, and `Position` frames at any time after the first (each says every
+/// message of the user up to it has been sent); version 3 and 4 clients still get every
+/// live message as `MessageAt`, in log order.
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// The oldest client protocol version this crate's server side still accepts.
 pub const MIN_SUPPORTED_VERSION: u16 = 1;

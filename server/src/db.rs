@@ -30,6 +30,10 @@ pub struct DbTarget {
     pub pool_timeout: Option<Duration>,
     /// The URL with any password replaced by `***`, for logs and messages.
     pub redacted: String,
+    /// `pgbouncer=true` (as Prisma writes it for a PgBouncer in transaction pooling mode):
+    /// no prepared statement outlives its statement and no setting is sent at connect (a
+    /// pooler hands each transaction whichever server connection is free).
+    pub pgbouncer: bool,
 }
 
 /// Why a `DATABASE_URL` is unusable.
@@ -97,12 +101,17 @@ impl DbTarget {
             url.query_pairs_mut().clear().extend_pairs(kept.iter());
         }
         let mut options = PgConnectOptions::from_str(url.as_str()).map_err(DbUrlError::Options)?;
-        if let Some(schema) = &schema {
+        // (Behind PgBouncer the startup `options` would be refused, and a session setting
+        // would not follow the transactions onto other server connections anyway: the
+        // schema is then checked at start instead, [`DbTarget::check_pooled`].)
+        if let Some(schema) = schema.as_ref().filter(|_| !pgbouncer) {
             options = options.options([("search_path", quote_ident(schema))]);
         }
         if pgbouncer {
-            // PgBouncer in transaction mode cannot keep prepared statements across transactions.
-            options = options.statement_cache_capacity(0);
+            // PgBouncer in transaction mode cannot keep prepared statements across
+            // transactions, and refuses startup parameters it does not know (sqlx sends
+            // `extra_float_digits`; nothing here reads floats as text).
+            options = options.statement_cache_capacity(0).extra_float_digits(None);
         }
         options = options.log_statements(tracing::log::LevelFilter::Trace);
         let mut redacted = url.clone();
@@ -115,6 +124,7 @@ impl DbTarget {
             connection_limit,
             pool_timeout: pool_timeout.or(connect_timeout),
             redacted: redacted.to_string(),
+            pgbouncer,
         })
     }
 
@@ -123,7 +133,13 @@ impl DbTarget {
     /// server's statements are all short, and compiling one whose estimate crossed
     /// `jit_above_cost` costs more than running it (7 ms for a 0.1 ms read, measured).
     #[must_use]
+    ///
+    /// Behind PgBouncer (`pgbouncer=true`) nothing is set at connect: the store's own bound
+    /// on every call (a little past `limit`) is what holds.
     pub fn with_statement_timeout(mut self, limit: Duration) -> DbTarget {
+        if self.pgbouncer {
+            return self;
+        }
         let ms = limit.as_millis().max(1).to_string();
         self.options = self.options.options([("statement_timeout", ms.as_str()), ("jit", "off")]);
         self
@@ -144,8 +160,53 @@ impl DbTarget {
         PgPoolOptions::new()
             .max_connections(self.connection_limit.unwrap_or(default_size).max(1))
             .acquire_timeout(wait)
+            // sqlx pings every connection before handing it out by default: one more round
+            // trip to the database before every statement, on the path of every message.
+            // Only a connection idle long enough to have been cut (a restart, a firewall) is
+            // pinged; a busy one that broke fails its statement, which is retried.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(self.options.clone())
             .await
+    }
+}
+
+/// A pooled connection idle this long is pinged before use.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
+
+impl DbTarget {
+    /// Behind PgBouncer (`pgbouncer=true`): the schema the URL names must be the one its
+    /// connections already use (PgBouncer passes no `search_path`), or nothing would find
+    /// the tables. Checked once at start, with what to do.
+    ///
+    /// # Errors
+    /// The schema differs: how to set it for the role.
+    pub async fn check_pooled(&self, pool: &PgPool) -> Result<(), String> {
+        if !self.pgbouncer {
+            return Ok(());
+        }
+        let current: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(pool)
+            .await
+            .map_err(|e| format!("reading the schema through PgBouncer failed: {e}"))?;
+        let wanted = self.schema_name();
+        if current.as_deref() == Some(wanted) {
+            return Ok(());
+        }
+        Err(format!(
+            "DATABASE_URL has pgbouncer=true and schema={wanted}, but the connections PgBouncer hands out use the \
+             schema {}: PgBouncer does not pass a search_path. Set it for the database role (ALTER ROLE <role> SET \
+             search_path = {}) or in PgBouncer's connect_query, or connect directly",
+            current.as_deref().unwrap_or("(none)"),
+            quote_ident(wanted)
+        ))
     }
 }
 
@@ -211,6 +272,14 @@ pub fn explain_connect_error(target: &DbTarget, err: &sqlx::Error) -> String {
         sqlx::Error::PoolTimedOut => "timed out waiting for a connection".to_owned(),
         other => other.to_string(),
     };
+    if detail.contains("unsupported startup parameter") {
+        // PgBouncer's answer to the settings sent at connect.
+        return format!(
+            "cannot connect to the database at {}: {detail}. This is PgBouncer: add pgbouncer=true to DATABASE_URL \
+             (as Prisma's guide for PgBouncer says), and set CHAT_BUS_DATABASE_URL to a direct URL if CHAT_BUS=postgres.",
+            target.redacted
+        );
+    }
     format!(
         "cannot connect to the database at {}: {detail}. Check DATABASE_URL (in the environment, .env or .env.local) and that PostgreSQL is running.",
         target.redacted

@@ -24,13 +24,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use chat_protocol::MessageId;
+use chat_protocol::{MessageId, StoredMessage};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
-use crate::hub::{ConnId, Hub, with_lock};
+use crate::hub::{ConnId, Hub, Outbox, with_lock};
 use crate::metrics::Metrics;
 use crate::store::{Logged, Store, StoreError};
 
@@ -61,9 +61,49 @@ struct Inner {
     moved: AtomicBool,
     /// Rows another node logged, carried by its wake-up, in the order they arrived.
     offered: Mutex<Vec<Logged>>,
-    /// Messages committed here, not yet delivered: the connection that sent each.
-    sent_here: Mutex<HashMap<MessageId, ConnId>>,
+    /// Messages committed (here, or on another node that said so on the bus) and not yet
+    /// delivered from the log: the connections that have each already.
+    have: Mutex<Have>,
     bus: OnceLock<Bus>,
+}
+
+/// What the feed knows of messages that reached connections before the log brought them.
+#[derive(Debug, Default)]
+struct Have {
+    /// Committed, not yet delivered from the log: the connections that have each (for one
+    /// committed here, the sending connection first).
+    map: HashMap<MessageId, Vec<ConnId>>,
+    /// The last [`RECENT`] messages the log delivered, oldest first, so a bus notice of a
+    /// commit that comes after the log brought the message does not deliver it again.
+    recent: std::collections::HashSet<MessageId>,
+    order: std::collections::VecDeque<MessageId>,
+}
+
+/// How many messages delivered from the log [`Have`] remembers.
+const RECENT: usize = 16_384;
+
+impl Have {
+    /// Past [`MAX_SENT_HERE`] (the feed is far behind, or stuck) the memory is dropped: the
+    /// connections then get those messages twice, and the SDK drops the repeats by id.
+    fn make_room(&mut self) {
+        if self.map.len() > MAX_SENT_HERE {
+            tracing::warn!("the feed is far behind the writer; connections will get messages twice");
+            self.map.clear();
+        }
+    }
+
+    /// The log delivers `id` now: who has it already (and it is remembered as delivered).
+    fn delivering(&mut self, id: MessageId) -> Option<Vec<ConnId>> {
+        if self.order.len() >= RECENT
+            && let Some(old) = self.order.pop_front()
+        {
+            self.recent.remove(&old);
+        }
+        if self.recent.insert(id) {
+            self.order.push_back(id);
+        }
+        self.map.remove(&id)
+    }
 }
 
 impl Feed {
@@ -100,23 +140,77 @@ impl Feed {
     /// The writer is about to store these messages (each with the connection that sent
     /// it): noted before the commit, because a round already running may log them as soon
     /// as they commit.
-    pub(crate) fn expect(&self, sent: impl IntoIterator<Item = (MessageId, ConnId)>) {
-        with_lock(&self.inner.sent_here, |map| {
-            if map.len() > MAX_SENT_HERE {
-                tracing::warn!("the feed is far behind the writer; senders will get their own messages back");
-                map.clear();
+    ///
+    /// Returns, for each, whether it is new here: a resend of a message still on its way
+    /// (its id expected already) leaves the first send's entry alone, and must not be
+    /// passed to [`Feed::not_stored`].
+    pub(crate) fn expect(&self, sent: impl IntoIterator<Item = (MessageId, ConnId)>) -> Vec<bool> {
+        with_lock(&self.inner.have, |have| {
+            have.make_room();
+            sent.into_iter()
+                .map(|(id, conn)| match have.map.entry(id) {
+                    std::collections::hash_map::Entry::Occupied(_) => false,
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(vec![conn]);
+                        true
+                    }
+                })
+                .collect()
+        })
+    }
+
+    /// These expected messages (new ones, [`Feed::expect`]) were not stored now (refused,
+    /// resent, failed).
+    pub(crate) fn not_stored(&self, ids: impl IntoIterator<Item = MessageId>) {
+        with_lock(&self.inner.have, |have| {
+            for id in ids {
+                have.map.remove(&id);
             }
-            map.extend(sent);
         });
     }
 
-    /// These expected messages were not stored now (refused, resent, failed).
-    pub(crate) fn not_stored(&self, ids: impl IntoIterator<Item = MessageId>) {
-        with_lock(&self.inner.sent_here, |map| {
-            for id in ids {
-                map.remove(&id);
+    /// A message committed here (and expected): deliver it now to this node's connections
+    /// that take messages before their position ([`Hub::deliver_committed`]), and remember
+    /// them so the log's delivery skips them. A message the log delivered already (a round
+    /// that ran since the commit) is not delivered again.
+    ///
+    /// Then the other nodes hear of them on the bus ([`BusEvent::Committed`], when they fit
+    /// one payload) and do the same ([`Feed::committed_elsewhere`]).
+    pub(crate) fn deliver_committed(&self, hub: &Hub, messages: Vec<StoredMessage>) {
+        if let Some(bus) = self.inner.bus.get() {
+            bus.committed(&messages);
+        }
+        with_lock(&self.inner.have, |have| {
+            for message in &messages {
+                if let Some(got) = have.map.get_mut(&message.id) {
+                    let sender = got.first().copied();
+                    hub.deliver_committed(message, sender, |conn| got.push(conn));
+                }
             }
         });
+    }
+
+    /// Another node committed these messages (the bus said so): deliver each now to this
+    /// node's connections that take messages before their position, unless the log has
+    /// brought it already, and remember them so the log's delivery skips them.
+    /// Returns how many of them reached a connection here.
+    pub(crate) fn committed_elsewhere(&self, hub: &Hub, messages: &[StoredMessage]) -> u64 {
+        with_lock(&self.inner.have, |have| {
+            have.make_room();
+            let mut delivered = 0;
+            for message in messages {
+                if have.recent.contains(&message.id) || have.map.contains_key(&message.id) {
+                    continue;
+                }
+                let mut got = Vec::new();
+                hub.deliver_committed(message, None, |conn| got.push(conn));
+                if !got.is_empty() {
+                    delivered += 1;
+                    have.map.insert(message.id, got);
+                }
+            }
+            delivered
+        })
     }
 
     /// The writer committed messages: log and deliver them.
@@ -147,7 +241,8 @@ pub(crate) fn spawn(
 ) -> (JoinHandle<()>, oneshot::Receiver<()>) {
     let (ready, started) = oneshot::channel();
     let task = tokio::spawn(async move {
-        let mut runner = Runner { feed, store, hub, metrics, delivered: 0, vacuum: Vacuum::default() };
+        let mut runner =
+            Runner { feed, store, hub, metrics, delivered: 0, vacuum: Vacuum::default(), owed: HashMap::new() };
         if runner.start(&stop).await {
             let _ = ready.send(());
             runner.run(poll, stop).await;
@@ -163,6 +258,8 @@ struct Runner {
     metrics: Metrics,
     delivered: u64,
     vacuum: Vacuum,
+    /// Connections that had messages of this round at commit: each is owed a `Position`.
+    owed: HashMap<ConnId, Outbox>,
 }
 
 /// Rows sequenced here between vacuums of the inbox, and the least time between two.
@@ -253,6 +350,7 @@ impl Runner {
                 biased;
                 () = stop.cancelled() => {
                     self.round(true, false).await;
+                    self.settle_positions();
                     return;
                 }
                 () = self.feed.inner.wake.notified() => false,
@@ -261,7 +359,9 @@ impl Runner {
             if polled {
                 next_poll = tokio::time::Instant::now() + poll;
             }
-            if !self.round(false, polled).await {
+            let ok = self.round(false, polled).await;
+            self.settle_positions();
+            if !ok {
                 // The database failed: do not spin; the next wake or poll retries.
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -396,10 +496,31 @@ impl Runner {
         }
     }
 
-    fn deliver(&mut self, position: u64, message: &chat_protocol::StoredMessage) {
-        let except = with_lock(&self.feed.inner.sent_here, |map| map.remove(&message.id));
-        self.hub.deliver_logged(position, message, except);
+    fn deliver(&mut self, position: u64, message: &StoredMessage) {
+        let have = with_lock(&self.feed.inner.have, |have| have.delivering(message.id)).unwrap_or_default();
+        let owed = &mut self.owed;
+        self.hub.deliver_logged(position, message, &have, |conn| {
+            owed.entry(conn.id()).or_insert_with(|| conn.clone());
+        });
         self.set_delivered(position);
+    }
+
+    /// Tells the connections that had this round's messages at commit how far the log has
+    /// reached them: every message of theirs up to the delivered position has been sent.
+    fn settle_positions(&mut self) {
+        if self.owed.is_empty() {
+            return;
+        }
+        let frame = chat_protocol::ServerFrame::Position { position: self.delivered };
+        match frame.encode() {
+            Ok(bytes) => {
+                let bytes = bytes::Bytes::from(bytes);
+                for (_, conn) in self.owed.drain() {
+                    conn.push(bytes.clone());
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "a position frame could not be encoded"),
+        }
     }
 
     fn set_delivered(&mut self, position: u64) {

@@ -156,6 +156,13 @@ impl Outbox {
         self.id
     }
 
+    /// Whether live messages reach this connection without their log position: protocol 1
+    /// and 2 (which know no positions) and [`POSITION_FRAMES`] on.
+    #[must_use]
+    pub(crate) fn takes_unpositioned(&self) -> bool {
+        self.version < 3 || self.version >= POSITION_FRAMES
+    }
+
     /// The connection's control block.
     #[must_use]
     pub(crate) fn control(&self) -> &ConnControl {
@@ -334,20 +341,73 @@ impl Hub {
         users
     }
 
-    /// Queues a logged message on every connection of its recipient and sender (but
-    /// `except`, the connection that sent it, which had its ack): protocol 3 connections
-    /// get it with its position, older ones as `Message`. Each form is encoded once.
-    pub(crate) fn deliver_logged(&self, position: u64, message: &StoredMessage, except: Option<ConnId>) -> usize {
-        let mut with_position: Option<Bytes> = None;
-        let mut plain: Option<Bytes> = None;
+    /// Queues a message the moment it committed on this node, before it has a log position,
+    /// on every connection of its recipient and sender (but `except`, the connection that
+    /// sent it, which has its ack) that takes messages without one: protocol 1 and 2 (which
+    /// never see positions) and protocol 5 and later (whose position follows in a `Position`
+    /// frame once the log has it, [`Hub::deliver_logged`]). Calls `got` with each connection
+    /// it was queued on, so the log's delivery skips them. Protocol 3 and 4 connections wait
+    /// for the log (their `MessageAt` carries the position).
+    pub(crate) fn deliver_committed(
+        &self,
+        message: &StoredMessage,
+        except: Option<ConnId>,
+        mut got: impl FnMut(ConnId),
+    ) -> usize {
+        let mut bytes: Option<Bytes> = None;
         let mut delivered = 0;
-        let targets = [(message.to, None), (message.from, except)];
-        let targets = if message.to == message.from { &targets[1..] } else { &targets[..] };
-        for &(user, except) in targets {
+        for (user, except) in targets(message, except) {
             let shard = lock(self.shard(user));
             let Some(entry) = shard.get(&user) else { continue };
             for conn in &entry.conns {
-                if Some(conn.id) == except {
+                if Some(conn.id) == except || !conn.takes_unpositioned() {
+                    continue;
+                }
+                if bytes.is_none() {
+                    match (ServerFrame::Message { message: message.clone() }).encode() {
+                        Ok(b) => bytes = Some(Bytes::from(b)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "a message to deliver could not be encoded");
+                            return delivered;
+                        }
+                    }
+                }
+                if let Some(bytes) = &bytes {
+                    got(conn.id);
+                    if conn.push(bytes.clone()) {
+                        delivered += 1;
+                    }
+                }
+            }
+        }
+        self.inner.metrics.delivered(delivered);
+        delivered
+    }
+
+    /// Queues a logged message on every connection of its recipient and sender but those in
+    /// `have` (the connection that sent it, which had its ack, and those it reached at
+    /// commit, [`Hub::deliver_committed`]): protocol 3 and later connections get it with its
+    /// position, older ones as `Message`. Each form is encoded once. The connections in
+    /// `have` that follow positions (protocol 5 and later) are handed to `owed`: they are
+    /// owed a `Position` frame once this round is delivered.
+    pub(crate) fn deliver_logged(
+        &self,
+        position: u64,
+        message: &StoredMessage,
+        have: &[ConnId],
+        mut owed: impl FnMut(&Outbox),
+    ) -> usize {
+        let mut with_position: Option<Bytes> = None;
+        let mut plain: Option<Bytes> = None;
+        let mut delivered = 0;
+        for (user, _) in targets(message, None) {
+            let shard = lock(self.shard(user));
+            let Some(entry) = shard.get(&user) else { continue };
+            for conn in &entry.conns {
+                if have.contains(&conn.id) {
+                    if conn.version >= POSITION_FRAMES {
+                        owed(conn);
+                    }
                     continue;
                 }
                 let positions = conn.version >= 3;
@@ -553,4 +613,15 @@ fn notify(watchers: &[Outbox], frame: &ServerFrame) {
         }
         Err(e) => tracing::error!(error = %e, "presence frame could not be encoded"),
     }
+}
+
+/// The protocol version from which live messages may come before their position, which a
+/// `Position` frame then brings.
+pub(crate) const POSITION_FRAMES: u16 = 5;
+
+/// Whom a message goes to: its recipient's connections and its sender's (but `except`); a
+/// note to oneself once.
+fn targets(message: &StoredMessage, except: Option<ConnId>) -> impl Iterator<Item = (UserRef, Option<ConnId>)> {
+    let to_self = message.to == message.from;
+    [(message.to, None), (message.from, except)].into_iter().skip(usize::from(to_self))
 }

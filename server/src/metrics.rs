@@ -139,9 +139,10 @@ impl Metrics {
         let feed_rows = Family::<SourceLabel, Counter>::default();
         registry.register(
             "feed_rows",
-            "Logged messages this node's feed delivered, by where it got them: source=sequenced (its own \
-             sequencing round), source=bus (carried by another node's wake-up, no read needed), source=log (read \
-             back from the log: a wake-up too large to carry them, a gap, a poll)",
+            "Messages this node delivered, by where it got them: source=sequenced (its own sequencing round), \
+             source=bus (carried by another node's wake-up, no read needed), source=log (read back from the log: a \
+             wake-up too large to carry them, a gap, a poll), source=commit (another node's commit notice, before \
+             the log numbered them; the log's copy then only brings their position)",
             feed_rows.clone(),
         );
         let bus_connected = Gauge::default();

@@ -106,11 +106,10 @@ pub async fn run_with(
     let writer_stop = CancellationToken::new();
     let (writer, writer_task) = writer::spawn(
         store.clone(),
-        feed.clone(),
+        (feed.clone(), hub.clone()),
         metrics.clone(),
         config.clock.clone(),
-        config.limits.write_queue,
-        config.limits.max_batch,
+        &config.limits,
         writer_stop.clone(),
     );
     let rates = RateLimiter::keyed(conn::quota(config.limits.requests_per_second, config.limits.request_burst));

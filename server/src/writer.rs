@@ -14,14 +14,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use chat_protocol::{ErrorCode, Millis, RequestId, ServerFrame};
+use chat_protocol::{ErrorCode, Millis, RequestId, ServerFrame, StoredMessage};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::config::ServerLimits;
 use crate::feed::Feed;
-use crate::hub::Outbox;
+use crate::hub::{Hub, Outbox};
 use crate::metrics::Metrics;
 use crate::now_ms;
 use crate::store::{InsertOutcome, NewMessage, Store};
@@ -109,16 +110,16 @@ impl Writer {
 #[must_use]
 pub(crate) fn spawn(
     store: Store,
-    feed: Feed,
+    (feed, hub): (Feed, Hub),
     metrics: Metrics,
     clock: Clock,
-    capacity: usize,
-    max_batch: usize,
+    limits: &ServerLimits,
     stop: CancellationToken,
 ) -> (Writer, JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let (tx, rx) = mpsc::channel(limits.write_queue.max(1));
     let health = Arc::new(Health::default());
-    let task = tokio::spawn(run(rx, store, feed, metrics, clock, max_batch.max(1), stop, Arc::clone(&health)));
+    let max_batch = limits.max_batch.max(1);
+    let task = tokio::spawn(run(rx, store, (feed, hub), metrics, clock, max_batch, stop, Arc::clone(&health)));
     (Writer { tx, health }, task)
 }
 
@@ -127,7 +128,7 @@ pub(crate) fn spawn(
 async fn run(
     mut rx: mpsc::Receiver<WriteRequest>,
     store: Store,
-    feed: Feed,
+    (feed, hub): (Feed, Hub),
     metrics: Metrics,
     clock: Clock,
     max_batch: usize,
@@ -154,7 +155,7 @@ async fn run(
         // createdAt never goes back, even if the clock does: catch-up cursors rely on it.
         last_at = clock.now_ms().max(last_at);
         health.busy_since.store(now_ms().max(1), Ordering::Release);
-        let ok = commit(&store, &feed, &metrics, &batch, last_at).await;
+        let ok = commit(&store, (&feed, &hub), &metrics, &batch, last_at).await;
         health.busy_since.store(0, Ordering::Release);
         health.failing.store(!ok, Ordering::Release);
         batch.clear();
@@ -179,14 +180,20 @@ fn refuse(metrics: &Metrics, r: &WriteRequest, code: ErrorCode, message: &str) {
 }
 
 /// Stores one batch, acks and delivers. Returns whether the database took it.
-async fn commit(store: &Store, feed: &Feed, metrics: &Metrics, batch: &[WriteRequest], created_at: Millis) -> bool {
+async fn commit(
+    store: &Store,
+    (feed, hub): (&Feed, &Hub),
+    metrics: &Metrics,
+    batch: &[WriteRequest],
+    created_at: Millis,
+) -> bool {
     let messages: Vec<&NewMessage> = batch.iter().map(|r| &r.msg).collect();
-    feed.expect(batch.iter().map(|r| (r.msg.id, r.reply.id())));
+    let fresh = feed.expect(batch.iter().map(|r| (r.msg.id, r.reply.id())));
     let started = Instant::now();
     let outcomes = match store.insert_batch(&messages, created_at).await {
         Ok(outcomes) => outcomes,
         Err(e) => {
-            feed.not_stored(batch.iter().map(|r| r.msg.id));
+            feed.not_stored(batch.iter().zip(&fresh).filter(|(_, f)| **f).map(|(r, _)| r.msg.id));
             // Nothing of the batch was acked (if the database committed and its answer was
             // lost, the resend finds the rows and gets the original ack): every sender
             // keeps its message and retries with the same id.
@@ -206,13 +213,23 @@ async fn commit(store: &Store, feed: &Feed, metrics: &Metrics, batch: &[WriteReq
     metrics.batch(batch.len(), stored, started.elapsed().as_secs_f64());
 
     let mut not_stored = Vec::new();
-    for (r, outcome) in batch.iter().zip(outcomes) {
-        if !matches!(outcome, InsertOutcome::Stored { .. }) {
+    let mut committed = Vec::with_capacity(stored);
+    for ((r, outcome), fresh) in batch.iter().zip(outcomes).zip(fresh) {
+        if fresh && !matches!(outcome, InsertOutcome::Stored { .. }) {
             not_stored.push(r.msg.id);
         }
         match outcome {
             InsertOutcome::Stored { created_at } => {
                 r.reply.push_frame(&ServerFrame::Sent { req: r.req, id: r.msg.id, created_at });
+                let m = &r.msg;
+                committed.push(StoredMessage {
+                    id: m.id,
+                    from: m.from,
+                    to: m.to,
+                    content: m.content.clone(),
+                    created_at,
+                    read: false,
+                });
             }
             InsertOutcome::Duplicate { created_at } => {
                 // A resend of a message already stored: the original ack, nothing new.
@@ -236,10 +253,14 @@ async fn commit(store: &Store, feed: &Feed, metrics: &Metrics, batch: &[WriteReq
             }
         }
     }
-    // The feed logs them and delivers them to the recipient's connections and the sender's
-    // other ones, on every node, in log order.
+    // Each stored message goes at once to the connections (here, and through the bus on the
+    // other nodes) that take messages before their log position; the feed logs them and
+    // delivers them to the others, in log order, and tells the first ones their position.
     // (A resend's id names the message delivered before; a conflicting id, someone
     // else's: neither is to be skipped for this connection.)
+    if !committed.is_empty() {
+        feed.deliver_committed(hub, committed);
+    }
     if !not_stored.is_empty() {
         feed.not_stored(not_stored);
     }

@@ -161,7 +161,10 @@ async fn overheard_bus_traffic_carries_no_text_and_forged_or_replayed_payloads_c
     let mut attacker = Attacker::join(&db, kind).await;
     let a = start(&db, bus, &[]);
     let b = start(&db, bus, &[]);
-    let (mut student, start) = a.connect(S1).await;
+    // Protocol 4 (every message from the log, with its position) and 5 (at commit, from the
+    // commit notice, then the position).
+    let (mut student, start) = a.connect_positions(S1, 4).await;
+    let (mut current, _) = a.connect(S1).await;
     let (mut teacher, _) = b.connect(T1).await;
     wait_online(&mut student, T1).await;
 
@@ -170,6 +173,10 @@ async fn overheard_bus_traffic_carries_no_text_and_forged_or_replayed_payloads_c
     let (frame, _) = student.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
     let ServerFrame::MessageAt { message, position: first } = frame else { unreachable!() };
     assert_eq!((message.id, first), (real, start + 1));
+    let (frame, _) = current.recv_until(|f| matches!(f, ServerFrame::Message { .. })).await;
+    assert!(matches!(frame, ServerFrame::Message { message } if message.id == real));
+    let (frame, _) = current.recv_until(|f| matches!(f, ServerFrame::Position { .. })).await;
+    assert_eq!(frame, ServerFrame::Position { position: first });
     let heard = attacker.overheard().await;
     assert!(!heard.is_empty(), "the attacker hears the bus (the test would prove nothing otherwise)");
     let b64 = |bytes: &[u8]| {
@@ -217,6 +224,13 @@ async fn overheard_bus_traffic_carries_no_text_and_forged_or_replayed_payloads_c
     assert!(
         skipped.iter().all(|f| !matches!(f, ServerFrame::Message { .. } | ServerFrame::MessageAt { .. })),
         "{skipped:?}"
+    );
+    let (frame, skipped) =
+        current.recv_until(|f| matches!(f, ServerFrame::Message { .. } | ServerFrame::MessageAt { .. })).await;
+    assert!(matches!(&frame, ServerFrame::Message { message } if message.id == after), "{frame:?}");
+    assert!(
+        skipped.iter().all(|f| matches!(f, ServerFrame::Position { .. } | ServerFrame::Presence { .. })),
+        "nothing forged: {skipped:?}"
     );
     // A new connection is told the real position; its catch-up has the two real messages.
     let (mut fresh, position) = a.connect(S1).await;

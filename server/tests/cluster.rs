@@ -44,11 +44,24 @@ async fn node(db: &TestDb, kind: &str, tweak: impl FnOnce(&mut ServeConfig)) -> 
     Running::start(config, db.store()).await.unwrap()
 }
 
-/// The next live message (skipping presence, typing and the like), with its position.
+/// The next live message (skipping presence, typing and the like), with its position: a
+/// `MessageAt` brings both; a message sent at commit (`Message`, protocol 5) is followed by
+/// the `Position` that covers it.
 async fn next_message(c: &mut Client) -> (StoredMessage, u64) {
-    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
-    let ServerFrame::MessageAt { message, position } = frame else { unreachable!() };
-    (message, position)
+    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. } | ServerFrame::Message { .. })).await;
+    match frame {
+        ServerFrame::MessageAt { message, position } => (message, position),
+        ServerFrame::Message { message } => {
+            let (frame, between) = c.recv_until(|f| matches!(f, ServerFrame::Position { .. })).await;
+            assert!(
+                between.iter().all(|f| !matches!(f, ServerFrame::Message { .. } | ServerFrame::MessageAt { .. })),
+                "one message at a time here: {between:?}"
+            );
+            let ServerFrame::Position { position } = frame else { unreachable!() };
+            (message, position)
+        }
+        _ => unreachable!(),
+    }
 }
 
 /// Inserts a message as the app would (Prisma or SQL), not through any chat server.
@@ -77,12 +90,27 @@ async fn app_insert(db: &TestDb, from: UserRef, to: UserRef, content: &str, crea
 /// Live messages at or below `after` are skipped, as the SDK does: a node behind the one
 /// the client left may still be delivering positions the client had.
 async fn catch_up_then_live(c: &mut Client, after: u64, want: usize) -> Vec<String> {
-    let (messages, _) = catch_up(c, after).await;
+    let req = c.req();
+    c.send(&ClientFrame::CatchUp { req, after, limit: 200 }).await;
+    let (frame, before) = c.recv_until(|f| matches!(f, ServerFrame::CatchUpPage { .. })).await;
+    let ServerFrame::CatchUpPage { messages, more, .. } = frame else { unreachable!() };
+    assert!(!more);
     let mut ids: Vec<String> = messages.iter().map(|m| m.id.hyphenated().as_str().to_owned()).collect();
+    // Live messages queued while the page was read come before it (as a client sees them);
+    // one in both is the same message, counted once (the SDK keeps one by id).
+    for f in before {
+        if let ServerFrame::MessageAt { message, .. } | ServerFrame::Message { message } = f {
+            let id = message.id.hyphenated().as_str().to_owned();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
     while ids.len() < want {
         let (message, position) = next_message(c).await;
-        if position > after {
-            ids.push(message.id.hyphenated().as_str().to_owned());
+        let id = message.id.hyphenated().as_str().to_owned();
+        if position > after && !ids.contains(&id) {
+            ids.push(id);
         }
     }
     ids
@@ -485,25 +513,30 @@ async fn the_nats_server_restarts_and_nothing_is_lost_or_flaps() {
 
     nats.kill();
     // Ten messages across nodes without a bus: each arrives (by the feed's poll), once,
-    // in order; this takes seconds, several node timeouts.
+    // in order; this takes seconds, several node timeouts. (Commit notices queued meanwhile
+    // go out when NATS is back: they must not bring anything twice.)
+    let is_message = |f: &ServerFrame| matches!(f, ServerFrame::MessageAt { .. } | ServerFrame::Message { .. });
+    let id_of = |f: &ServerFrame| match f {
+        ServerFrame::MessageAt { message, .. } | ServerFrame::Message { message } => message.id,
+        _ => unreachable!(),
+    };
     let mut seen = Vec::new();
     for i in 0..10 {
         let (id, _) = teacher.send_message(S1, &format!("without NATS {i}")).await;
-        let (frame, others) = student.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
+        let (frame, others) = student.recv_until(is_message).await;
         seen.extend(others);
-        let ServerFrame::MessageAt { message, .. } = frame else { unreachable!() };
-        assert_eq!(message.id, id);
+        assert_eq!(id_of(&frame), id);
     }
     let mut nats = Nats::start(port);
     seen.extend(typing_gets_through(&mut teacher, &mut student, S1).await);
     let (id, _) = teacher.send_message(S1, "NATS is back").await;
-    let (frame, others) = student.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
+    let (frame, others) = student.recv_until(is_message).await;
     seen.extend(others);
-    assert!(matches!(frame, ServerFrame::MessageAt { message, .. } if message.id == id));
+    assert_eq!(id_of(&frame), id);
     let flaps: Vec<&ServerFrame> =
         seen.iter().filter(|f| matches!(f, ServerFrame::Presence { user, online: false } if *user == T1)).collect();
     assert!(flaps.is_empty(), "the teacher never went offline: {flaps:?}");
-    assert!(seen.iter().all(|f| !matches!(f, ServerFrame::MessageAt { .. })), "no message twice: {seen:?}");
+    assert!(!seen.iter().any(is_message), "no message twice: {seen:?}");
     a.stop().await.unwrap();
     b.stop().await.unwrap();
     nats.kill();
@@ -617,7 +650,9 @@ async fn a_wake_up_carries_its_rows_so_the_other_node_reads_nothing(#[values("po
     // Long polls: only the wake-up can bring the messages in time.
     let a = node(&db, kind, |c| c.log_poll = Duration::from_secs(3_600)).await;
     let b = node(&db, kind, |c| c.log_poll = Duration::from_secs(3_600)).await;
-    let (mut student, _) = Client::login_current(&a, S1).await;
+    // Protocol 4: every message comes from the log (a protocol 5 connection has it from the
+    // commit notice, and the log's rows only bring its position).
+    let (mut student, _) = Client::login_positions(&a, S1, 4).await;
     let (mut teacher, _) = Client::login_current(&b, T1).await;
     let read_before = feed_rows(&a, "log").await;
     let mut sent = Vec::new();
@@ -724,4 +759,51 @@ async fn bus_rejected(node: &Running, reason: &str) -> u64 {
     let text = reqwest::get(format!("{}/metrics", node.http_url())).await.unwrap().text().await.unwrap();
     let key = format!("chat_bus_rejected_total{{reason=\"{reason}\"}} ");
     text.lines().find_map(|l| l.strip_prefix(key.as_str())).map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// A message reaches protocol 5 connections the moment it committed, on its node and (the
+/// commit said on the bus) on the others, even while the log cannot number it: here a
+/// session holds the sequencer's lock. Protocol 4 connections wait for the log; when it
+/// moves, they get `MessageAt` and the others the `Position` that covers what they have.
+#[rstest]
+#[tokio::test]
+async fn a_commit_reaches_connections_on_every_node_before_the_log_numbers_it(
+    #[values("postgres", "nats")] kind: &str,
+) {
+    let db = TestDb::ready().await;
+    let a = node(&db, kind, |_| {}).await;
+    let b = node(&db, kind, |_| {}).await;
+    let (mut teacher, _) = Client::login_current(&a, T1).await;
+    let (mut here, _) = Client::login_current(&a, S1).await;
+    let (mut there, _) = Client::login_current(&b, S1).await;
+    let (mut old_there, _) = Client::login_positions(&b, S1, 4).await;
+
+    let mut hold = db.pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(7405324)").execute(&mut *hold).await.unwrap();
+    let (id, ack) = teacher.send_message(S1, "while the log waits").await;
+    assert!(matches!(ack, ServerFrame::Sent { .. }), "{ack:?}");
+    for c in [&mut here, &mut there] {
+        let (frame, _) =
+            c.recv_until(|f| matches!(f, ServerFrame::Message { .. } | ServerFrame::MessageAt { .. })).await;
+        assert!(matches!(&frame, ServerFrame::Message { message } if message.id == id), "{frame:?}");
+    }
+    let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_log").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(logged, 0, "the log has not numbered it yet");
+
+    sqlx::query("SELECT pg_advisory_unlock(7405324)").execute(&mut *hold).await.unwrap();
+    let (frame, _) = old_there.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. })).await;
+    let ServerFrame::MessageAt { message, position } = frame else { unreachable!() };
+    assert_eq!(message.id, id);
+    for c in [&mut here, &mut there] {
+        let (frame, between) = c.recv_until(|f| matches!(f, ServerFrame::Position { .. })).await;
+        assert_eq!(frame, ServerFrame::Position { position });
+        assert!(
+            between.iter().all(|f| !matches!(f, ServerFrame::Message { .. } | ServerFrame::MessageAt { .. })),
+            "not again: {between:?}"
+        );
+    }
+    // The receiving node counted it as brought by the commit notice.
+    assert_eq!(feed_rows(&b, "commit").await, 1);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
 }

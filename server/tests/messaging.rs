@@ -111,7 +111,9 @@ async fn resend_of_a_stored_id_returns_the_original_ack_and_stores_nothing(
     drop(teacher);
     let mut teacher = Client::login(&server, T1).await;
     teacher.send(&send(11)).await;
-    let ServerFrame::Sent { req, created_at: again, .. } = teacher.recv().await else { panic!() };
+    // (This new connection may get the message itself first: its user's, logged after it came.)
+    let (ack, _) = teacher.recv_until(|f| matches!(f, ServerFrame::Sent { .. })).await;
+    let ServerFrame::Sent { req, created_at: again, .. } = ack else { unreachable!() };
     assert_eq!((req, again), (11, first));
     assert_eq!(db.count_id(id).await, 1);
     // And the recipient does not get it twice.
@@ -321,4 +323,53 @@ async fn shutdown_commits_and_acks_what_was_accepted_then_says_going_away(
     // Every ack corresponds to a committed row; nothing was stored without an ack.
     assert_eq!(db.message_count().await, i64::from(acked));
     assert!(acked + refused <= n);
+}
+
+/// A message reaches each connection the way its protocol takes it: protocol 5 the moment it
+/// committed (`Message`), then the `Position` that covers it once the log numbered it;
+/// protocol 3 and 4 as `MessageAt` with that same position; protocol 2 as `Message`. Nobody
+/// gets it twice, and a catch-up from the position given does not bring it again.
+#[rstest]
+#[tokio::test]
+async fn each_protocol_gets_a_live_message_its_own_way(#[values(Backend::Postgres, Backend::Sqlite)] backend: Backend) {
+    let db = TestStore::ready(backend).await;
+    let server = start(&db).await;
+    let (mut teacher, _) = Client::login_current(&server, T1).await;
+    let (mut other_tab, _) = Client::login_current(&server, T1).await;
+    let (mut current, start_position) = Client::login_current(&server, S1).await;
+    let (mut v4, _) = Client::login_positions(&server, S1, 4).await;
+    let mut v2 = Client::login(&server, S1).await;
+
+    let (id, ack) = teacher.send_message(S1, "at commit").await;
+    assert!(matches!(ack, ServerFrame::Sent { .. }), "{ack:?}");
+    let ServerFrame::Message { message } = current.recv().await else { panic!("protocol 5: the message first") };
+    assert_eq!(message.id, id);
+    let ServerFrame::Position { position } = current.recv().await else { panic!("then its position") };
+    assert!(position > start_position);
+    let ServerFrame::MessageAt { message, position: at } = v4.recv().await else { panic!("protocol 4: MessageAt") };
+    assert_eq!((message.id, at), (id, position), "the same position, with the message");
+    let ServerFrame::Message { message } = v2.recv().await else { panic!("protocol 2: Message") };
+    assert_eq!(message.id, id);
+    let ServerFrame::Message { message } = other_tab.recv().await else { panic!("the sender's other tab") };
+    assert_eq!(message.id, id);
+    assert_eq!(other_tab.recv().await, ServerFrame::Position { position });
+    // The sending connection has the ack; it learns the position too.
+    assert_eq!(teacher.recv().await, ServerFrame::Position { position });
+
+    // Covered: a catch-up from the position has nothing; from the one before, just it.
+    for (after, expected) in [(position, vec![]), (position - 1, vec![id])] {
+        let req = current.req();
+        current.send(&ClientFrame::CatchUp { req, after, limit: 100 }).await;
+        let ServerFrame::CatchUpPage { messages, .. } = current.recv().await else { panic!("a catch-up page") };
+        assert_eq!(messages.iter().map(|m| m.id).collect::<Vec<_>>(), expected);
+    }
+    // Nothing more of it comes: the next frame each gets is the next message.
+    let (next, _) = teacher.send_message(S1, "next").await;
+    for c in [&mut current, &mut v2, &mut other_tab] {
+        let ServerFrame::Message { message } = c.recv().await else { panic!("the next message") };
+        assert_eq!(message.id, next);
+    }
+    let ServerFrame::MessageAt { message, .. } = v4.recv().await else { panic!("the next message") };
+    assert_eq!(message.id, next);
+    server.stop().await.unwrap();
 }

@@ -62,6 +62,9 @@ pub struct Session {
     catching_up: bool,
     /// The newest live position seen during the running catch-up.
     live_during_catch_up: u64,
+    /// Welcomed, and the `Position` that follows the welcome (where live delivery starts)
+    /// has not come yet.
+    awaiting_start: bool,
     /// Messages new to this session in the running catch-up.
     sync_count: u32,
     /// Where a refused catch-up starts again when [`Timer::Resync`] fires.
@@ -104,6 +107,7 @@ impl Session {
             position: None,
             catching_up: false,
             live_during_catch_up: 0,
+            awaiting_start: false,
             sync_count: 0,
             resync_from: None,
             fatal: None,
@@ -382,11 +386,7 @@ impl Session {
             ServerFrame::Error { req, code, message } => self.on_error(now, req, code, message),
             ServerFrame::Message { message } => self.on_live_message(message, None),
             ServerFrame::MessageAt { message, position } => self.on_live_message(message, Some(position)),
-            ServerFrame::Position { position } => {
-                if self.position.is_none() {
-                    self.position = Some(position);
-                }
-            }
+            ServerFrame::Position { position } => self.on_position(position),
             ServerFrame::CatchUpPage { req, messages, last, more } if self.is_waiting(req, Purpose::Sync) => {
                 self.requests.remove(req);
                 self.on_catch_up_page(now, messages, last, more);
@@ -535,6 +535,22 @@ impl Session {
             }
         }
         self.report_message(message, true);
+    }
+
+    /// A `Position` frame. The first after a welcome says where this connection's live
+    /// delivery starts: it is the session's position only when it has none (a session with one
+    /// catches up from it). Later ones (protocol 5) say every message of ours up to it has been
+    /// sent to us: messages that came live before the log numbered them.
+    fn on_position(&mut self, position: u64) {
+        if std::mem::take(&mut self.awaiting_start) {
+            if self.position.is_none() {
+                self.position = Some(position);
+            }
+        } else if self.catching_up {
+            self.live_during_catch_up = self.live_during_catch_up.max(position);
+        } else {
+            self.position = Some(self.position.map_or(position, |q| q.max(position)));
+        }
     }
 
     /// Reports a message unless it was reported before. Returns whether it was new.

@@ -190,6 +190,21 @@ impl Listener {
             }
             BusEvent::Log => self.feed.wake(),
             BusEvent::Logged(rows) => self.feed.offer(rows),
+            BusEvent::Committed(messages) => {
+                // Validated as a client's send is: a node's bug must not reach a browser.
+                let valid = |m: &chat_protocol::StoredMessage| {
+                    chat_protocol::validate_message_id(&m.id).is_ok()
+                        && chat_protocol::validate_user(&m.from).is_ok()
+                        && chat_protocol::validate_user(&m.to).is_ok()
+                        && chat_protocol::validate_content(&m.content).is_ok()
+                };
+                if messages.iter().all(valid) {
+                    let delivered = self.feed.committed_elsewhere(&self.hub, &messages);
+                    self.metrics.feed_rows("commit").inc_by(delivered);
+                } else {
+                    self.refuse(Rejected::Unreadable);
+                }
+            }
             BusEvent::Blocks => self.hub.blocks_changed(),
             BusEvent::Blocked { blocker, blocked } => {
                 self.hub.blocks_changed();

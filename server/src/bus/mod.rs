@@ -240,6 +240,18 @@ pub(crate) enum BusEvent {
         /// Whom.
         blocked: UserRef,
     },
+    /// The sending node's writer just committed (and acked) these messages: each node
+    /// delivers them at once to its connections that take messages before their log
+    /// position; the log brings their positions after.
+    Committed(Vec<chat_protocol::StoredMessage>),
+}
+
+impl BusEvent {
+    /// Whether the event is what a message waits for on the other nodes (a commit, or the
+    /// log moved): such events go out first, counted as wake-ups.
+    fn wakes(&self) -> bool {
+        matches!(self, BusEvent::Log | BusEvent::Logged(_) | BusEvent::Committed(_))
+    }
 }
 
 /// Publishing events: cheap to clone, never blocks. Events beyond a full queue (the bus is
@@ -317,6 +329,55 @@ impl Bus {
     }
 }
 
+/// How long the start waits to hear its own probe notification.
+const PROBE_WAIT: Duration = Duration::from_secs(10);
+
+/// Checks that the listening connection hears a notification sent through the pool: a
+/// transaction-pooling PgBouncer between (without CHAT_BUS_DATABASE_URL) takes LISTEN and
+/// then hands the connection to whoever comes next, and the node would never hear the others.
+async fn hears_itself(listener: &mut PgListener, pool: &PgPool) -> Result<(), String> {
+    let probe = format!("chat_probe_{:016x}", rand::random::<u64>());
+    let deaf = |why: String| {
+        format!(
+            "CHAT_BUS=postgres: the listening connection does not hear notifications ({why}). Is a \
+             transaction-pooling PgBouncer between this node and PostgreSQL? Set CHAT_BUS_DATABASE_URL to a direct \
+             URL of the same database, or use CHAT_BUS=nats://..."
+        )
+    };
+    listener.listen(&probe).await.map_err(|e| deaf(e.to_string()))?;
+    sqlx::query("SELECT pg_notify($1, 'probe')")
+        .bind(&probe)
+        .execute(pool)
+        .await
+        .map_err(|e| format!("CHAT_BUS=postgres: NOTIFY failed: {e}"))?;
+    let heard = tokio::time::timeout(PROBE_WAIT, async {
+        loop {
+            match listener.recv().await {
+                Ok(n) if n.channel() == probe => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    })
+    .await;
+    match heard {
+        Ok(Ok(())) => listener.unlisten(&probe).await.map_err(|e| deaf(e.to_string())),
+        Ok(Err(e)) => Err(deaf(e)),
+        Err(_) => Err(deaf(format!("its own probe did not arrive within {} s", PROBE_WAIT.as_secs()))),
+    }
+}
+
+impl Bus {
+    /// Tells the other nodes this node's writer committed `messages`, when they fit one
+    /// payload (at light load they always do; a large batch waits for the log's wake-up).
+    pub(crate) fn committed(&self, messages: &[chat_protocol::StoredMessage]) {
+        let size: usize = messages.iter().map(|m| m.encoded_len_bound()).sum();
+        if !messages.is_empty() && size <= self.max_body {
+            self.sender.publish(BusEvent::Committed(messages.to_vec()));
+        }
+    }
+}
+
 impl PendingBus {
     /// A bus for this process, not yet connected.
     #[must_use]
@@ -373,6 +434,9 @@ impl PendingBus {
                          mode set CHAT_BUS_DATABASE_URL to a direct URL"
                     )
                 })?;
+                // The probe first: the connection's last statement is then the LISTEN that
+                // matters (what an operator sees in pg_stat_activity).
+                hears_itself(&mut listener, &pool).await?;
                 listener.listen(&channel).await.map_err(|e| format!("CHAT_BUS=postgres: LISTEN failed: {e}"))?;
                 health.set_up(true);
                 (Transport::Postgres(pool), Inbound::Postgres(listener))

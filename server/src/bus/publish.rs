@@ -77,8 +77,9 @@ pub(super) async fn publish_loop(
         if received == 0 {
             return;
         }
-        // Log wake-ups first: they are what a message waits for on the other nodes.
-        queued.sort_by_key(|e| !matches!(e, BusEvent::Log | BusEvent::Logged(_)));
+        // Commits and log wake-ups first: they are what a message waits for on the other
+        // nodes (in the order queued: a commit before the round that logged it).
+        queued.sort_by_key(|e| !e.wakes());
         for (body, wakes) in bodies(std::mem::take(&mut queued), max_body) {
             let payload = sealer.seal(&channel, &body);
             let reason = if wakes { "wakeup" } else { "events" };
@@ -98,10 +99,17 @@ pub(super) fn bodies(events: Vec<BusEvent>, max_body: usize) -> Vec<(Vec<u8>, bo
     let encode = |events: &Vec<BusEvent>| postcard::to_allocvec(events).unwrap_or_default();
     let mut out = Vec::new();
     let mut current: Vec<BusEvent> = Vec::new();
-    let wakes = |events: &[BusEvent]| events.iter().any(|e| matches!(e, BusEvent::Log | BusEvent::Logged(_)));
+    let wakes = |events: &[BusEvent]| events.iter().any(BusEvent::wakes);
     for mut event in events {
-        if matches!(event, BusEvent::Logged(_)) && encode(&vec![event.clone()]).len() > max_body {
-            event = BusEvent::Log;
+        if matches!(event, BusEvent::Logged(_) | BusEvent::Committed(_))
+            && encode(&vec![event.clone()]).len() > max_body
+        {
+            match event {
+                BusEvent::Logged(_) => event = BusEvent::Log,
+                // Too large to carry: the log's wake-up brings them.
+                BusEvent::Committed(_) => continue,
+                _ => {}
+            }
         }
         current.push(event);
         if current.len() > 1 && encode(&current).len() > max_body {

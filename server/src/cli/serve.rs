@@ -372,7 +372,18 @@ pub(super) async fn serve(args: ServeArgs) -> CmdResult {
 }
 
 async fn open_postgres(args: &ServeArgs, target: &DbTarget) -> Result<(Store, String), String> {
+    if target.pgbouncer
+        && args.bus.as_deref().is_some_and(is_postgres_bus)
+        && args.bus_database_url.as_deref().is_none_or(|u| u.trim().is_empty())
+    {
+        return Err("CHAT_BUS=postgres cannot LISTEN through PgBouncer in transaction pooling mode (DATABASE_URL has \
+                    pgbouncer=true): notifications would reach whichever client the pooler gave the connection to \
+                    next, and the nodes would stop hearing each other. Set CHAT_BUS_DATABASE_URL to a direct URL of \
+                    the same database (past PgBouncer), or use CHAT_BUS=nats://..."
+            .to_owned());
+    }
     let pool = connect_serving(target, args.db_pool, Duration::from_secs(args.db_timeout.max(1))).await?;
+    target.check_pooled(&pool).await?;
     let schema_name = target.schema_name().to_owned();
     if args.apply_schema {
         let applied = schema::apply(&pool, &schema_name, None).await.map_err(|e| e.to_string())?;
@@ -383,6 +394,10 @@ async fn open_postgres(args: &ServeArgs, target: &DbTarget) -> Result<(Store, St
         schema::require_ready(&pool, &schema_name).await?;
     }
     Ok((Store::Postgres(PgStore::new(pool)), format!("database {}, schema {schema_name}", target.redacted)))
+}
+
+fn is_postgres_bus(value: &str) -> bool {
+    matches!(value.trim(), "postgres" | "postgresql" | "pg")
 }
 
 /// The server's pool: every statement bounded by `statement_timeout`, so a lock or a

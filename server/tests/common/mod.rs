@@ -92,8 +92,13 @@ impl Client {
     /// Connects and authenticates in the current protocol (log positions); returns the
     /// client and the position the server gave after the welcome.
     pub async fn login_current(server: &Running, user: UserRef) -> (Client, u64) {
+        Client::login_positions(server, user, PROTOCOL_VERSION).await
+    }
+
+    /// [`Client::login_current`] in protocol `version` (3 or later).
+    pub async fn login_positions(server: &Running, user: UserRef, version: u16) -> (Client, u64) {
         let mut c = Client::open(&server.ws_url()).await;
-        c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: token(user) }).await;
+        c.send(&ClientFrame::Hello { version, token: token(user) }).await;
         match c.recv().await {
             ServerFrame::Welcome { user: who, .. } => assert_eq!(who, user),
             other => panic!("expected welcome, got {other:?}"),
@@ -246,6 +251,11 @@ impl Node {
     /// Starts the binary on `db_url` and returns once it says where it listens (it accepts
     /// from then on: connections wait in the backlog until it serves).
     pub fn serve(db_url: &str, env: &[(&str, &str)]) -> Node {
+        Node::try_serve(db_url, env).unwrap_or_else(|log| panic!("the node did not start:\n{log}"))
+    }
+
+    /// [`Node::serve`], or the node's whole log when it ended instead of serving.
+    pub fn try_serve(db_url: &str, env: &[(&str, &str)]) -> Result<Node, String> {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"));
         cmd.arg("serve")
             .env("DATABASE_URL", db_url)
@@ -262,15 +272,24 @@ impl Node {
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         match await_listening(stderr) {
-            Ok((addr, _)) => Node { child, addr },
-            Err(log) => panic!("the node did not start:\n{log}"),
+            Ok((addr, _)) => Ok(Node { child, addr }),
+            Err(log) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(log)
+            }
         }
     }
 
     /// Connects `user` in the current protocol; returns the client and its position.
     pub async fn connect(&self, user: UserRef) -> (Client, u64) {
+        self.connect_positions(user, PROTOCOL_VERSION).await
+    }
+
+    /// [`Node::connect`] in protocol `version` (3 or later).
+    pub async fn connect_positions(&self, user: UserRef, version: u16) -> (Client, u64) {
         let mut c = Client::open(&format!("ws://{}/ws", self.addr)).await;
-        c.send(&ClientFrame::Hello { version: PROTOCOL_VERSION, token: token(user) }).await;
+        c.send(&ClientFrame::Hello { version, token: token(user) }).await;
         assert!(matches!(c.recv().await, ServerFrame::Welcome { .. }));
         let ServerFrame::Position { position } = c.recv().await else { panic!("position") };
         (c, position)

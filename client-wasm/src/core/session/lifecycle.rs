@@ -65,6 +65,7 @@ impl Session {
         self.attempt = 0;
         self.auth_retry_used = false;
         self.user = Some(user);
+        self.awaiting_start = true;
         self.limits = Some(limits);
         self.pacer = Pacer::new(&limits, now);
         self.retries = 0;
