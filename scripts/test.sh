@@ -4,8 +4,8 @@
 # Needs: the Rust toolchain (rustup), Node 20+ with npm, Chromium and chromedriver
 # (installed from Debian's chromium and chromium-driver when missing), psql, and a PostgreSQL server where
 # the tests may create databases (TEST_DATABASE_URL, default
-# postgres://postgres@127.0.0.1:5432/postgres), and NATS at 127.0.0.1:4222 (started, or installed
-# from Debian's nats-server, when it is not answering). wasm-bindgen-cli is installed on first use; the npm
+# postgres://postgres@127.0.0.1:5432/postgres), NATS at 127.0.0.1:4222 (started, or installed
+# from Debian's nats-server, when it is not answering), and pgbouncer (installed when missing). wasm-bindgen-cli is installed on first use; the npm
 # packages' part installs musl-tools, the arm64 cross compiler and qemu-user-static (apt) if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +48,17 @@ if ! nats_up; then
   for _ in $(seq 1 50); do nats_up && break; sleep 0.2; done
   nats_up || { echo "error: NATS did not start (see /tmp/chat-test-nats.log)" >&2; exit 1; }
 fi
+
+# PgBouncer (the transaction-pooling test runs a pgbouncer of its own): installed from
+# Debian when missing, and required, so the test cannot pass by skipping.
+step "checking pgbouncer"
+if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+  echo "pgbouncer is not installed; installing it (apt)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -qq pgbouncer >/dev/null 2>&1 ||
+    { $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq pgbouncer >/dev/null; }
+fi
+export CHAT_REQUIRE_PGBOUNCER=1
 
 # Chromium and chromedriver (the browser half): installed from Debian when missing, as
 # nats-server is above, so the README's test command works on a fresh machine.

@@ -13,8 +13,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
+
+use crate::store::PgDb;
 use url::Url;
 
 /// A parsed `DATABASE_URL`.
@@ -149,7 +151,7 @@ impl DbTarget {
     ///
     /// # Errors
     /// The connection error, if the first connection fails.
-    pub async fn connect(&self, default_size: u32) -> Result<PgPool, sqlx::Error> {
+    pub async fn connect(&self, default_size: u32) -> Result<PgDb, sqlx::Error> {
         let wait = self.pool_timeout.unwrap_or(Duration::from_secs(10));
         // One plain connection first: a refused connection, an unknown host or a wrong
         // password fails at once with its own error, instead of after `wait` of retries.
@@ -175,6 +177,7 @@ impl DbTarget {
             })
             .connect_with(self.options.clone())
             .await
+            .map(|pool| PgDb::new(pool, self.pgbouncer))
     }
 }
 
@@ -188,7 +191,7 @@ impl DbTarget {
     ///
     /// # Errors
     /// The schema differs: how to set it for the role.
-    pub async fn check_pooled(&self, pool: &PgPool) -> Result<(), String> {
+    pub async fn check_pooled(&self, pool: &PgDb) -> Result<(), String> {
         if !self.pgbouncer {
             return Ok(());
         }

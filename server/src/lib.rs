@@ -49,7 +49,7 @@ pub(crate) mod writer;
 
 pub use clock::Clock;
 pub use config::ServeConfig;
-pub use server::{Running, run, run_with};
+pub use server::{Running, run, run_announced, run_with};
 pub use store::Store;
 
 /// The git commit this binary was built from ("unknown" outside a checkout).

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use sqlx::PgPool;
+use crate::store::{PgDb, PgTx};
 
 /// `migrations/postgres/0001_message.sql`: the `Message` table and its indexes.
 pub const MESSAGE_SQL: &str = include_str!("../../migrations/postgres/0001_message.sql");
@@ -59,28 +59,28 @@ pub struct Applied {
 /// # Errors
 /// [`SchemaError::MissingAppTable`] when `"Teacher"` or `"Student"` is missing for the view;
 /// [`SchemaError::Database`] when a statement fails.
-pub async fn apply(pool: &PgPool, schema: &str, only: Option<Part>) -> Result<Applied, SchemaError> {
+pub async fn apply(pool: &PgDb, schema: &str, only: Option<Part>) -> Result<Applied, SchemaError> {
     let mut applied = Applied::default();
     let mut tx = pool.begin().await?;
     // Serialise concurrent `setup` runs (two servers started at once).
-    sqlx::query("SELECT pg_advisory_xact_lock(7405323)").execute(&mut *tx).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7405323)").execute(&mut tx).await?;
     if only.is_none_or(|p| p == Part::Message) {
         let existed = relation_exists(&mut tx, "Message").await?;
-        sqlx::raw_sql(MESSAGE_SQL).execute(&mut *tx).await?;
+        sqlx::raw_sql(MESSAGE_SQL).execute(&mut tx).await?;
         applied.steps.push(if existed {
             format!("table {schema}.\"Message\" already exists; its indexes are in place")
         } else {
             format!("created table {schema}.\"Message\" and its indexes")
         });
         let log_existed = relation_exists(&mut tx, "chat_log").await?;
-        sqlx::raw_sql(MESSAGE_LOG_SQL).execute(&mut *tx).await?;
+        sqlx::raw_sql(MESSAGE_LOG_SQL).execute(&mut tx).await?;
         applied.steps.push(if log_existed {
             format!("message log {schema}.chat_log, its inbox, trigger and sequencer are in place")
         } else {
             format!("created the message log {schema}.chat_log (with chat_inbox, a trigger on \"Message\", chat_log_sequence())")
         });
         let audit_existed = relation_exists(&mut tx, "chat_audit").await?;
-        sqlx::raw_sql(SAFETY_SQL).execute(&mut *tx).await?;
+        sqlx::raw_sql(SAFETY_SQL).execute(&mut tx).await?;
         applied.steps.push(if audit_existed {
             format!("audit log {schema}.chat_audit, chat_block, chat_report and chat_revision are in place")
         } else {
@@ -97,7 +97,7 @@ pub async fn apply(pool: &PgPool, schema: &str, only: Option<Part>) -> Result<Ap
             }
         }
         let existed = relation_exists(&mut tx, "users_view").await?;
-        sqlx::raw_sql(USERS_VIEW_SQL).execute(&mut *tx).await?;
+        sqlx::raw_sql(USERS_VIEW_SQL).execute(&mut tx).await?;
         applied.steps.push(if existed {
             format!("view {schema}.users_view already existed; replaced with the current definition")
         } else {
@@ -108,7 +108,7 @@ pub async fn apply(pool: &PgPool, schema: &str, only: Option<Part>) -> Result<Ap
     Ok(applied)
 }
 
-async fn relation_exists(conn: &mut sqlx::PgConnection, name: &str) -> Result<bool, sqlx::Error> {
+async fn relation_exists(conn: &mut PgTx, name: &str) -> Result<bool, sqlx::Error> {
     // to_regclass resolves through search_path, like the unqualified names in our queries.
     sqlx::query_scalar::<_, bool>("SELECT to_regclass(quote_ident($1)) IS NOT NULL").bind(name).fetch_one(conn).await
 }
@@ -162,7 +162,7 @@ pub struct FoundColumn {
 ///
 /// # Errors
 /// A database error.
-pub async fn columns(pool: &PgPool, schema: &str, table: &str) -> Result<Vec<FoundColumn>, sqlx::Error> {
+pub async fn columns(pool: &PgDb, schema: &str, table: &str) -> Result<Vec<FoundColumn>, sqlx::Error> {
     sqlx::query_as::<_, FoundColumn>(
         "SELECT column_name::text, data_type::text, is_nullable::text, column_default::text, \
                 datetime_precision::int4 \
@@ -199,7 +199,7 @@ pub struct Report {
 ///
 /// # Errors
 /// A database error (not a missing table: that is a finding).
-pub async fn inspect(pool: &PgPool, schema: &str) -> Result<Report, sqlx::Error> {
+pub async fn inspect(pool: &PgDb, schema: &str) -> Result<Report, sqlx::Error> {
     let mut report = Report {
         server_version: sqlx::query_scalar("SHOW server_version").fetch_one(pool).await?,
         ..Report::default()
@@ -348,7 +348,7 @@ pub fn column_mismatch(expected: &ExpectedColumn, found: &FoundColumn) -> Option
 ///
 /// # Errors
 /// A message in the guide's words with the command that fixes it.
-pub async fn require_ready(pool: &PgPool, schema: &str) -> Result<(), String> {
+pub async fn require_ready(pool: &PgDb, schema: &str) -> Result<(), String> {
     let report = inspect(pool, schema).await.map_err(|e| format!("cannot inspect the database: {e}"))?;
     if report.problems.is_empty() {
         return Ok(());

@@ -72,6 +72,23 @@ pub async fn run_with(
     extra: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_announced(listener, config, store, extra, shutdown, || {}).await
+}
+
+/// [`run_with`], calling `ready` once everything is up (the database read, the bus joined,
+/// the feed started) and connections are about to be served: where `serve` says it listens,
+/// so a start that fails (a bus that cannot listen) never first claims to be serving.
+///
+/// # Errors
+/// An IO error of the listener.
+pub async fn run_announced(
+    listener: TcpListener,
+    config: ServeConfig,
+    store: Store,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(),
+) -> std::io::Result<()> {
     // Every database call is bounded a little past the statement timeout: the backstop for
     // a database that stops answering at all.
     let store = store.with_timeout(config.limits.db_timeout + Duration::from_secs(1));
@@ -157,6 +174,7 @@ pub async fn run_with(
             state.config.audit_retention,
         ))
     });
+    ready();
     listen::accept_loop(listener, app, state.clone(), http_conns.clone()).await;
     signalled.abort();
     housekeeping.abort();

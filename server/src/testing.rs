@@ -34,6 +34,12 @@ INSERT INTO "Student" (name) VALUES ('S-Carol'), ('S-Dan'), ('S-Eve');
 "#;
 
 impl TestDb {
+    /// The database as the server's code takes it (connected directly).
+    #[must_use]
+    pub fn db(&self) -> crate::store::PgDb {
+        crate::store::PgDb::new(self.pool.clone(), false)
+    }
+
     /// An empty database (no tables at all).
     pub async fn empty() -> TestDb {
         let admin = admin_url();
@@ -58,7 +64,7 @@ impl TestDb {
     /// A database ready for the chat: app tables plus `chat-server setup`.
     pub async fn ready() -> TestDb {
         let db = TestDb::with_app_tables().await;
-        schema::apply(&db.pool, "public", None).await.unwrap();
+        schema::apply(&db.db(), "public", None).await.unwrap();
         db
     }
 

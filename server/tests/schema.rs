@@ -59,7 +59,7 @@ async fn the_message_table_matches_prismas_ddl_column_by_column() {
     .unwrap();
     assert_eq!(pkeys, [("prisma".into(), "Message_pkey".into()), ("public".into(), "Message_pkey".into())]);
     // And check-db's own comparison agrees.
-    let report = schema::inspect(&db.pool, "prisma").await.unwrap();
+    let report = schema::inspect(&db.db(), "prisma").await.unwrap();
     assert!(!report.problems.iter().any(|p| p.problem.contains("differs")), "{:?}", report.problems);
 }
 
@@ -70,7 +70,7 @@ async fn check_db_notices_a_message_table_that_differs_from_the_model() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let report = schema::inspect(&db.pool, "public").await.unwrap();
+    let report = schema::inspect(&db.db(), "public").await.unwrap();
     let problem = report.problems.iter().find(|p| p.problem.contains("differs")).expect("a mismatch is reported");
     assert!(problem.problem.contains("\"id\" is uuid instead of text"), "{}", problem.problem);
     assert!(problem.problem.contains("column \"isRead\" is missing"), "{}", problem.problem);

@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 
 use chat_protocol::{Cursor, UserRef};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -42,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use crate::feed::Feed;
 use crate::hub::{Hub, with_lock};
 use crate::metrics::Metrics;
-use crate::store::{Logged, PgStore, Store};
+use crate::store::{Logged, PgDb, PgStore, Store};
 
 mod listen;
 mod nats;
@@ -335,7 +334,7 @@ const PROBE_WAIT: Duration = Duration::from_secs(10);
 /// Checks that the listening connection hears a notification sent through the pool: a
 /// transaction-pooling PgBouncer between (without CHAT_BUS_DATABASE_URL) takes LISTEN and
 /// then hands the connection to whoever comes next, and the node would never hear the others.
-async fn hears_itself(listener: &mut PgListener, pool: &PgPool) -> Result<(), String> {
+async fn hears_itself(listener: &mut PgListener, pool: &PgDb) -> Result<(), String> {
     let probe = format!("chat_probe_{:016x}", rand::random::<u64>());
     let deaf = |why: String| {
         format!(
@@ -349,7 +348,9 @@ async fn hears_itself(listener: &mut PgListener, pool: &PgPool) -> Result<(), St
         .bind(&probe)
         .execute(pool)
         .await
-        .map_err(|e| format!("CHAT_BUS=postgres: NOTIFY failed: {e}"))?;
+        // (Through such a pooler the notification may even come back on the pool's own
+        // connection, which then fails the statement.)
+        .map_err(|e| deaf(format!("its probe could not be sent: {e}")))?;
     let heard = tokio::time::timeout(PROBE_WAIT, async {
         loop {
             match listener.recv().await {
@@ -407,7 +408,7 @@ impl PendingBus {
     /// The PostgreSQL bus cannot listen: a message that says which and how to fix it.
     pub(crate) async fn start(
         self,
-        pool: PgPool,
+        pool: PgDb,
         hub: Hub,
         feed: Feed,
         stop: CancellationToken,
@@ -419,14 +420,14 @@ impl PendingBus {
                 .map_err(|e| format!("the bus could not read the database's name: {e}"))?;
         let channel = channel_name(&self.config.kind, &database, &schema);
         // What the listener reads: an edited message, to tell this node's connections.
-        let store = Store::Postgres(PgStore::new(pool.clone()));
+        let store = Store::Postgres(PgStore::on(pool.clone()));
         let (link_tx, link_rx) = mpsc::unbounded_channel::<bool>();
         let health = self.health.clone();
         let (transport, inbound) = match &self.config.kind {
             BusKind::Postgres { listen_url } => {
                 let mut listener = match listen_url {
                     Some(url) => PgListener::connect(url).await,
-                    None => PgListener::connect_with(&pool).await,
+                    None => PgListener::connect_with(pool.pool()).await,
                 }
                 .map_err(|e| {
                     format!(

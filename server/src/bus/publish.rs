@@ -3,18 +3,18 @@
 //! numbered by this node.
 
 use base64::Engine as _;
-use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::seal::{BusKeys, Header};
 use super::{BusEvent, NodeId};
 use crate::metrics::Metrics;
+use crate::store::PgDb;
 
 /// How the node reaches the bus.
 #[derive(Clone, Debug)]
 pub(super) enum Transport {
-    Postgres(PgPool),
+    Postgres(PgDb),
     Nats(async_nats::Client),
 }
 

@@ -64,7 +64,7 @@ impl From<RoleArg> for chat_protocol::Role {
     }
 }
 
-async fn connect(target: &DbTarget, pool_size: u32) -> Result<sqlx::PgPool, String> {
+async fn connect(target: &DbTarget, pool_size: u32) -> Result<crate::store::PgDb, String> {
     target.connect(pool_size).await.map_err(|e| explain_connect_error(target, &e))
 }
 

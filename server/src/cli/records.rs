@@ -114,7 +114,7 @@ async fn open(db: &DbArgs) -> Result<Store, String> {
         Database::Postgres(target) => {
             let pool = target.connect(2).await.map_err(|e| explain_connect_error(&target, &e))?;
             schema::require_ready(&pool, target.schema_name()).await?;
-            Ok(Store::Postgres(PgStore::new(pool)))
+            Ok(Store::Postgres(PgStore::on(pool)))
         }
         Database::Sqlite { path, .. } => {
             if !path.exists() {

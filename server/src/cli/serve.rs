@@ -362,12 +362,16 @@ pub(super) async fn serve(args: ServeArgs) -> CmdResult {
     })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let role = config.bus.as_ref().map_or_else(|| "single node".to_owned(), |b| format!("bus {}", b.name()));
-    tracing::info!(
-        "chat-server {} listening on ws://{addr}{} ({described}; {role})",
-        env!("CARGO_PKG_VERSION"),
-        crate::http::WS_PATH,
-    );
-    server::run(listener, config, store, shutdown_signal()).await.map_err(|e| format!("the server failed: {e}"))?;
+    let ready = move || {
+        tracing::info!(
+            "chat-server {} listening on ws://{addr}{} ({described}; {role})",
+            env!("CARGO_PKG_VERSION"),
+            crate::http::WS_PATH,
+        );
+    };
+    server::run_announced(listener, config, store, axum::Router::new(), shutdown_signal(), ready)
+        .await
+        .map_err(|e| format!("the server failed: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -393,7 +397,7 @@ async fn open_postgres(args: &ServeArgs, target: &DbTarget) -> Result<(Store, St
     } else {
         schema::require_ready(&pool, &schema_name).await?;
     }
-    Ok((Store::Postgres(PgStore::new(pool)), format!("database {}, schema {schema_name}", target.redacted)))
+    Ok((Store::Postgres(PgStore::on(pool)), format!("database {}, schema {schema_name}", target.redacted)))
 }
 
 fn is_postgres_bus(value: &str) -> bool {
@@ -406,7 +410,7 @@ async fn connect_serving(
     target: &DbTarget,
     pool_size: u32,
     statement_timeout: Duration,
-) -> Result<sqlx::PgPool, String> {
+) -> Result<crate::store::PgDb, String> {
     let bounded = target.clone().with_statement_timeout(statement_timeout);
     bounded.connect(pool_size).await.map_err(|e| explain_connect_error(target, &e))
 }

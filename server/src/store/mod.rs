@@ -42,12 +42,14 @@ macro_rules! both {
     };
 }
 
+mod pg_db;
 mod postgres;
 mod records;
 mod reports;
 mod safety;
 mod sqlite;
 
+pub use pg_db::{PgDb, PgTx};
 pub use postgres::{CATCH_UP_SQL, CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
 pub use records::{AuditEntry, LogTrim, RecordedMessage};
 pub use reports::{PendingReport, ReportEntry};

@@ -13,6 +13,8 @@ use std::time::Duration;
 use chat_protocol::{Conversation, Cursor, Millis, Role, StoredMessage, UserRef};
 use sqlx::PgPool;
 
+use super::PgDb;
+
 use super::{
     CatchUpRow, ConversationRow, InsertOutcome, LogRow, Logged, LoggedRow, MessageRow, NewMessage, StoreError,
     to_conversation, to_logged, to_logged_row, to_message,
@@ -151,7 +153,7 @@ type OwnerRow = (String, String, i32, String, i32, String, i64);
 /// The PostgreSQL store. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
 pub struct PgStore {
-    pool: PgPool,
+    db: PgDb,
     pub(super) timeout: Duration,
 }
 
@@ -160,17 +162,23 @@ impl PgStore {
     /// Calls are bounded by 10 s unless [`super::Store::with_timeout`] says otherwise.
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
-        PgStore { pool, timeout: Duration::from_secs(10) }
+        PgStore::on(PgDb::new(pool, false))
     }
 
-    /// The pool (the bus notifies and listens through it).
+    /// [`PgStore::new`] on a [`PgDb`] (which knows whether PgBouncer sits in front).
     #[must_use]
-    pub(crate) fn pool(&self) -> &PgPool {
-        &self.pool
+    pub fn on(db: PgDb) -> Self {
+        PgStore { db, timeout: Duration::from_secs(10) }
+    }
+
+    /// What every statement goes through (the bus notifies and listens through its pool).
+    #[must_use]
+    pub(crate) fn pool(&self) -> &PgDb {
+        &self.db
     }
 
     pub(super) async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.db).await?;
         Ok(())
     }
 
@@ -178,7 +186,7 @@ impl PgStore {
         Ok(sqlx::query_scalar::<_, String>("SELECT name FROM users_view WHERE role = $1 AND id = $2")
             .bind(user.role.as_str())
             .bind(user.id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?)
     }
 
@@ -225,7 +233,7 @@ impl PgStore {
         .bind(&recipient_roles)
         .bind(&contents)
         .bind(created_at)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         let mut new_ids: HashSet<String> = inserted.into_iter().collect();
 
@@ -243,7 +251,7 @@ impl PgStore {
                    FROM "Message" WHERE id = ANY($1::text[])"#,
             )
             .bind(&others)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await;
             match rows {
                 Ok(rows) => {
@@ -293,14 +301,14 @@ impl PgStore {
         // Each direction walks its own index backwards; the outer query merges them.
         let sql: &str = &HISTORY_SQL;
         let rows: Vec<MessageRow> =
-            fetch_page!(sql, &self.pool, me, [peer.role.as_str(), peer.id, at, id.hyphenated().as_str()], limit);
+            fetch_page!(sql, &self.db, me, [peer.role.as_str(), peer.id, at, id.hyphenated().as_str()], limit);
         rows.into_iter().map(to_message).collect()
     }
 
     pub(super) async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
         let sql: &str = &SYNC_SQL;
         let rows: Vec<MessageRow> =
-            fetch_page!(sql, &self.pool, me, [after.at.clamp(MIN_MS, MAX_MS), after.id.hyphenated().as_str()], limit);
+            fetch_page!(sql, &self.db, me, [after.at.clamp(MIN_MS, MAX_MS), after.id.hyphenated().as_str()], limit);
         rows.into_iter().map(to_message).collect()
     }
 
@@ -312,7 +320,7 @@ impl PgStore {
     ) -> Result<Vec<Conversation>, StoreError> {
         let sql: &str = &CONVERSATIONS_SQL;
         let rows: Vec<ConversationRow> =
-            fetch_page!(sql, &self.pool, me, [before.at.clamp(MIN_MS, MAX_MS), before.id.hyphenated().as_str()], limit);
+            fetch_page!(sql, &self.db, me, [before.at.clamp(MIN_MS, MAX_MS), before.id.hyphenated().as_str()], limit);
         rows.into_iter().map(|row| to_conversation(me, row)).collect()
     }
 
@@ -322,7 +330,7 @@ impl PgStore {
         let rows: Vec<LogRow> = sqlx::query_as("SELECT * FROM chat_log_sequence($1, NULL, NULL, $2)")
             .bind(wait)
             .bind(i32::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?;
         rows.into_iter().map(to_logged).collect()
     }
@@ -341,25 +349,25 @@ impl PgStore {
         ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter().map(to_logged).collect()
     }
 
     pub(super) async fn vacuum_inbox(&self) -> Result<(), StoreError> {
-        sqlx::raw_sql("VACUUM (SKIP_LOCKED) chat_inbox").execute(&self.pool).await?;
+        sqlx::raw_sql("VACUUM (SKIP_LOCKED) chat_inbox").execute(&self.db).await?;
         Ok(())
     }
 
     pub(super) async fn log_head(&self) -> Result<u64, StoreError> {
         let head: i64 =
-            sqlx::query_scalar("SELECT coalesce(max(pos), 0)::int8 FROM chat_log").fetch_one(&self.pool).await?;
+            sqlx::query_scalar("SELECT coalesce(max(pos), 0)::int8 FROM chat_log").fetch_one(&self.db).await?;
         Ok(u64::try_from(head).unwrap_or(0))
     }
 
     pub(super) async fn catch_up(&self, me: UserRef, after: u64, limit: u16) -> Result<Vec<LoggedRow>, StoreError> {
         let sql: &str = &CATCH_UP_SQL;
-        let rows: Vec<CatchUpRow> = fetch_page!(sql, &self.pool, me, [i64::try_from(after).unwrap_or(i64::MAX)], limit);
+        let rows: Vec<CatchUpRow> = fetch_page!(sql, &self.db, me, [i64::try_from(after).unwrap_or(i64::MAX)], limit);
         rows.into_iter().map(to_logged_row).collect()
     }
 
@@ -385,7 +393,7 @@ impl PgStore {
         .bind(up_to.at.clamp(MIN_MS, MAX_MS))
         .bind(now)
         .bind(up_to.id.hyphenated().as_str())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
     }

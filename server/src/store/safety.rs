@@ -273,7 +273,7 @@ impl Store {
                     .bind(id.as_str())
                     .bind(role)
                     .bind(uid)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut tx)
                     .await?;
                     let Some((old, to_role, to_id, earlier)) = old else { return Ok(Err(Revised::NotYours)) };
                     if edit && earlier >= cap {
@@ -294,7 +294,7 @@ impl Store {
                     .bind(uid)
                     .bind(&to_role)
                     .bind(to_id)
-                    .execute(&mut *tx)
+                    .execute(&mut tx)
                     .await?;
                     let row = sqlx::query_as(&format!(
                         r#"UPDATE "Message" SET content = $2,
@@ -304,7 +304,7 @@ impl Store {
                     .bind(id.as_str())
                     .bind(content)
                     .bind(now)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut tx)
                     .await?;
                     tx.commit().await?;
                     Ok(row)
