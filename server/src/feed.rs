@@ -1,11 +1,14 @@
 //! The feed: follows the message log and delivers every logged message to this node's
 //! connections, in log order, once.
 //!
-//! Every message reaches connections this way, whoever stored it: this node's writer,
-//! another node's, or the app itself (Prisma or SQL). The writer commits and acks, then
-//! tells the feed; the feed moves what committed into the log (`Store::sequence`), which
-//! returns those messages with their positions, and queues them on the connections of
-//! their recipient and sender (but the connection that sent it, which has its ack).
+//! Every message passes here, whoever stored it: this node's writer, another node's, or the
+//! app itself (Prisma or SQL). A message a writer committed has usually reached some
+//! connections already, at commit ([`Feed::deliver_committed`] here, [`Feed::committed_elsewhere`]
+//! for another node's commit notice): those are remembered, skipped here, and owed a
+//! `Position` frame once the round is delivered. The writer commits and acks, then tells the
+//! feed; the feed moves what committed into the log (`Store::sequence`), which returns those
+//! messages with their positions, and queues them on the other connections of their
+//! recipient and sender (but the connection that sent it, which has its ack).
 //! Positions assigned elsewhere (another node's sequencer, or this one's own call returning
 //! rows after a gap) are read from the log first, so a connection always receives
 //! positions in increasing order, and a protocol 3 client's position is exact: every

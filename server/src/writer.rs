@@ -1,11 +1,14 @@
 //! The write path: group commit.
 //!
 //! Connections hand accepted sends to one writer task through a bounded queue. The writer
-//! takes everything waiting (up to `max_batch`), stores it atomically (PostgreSQL: one
-//! multi-row statement; SQLite: one transaction), and only after the commit acks each sender and hands the message to
-//! the hub for delivery. There is no timer: while one commit is in flight the next batch
-//! accumulates, so a light load commits each message at once and a heavy load gets large
-//! batches. A full queue answers `overloaded` instead of growing memory.
+//! takes everything waiting (up to `max_batch`), stores it atomically (one multi-row statement,
+//! autocommitted, on PostgreSQL and on SQLite alike), and only after the commit acks each
+//! sender and delivers each message: at once to this node's connections that take messages
+//! before their log position, and in a commit notice to the other nodes
+//! ([`Feed::deliver_committed`]); the feed then brings positions and everything else. There
+//! is no timer: while one commit is in flight the next batch accumulates, so a light load
+//! commits each message at once and a heavy load gets large batches. A full queue answers
+//! `overloaded` instead of growing memory.
 //!
 //! One writer means commits happen in order and `createdAt` never goes backwards
 //! (it is `max(now, previous)`), which is what lets clients catch up by time cursor.
