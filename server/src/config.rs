@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chat_protocol::{Limits, Role};
 
-use crate::bus::BusConfig;
 use crate::clock::Clock;
+use crate::delivery::bus::BusConfig;
 
 /// Which browser origins may open a WebSocket.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,56 +1,45 @@
 //! The chat server: a WebSocket server that persists messages to the school app's own
 //! PostgreSQL (the `Message` table Prisma reads) and delivers them live.
 //!
-//! Layout, following the life of a message:
+//! Layout, in the direction a message travels:
 //! - [`cli`]: the `chat-server` command line (serve, demo, setup, check, check-db, users,
-//!   export, purge, erase).
-//! - [`config`], [`db`]: validated settings; the Prisma-style `DATABASE_URL`.
-//! - [`schema`]: the SQL in `migrations/postgres/`, applied and inspected.
-//! - `listen`: the accept loop: header deadline, unauthenticated budget (in all, per IP).
-//! - `http`: the routes; `/ws` upgrades to a WebSocket handled by `conn`.
-//! - `conn`: one connection: the hello (`handshake`), then its requests (`requests`);
-//!   frames out through its outbox, written by its `pump`.
-//! - `state`: what connections share; the slots that count connections.
-//! - `users`: the user directory (`users_view` behind a cache).
-//! - `writer`: group commit: sends queue up, are stored in batches, acked after commit.
-//! - `hub`: who is connected; delivery to a user's connections; presence.
-//! - [`store`]: the storage seam: PostgreSQL (the app's database) or an embedded SQLite file.
-//! - [`clock`]: the wall clock (injectable, for tests).
+//!   export, purge, erase); [`config`]: validated settings.
+//! - `net`: the network side: the accept loop (`listen`), the routes (`http`), what
+//!   connections share (`state`), and one connection (`conn`: the hello, its requests, the
+//!   pump that writes its frames).
+//! - `delivery`: from an accepted send to every connection that should have it: group
+//!   commit (`writer`), the registry of connections and their queues (`hub`), the feed that
+//!   follows the message log (`feed`), and the bus between nodes ([`bus`]).
+//! - [`store`]: the storage seam: PostgreSQL (the app's database) or an embedded SQLite
+//!   file; with it the Prisma-style `DATABASE_URL` ([`db`]), the SQL applied and inspected
+//!   ([`schema`]), and the user directory.
 //! - [`records`]: safety and compliance for operators: export, purge (retention), erase,
-//!   and the audit log they write. [`safety`]: reports offered to the app's webhook.
-//! - `metrics`: the Prometheus metrics of `/metrics`.
-//! - `demo`: `chat-server demo`, the built-in page and its demo-only token endpoint.
-//! - [`auth`]: HS256 tokens minted by the app.
+//!   the audit log they write, and reports offered to the app's webhook
+//!   ([`records::report_hook`]).
+//! - [`clock`]: the wall clock (injectable, for tests); [`auth`]: HS256 tokens minted by the
+//!   app; `metrics`: the Prometheus metrics of `/metrics`; `demo`: `chat-server demo`.
 //! - [`server`]: wiring, graceful shutdown.
 
 pub mod auth;
-pub mod bus;
 pub mod cli;
 pub mod clock;
 pub mod config;
-mod conn;
-pub mod db;
+pub(crate) mod delivery;
 pub(crate) mod demo;
-pub(crate) mod feed;
-pub(crate) mod http;
-pub(crate) mod hub;
-mod listen;
 pub(crate) mod metrics;
+mod net;
 pub mod records;
-pub mod safety;
-pub mod schema;
 pub mod server;
-mod state;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod users;
-pub(crate) mod writer;
 
 pub use clock::Clock;
 pub use config::ServeConfig;
+pub use delivery::bus;
 pub use server::{Running, run, run_announced, run_with};
 pub use store::Store;
+pub use store::{db, schema};
 
 /// The git commit this binary was built from ("unknown" outside a checkout).
 pub const COMMIT: &str = env!("CHAT_BUILD_COMMIT");

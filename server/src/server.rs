@@ -17,15 +17,16 @@ use crate::records;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::Auth;
-use crate::bus::PendingBus;
 use crate::config::ServeConfig;
-use crate::feed::{self, Feed};
-use crate::hub::Hub;
+use crate::delivery::bus::PendingBus;
+use crate::delivery::feed::{self, Feed};
+use crate::delivery::hub::Hub;
+use crate::delivery::writer;
 use crate::metrics::Metrics;
-use crate::state::{AppState, Shared};
+use crate::net::state::{AppState, Shared};
+use crate::net::{conn, http, listen};
 use crate::store::Store;
-use crate::users::UserDirectory;
-use crate::{conn, http, listen, writer};
+use crate::store::users::UserDirectory;
 
 /// The listen backlog. A reconnect storm (every client of a restarted server at once) needs
 /// a deep accept queue: with the 128 the default bind gives here, bursts of connections
@@ -131,7 +132,7 @@ pub async fn run_announced(
     );
     let rates = RateLimiter::keyed(conn::quota(config.limits.requests_per_second, config.limits.request_burst));
     let reports = config.safety.report_webhook.clone().map(|url| {
-        crate::safety::ReportHook::start(
+        crate::records::report_hook::ReportHook::start(
             url,
             config.token_secret.clone(),
             store.clone(),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use chat_protocol::MessageId;
 use sqlx::PgPool;
 
-use crate::schema;
+use crate::store::schema;
 use crate::store::{PgStore, SqliteStore, Store};
 
 /// The server tests create their databases on.
@@ -254,41 +254,45 @@ fn random_bytes() -> [u8; 6] {
 /// on the bus: the sealed payload of a log wake-up carrying `rows` (a bare wake-up when
 /// empty) from node `node`, its `seq`th payload, sealed now.
 pub fn sealed_wake_up(
-    keys: &crate::bus::BusKeys,
+    keys: &crate::delivery::bus::BusKeys,
     channel: &str,
     node: u64,
     seq: u64,
     rows: Vec<(u64, chat_protocol::StoredMessage)>,
 ) -> Vec<u8> {
-    let event = if rows.is_empty() { crate::bus::BusEvent::Log } else { crate::bus::BusEvent::Logged(rows) };
+    let event = if rows.is_empty() {
+        crate::delivery::bus::BusEvent::Log
+    } else {
+        crate::delivery::bus::BusEvent::Logged(rows)
+    };
     sealed_events(keys, channel, node, seq, &[event])
 }
 
 /// A sealed presence announcement: `users` online on node `node`.
 pub fn sealed_online(
-    keys: &crate::bus::BusKeys,
+    keys: &crate::delivery::bus::BusKeys,
     channel: &str,
     node: u64,
     seq: u64,
     users: Vec<chat_protocol::UserRef>,
 ) -> Vec<u8> {
-    sealed_events(keys, channel, node, seq, &[crate::bus::BusEvent::Online(users)])
+    sealed_events(keys, channel, node, seq, &[crate::delivery::bus::BusEvent::Online(users)])
 }
 
 /// A sealed payload whose body is not bus events at all.
-pub fn sealed_garbage(keys: &crate::bus::BusKeys, channel: &str, node: u64, seq: u64) -> Vec<u8> {
-    let header = crate::bus::seal::Header { node, seq, sent_ms: crate::now_ms() };
+pub fn sealed_garbage(keys: &crate::delivery::bus::BusKeys, channel: &str, node: u64, seq: u64) -> Vec<u8> {
+    let header = crate::delivery::bus::seal::Header { node, seq, sent_ms: crate::now_ms() };
     keys.seal(channel, header, &[0xff, 0xff, 0xff, 0x01])
 }
 
 fn sealed_events(
-    keys: &crate::bus::BusKeys,
+    keys: &crate::delivery::bus::BusKeys,
     channel: &str,
     node: u64,
     seq: u64,
-    events: &[crate::bus::BusEvent],
+    events: &[crate::delivery::bus::BusEvent],
 ) -> Vec<u8> {
-    let header = crate::bus::seal::Header { node, seq, sent_ms: crate::now_ms() };
+    let header = crate::delivery::bus::seal::Header { node, seq, sent_ms: crate::now_ms() };
     keys.seal(channel, header, &postcard::to_allocvec(events).unwrap())
 }
 

@@ -269,7 +269,10 @@ async fn a_report_is_stored_counted_and_posted_signed_to_the_apps_webhook_even_i
     assert_eq!(posted[0].1, posted[1].1);
     let (headers, body) = &posted[1];
     let secret = chat_server::config::ServeConfig::for_tests(common::SECRET).token_secret;
-    assert_eq!(headers["x-chat-signature"].to_str().unwrap(), chat_server::safety::signature(&secret, body.as_bytes()));
+    assert_eq!(
+        headers["x-chat-signature"].to_str().unwrap(),
+        chat_server::records::report_hook::signature(&secret, body.as_bytes())
+    );
     let json: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(json["type"], "report");
     assert_eq!(json["reason"], "It upset me");

@@ -81,7 +81,7 @@ fn health_url(base: &str) -> Result<url::Url, String> {
         }
     };
     url.set_scheme(scheme).map_err(|()| format!("cannot use the URL {base}"))?;
-    let path = url.path().trim_end_matches('/').trim_end_matches(crate::http::WS_PATH).to_owned();
+    let path = url.path().trim_end_matches('/').trim_end_matches(crate::net::http::WS_PATH).to_owned();
     url.set_path(&format!("{path}/healthz"));
     url.set_query(None);
     Ok(url)

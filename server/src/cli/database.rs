@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::{CmdResult, DbArgs, display_path, open_sqlite, required_database};
-use crate::db::{Database, DbTarget, explain_connect_error};
-use crate::schema::{self, Part};
+use crate::store::db::{Database, DbTarget, explain_connect_error};
+use crate::store::schema::{self, Part};
 
 /// `setup` options.
 #[derive(Debug, Args)]

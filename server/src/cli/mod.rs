@@ -33,8 +33,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::db::Database;
 use crate::store::SqliteStore;
+use crate::store::db::Database;
 
 pub use check::CheckArgs;
 pub use database::{RoleArg, SetupArgs, UsersArgs, UsersCommand};

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::{CmdResult, DbArgs, display_path, open_sqlite, required_database};
-use crate::db::{Database, explain_connect_error};
 use crate::records::{self, ExportFormat, format_time, parse_age, parse_user, user_text};
-use crate::schema;
+use crate::store::db::{Database, explain_connect_error};
+use crate::store::schema;
 use crate::store::{PgStore, Store};
 
 /// Who runs a command, for the audit log.

@@ -9,13 +9,13 @@ use clap::Args;
 
 use super::{CmdResult, DbArgs, display_path, open_sqlite};
 use crate::auth::weak_secret;
-use crate::bus::{BusConfig, BusKeys, NatsAuth};
 use crate::clock::Clock;
 use crate::config::{Blocking, Origins, Policy, QuietHours, Safety, ServeConfig, ServerLimits, TokenRules};
-use crate::db::{DEFAULT_DB_POOL, Database, DbTarget, explain_connect_error};
+use crate::delivery::bus::{BusConfig, BusKeys, NatsAuth};
 use crate::demo;
-use crate::schema;
 use crate::server::{self, shutdown_signal};
+use crate::store::db::{DEFAULT_DB_POOL, Database, DbTarget, explain_connect_error};
+use crate::store::schema;
 use crate::store::{PgStore, Store};
 
 /// The flags' defaults, from the one place that defines them.
@@ -366,7 +366,7 @@ pub(super) async fn serve(args: ServeArgs) -> CmdResult {
         tracing::info!(
             "chat-server {} listening on ws://{addr}{} ({described}; {role})",
             env!("CARGO_PKG_VERSION"),
-            crate::http::WS_PATH,
+            crate::net::http::WS_PATH,
         );
     };
     server::run_announced(listener, config, store, axum::Router::new(), shutdown_signal(), ready)
@@ -460,7 +460,11 @@ pub(super) async fn run_demo(args: DemoArgs) -> CmdResult {
     } else {
         format!("http://{addr}/")
     };
-    tracing::info!("chat-server {} demo listening on ws://{addr}{}", env!("CARGO_PKG_VERSION"), crate::http::WS_PATH);
+    tracing::info!(
+        "chat-server {} demo listening on ws://{addr}{}",
+        env!("CARGO_PKG_VERSION"),
+        crate::net::http::WS_PATH
+    );
     tracing::info!("demo ready: open {page} in two browser tabs and pick a different user in each");
     let routes = demo::routes(store.clone(), &secret, policy, sdk, demo::AllowedHosts::new(&args.allowed_hosts));
     server::run_with(listener, config, Store::Sqlite(store), routes, shutdown_signal())
@@ -532,7 +536,7 @@ mod tests {
         ]);
         let Command::Serve(args) = cli.command else { panic!("serve") };
         let bus = serve_config(&args).unwrap().bus.unwrap();
-        assert!(matches!(&bus.kind, crate::bus::BusKind::Nats { url, auth }
+        assert!(matches!(&bus.kind, crate::delivery::bus::BusKind::Nats { url, auth }
             if url == "nats://127.0.0.1:4222" && auth.method() == "user and password"));
     }
 }

@@ -42,12 +42,15 @@ macro_rules! both {
     };
 }
 
+pub mod db;
 mod pg_db;
 mod postgres;
 mod records;
 mod reports;
 mod safety;
+pub mod schema;
 mod sqlite;
+pub(crate) mod users;
 
 pub use pg_db::{PgDb, PgTx};
 pub use postgres::{CATCH_UP_SQL, CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
@@ -313,7 +316,7 @@ impl Store {
     /// inserted, so this reads the log after `after`). `wait`: wait for a sequencer running
     /// on another node instead of leaving the rows to it. At most `limit` messages a call: a
     /// full page means more may be waiting. The database tells nobody: the caller tells the
-    /// other nodes, over the bus, sealed ([`crate::bus`]).
+    /// other nodes, over the bus, sealed ([`crate::delivery::bus`]).
     ///
     /// # Errors
     /// A database error.

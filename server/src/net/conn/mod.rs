@@ -23,8 +23,8 @@ use futures_util::{SinkExt, StreamExt};
 use governor::Quota;
 use tokio::time::timeout;
 
-use crate::hub::Outbox;
-use crate::state::{AppState, ConnectionSlot, PendingSlot};
+use crate::delivery::hub::Outbox;
+use crate::net::state::{AppState, ConnectionSlot, PendingSlot};
 use handshake::{Refusal, handshake};
 use requests::Connection;
 

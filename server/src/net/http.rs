@@ -15,10 +15,10 @@ use axum::{Json, Router};
 use chat_protocol::{MAX_CLIENT_FRAME_BYTES, MAX_SERVER_FRAME_BYTES, PROTOCOL_VERSION};
 use serde::Serialize;
 
-use crate::conn;
-use crate::listen::Peer;
-use crate::state::AppState;
-use crate::writer::WriterState;
+use crate::delivery::writer::WriterState;
+use crate::net::conn;
+use crate::net::listen::Peer;
+use crate::net::state::AppState;
 
 /// tungstenite's write buffer: frames collect here until this many bytes, then go out.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;

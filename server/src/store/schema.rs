@@ -10,15 +10,15 @@ use std::fmt::Write as _;
 use crate::store::{PgDb, PgTx};
 
 /// `migrations/postgres/0001_message.sql`: the `Message` table and its indexes.
-pub const MESSAGE_SQL: &str = include_str!("../../migrations/postgres/0001_message.sql");
+pub const MESSAGE_SQL: &str = include_str!("../../../migrations/postgres/0001_message.sql");
 /// `migrations/postgres/0002_users_view.sql`: the `users_view` view.
-pub const USERS_VIEW_SQL: &str = include_str!("../../migrations/postgres/0002_users_view.sql");
+pub const USERS_VIEW_SQL: &str = include_str!("../../../migrations/postgres/0002_users_view.sql");
 /// The message log beside `Message` (inbox, log, trigger, sequencer): the order live
 /// delivery and catch-up follow, whichever node or app wrote a message.
-pub const MESSAGE_LOG_SQL: &str = include_str!("../../migrations/postgres/0003_message_log.sql");
+pub const MESSAGE_LOG_SQL: &str = include_str!("../../../migrations/postgres/0003_message_log.sql");
 /// Safety and compliance: the audit log (`chat_audit`), blocks (`chat_block`), reports
 /// (`chat_report`).
-pub const SAFETY_SQL: &str = include_str!("../../migrations/postgres/0004_safety.sql");
+pub const SAFETY_SQL: &str = include_str!("../../../migrations/postgres/0004_safety.sql");
 
 /// Which part of the schema to apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

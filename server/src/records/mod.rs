@@ -5,6 +5,9 @@
 //! (`chat_audit`), which nothing here ever deletes.
 //!
 //! Deletions go in batches of short statements: live traffic keeps flowing beside them.
+//! Reports users make are offered to the app's webhook by [`report_hook`].
+
+pub mod report_hook;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

@@ -8,7 +8,7 @@ use chat_protocol::{
 };
 
 use super::requests::{Connection, pack};
-use crate::bus::BusEvent;
+use crate::delivery::bus::BusEvent;
 use crate::store::{BlockState, MAX_EDITS, Revised};
 
 /// A connection's view of one peer, for the safety rules.

@@ -12,12 +12,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Auth;
 use crate::config::ServeConfig;
-use crate::feed::Feed;
-use crate::hub::Hub;
+use crate::delivery::feed::Feed;
+use crate::delivery::hub::Hub;
+use crate::delivery::writer::Writer;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::users::UserDirectory;
-use crate::writer::Writer;
+use crate::store::users::UserDirectory;
 
 /// Shared server state. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -47,9 +47,9 @@ pub(crate) struct Shared {
     /// The request budget of each user, shared by all of the user's connections.
     pub(crate) rates: DefaultKeyedRateLimiter<UserRef>,
     /// Where reports are offered to the app (`CHAT_REPORT_WEBHOOK`), if anywhere.
-    pub(crate) reports: Option<crate::safety::ReportHook>,
+    pub(crate) reports: Option<crate::records::report_hook::ReportHook>,
     /// Whether the bus to the other nodes is up (`None`: a single node).
-    pub(crate) bus: Option<crate::bus::BusHealth>,
+    pub(crate) bus: Option<crate::delivery::bus::BusHealth>,
 }
 
 /// Counts of unauthenticated connections.

@@ -20,7 +20,7 @@ use chat_protocol::{ErrorCode, ServerFrame, StoredMessage, UserRef};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{BusEvent, BusSender};
+use crate::delivery::bus::{BusEvent, BusSender};
 use crate::metrics::Metrics;
 
 /// A connection's id, unique within one server process.

@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::state::{AppState, PendingRefusal, PendingSlot};
+use crate::net::state::{AppState, PendingRefusal, PendingSlot};
 
 /// How long an HTTP connection may take to finish its request once shutdown started.
 const HTTP_GRACE: Duration = Duration::from_secs(1);

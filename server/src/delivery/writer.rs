@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::ServerLimits;
-use crate::feed::Feed;
-use crate::hub::{Hub, Outbox};
+use crate::delivery::feed::Feed;
+use crate::delivery::hub::{Hub, Outbox};
 use crate::metrics::Metrics;
 use crate::now_ms;
 use crate::store::{InsertOutcome, NewMessage, Store};

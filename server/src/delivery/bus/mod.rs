@@ -2,7 +2,7 @@
 //! the app's own database, or NATS.
 //!
 //! The bus is never the record of a message: messages are in the database, and every
-//! node's feed ([`crate::feed`]) follows the message log in order. The bus carries
+//! node's feed ([`crate::delivery::feed`]) follows the message log in order. The bus carries
 //! (a) a wake-up when the log moved, so other nodes deliver at once instead of at their
 //! next poll; it carries the round's logged rows too when they are few enough to fit one
 //! payload, which saves the other nodes reading them back; and (b) what is not stored:
@@ -38,8 +38,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::Feed;
-use crate::hub::{Hub, with_lock};
+use crate::delivery::feed::Feed;
+use crate::delivery::hub::{Hub, with_lock};
 use crate::metrics::Metrics;
 use crate::store::{Logged, PgDb, PgStore, Store};
 

@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 use super::remote::Remote;
 use super::seal::{BusKeys, Rejected, Replay};
 use super::{BusEvent, BusHealth, BusSender, NodeId, USERS_PER_EVENT};
-use crate::feed::Feed;
-use crate::hub::{Hub, with_lock};
+use crate::delivery::feed::Feed;
+use crate::delivery::hub::{Hub, with_lock};
 use crate::metrics::Metrics;
 use crate::store::Store;
 

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use tokio::time::timeout;
 
 use super::Stream;
-use crate::state::AppState;
+use crate::net::state::AppState;
 
 /// Who a connection belongs to, once its hello was accepted.
 pub(super) struct Authenticated {

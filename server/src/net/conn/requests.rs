@@ -14,11 +14,11 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 
 use super::handshake::{Refusal, socket_error};
 use super::{DRAIN_TIMEOUT, MAX_THROTTLE, Stream};
-use crate::bus::BusEvent;
-use crate::hub::{ConnControl, Outbox};
-use crate::state::AppState;
+use crate::delivery::bus::BusEvent;
+use crate::delivery::hub::{ConnControl, Outbox};
+use crate::delivery::writer::WriteRequest;
+use crate::net::state::AppState;
 use crate::store::NewMessage;
-use crate::writer::WriteRequest;
 use axum::extract::ws::Message;
 
 /// An authenticated connection's reader: answers requests through its outbox.
