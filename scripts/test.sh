@@ -91,6 +91,7 @@ protocol_no_std() {
     cargo build -p chat-protocol --target thumbv7em-none-eabihf
 }
 
+part "server layout: no import circles between server/src's modules" python3 scripts/module-cycles.py server/src
 part "protocol builds without std: wasm32-unknown-unknown and thumbv7em-none-eabihf" protocol_no_std
 part "unit and integration tests (real PostgreSQL, real sockets)" cargo test --workspace --all-targets --all-features --no-fail-fast
 part "browser: the chat-sdk package, wasm-bindgen-test and Playwright in headless Chromium" bash scripts/browser-tests.sh

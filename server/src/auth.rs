@@ -152,6 +152,11 @@ pub fn weak_secret(name: &str, secret: &str) -> Option<String> {
     None
 }
 
+/// How far the app's clock and this server's may disagree on `exp` and `nbf`, in seconds.
+const LEEWAY_SECS: i64 = 5;
+const TOKEN_EXPIRED: &str = "the token has expired";
+const TOKEN_EARLY: &str = "the token is not valid yet (nbf)";
+
 impl Auth {
     /// An authenticator for `secret` with the default rules (24-hour lifetime at most, no
     /// audience or issuer required).
@@ -166,10 +171,10 @@ impl Auth {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         let mut required = vec!["exp"];
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        // Clocks of the app and this server may disagree slightly.
-        validation.leeway = 5;
+        // `exp` and `nbf` are checked in `verify` against the server's clock (injectable),
+        // not the library's reading of the system time.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         match &rules.audience {
             Some(aud) => {
                 validation.set_audience(&[aud]);
@@ -198,20 +203,20 @@ impl Auth {
         Duration::from_secs(u64::try_from(self.max_lifetime_secs).unwrap_or(0))
     }
 
-    /// Verifies a token.
+    /// Verifies a token at `now_ms` (the server's clock).
     ///
     /// # Errors
     /// [`ErrorCode::TOKEN_EXPIRED`] for an expired token, [`ErrorCode::UNAUTHORIZED`] for
     /// anything else wrong (signature, algorithm, format, claims), with a short reason.
-    pub fn verify(&self, token: &str) -> Result<Verified, (ErrorCode, &'static str)> {
+    pub fn verify(&self, token: &str, now_ms: Millis) -> Result<Verified, (ErrorCode, &'static str)> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => (ErrorCode::TOKEN_EXPIRED, "the token has expired"),
+                ErrorKind::ExpiredSignature => (ErrorCode::TOKEN_EXPIRED, TOKEN_EXPIRED),
                 ErrorKind::InvalidSignature => (ErrorCode::UNAUTHORIZED, "the token's signature is not valid"),
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
                     (ErrorCode::UNAUTHORIZED, "the token must be signed with HS256")
                 }
-                ErrorKind::ImmatureSignature => (ErrorCode::UNAUTHORIZED, "the token is not valid yet (nbf)"),
+                ErrorKind::ImmatureSignature => (ErrorCode::UNAUTHORIZED, TOKEN_EARLY),
                 ErrorKind::InvalidAudience => {
                     (ErrorCode::UNAUTHORIZED, "the token's audience (aud) is not CHAT_TOKEN_AUDIENCE")
                 }
@@ -227,7 +232,14 @@ impl Auth {
         if data.claims.id <= 0 {
             return Err((ErrorCode::UNAUTHORIZED, "the token's id must be positive"));
         }
-        let now = crate::now_ms() / 1000;
+        let now = now_ms.div_euclid(1000);
+        // Clocks of the app and this server may disagree slightly.
+        if data.claims.exp.saturating_add(LEEWAY_SECS) < now {
+            return Err((ErrorCode::TOKEN_EXPIRED, TOKEN_EXPIRED));
+        }
+        if data.claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS)) {
+            return Err((ErrorCode::UNAUTHORIZED, TOKEN_EARLY));
+        }
         let issued = data.claims.iat.unwrap_or(now).min(now);
         if data.claims.exp.saturating_sub(issued) > self.max_lifetime_secs.saturating_add(5) {
             return Err((ErrorCode::UNAUTHORIZED, "the token lives longer than CHAT_TOKEN_MAX_LIFETIME allows"));
@@ -298,7 +310,7 @@ mod tests {
     fn a_minted_token_verifies_to_its_user() {
         let auth = Auth::new(SECRET);
         let t = auth.mint(UserRef::student(4), now(), now() + 60).expect("mints");
-        let v = auth.verify(&t).expect("verifies");
+        let v = auth.verify(&t, crate::now_ms()).expect("verifies");
         assert_eq!(v.user, UserRef::student(4));
         assert_eq!(v.expires_at, (now() + 60) * 1000);
     }
@@ -307,16 +319,23 @@ mod tests {
     fn expired_forged_and_unsigned_tokens_are_refused() {
         let auth = Auth::new(SECRET);
         let expired = auth.mint(UserRef::teacher(1), now() - 100, now() - 60).expect("mints");
-        assert_eq!(auth.verify(&expired).map_err(|e| e.0), Err(ErrorCode::TOKEN_EXPIRED));
+        assert_eq!(auth.verify(&expired, crate::now_ms()).map_err(|e| e.0), Err(ErrorCode::TOKEN_EXPIRED));
+        // Time is the server's clock: the expired token was good two minutes before on it,
+        // and a good one is expired two hours later.
+        let before = (now() - 120) * 1000;
+        assert_eq!(auth.verify(&expired, before).map(|v| v.user), Ok(UserRef::teacher(1)));
+        let good = auth.mint(UserRef::teacher(1), now(), now() + 60).expect("mints");
+        let later = crate::now_ms() + 2 * 3_600_000;
+        assert_eq!(auth.verify(&good, later).map_err(|e| e.0), Err(ErrorCode::TOKEN_EXPIRED));
 
         let other = Auth::new(b"another secret of at least 32 bytes!!");
         let forged = other.mint(UserRef::teacher(1), now(), now() + 60).expect("mints");
-        assert_eq!(auth.verify(&forged).map_err(|e| e.0), Err(ErrorCode::UNAUTHORIZED));
+        assert_eq!(auth.verify(&forged, crate::now_ms()).map_err(|e| e.0), Err(ErrorCode::UNAUTHORIZED));
 
         // {"alg":"none","typ":"JWT"} . {"role":"teacher","id":1,"exp":9999999999} .
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoidGVhY2hlciIsImlkIjoxLCJleHAiOjk5OTk5OTk5OTl9.";
-        assert_eq!(auth.verify(none).map_err(|e| e.0), Err(ErrorCode::UNAUTHORIZED));
-        assert_eq!(auth.verify("garbage").map_err(|e| e.0), Err(ErrorCode::UNAUTHORIZED));
+        assert_eq!(auth.verify(none, crate::now_ms()).map_err(|e| e.0), Err(ErrorCode::UNAUTHORIZED));
+        assert_eq!(auth.verify("garbage", crate::now_ms()).map_err(|e| e.0), Err(ErrorCode::UNAUTHORIZED));
     }
 
     fn claims(iat: Option<i64>, exp: i64) -> Claims {
@@ -337,11 +356,11 @@ mod tests {
     fn a_token_that_is_not_valid_yet_is_refused() {
         let auth = Auth::new(SECRET);
         let early = auth.mint_claims(&Claims { nbf: Some(now() + 600), ..claims(Some(now()), now() + 900) }).unwrap();
-        let why = auth.verify(&early).expect_err("nbf in the future");
+        let why = auth.verify(&early, crate::now_ms()).expect_err("nbf in the future");
         assert_eq!(why.0, ErrorCode::UNAUTHORIZED);
         assert!(why.1.contains("nbf"), "{}", why.1);
         let ready = auth.mint_claims(&Claims { nbf: Some(now() - 1), ..claims(Some(now()), now() + 900) }).unwrap();
-        assert!(auth.verify(&ready).is_ok());
+        assert!(auth.verify(&ready, crate::now_ms()).is_ok());
     }
 
     #[test]
@@ -350,14 +369,14 @@ mod tests {
         // exp in year 2999, with and without iat.
         for iat in [Some(now()), None] {
             let forever = auth.mint_claims(&claims(iat, 32_503_680_000)).unwrap();
-            let why = auth.verify(&forever).expect_err("too long");
+            let why = auth.verify(&forever, crate::now_ms()).expect_err("too long");
             assert!(why.1.contains("CHAT_TOKEN_MAX_LIFETIME"), "{}", why.1);
         }
         // Issued long ago with a long life: also refused, even though exp is near.
         let old = auth.mint_claims(&claims(Some(now() - 3 * 86_400), now() + 60)).unwrap();
-        assert!(auth.verify(&old).is_err());
+        assert!(auth.verify(&old, crate::now_ms()).is_err());
         let day = auth.mint_claims(&claims(Some(now()), now() + 86_000)).unwrap();
-        assert!(auth.verify(&day).is_ok());
+        assert!(auth.verify(&day, crate::now_ms()).is_ok());
     }
 
     #[test]
@@ -365,22 +384,26 @@ mod tests {
         let auth = Auth::new(SECRET);
         let teacher = Claims { role: "teacher".into(), supervisor: true, ..claims(Some(now()), now() + 60) };
         assert_eq!(
-            auth.verify(&auth.mint_claims(&teacher).unwrap()).map(|v| v.supervision),
+            auth.verify(&auth.mint_claims(&teacher).unwrap(), crate::now_ms()).map(|v| v.supervision),
             Ok(Supervision::AllStudents)
         );
         let class = Claims { supervises: Some(vec![9, 4, 9]), ..teacher.clone() };
-        let scope = auth.verify(&auth.mint_claims(&class).unwrap()).unwrap().supervision;
+        let scope = auth.verify(&auth.mint_claims(&class).unwrap(), crate::now_ms()).unwrap().supervision;
         assert_eq!(scope, Supervision::Students(vec![4, 9]));
         assert!(scope.covers(4) && !scope.covers(5));
         let student = Claims { supervisor: true, ..claims(Some(now()), now() + 60) };
-        let refused = auth.verify(&auth.mint_claims(&student).unwrap()).expect_err("a student supervisor");
+        let refused =
+            auth.verify(&auth.mint_claims(&student).unwrap(), crate::now_ms()).expect_err("a student supervisor");
         assert!(refused.1.contains("only a teacher can be a supervisor"));
         let half = Claims { supervisor: false, ..class };
         assert!(
-            auth.verify(&auth.mint_claims(&half).unwrap()).expect_err("scope alone").1.contains("needs supervisor")
+            auth.verify(&auth.mint_claims(&half).unwrap(), crate::now_ms())
+                .expect_err("scope alone")
+                .1
+                .contains("needs supervisor")
         );
         let plain = auth.mint(UserRef::teacher(1), now(), now() + 60).unwrap();
-        assert_eq!(auth.verify(&plain).map(|v| v.supervision), Ok(Supervision::None));
+        assert_eq!(auth.verify(&plain, crate::now_ms()).map(|v| v.supervision), Ok(Supervision::None));
     }
 
     #[test]
@@ -392,9 +415,9 @@ mod tests {
         };
         let auth = Auth::with_rules(SECRET, &rules);
         let plain = Auth::new(SECRET).mint(UserRef::student(3), now(), now() + 60).unwrap();
-        assert!(auth.verify(&plain).is_err(), "no aud/iss");
+        assert!(auth.verify(&plain, crate::now_ms()).is_err(), "no aud/iss");
         let good = auth.mint(UserRef::student(3), now(), now() + 60).unwrap();
-        assert_eq!(auth.verify(&good).map(|v| v.user), Ok(UserRef::student(3)));
+        assert_eq!(auth.verify(&good, crate::now_ms()).map(|v| v.user), Ok(UserRef::student(3)));
         let wrong_aud = auth
             .mint_claims(&Claims {
                 aud: Some("other".into()),
@@ -402,7 +425,7 @@ mod tests {
                 ..claims(Some(now()), now() + 60)
             })
             .unwrap();
-        assert!(auth.verify(&wrong_aud).expect_err("aud").1.contains("aud"));
+        assert!(auth.verify(&wrong_aud, crate::now_ms()).expect_err("aud").1.contains("aud"));
         let wrong_iss = auth
             .mint_claims(&Claims {
                 aud: rules.audience.clone(),
@@ -410,8 +433,8 @@ mod tests {
                 ..claims(Some(now()), now() + 60)
             })
             .unwrap();
-        assert!(auth.verify(&wrong_iss).expect_err("iss").1.contains("iss"));
+        assert!(auth.verify(&wrong_iss, crate::now_ms()).expect_err("iss").1.contains("iss"));
         // Without the rules, aud and iss are ignored.
-        assert!(Auth::new(SECRET).verify(&good).is_ok());
+        assert!(Auth::new(SECRET).verify(&good, crate::now_ms()).is_ok());
     }
 }

@@ -99,18 +99,16 @@ pub async fn run_announced(
     let bus_health = pending_bus.as_ref().map(PendingBus::health);
     let feed = Feed::default();
     let bus_stop = CancellationToken::new();
-    let bus_task = match (pending_bus, &store) {
-        (None, _) => None,
-        (Some(pending), Store::Postgres(pg)) => {
+    // (The store reads an edited message the listener is told of.)
+    let bus_task = match pending_bus {
+        None => None,
+        Some(pending) => {
             let (bus, task) = pending
-                .start(pg.pool().clone(), hub.clone(), feed.clone(), bus_stop.clone())
+                .start(store.clone(), hub.clone(), feed.clone(), bus_stop.clone())
                 .await
                 .map_err(std::io::Error::other)?;
             feed.set_bus(bus);
             Some(task)
-        }
-        (Some(_), Store::Sqlite(_)) => {
-            return Err(std::io::Error::other("CHAT_BUS needs PostgreSQL: SQLite serves a single node"));
         }
     };
     let feed_stop = CancellationToken::new();

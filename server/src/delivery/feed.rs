@@ -32,8 +32,10 @@ use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::bus::Bus;
-use crate::delivery::hub::{ConnId, Hub, Outbox, with_lock};
+use crate::delivery::hub::Hub;
+use crate::delivery::notice::Bus;
+use crate::delivery::outbox::{ConnId, Outbox};
+use crate::delivery::with_lock;
 use crate::metrics::Metrics;
 use crate::store::{Logged, Store, StoreError};
 
@@ -453,7 +455,7 @@ impl Runner {
                 match self.store.log_head().await {
                     Ok(head) if head >= position => {}
                     Ok(head) => {
-                        let why = crate::delivery::bus::seal::Rejected::Position;
+                        let why = crate::delivery::notice::Rejected::Position;
                         self.metrics.bus_rejected(why.as_str());
                         tracing::warn!(position, head, "{}", why.explain());
                         self.feed.wake();

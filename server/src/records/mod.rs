@@ -556,7 +556,7 @@ pub async fn erase(
 ) -> Result<EraseReport, StoreError> {
     let (messages, log_rows) = store.user_record_counts(user).await?;
     if dry_run {
-        let directory = matches!(store, Store::Sqlite(_)) && store.find_user(user).await?.is_some();
+        let directory = store.keeps_users() && store.find_user(user).await?.is_some();
         return Ok(EraseReport { messages, log_rows, directory, ..EraseReport::default() });
     }
     // The texts their messages had before edits go first (found through the messages).

@@ -338,6 +338,23 @@ impl Store {
         matches!(self, Store::Postgres(_))
     }
 
+    /// The PostgreSQL database behind this store, for what shares it beyond the store (the
+    /// bus's LISTEN and NOTIFY); `None` on SQLite.
+    #[must_use]
+    pub fn postgres(&self) -> Option<&PgDb> {
+        match self {
+            Store::Postgres(s) => Some(s.pool()),
+            Store::Sqlite(_) => None,
+        }
+    }
+
+    /// Whether the app's user directory lives in this store (SQLite: `users` manages it; on
+    /// PostgreSQL it is the app's own tables, read through `users_view`).
+    #[must_use]
+    pub fn keeps_users(&self) -> bool {
+        matches!(self, Store::Sqlite(_))
+    }
+
     /// The logged messages after position `after`, in log order, at most `limit`.
     ///
     /// # Errors

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use chat_protocol::ServerFrame;
 use futures_util::StreamExt as _;
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
@@ -16,8 +15,10 @@ use tokio::sync::mpsc;
 use super::remote::Remote;
 use super::seal::{BusKeys, Rejected, Replay};
 use super::{BusEvent, BusHealth, BusSender, NodeId, USERS_PER_EVENT};
+use crate::delivery::announce::Notice;
 use crate::delivery::feed::Feed;
-use crate::delivery::hub::{Hub, with_lock};
+use crate::delivery::hub::Hub;
+use crate::delivery::with_lock;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -182,11 +183,9 @@ impl Listener {
                 }
             }
             BusEvent::Beat => {}
-            BusEvent::Typing { from, to, on } => {
-                self.hub.deliver(&ServerFrame::Typing { from, on }, &[(to, None)]);
-            }
+            BusEvent::Typing { from, to, on } => self.hub.here(Notice::Typing { from, to, on }),
             BusEvent::Read { reader, peer, up_to } => {
-                self.hub.deliver(&ServerFrame::Read { reader, peer, up_to }, &[(peer, None), (reader, None)]);
+                self.hub.here(Notice::Read { reader, peer, up_to, except: None });
             }
             BusEvent::Log => self.feed.wake(),
             BusEvent::Logged(rows) => self.feed.offer(rows),
@@ -205,19 +204,13 @@ impl Listener {
                     self.refuse(Rejected::Unreadable);
                 }
             }
-            BusEvent::Blocks => self.hub.blocks_changed(),
-            BusEvent::Blocked { blocker, blocked } => {
-                self.hub.blocks_changed();
-                self.hub.unwatch_between(blocker, blocked);
-            }
+            BusEvent::Blocks => self.hub.here(Notice::Unblocked),
+            BusEvent::Blocked { blocker, blocked } => self.hub.here(Notice::Blocked { blocker, blocked }),
             BusEvent::Changed { id, deleted } => {
                 let (hub, store) = (self.hub.clone(), self.store.clone());
                 tokio::spawn(async move {
                     match store.message_by_id(id).await {
-                        Ok(Some(message)) => {
-                            let targets = [(message.to, None), (message.from, None)];
-                            hub.deliver_changed(&message, deleted, &targets);
-                        }
+                        Ok(Some(message)) => hub.here(Notice::Changed { message, deleted }),
                         Ok(None) => {}
                         Err(e) => tracing::warn!(error = %e, "an edited message could not be read for delivery"),
                     }

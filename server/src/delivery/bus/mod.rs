@@ -31,17 +31,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chat_protocol::{Cursor, UserRef};
-use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::feed::Feed;
-use crate::delivery::hub::{Hub, with_lock};
+use crate::delivery::hub::Hub;
+pub(crate) use crate::delivery::notice::{Bus, BusEvent, BusSender};
+use crate::delivery::with_lock;
 use crate::metrics::Metrics;
-use crate::store::{Logged, PgDb, PgStore, Store};
+use crate::store::{PgDb, Store};
 
 mod listen;
 mod nats;
@@ -189,87 +189,6 @@ impl BusHealth {
     }
 }
 
-/// What nodes tell each other.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum BusEvent {
-    /// These users are online on the sending node.
-    Online(Vec<UserRef>),
-    /// These users are no longer online on the sending node.
-    Offline(Vec<UserRef>),
-    /// The sending node (re)joined: every node answers with its online users.
-    Hello,
-    /// The sending node is alive.
-    Beat,
-    /// `from` started or stopped typing to `to`.
-    Typing {
-        /// Who types.
-        from: UserRef,
-        /// To whom.
-        to: UserRef,
-        /// Started or stopped.
-        on: bool,
-    },
-    /// `reader` read what `peer` sent up to `up_to`.
-    Read {
-        /// Who read.
-        reader: UserRef,
-        /// Whose messages.
-        peer: UserRef,
-        /// Up to where.
-        up_to: Cursor,
-    },
-    /// The message log moved (rows not carried: too many for one payload, or unknown).
-    Log,
-    /// The message log moved: these rows, as this node's sequencing round logged them.
-    Logged(Vec<Logged>),
-    /// A user lifted a block: cached views of blocks are stale.
-    Blocks,
-    /// A message was edited or deleted: each node reads it and tells its connections.
-    Changed {
-        /// The message.
-        id: chat_protocol::MessageId,
-        /// Deleted rather than edited.
-        deleted: bool,
-    },
-    /// `blocker` blocked `blocked`: cached views of blocks are stale, and neither watches
-    /// the other's presence any more.
-    Blocked {
-        /// Who blocked.
-        blocker: UserRef,
-        /// Whom.
-        blocked: UserRef,
-    },
-    /// The sending node's writer just committed (and acked) these messages: each node
-    /// delivers them at once to its connections that take messages before their log
-    /// position; the log brings their positions after.
-    Committed(Vec<chat_protocol::StoredMessage>),
-}
-
-impl BusEvent {
-    /// Whether the event is what a message waits for on the other nodes (a commit, or the
-    /// log moved): such events go out first, counted as wake-ups.
-    fn wakes(&self) -> bool {
-        matches!(self, BusEvent::Log | BusEvent::Logged(_) | BusEvent::Committed(_))
-    }
-}
-
-/// Publishing events: cheap to clone, never blocks. Events beyond a full queue (the bus is
-/// down and the queue filled) are dropped and counted: presence is re-sent on reconnect.
-#[derive(Clone, Debug)]
-pub(crate) struct BusSender {
-    tx: mpsc::Sender<BusEvent>,
-    metrics: Metrics,
-}
-
-impl BusSender {
-    /// Queues an event for the other nodes.
-    pub(crate) fn publish(&self, event: BusEvent) {
-        if self.tx.try_send(event).is_err() {
-            self.metrics.bus_dropped();
-        }
-    }
-}
-
 /// The queue of events waiting for the bus.
 const QUEUE: usize = 65_536;
 /// How long a leaving node waits for the bus to take its last notices.
@@ -304,26 +223,6 @@ fn channel_name(kind: &BusKind, database: &str, schema: &str) -> String {
                 s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect::<String>()
             };
             format!("chat.{}.{}.bus", token(database), token(schema))
-        }
-    }
-}
-
-/// A running bus: what the feed needs to wake the other nodes.
-#[derive(Clone, Debug)]
-pub(crate) struct Bus {
-    sender: BusSender,
-    max_body: usize,
-}
-
-impl Bus {
-    /// Tells the other nodes the log moved, with `rows` (what this node's round logged,
-    /// empty when unknown) when they fit one payload.
-    pub(crate) fn log_moved(&self, rows: &[Logged]) {
-        let size: usize = rows.iter().map(|(_, m)| m.encoded_len_bound() + 10).sum();
-        if rows.is_empty() || size > self.max_body {
-            self.sender.publish(BusEvent::Log);
-        } else {
-            self.sender.publish(BusEvent::Logged(rows.to_vec()));
         }
     }
 }
@@ -368,23 +267,18 @@ async fn hears_itself(listener: &mut PgListener, pool: &PgDb) -> Result<(), Stri
     }
 }
 
-impl Bus {
-    /// Tells the other nodes this node's writer committed `messages`, when they fit one
-    /// payload (at light load they always do; a large batch waits for the log's wake-up).
-    pub(crate) fn committed(&self, messages: &[chat_protocol::StoredMessage]) {
-        let size: usize = messages.iter().map(|m| m.encoded_len_bound()).sum();
-        if !messages.is_empty() && size <= self.max_body {
-            self.sender.publish(BusEvent::Committed(messages.to_vec()));
-        }
-    }
-}
-
 impl PendingBus {
     /// A bus for this process, not yet connected.
     #[must_use]
     pub(crate) fn new(config: BusConfig, metrics: Metrics) -> PendingBus {
         let (tx, rx) = mpsc::channel(QUEUE);
-        PendingBus { config, node: rand::random(), sender: BusSender { tx, metrics }, rx, health: BusHealth::default() }
+        PendingBus {
+            config,
+            node: rand::random(),
+            sender: BusSender::new(tx, metrics),
+            rx,
+            health: BusHealth::default(),
+        }
     }
 
     /// The sender the hub publishes presence through.
@@ -408,19 +302,18 @@ impl PendingBus {
     /// The PostgreSQL bus cannot listen: a message that says which and how to fix it.
     pub(crate) async fn start(
         self,
-        pool: PgDb,
+        store: Store,
         hub: Hub,
         feed: Feed,
         stop: CancellationToken,
     ) -> Result<(Bus, JoinHandle<()>), String> {
+        let pool: PgDb = store.postgres().cloned().ok_or("CHAT_BUS needs PostgreSQL: SQLite serves a single node")?;
         let (database, schema): (String, String) =
             sqlx::query_as("SELECT current_database()::text, current_schema()::text")
                 .fetch_one(&pool)
                 .await
                 .map_err(|e| format!("the bus could not read the database's name: {e}"))?;
         let channel = channel_name(&self.config.kind, &database, &schema);
-        // What the listener reads: an edited message, to tell this node's connections.
-        let store = Store::Postgres(PgStore::on(pool.clone()));
         let (link_tx, link_rx) = mpsc::unbounded_channel::<bool>();
         let health = self.health.clone();
         let (transport, inbound) = match &self.config.kind {
@@ -456,7 +349,7 @@ impl PendingBus {
                 (Transport::Nats(client), Inbound::Nats(subscriber))
             }
         };
-        let bus = Bus { sender: self.sender.clone(), max_body: self.config.max_body() };
+        let bus = Bus::new(self.sender.clone(), self.config.max_body());
         let remote = Arc::new(Mutex::new(Remote::default()));
         let node = self.node;
         let leaving = CancellationToken::new();
@@ -467,7 +360,7 @@ impl PendingBus {
             channel.clone(),
             Sealer { keys: keys.clone(), node, seq: 0 },
             self.config.max_body(),
-            self.sender.metrics.clone(),
+            self.sender.metrics().clone(),
             leaving.clone(),
         ));
         // Ask who is online elsewhere, and say who is online here (nobody yet at start).
@@ -484,12 +377,12 @@ impl PendingBus {
                 remote: Arc::clone(&remote),
                 store,
                 health: health.clone(),
-                metrics: self.sender.metrics.clone(),
+                metrics: self.sender.metrics().clone(),
                 warned: std::collections::HashMap::new(),
             }
             .run(inbound, link_rx),
         );
-        let metrics = self.sender.metrics.clone();
+        let metrics = self.sender.metrics().clone();
         let beat = self.config.beat;
         let timeout = self.config.node_timeout;
         let sender = self.sender.clone();
@@ -541,6 +434,8 @@ impl PendingBus {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use chat_protocol::UserRef;
+
     use super::publish::bodies;
     use super::*;
 

@@ -61,71 +61,7 @@ impl PartialEq for BusKeys {
 }
 impl Eq for BusKeys {}
 
-/// Why a payload from the bus was not believed (a metric label and a log line each).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Rejected {
-    /// Not in the sealed format at all.
-    Malformed,
-    /// Sealed under a key this node does not hold.
-    UnknownKey,
-    /// The key matched but the payload did not open: forged or altered.
-    Forged,
-    /// Sealed too far from this node's clock.
-    Stale,
-    /// A sequence number this node already heard from that node.
-    Replayed,
-    /// Opened, but its content is not a bus message (a node of another version?).
-    Unreadable,
-    /// A carried log position the log does not hold.
-    Position,
-    /// More remote nodes or users than this node keeps.
-    Bounds,
-}
-
-impl Rejected {
-    /// The metric label.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Rejected::Malformed => "malformed",
-            Rejected::UnknownKey => "unknown_key",
-            Rejected::Forged => "forged",
-            Rejected::Stale => "stale",
-            Rejected::Replayed => "replayed",
-            Rejected::Unreadable => "unreadable",
-            Rejected::Position => "position",
-            Rejected::Bounds => "bounds",
-        }
-    }
-
-    /// What an operator should know, once.
-    pub(crate) fn explain(self) -> &'static str {
-        match self {
-            Rejected::Malformed | Rejected::Forged => {
-                "a bus payload that was not sealed by a node of this deployment was ignored: someone with database \
-                 or NATS access is publishing on the bus's channel (or a node runs an older chat-server)"
-            }
-            Rejected::UnknownKey => {
-                "a bus payload sealed under a key this node does not hold was ignored: do all nodes share \
-                 CHAT_BUS_KEY (during a rotation every node must hold both keys)?"
-            }
-            Rejected::Stale => {
-                "a bus payload sealed more than 30 s away from this node's clock was ignored: a replay, or the \
-                 nodes' clocks disagree (are they synchronised with NTP?)"
-            }
-            Rejected::Replayed => "a bus payload heard before was ignored (a replay)",
-            Rejected::Unreadable => {
-                "a sealed bus payload this node cannot read was ignored (a node of another version?)"
-            }
-            Rejected::Position => {
-                "a log position carried on the bus is past the end of the message log; it was ignored and the log read"
-            }
-            Rejected::Bounds => {
-                "another node named more users (or there are more nodes) than this node keeps; the excess was \
-                 ignored (their presence shows offline here)"
-            }
-        }
-    }
-}
+pub(crate) use crate::delivery::notice::Rejected;
 
 /// Who sealed a payload, in which order, and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -59,7 +59,10 @@ pub(super) async fn handshake(stream: &mut Stream, state: &AppState) -> Result<A
     if token.len() > chat_protocol::MAX_TOKEN_BYTES {
         return Err(Refusal::Fatal(ErrorCode::TOKEN_TOO_LONG, "the token is too long".into()));
     }
-    let verified = state.auth.verify(&token).map_err(|(code, why)| Refusal::Fatal(code, why.into()))?;
+    let verified = state
+        .auth
+        .verify(&token, state.config.clock.now_ms())
+        .map_err(|(code, why)| Refusal::Fatal(code, why.into()))?;
     match state.users.name(verified.user).await {
         Ok(Some(name)) => Ok(Authenticated {
             user: verified.user,

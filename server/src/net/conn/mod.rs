@@ -6,6 +6,7 @@
 //! through the bounded [`Outbox`], so replies, deliveries and presence notices share one
 //! ordered queue and one backpressure rule.
 
+mod connection;
 mod handshake;
 mod pump;
 mod requests;
@@ -23,10 +24,10 @@ use futures_util::{SinkExt, StreamExt};
 use governor::Quota;
 use tokio::time::timeout;
 
-use crate::delivery::hub::Outbox;
+use crate::delivery::outbox::Outbox;
 use crate::net::state::{AppState, ConnectionSlot, PendingSlot};
+use connection::Connection;
 use handshake::{Refusal, handshake};
-use requests::Connection;
 
 type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;

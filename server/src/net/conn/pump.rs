@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use super::{CLOSE_WRITE_TIMEOUT, Sink, close_with};
-use crate::delivery::hub::{ConnControl, Ending, QueueBytes};
+use crate::delivery::outbox::{ConnControl, Ending, QueueBytes};
 
 /// Frames written to the socket before one flush, when many are waiting.
 const WRITE_BATCH: usize = 64;

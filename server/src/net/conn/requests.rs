@@ -1,10 +1,9 @@
 //! An authenticated connection's requests: read, rate-limited, validated, answered.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chat_protocol::{
-    ClientFrame, Conversation, Cursor, ErrorCode, MAX_BLOCKS, MAX_CONVERSATIONS_PAGE, Millis, PageBudget, ServerFrame,
+    ClientFrame, Conversation, Cursor, ErrorCode, MAX_BLOCKS, MAX_CONVERSATIONS_PAGE, PageBudget, ServerFrame,
     StoredMessage, UserRef,
 };
 use futures_util::StreamExt;
@@ -12,31 +11,14 @@ use governor::NotUntil;
 use governor::clock::{Clock, DefaultClock};
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
+use super::connection::{Connection, pack};
 use super::handshake::{Refusal, socket_error};
 use super::{DRAIN_TIMEOUT, MAX_THROTTLE, Stream};
-use crate::delivery::bus::BusEvent;
-use crate::delivery::hub::{ConnControl, Outbox};
+use crate::delivery::announce::Notice;
+use crate::delivery::outbox::ConnControl;
 use crate::delivery::writer::WriteRequest;
-use crate::net::state::AppState;
 use crate::store::NewMessage;
 use axum::extract::ws::Message;
-
-/// An authenticated connection's reader: answers requests through its outbox.
-pub(super) struct Connection {
-    pub(super) state: AppState,
-    pub(super) me: UserRef,
-    pub(super) outbox: Outbox,
-    pub(super) token_expires_at: Millis,
-    pub(super) watching: Vec<UserRef>,
-    /// What this connection learnt of its peers: the blocks either way (good while the hub's
-    /// blocks epoch has not moved) and whether the peer wrote first (once true, for good).
-    pub(super) peers: HashMap<UserRef, super::safety::PeerView>,
-    /// Whose conversations this teacher may read as a supervisor (kept up to date by token
-    /// refreshes).
-    pub(super) supervision: crate::auth::Supervision,
-    /// The protocol version the client speaks.
-    pub(super) version: u16,
-}
 
 enum Next {
     Continue,
@@ -95,15 +77,6 @@ impl Connection {
         self.outbox.control().kill(code, message);
     }
 
-    pub(super) fn reply(&self, frame: &ServerFrame) {
-        self.outbox.push_frame(frame);
-    }
-
-    pub(super) fn error(&self, req: u32, code: ErrorCode, message: impl Into<String>) {
-        self.state.metrics.error(code);
-        self.reply(&ServerFrame::Error { req, code, message: message.into() });
-    }
-
     async fn on_binary(&mut self, bytes: &[u8]) -> Next {
         let frame = match ClientFrame::decode(bytes) {
             Ok(frame) => frame,
@@ -147,32 +120,33 @@ impl Connection {
                 // Typing is the start of writing: where students may only reply, a student
                 // does not type first either.
                 if self.check_peer(req, peer) && self.check_safety(req, peer, true).await {
-                    self.state.hub.deliver(&ServerFrame::Typing { from: self.me, on }, &[(peer, None)]);
-                    self.state.hub.publish(BusEvent::Typing { from: self.me, to: peer, on });
+                    self.state.hub.announce(Notice::Typing { from: self.me, to: peer, on });
                     self.reply(&ServerFrame::Done { req });
                 }
             }
             ClientFrame::WatchPresence { req, users } => Box::pin(self.on_watch(req, users)).await,
-            ClientFrame::RefreshToken { req, token } => match self.state.auth.verify(&token) {
-                Ok(v) if v.user == self.me => match self.state.users.still_exists(self.me).await {
-                    Ok(true) => {
-                        self.token_expires_at = v.expires_at;
-                        self.supervision = v.supervision;
-                        self.reply(&ServerFrame::TokenRefreshed { req, expires_at: v.expires_at });
-                        if let Some(quiet) = super::quiet_hours(&self.state, self.me, self.version) {
-                            self.reply(&quiet);
+            ClientFrame::RefreshToken { req, token } => {
+                match self.state.auth.verify(&token, self.state.config.clock.now_ms()) {
+                    Ok(v) if v.user == self.me => match self.state.users.still_exists(self.me).await {
+                        Ok(true) => {
+                            self.token_expires_at = v.expires_at;
+                            self.supervision = v.supervision;
+                            self.reply(&ServerFrame::TokenRefreshed { req, expires_at: v.expires_at });
+                            if let Some(quiet) = super::quiet_hours(&self.state, self.me, self.version) {
+                                self.reply(&quiet);
+                            }
                         }
-                    }
-                    Ok(false) => {
-                        // Removed from the app since the connection opened: it ends here.
-                        self.fatal(ErrorCode::UNKNOWN_USER, "this user no longer exists in users_view");
-                        return Next::Stop;
-                    }
-                    Err(e) => self.store_error(req, &e),
-                },
-                Ok(_) => self.error(req, ErrorCode::IDENTITY_CHANGED, "the new token names another user"),
-                Err((code, why)) => self.error(req, code, why),
-            },
+                        Ok(false) => {
+                            // Removed from the app since the connection opened: it ends here.
+                            self.fatal(ErrorCode::UNKNOWN_USER, "this user no longer exists in users_view");
+                            return Next::Stop;
+                        }
+                        Err(e) => self.store_error(req, &e),
+                    },
+                    Ok(_) => self.error(req, ErrorCode::IDENTITY_CHANGED, "the new token names another user"),
+                    Err((code, why)) => self.error(req, code, why),
+                }
+            }
             ClientFrame::Ping { req } => {
                 self.reply(&ServerFrame::Pong { req, server_time: self.state.config.clock.now_ms() })
             }
@@ -221,15 +195,6 @@ impl Connection {
             | ClientFrame::SuperviseHistory { .. }) => Box::pin(self.on_supervise(frame)).await,
         }
         Next::Continue
-    }
-
-    pub(super) fn store_error(&self, req: u32, e: &crate::store::StoreError) {
-        tracing::error!(error = %e, user = ?self.me, "a request failed in the database");
-        if e.is_unavailable() {
-            self.error(req, ErrorCode::UNAVAILABLE, "the database is unavailable; retry shortly");
-        } else {
-            self.error(req, ErrorCode::INTERNAL, "the server could not complete the request; retry");
-        }
     }
 
     /// Over the user's request budget: refuse this request and stop reading this connection
@@ -341,12 +306,12 @@ impl Connection {
                 if count > 0 {
                     // This user's other tabs; and the peer's, unless a block stands between
                     // them (the read state is the reader's own; the live receipt is contact).
-                    let receipt = ServerFrame::Read { reader: self.me, peer, up_to };
                     if self.blocked_with(peer).await {
+                        let receipt = ServerFrame::Read { reader: self.me, peer, up_to };
                         self.state.hub.deliver(&receipt, &[(self.me, Some(self.outbox.id()))]);
                     } else {
-                        self.state.hub.deliver(&receipt, &[(peer, None), (self.me, Some(self.outbox.id()))]);
-                        self.state.hub.publish(BusEvent::Read { reader: self.me, peer, up_to });
+                        let except = Some(self.outbox.id());
+                        self.state.hub.announce(Notice::Read { reader: self.me, peer, up_to, except });
                     }
                 }
             }
@@ -372,14 +337,4 @@ impl Connection {
             control.end_quietly();
         }
     }
-}
-
-/// Keeps the longest prefix of `items` that fits one page by bytes; returns whether any
-/// were cut (then the page says there is more, from its last item on).
-pub(super) fn pack<T>(items: &mut Vec<T>, size: impl Fn(&T) -> usize) -> bool {
-    let mut budget = PageBudget::new();
-    let keep = items.iter().take_while(|item| budget.admit(size(item))).count();
-    let cut = keep < items.len();
-    items.truncate(keep);
-    cut
 }

@@ -7,17 +7,9 @@ use chat_protocol::{
     ClientFrame, Conversation, Cursor, ErrorCode, MAX_BLOCKS, MessageId, Role, ServerFrame, StoredMessage, UserRef,
 };
 
-use super::requests::{Connection, pack};
-use crate::delivery::bus::BusEvent;
-use crate::store::{BlockState, MAX_EDITS, Revised};
-
-/// A connection's view of one peer, for the safety rules.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct PeerView {
-    epoch: u64,
-    blocks: BlockState,
-    wrote_first: bool,
-}
+use super::connection::{Connection, PeerView, pack};
+use crate::delivery::announce::Notice;
+use crate::store::{MAX_EDITS, Revised};
 
 /// Reports one user may make in [`REPORT_WINDOW_MS`].
 const MAX_REPORTS_PER_WINDOW: i64 = 30;
@@ -284,13 +276,11 @@ impl Connection {
             Ok(changed) => {
                 if changed {
                     self.state.metrics.safety(if blocked { "block" } else { "unblock" });
-                    self.state.hub.blocks_changed();
-                    if blocked {
-                        self.state.hub.unwatch_between(self.me, user);
-                        self.state.hub.publish(BusEvent::Blocked { blocker: self.me, blocked: user });
+                    self.state.hub.announce(if blocked {
+                        Notice::Blocked { blocker: self.me, blocked: user }
                     } else {
-                        self.state.hub.publish(BusEvent::Blocks);
-                    }
+                        Notice::Unblocked
+                    });
                 }
                 self.reply(&ServerFrame::Done { req });
             }
@@ -369,9 +359,7 @@ impl Connection {
             Ok(Revised::Changed(message)) => {
                 // Every connection of both users, this one too: the tab that edited updates
                 // from the same event as the others.
-                let targets = [(message.to, None), (self.me, None)];
-                self.state.hub.deliver_changed(&message, deleted, &targets);
-                self.state.hub.publish(BusEvent::Changed { id, deleted });
+                self.state.hub.announce(Notice::Changed { message, deleted });
                 self.reply(&ServerFrame::Done { req });
             }
             Ok(Revised::NotYours) => self.error(req, ErrorCode::UNKNOWN_MESSAGE, "you sent no message with this id"),
