@@ -108,7 +108,10 @@ const KEEP_ON: readonly string[] = ["client_closed", "unauthorized", "token_expi
 /** Message ids remembered per tab to report each once, whichever tab held the connection. */
 const SEEN_IDS = 5_000;
 
-const userKey = (user: UserRef) => `${user.role}:${user.id}`;
+/** A stable string for a user, e.g. as a React key or a record key: `"teacher:1"`. */
+export function userKey(user: UserRef): string {
+  return `${user.role}:${user.id}`;
+}
 
 function wireError(e: unknown): WireError {
   const err = e as Partial<ChatError> | undefined;

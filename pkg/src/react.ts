@@ -24,12 +24,11 @@ import init, {
   type Message,
   type Status,
   type UserRef,
+  userKey,
 } from "./index.js";
 
-/** A stable string for a user, e.g. as a React key or a record key: `"teacher:1"`. */
-export function userKey(user: UserRef): string {
-  return `${user.role}:${user.id}`;
-}
+export { userKey };
+
 
 /** Whether two users are the same person (role and id: teacher 1 is not student 1). */
 export function sameUser(a: UserRef | null | undefined, b: UserRef | null | undefined): boolean {
@@ -269,7 +268,6 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
   const [older, setOlder] = useState<Cursor | null>(null);
   const [peerTyping, setPeerTyping] = useState(false);
   const loadingOlder = useRef(false);
-  const typingTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   // The peer as a value: a new object with the same role and id is the same conversation.
   const peerRole = peer?.role;
   const peerId = peer?.id;
@@ -352,18 +350,15 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
       t.map((m) => (m.id === message.id ? { ...m, content: message.content, deleted, edited: !deleted } : m)),
     ),
   );
+  // The SDK's core ends a peer's typing itself when no renewal comes (a closed tab, a lost
+  // connection): it says so with a `typing` event like any other.
   useChatEvent("typing", ({ from, on }) => {
-    if (!sameUser(from, currentRef.current)) return;
-    clearTimeout(typingTimer.current);
-    setPeerTyping(on);
-    // The server stops relaying "typing" when the peer's tab goes away: expire it here too.
-    if (on) typingTimer.current = setTimeout(() => setPeerTyping(false), 6000);
+    if (sameUser(from, currentRef.current)) setPeerTyping(on);
   });
   useChatEvent("read", ({ reader, peer: whose, upTo }) => {
     if (!sameUser(reader, currentRef.current) || !sameUser(whose, user)) return;
     setMessages((t) => t.map((m) => (sameUser(m.from, user) && notAfter(m, upTo) ? { ...m, read: true } : m)));
   });
-  useEffect(() => () => clearTimeout(typingTimer.current), []);
 
   const loadOlder = useCallback(async () => {
     const who = currentRef.current;
