@@ -40,7 +40,7 @@ const latencyRow = (pick, label) => {
   const l = [all("chat-server", "latency", pick), all("socketio", "latency", pick)];
   if (!l[0].length || !l[1].length) return;
   const p50 = (rs) => median(rs.map((r) => r.latency.p50_ms));
-  out.push(`| ${label(l[0][0])} | send->deliver p50 ms | ${med(l[0], (r) => r.latency.p50_ms, 2)} | ${med(l[1], (r) => r.latency.p50_ms, 2)} | ${f(p50(l[0]) / p50(l[1]), 2)}x |`);
+  out.push(`| ${label(l[0][0])} | send->deliver p50 ms | ${med(l[0], (r) => r.latency.p50_ms, 2)} | ${med(l[1], (r) => r.latency.p50_ms, 2)} | ${f(Number((p50(l[0]) / p50(l[1])).toPrecision(2)), 4)}x |`);
   out.push(`| | p95 ms | ${med(l[0], (r) => r.latency.p95_ms, 2)} | ${med(l[1], (r) => r.latency.p95_ms, 2)} | |`);
   out.push(`| | p99 ms | ${med(l[0], (r) => r.latency.p99_ms, 2)} | ${med(l[1], (r) => r.latency.p99_ms, 2)} | |`);
   const whole = (rs) => (rs.every((r) => r.delivered === r.sent && (r.acked ?? r.sent) === r.sent) ? `all, in ${rs.length} runs` : "NOT ALL in some run");
