@@ -15,7 +15,7 @@ use chat_protocol::{ErrorCode, UserRef};
 use chat_server::auth::Auth;
 use chat_server::testing::{Backend, TestStore};
 use chat_server::{Clock, Running};
-use common::{client_with, fast, next_event, now_secs, provider, server, server_at, server_with};
+use common::{client_with, fast, next_event, now_secs, provider, provider_on, server, server_at, server_with};
 use rstest::rstest;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -387,8 +387,16 @@ async fn messages_to_a_student_in_quiet_hours_arrive_marked_quiet(
         c.safety.quiet_hours = Some(chat_server::config::QuietHours::parse("19:00-07:00", "UTC").unwrap());
     })
     .await;
-    let (teacher, mut teacher_events) = client(&server, T1).await;
-    let (student, mut student_events) = client(&server, S1).await;
+    // Tokens minted on the server's (moved) clock, as the server checks them on it.
+    let open = |user| {
+        let (c, events) = Client::start(&server.http_url(), provider_on(user, 3600, clock.clone()), fast()).unwrap();
+        async move {
+            assert_eq!(c.wait_for(Status::Open).await, Status::Open);
+            (c, events)
+        }
+    };
+    let (teacher, mut teacher_events) = open(T1).await;
+    let (student, mut student_events) = open(S1).await;
     teacher.send(S1, "Reminder for tomorrow").await.unwrap();
     let quiet = next_event(&mut student_events, |e| matches!(e, Event::Message { .. })).await;
     assert!(matches!(quiet, Event::Message { quiet: true, live: true, .. }), "{quiet:?}");

@@ -34,6 +34,16 @@ pub fn provider(user: UserRef, ttl: i64, calls: Arc<AtomicUsize>) -> TokenProvid
     })
 }
 
+/// A provider whose tokens are minted at `clock`'s time (the server checks them on its own
+/// clock, so a test that moves the server's clock mints on it, as an app on the same time would).
+pub fn provider_on(user: UserRef, ttl: i64, clock: chat_server::Clock) -> TokenProvider {
+    Arc::new(move || {
+        let now = clock.now_ms() / 1000;
+        let token = Auth::new(SECRET).mint(user, now, now + ttl).unwrap();
+        Box::pin(async move { Ok(token) })
+    })
+}
+
 pub async fn server(db: &impl HasStore) -> Running {
     server_at(db, "127.0.0.1:0").await
 }
