@@ -20,6 +20,46 @@ macro_rules! fetch_page {
     };
 }
 
+/// A named row type read by position (the columns in the order the fields are written; a
+/// field may itself be a row, which reads its columns in turn), from either backend. The
+/// SQL stays as it is, and no caller destructures a ten-field tuple.
+macro_rules! row {
+    ($(#[$meta:meta])* struct $name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub(crate) struct $name {
+            $(pub(crate) $field: $ty,)*
+        }
+
+        impl $crate::store::ReadRow for $name {
+            const WIDTH: usize = 0 $(+ <$ty as $crate::store::ReadRow>::WIDTH)*;
+
+            fn read<R: $crate::store::AnyRow>(row: &R, at: usize) -> Result<Self, sqlx::Error> {
+                let mut _at = at;
+                Ok($name {
+                    $($field: {
+                        let value = <$ty as $crate::store::ReadRow>::read(row, _at)?;
+                        _at += <$ty as $crate::store::ReadRow>::WIDTH;
+                        value
+                    },)*
+                })
+            }
+        }
+
+        impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for $name {
+            fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+                <$name as $crate::store::ReadRow>::read(row, 0)
+            }
+        }
+
+        impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $name {
+            fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+                <$name as $crate::store::ReadRow>::read(row, 0)
+            }
+        }
+    };
+}
+
 /// Runs `$pg` on PostgreSQL or `$lite` on SQLite with the same binds, through `$run`
 /// (`fetch_one`, `fetch_all`, ...; `execute` gives the rows affected), bounded by the store's
 /// timeout.
@@ -437,30 +477,45 @@ pub type Logged = (u64, StoredMessage);
 /// A log position and its message, `None` when the message was deleted since it was logged.
 pub type LoggedRow = (u64, Option<StoredMessage>);
 
-/// A log row as both backends select it: the position, then a message row.
-type LogRow = (i64, String, String, i32, String, i32, String, i64, bool);
+row! {
+    /// A log row as both backends select it: the position, then a message row.
+    struct LogRow {
+        pos: i64,
+        message: MessageRow,
+    }
+}
 
-/// A catch-up row: the position, whether its message still exists, then a message row
-/// (empty when it does not).
-type CatchUpRow = (i64, bool, String, String, i32, String, i32, String, i64, bool);
+row! {
+    /// A catch-up row: the position, whether its message still exists, then a message row
+    /// (empty when it does not).
+    struct CatchUpRow {
+        pos: i64,
+        present: bool,
+        message: MessageRow,
+    }
+}
 
 fn to_logged(row: LogRow) -> Result<Logged, StoreError> {
-    let (pos, id, sr, si, rr, ri, content, at, read) = row;
-    Ok((u64::try_from(pos).unwrap_or(0), to_message((id, sr, si, rr, ri, content, at, read))?))
+    Ok((u64::try_from(row.pos).unwrap_or(0), to_message(row.message)?))
 }
 
 fn to_logged_row(row: CatchUpRow) -> Result<LoggedRow, StoreError> {
-    let (pos, present, id, sr, si, rr, ri, content, at, read) = row;
-    let pos = u64::try_from(pos).unwrap_or(0);
-    if !present {
+    let pos = u64::try_from(row.pos).unwrap_or(0);
+    if !row.present {
         return Ok((pos, None));
     }
-    Ok((pos, Some(to_message((id, sr, si, rr, ri, content, at, read))?)))
+    Ok((pos, Some(to_message(row.message)?)))
 }
 
-/// A conversation row as both backends select it: the last message's columns, then the
-/// peer's name and the unread count.
-type ConversationRow = (String, String, i32, String, i32, String, i64, bool, String, i64);
+row! {
+    /// A conversation row as both backends select it: the last message's columns, then the
+    /// peer's name and the unread count.
+    struct ConversationRow {
+        last: MessageRow,
+        peer_name: String,
+        unread: i64,
+    }
+}
 
 /// Cuts `text` to at most `max` bytes at a character boundary.
 pub fn cut_at_char(text: &mut String, max: usize) {
@@ -474,18 +529,29 @@ pub fn cut_at_char(text: &mut String, max: usize) {
 }
 
 fn to_conversation(me: UserRef, row: ConversationRow) -> Result<Conversation, StoreError> {
-    let (id, sr, si, rr, ri, content, at, read, mut peer_name, unread) = row;
+    let ConversationRow { last, mut peer_name, unread } = row;
     cut_at_char(&mut peer_name, chat_protocol::MAX_NAME_BYTES);
-    let last = to_message((id, sr, si, rr, ri, content, at, read))?;
+    let last = to_message(last)?;
     Ok(Conversation { peer: last.peer_of(me), peer_name, last, unread: u32::try_from(unread).unwrap_or(u32::MAX) })
 }
 
-/// A message row as both backends select it: id, sender role and id, recipient role and
-/// id, content, `createdAt` in milliseconds, `isRead`.
-type MessageRow = (String, String, i32, String, i32, String, i64, bool);
+row! {
+    /// A message row as both backends select it: id, sender role and id, recipient role and
+    /// id, content, `createdAt` in milliseconds, `isRead`.
+    struct MessageRow {
+        id: String,
+        sender_role: String,
+        sender_id: i32,
+        recipient_role: String,
+        recipient_id: i32,
+        content: String,
+        created_at: i64,
+        read: bool,
+    }
+}
 
 fn to_message(row: MessageRow) -> Result<StoredMessage, StoreError> {
-    let (id, sender_role, sender_id, recipient_role, recipient_id, mut content, created_at, read) = row;
+    let MessageRow { id, sender_role, sender_id, recipient_role, recipient_id, mut content, created_at, read } = row;
     if content.len() > chat_protocol::MAX_CONTENT_BYTES {
         // Only rows the app wrote itself can be this long (the server refuses them): send
         // the start, so every frame stays within its bound. The row is left as it is.
@@ -507,3 +573,66 @@ fn to_message(row: MessageRow) -> Result<StoredMessage, StoreError> {
         read,
     })
 }
+
+/// A row of either backend, read by position.
+pub(crate) trait AnyRow {
+    /// The column at `index`.
+    ///
+    /// # Errors
+    /// A missing column or one of another type.
+    fn column<T: ColumnValue>(&self, index: usize) -> Result<T, sqlx::Error>;
+}
+
+/// A column type both backends decode.
+pub(crate) trait ColumnValue:
+    for<'r> sqlx::Decode<'r, sqlx::Postgres>
+    + sqlx::Type<sqlx::Postgres>
+    + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+    + sqlx::Type<sqlx::Sqlite>
+{
+}
+
+impl<T> ColumnValue for T where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>
+{
+}
+
+impl AnyRow for sqlx::postgres::PgRow {
+    fn column<T: ColumnValue>(&self, index: usize) -> Result<T, sqlx::Error> {
+        sqlx::Row::try_get(self, index)
+    }
+}
+
+impl AnyRow for sqlx::sqlite::SqliteRow {
+    fn column<T: ColumnValue>(&self, index: usize) -> Result<T, sqlx::Error> {
+        sqlx::Row::try_get(self, index)
+    }
+}
+
+/// What a [`row!`] type is made of: a column, or a row of columns.
+pub(crate) trait ReadRow: Sized {
+    /// How many columns it takes.
+    const WIDTH: usize;
+
+    /// Reads it from `row`, starting at column `at`.
+    ///
+    /// # Errors
+    /// A missing column or one of another type.
+    fn read<R: AnyRow>(row: &R, at: usize) -> Result<Self, sqlx::Error>;
+}
+
+macro_rules! column {
+    ($($ty:ty),*) => {
+        $(impl ReadRow for $ty {
+            const WIDTH: usize = 1;
+
+            fn read<R: AnyRow>(row: &R, at: usize) -> Result<Self, sqlx::Error> {
+                row.column(at)
+            }
+        })*
+    };
+}
+column!(i64, i32, bool, String, Option<String>, Option<i32>);

@@ -146,9 +146,19 @@ pub static CATCH_UP_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A stored message's id, sender, recipient and content, and `createdAt` in milliseconds: what
-/// tells a resend from a conflict.
-type OwnerRow = (String, String, i32, String, i32, String, i64);
+row! {
+    /// A stored message's id, sender, recipient and content, and `createdAt` in milliseconds:
+    /// what tells a resend from a conflict.
+    struct OwnerRow {
+        id: String,
+        sender_role: String,
+        sender_id: i32,
+        recipient_role: String,
+        recipient_id: i32,
+        content: String,
+        created_at: i64,
+    }
+}
 
 /// The PostgreSQL store. Cheap to clone (the pool is shared).
 #[derive(Clone, Debug)]
@@ -255,14 +265,18 @@ impl PgStore {
             .await;
             match rows {
                 Ok(rows) => {
-                    for (id, sr, si, rr, ri, content, at) in rows {
-                        match (Role::parse(&sr), Role::parse(&rr)) {
+                    for OwnerRow { id, sender_role, sender_id, recipient_role, recipient_id, content, created_at } in
+                        rows
+                    {
+                        match (Role::parse(&sender_role), Role::parse(&recipient_role)) {
                             (Some(sr), Some(rr)) => {
-                                let stored =
-                                    super::Resent { from: UserRef::new(sr, si), to: UserRef::new(rr, ri), content };
-                                existing.insert(id, (stored, at));
+                                let from = UserRef::new(sr, sender_id);
+                                let stored = super::Resent { from, to: UserRef::new(rr, recipient_id), content };
+                                existing.insert(id, (stored, created_at));
                             }
-                            _ => tracing::error!(id, sr, rr, "a stored message has an unknown role"),
+                            _ => {
+                                tracing::error!(id, sender_role, recipient_role, "a stored message has an unknown role")
+                            }
                         }
                     }
                 }

@@ -59,11 +59,46 @@ pub struct LogTrim {
     pub orphans: u64,
 }
 
-type RecordRow = (String, String, i32, String, i32, String, i64, i64, bool);
-type AuditRow = (i64, i64, String, String, Option<String>, Option<i32>, String);
+row! {
+    /// A message as an export reads it: its columns, with `updatedAt`.
+    struct RecordRow {
+        id: String,
+        sender_role: String,
+        sender_id: i32,
+        recipient_role: String,
+        recipient_id: i32,
+        content: String,
+        created_at: i64,
+        updated_at: i64,
+        read: bool,
+    }
+}
+
+row! {
+    /// An audit entry's columns.
+    struct AuditRow {
+        id: i64,
+        at: i64,
+        actor: String,
+        action: String,
+        subject_role: Option<String>,
+        subject_id: Option<i32>,
+        detail: String,
+    }
+}
 
 fn to_record(row: RecordRow) -> Result<RecordedMessage, StoreError> {
-    let (id, sr, si, rr, ri, content, created_at, updated_at, read) = row;
+    let RecordRow {
+        id,
+        sender_role: sr,
+        sender_id: si,
+        recipient_role: rr,
+        recipient_id: ri,
+        content,
+        created_at,
+        updated_at,
+        read,
+    } = row;
     let role =
         |r: &str| Role::parse(r).ok_or_else(|| StoreError::BadRow(format!("message {id:?}: unknown role {r:?}")));
     Ok(RecordedMessage {
@@ -78,7 +113,7 @@ fn to_record(row: RecordRow) -> Result<RecordedMessage, StoreError> {
 }
 
 fn to_audit(row: AuditRow) -> AuditEntry {
-    let (id, at, actor, action, role, subject_id, detail) = row;
+    let AuditRow { id, at, actor, action, subject_role: role, subject_id, detail } = row;
     let subject = role.as_deref().and_then(Role::parse).zip(subject_id).map(|(r, i)| UserRef::new(r, i));
     AuditEntry { id, at, actor, action, subject, detail }
 }

@@ -25,8 +25,28 @@ pub struct ReportEntry {
     pub content: String,
 }
 
-type ReportRow = (i64, i64, String, String, i32, String, i32, String, String);
-type PendingRow = (i64, i64, String, String, i32, String, i32, String, String, i32);
+row! {
+    /// A report's columns.
+    struct ReportRow {
+        id: i64,
+        at: i64,
+        message_id: String,
+        reporter_role: String,
+        reporter_id: i32,
+        reported_role: String,
+        reported_id: i32,
+        reason: String,
+        content: String,
+    }
+}
+
+row! {
+    /// A pending report: the report, then how many times the webhook was tried.
+    struct PendingRow {
+        report: ReportRow,
+        attempts: i32,
+    }
+}
 
 /// A report the webhook has yet to take, and how many times it was tried (this one included).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +58,17 @@ pub struct PendingReport {
 }
 
 fn to_report(row: ReportRow) -> Result<ReportEntry, StoreError> {
-    let (id, at, message_id, rr, ri, dr, di, reason, content) = row;
+    let ReportRow {
+        id,
+        at,
+        message_id,
+        reporter_role: rr,
+        reporter_id: ri,
+        reported_role: dr,
+        reported_id: di,
+        reason,
+        content,
+    } = row;
     let role = |r: &str| Role::parse(r).ok_or_else(|| StoreError::BadRow(format!("report {id}: unknown role {r:?}")));
     Ok(ReportEntry {
         id,
@@ -152,9 +182,8 @@ impl Store {
         )
         .await?;
         let mut out = Vec::with_capacity(rows.len());
-        for (id, at, message_id, rr, ri, dr, di, reason, content, attempts) in rows {
-            let report = to_report((id, at, message_id, rr, ri, dr, di, reason, content))?;
-            out.push(PendingReport { report, attempts });
+        for PendingRow { report, attempts } in rows {
+            out.push(PendingReport { report: to_report(report)?, attempts });
         }
         out.sort_by_key(|p| p.report.id);
         Ok(out)
