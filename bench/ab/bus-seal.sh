@@ -4,6 +4,7 @@
 # pairs, 2,000 idle connections, 10 s). Each build gets a database set up by its own `setup`.
 # Usage: OLD_BIN=/tmp/old-target/release/chat-server bash bench/ab/bus-seal.sh > ab.jsonl
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 ADMIN="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -12,14 +13,7 @@ BENCH="${CARGO_TARGET_DIR:-$ROOT/target}/release/chat-bench"
 # OLD_BIN: a chat-server built from an earlier commit (git worktree add /tmp/old <commit>; CARGO_TARGET_DIR=/tmp/old-target cargo build --release -p chat-server).
 declare -A BIN=([old]="${OLD_BIN:?set OLD_BIN to the earlier build}" [new]="${CARGO_TARGET_DIR:-$ROOT/target}/release/chat-server")
 for b in old new; do
-  psql "$ADMIN" -qc "DROP DATABASE IF EXISTS ab_$b WITH (FORCE)" -c "CREATE DATABASE ab_$b" >/dev/null
-  psql "${ADMIN%/*}/ab_$b" -q >/dev/null <<'SQL'
-CREATE TABLE "Teacher" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE "Student" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
-INSERT INTO "Teacher" (name) SELECT 'T-' || n FROM generate_series(1, 1000) n;
-INSERT INTO "Student" (name) SELECT 'S-' || n FROM generate_series(1, 1000) n;
-SQL
-  DATABASE_URL="${ADMIN%/*}/ab_$b" "${BIN[$b]}" setup >/dev/null
+  ab_database "ab_$b" "${BIN[$b]}"
 done
 start() { # build port
   DATABASE_URL="${ADMIN%/*}/ab_$1" CHAT_TOKEN_SECRET="$SECRET" CHAT_BUS=postgres CHAT_BUS_KEY="$KEY" SOCKET_PORT=$2 \

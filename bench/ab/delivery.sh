@@ -8,6 +8,7 @@
 # (OLD_PROTOCOL: the newest protocol OLD_BIN speaks, 4 by default.)
 # Without OLD_BIN only this build and the baseline run.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 ADMIN="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -25,14 +26,7 @@ SYSTEMS="$BUILDS base"
 # NO_BASELINE=1: only the builds (an A/B of two of ours).
 [ "${NO_BASELINE:-0}" = 1 ] && SYSTEMS="$BUILDS"
 for b in $SYSTEMS; do
-  psql "$ADMIN" -qc "DROP DATABASE IF EXISTS ab_$b WITH (FORCE)" -c "CREATE DATABASE ab_$b" >/dev/null
-  psql "${ADMIN%/*}/ab_$b" -q >/dev/null <<'SQL'
-CREATE TABLE "Teacher" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE "Student" (id SERIAL PRIMARY KEY, name TEXT NOT NULL);
-INSERT INTO "Teacher" (name) SELECT 'T-' || n FROM generate_series(1, 1000) n;
-INSERT INTO "Student" (name) SELECT 'S-' || n FROM generate_series(1, 1000) n;
-SQL
-  DATABASE_URL="${ADMIN%/*}/ab_$b" "${BIN[${b/base/new}]}" setup >/dev/null
+  ab_database "ab_$b" "${BIN[${b/base/new}]}"
 done
 OUT="$(mktemp)"; PID=""
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -f "$OUT"' EXIT

@@ -90,39 +90,42 @@ async fn app_insert(db: &TestDb, from: UserRef, to: UserRef, content: &str, crea
 /// Live messages at or below `after` are skipped, as the SDK does: a node behind the one
 /// the client left may still be delivering positions the client had.
 async fn catch_up_then_live(c: &mut Client, after: u64, want: usize) -> Vec<String> {
-    let req = c.req();
-    c.send(&ClientFrame::CatchUp { req, after, limit: 200 }).await;
-    let (frame, before) = c.recv_until(|f| matches!(f, ServerFrame::CatchUpPage { .. })).await;
-    let ServerFrame::CatchUpPage { messages, more, .. } = frame else { unreachable!() };
-    assert!(!more);
+    let (messages, _, before) = catch_up(c, after).await;
     let mut ids: Vec<String> = messages.iter().map(|m| m.id.hyphenated().as_str().to_owned()).collect();
-    // Live messages queued while the page was read come before it (as a client sees them);
-    // one in both is the same message, counted once (the SDK keeps one by id).
-    for f in before {
-        if let ServerFrame::MessageAt { message, .. } | ServerFrame::Message { message } = f {
-            let id = message.id.hyphenated().as_str().to_owned();
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-    }
-    while ids.len() < want {
-        let (message, position) = next_message(c).await;
+    // Live messages: those queued while the page was read come before it (as a client sees
+    // them), the rest after; one in both is the same message, counted once (the SDK keeps one
+    // by id). A `Message` came at its commit (protocol 5): new, whatever its position.
+    let take = |ids: &mut Vec<String>, frame: ServerFrame| {
+        let (message, fresh) = match frame {
+            ServerFrame::MessageAt { message, position } => (message, position > after),
+            ServerFrame::Message { message } => (message, true),
+            _ => return,
+        };
         let id = message.id.hyphenated().as_str().to_owned();
-        if position > after && !ids.contains(&id) {
+        if fresh && !ids.contains(&id) {
             ids.push(id);
         }
+    };
+    for frame in before {
+        take(&mut ids, frame);
+    }
+    while ids.len() < want {
+        let (frame, _) =
+            c.recv_until(|f| matches!(f, ServerFrame::MessageAt { .. } | ServerFrame::Message { .. })).await;
+        take(&mut ids, frame);
     }
     ids
 }
 
-async fn catch_up(c: &mut Client, after: u64) -> (Vec<StoredMessage>, u64) {
+/// One catch-up page (the whole catch-up: asserted), its last position, and the frames that
+/// came before it (live messages queued while it was read).
+async fn catch_up(c: &mut Client, after: u64) -> (Vec<StoredMessage>, u64, Vec<ServerFrame>) {
     let req = c.req();
     c.send(&ClientFrame::CatchUp { req, after, limit: 200 }).await;
-    let (frame, _) = c.recv_until(|f| matches!(f, ServerFrame::CatchUpPage { .. })).await;
+    let (frame, before) = c.recv_until(|f| matches!(f, ServerFrame::CatchUpPage { .. })).await;
     let ServerFrame::CatchUpPage { messages, last, more, .. } = frame else { unreachable!() };
     assert!(!more);
-    (messages, last)
+    (messages, last, before)
 }
 
 #[rstest]
@@ -191,7 +194,7 @@ async fn rows_the_app_inserts_reach_every_node_live_and_through_catch_up(#[value
     assert_eq!(got_a.content, "a notice from a server action");
     // And a client that was away gets it by catching up.
     let (mut later, _) = Client::login_current(&b, S1).await;
-    let (messages, last) = catch_up(&mut later, start).await;
+    let (messages, last, _) = catch_up(&mut later, start).await;
     assert_eq!(messages.iter().map(|m| m.id).collect::<Vec<_>>(), [got_a.id]);
     assert_eq!(last, position);
     a.stop().await.unwrap();

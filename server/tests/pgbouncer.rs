@@ -15,9 +15,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use chat_protocol::{ClientFrame, ServerFrame, UserRef};
 use common::{Node, TestDb};
@@ -87,27 +85,10 @@ impl Bouncer {
         let mut child =
             cmd.arg(dir.join("pgbouncer.ini")).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         // Ready when it says it listens (its log goes to stderr in the foreground).
-        let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut log = String::new();
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                log.push_str(&line);
-                log.push('\n');
-                if line.contains("listening on 127.0.0.1")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(Ok(()));
-                }
-            }
-            if let Some(tx) = tx {
-                let _ = tx.send(Err(log));
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(())) => Some(Bouncer { child, port, dir }),
-            other => panic!("pgbouncer did not start: {other:?}"),
+        match common::await_line(stderr, |l| l.contains("listening on 127.0.0.1")) {
+            Ok(_) => Some(Bouncer { child, port, dir }),
+            Err(log) => panic!("pgbouncer did not start: {log}"),
         }
     }
 

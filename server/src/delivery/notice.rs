@@ -127,7 +127,8 @@ impl Bus {
     /// Tells the other nodes this node's writer committed `messages`, when they fit one
     /// payload (at light load they always do; a large batch waits for the log's wake-up).
     pub(crate) fn committed(&self, messages: &[chat_protocol::StoredMessage]) {
-        let size: usize = messages.iter().map(|m| m.encoded_len_bound()).sum();
+        // Each message's bound, and the payload's own framing (list lengths, the variant).
+        let size: usize = messages.iter().map(|m| m.encoded_len_bound()).sum::<usize>() + 16;
         if !messages.is_empty() && size <= self.max_body {
             self.sender.publish(BusEvent::Committed(messages.to_vec()));
         }

@@ -207,11 +207,14 @@ pub fn close_code_of(code: CloseCode) -> u16 {
     u16::from(code)
 }
 
-/// Reads a `chat-server serve` process's stderr until it says where it listens, and keeps
-/// reading to the end on a thread (so the process never blocks on a full pipe). Returns the
-/// address and the log up to that line, or the whole log if the process ended first.
+/// Reads a process's stderr until a line matches `wanted`, and keeps reading to the end on a
+/// thread (so the process never blocks on a full pipe). Returns that line and the log up to
+/// it, or the whole log if the process ended first (or 30 s passed: the log so far).
 #[allow(dead_code)]
-pub fn await_listening(stderr: std::process::ChildStderr) -> Result<(String, String), String> {
+pub fn await_line(
+    stderr: std::process::ChildStderr,
+    wanted: impl Fn(&str) -> bool + Send + 'static,
+) -> Result<(String, String), String> {
     use std::io::{BufRead, BufReader};
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -220,17 +223,27 @@ pub fn await_listening(stderr: std::process::ChildStderr) -> Result<(String, Str
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             log.push_str(&line);
             log.push('\n');
-            if let Some(rest) = line.split("listening on ws://").nth(1)
+            if wanted(&line)
                 && let Some(tx) = tx.take()
             {
-                let _ = tx.send(Ok((rest.split('/').next().unwrap_or_default().to_owned(), log.clone())));
+                let _ = tx.send(Ok((line, log.clone())));
             }
         }
         if let Some(tx) = tx {
             let _ = tx.send(Err(log));
         }
     });
-    rx.recv_timeout(Duration::from_secs(30)).expect("the server says it listens, or ends")
+    rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| Err("no answer within 30 s".to_owned()))
+}
+
+/// Reads a `chat-server serve` process's stderr until it says where it listens
+/// ([`await_line`]). Returns the address and the log up to that line, or the whole log if the
+/// process ended first.
+#[allow(dead_code)]
+pub fn await_listening(stderr: std::process::ChildStderr) -> Result<(String, String), String> {
+    let (line, log) = await_line(stderr, |l| l.contains("listening on ws://"))?;
+    let rest = line.split("listening on ws://").nth(1).unwrap_or_default();
+    Ok((rest.split('/').next().unwrap_or_default().to_owned(), log))
 }
 
 /// A `chat-server serve` process (the real binary) on a port of its choosing, with the test

@@ -101,15 +101,9 @@ pub(super) fn bodies(events: Vec<BusEvent>, max_body: usize) -> Vec<(Vec<u8>, bo
     let mut current: Vec<BusEvent> = Vec::new();
     let wakes = |events: &[BusEvent]| events.iter().any(BusEvent::wakes);
     for mut event in events {
-        if matches!(event, BusEvent::Logged(_) | BusEvent::Committed(_))
-            && encode(&vec![event.clone()]).len() > max_body
-        {
-            match event {
-                BusEvent::Logged(_) => event = BusEvent::Log,
-                // Too large to carry: the log's wake-up brings them.
-                BusEvent::Committed(_) => continue,
-                _ => {}
-            }
+        // (A commit notice was sized when queued, `Bus::committed`: it always fits.)
+        if matches!(event, BusEvent::Logged(_)) && encode(&vec![event.clone()]).len() > max_body {
+            event = BusEvent::Log;
         }
         current.push(event);
         if current.len() > 1 && encode(&current).len() > max_body {
