@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use chat_protocol::{Conversation, Cursor, ErrorCode, ServerFrame, StoredMessage, UserRef};
 
-use crate::core::Event;
+use crate::core::{Event, Status};
 
 /// A JSON text under construction.
 struct Json(Vec<u8>);
@@ -193,6 +193,15 @@ pub fn event(event: &Event, status: &str, position: u64) -> Option<String> {
             j.key("t").string("changed").key("message").message(message).key("deleted").bool(*deleted)
         }
         Event::Status(status) => j.key("t").string("status").key("status").string(status.as_str()),
+        Event::Refused { code, reason } => j
+            .key("t")
+            .string("status")
+            .key("status")
+            .string(Status::Refused.as_str())
+            .key("code")
+            .int(code.0.into())
+            .key("reason")
+            .string(reason),
         Event::Disconnected { code: Some(code) } => {
             j.key("t").string("status").key("status").string(status).key("code").int(code.0.into())
         }
@@ -270,6 +279,8 @@ mod tests {
         let got = parse(&Event::Disconnected { code: Some(ErrorCode::NOT_ALLOWED) });
         assert_eq!(got, json!({ "t": "status", "status": "reconnecting", "code": 31 }));
         assert_eq!(parse(&Event::Status(Status::Open)), json!({ "t": "status", "status": "open" }));
+        let got = parse(&Event::Refused { code: ErrorCode::ORIGIN_NOT_ALLOWED, reason: "origin \"x\"".into() });
+        assert_eq!(got, json!({ "t": "status", "status": "refused", "code": 14, "reason": "origin \"x\"" }));
         let got = parse(&Event::CaughtUp { count: 0, conversations: None });
         assert_eq!(got, json!({ "t": "caughtUp", "count": 0, "conversations": null }));
         assert!(super::event(&Event::Disconnected { code: None }, "open", 0).is_none());

@@ -491,6 +491,10 @@ fn route(event: Event, waiters: &mut Waiters, events: &mpsc::UnboundedSender<Eve
             status.send_replace(s);
             let _ = events.send(Event::Status(s));
         }
+        Event::Refused { code, reason } => {
+            status.send_replace(Status::Refused);
+            let _ = events.send(Event::Refused { code, reason });
+        }
         other => {
             let _ = events.send(other);
         }

@@ -223,6 +223,45 @@ fn a_refused_token_is_terminal_and_fails_pending_work() {
 }
 
 #[test]
+fn a_refused_origin_is_terminal_with_the_servers_reason() {
+    // The server upgrades a page from an origin it refuses, sends why, and closes: before any
+    // welcome, while the session is still connecting.
+    let mut p = Pair::new();
+    p.s.connect(p.now);
+    p.s.handle_token(p.now, TokenPurpose::Connect, "t".into());
+    p.actions();
+    p.s.handle_open(p.now);
+    p.sent();
+    let id = p.s.send(p.now, PEER, "queued".into()).unwrap();
+    p.events();
+    let why = "this page's origin http://localhost:3100 is not in CHAT_ALLOWED_ORIGINS";
+    p.server(ServerFrame::Fatal { code: ErrorCode::ORIGIN_NOT_ALLOWED, message: why.into() });
+    p.s.handle_close(p.now, Some(ErrorCode::ORIGIN_NOT_ALLOWED.close_code()));
+    assert_eq!(p.s.status(), Status::Refused);
+    let events = p.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Refused { code: ErrorCode::ORIGIN_NOT_ALLOWED, reason } if reason == why)),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e, Event::SendFailed { id: i, code: ErrorCode::ORIGIN_NOT_ALLOWED, message }
+            if *i == id && message == why)),
+        "{events:?}"
+    );
+    // No reconnect loop, nothing more to do, and new work is refused at once.
+    assert_eq!(p.s.poll_timeout(), None);
+    assert!(p.actions().is_empty());
+    assert_eq!(p.s.send(p.now, PEER, "y".into()), Err(ErrorCode::ORIGIN_NOT_ALLOWED));
+    // A later close of the same socket changes nothing; the app may try again (new settings).
+    p.s.handle_close(p.now, None);
+    assert_eq!(p.s.status(), Status::Refused);
+    p.s.connect(p.now);
+    assert_eq!(p.s.status(), Status::Connecting);
+}
+
+#[test]
 fn an_expired_token_gets_one_immediate_retry_with_a_fresh_token() {
     let mut p = Pair::new();
     p.s.connect(p.now);

@@ -49,7 +49,7 @@ export const KINDS: readonly Method[] = [
 const SEND = 13;
 
 /** The statuses in the core's order (`Core::status`). */
-const STATUSES: readonly Status[] = ["idle", "connecting", "open", "reconnecting", "unauthorized", "closed"];
+const STATUSES: readonly Status[] = ["idle", "connecting", "open", "reconnecting", "unauthorized", "closed", "refused"];
 
 /** The inputs of `Core.input` that carry the time and at most one number (client-wasm/src/web/mod.rs). */
 const enum Input {

@@ -104,7 +104,14 @@ type Handler<K extends keyof ChatEventMap> = (event: ChatEventMap[K]) => void;
 type AnyHandler = (event: never) => void;
 
 /** Refusals that end a send here but not for good: the next client of this user sends it. */
-const KEEP_ON: readonly string[] = ["client_closed", "unauthorized", "token_expired", "unsupported_version"];
+const KEEP_ON: readonly string[] = [
+  "client_closed",
+  "unauthorized",
+  "token_expired",
+  "unsupported_version",
+  // The page's origin is refused: a setting to fix, after which the next client sends it.
+  "origin_not_allowed",
+];
 /** Message ids remembered per tab to report each once, whichever tab held the connection. */
 const SEEN_IDS = 5_000;
 
@@ -133,6 +140,8 @@ export class ChatClient {
   #link: Link | null = null;
   #closed = false;
   #status: Status = "idle";
+  /** The server's sentence for a final refusal (`refused`), else null. */
+  #reason: string | null = null;
   #who: UserRef | undefined;
   #outbox: Outbox = new MemoryOutbox();
   #storage: OutboxStorage = "memory";
@@ -178,7 +187,11 @@ export class ChatClient {
   }
 
   #dispatch<K extends keyof ChatEventMap>(event: K, payload: ChatEventMap[K]): void {
-    if (event === "status") this.#status = (payload as ChatEventMap["status"]).status;
+    if (event === "status") {
+      const { status, reason } = payload as ChatEventMap["status"];
+      this.#status = status;
+      this.#reason = reason ?? null;
+    }
     if (event === "message") {
       const { message, position } = payload as ChatEventMap["message"];
       this.#position = Math.max(this.#position, position ?? 0);
@@ -213,6 +226,14 @@ export class ChatClient {
   /** The connection status (a follower tab shows the leader's). */
   get status(): Status {
     return this.#role === "single" || this.#role === "leader" ? (this.#inner?.status ?? this.#status) : this.#status;
+  }
+
+  /**
+   * Why the server refuses this page, in its words, while the status is `refused` (e.g. "this
+   * page's origin http://localhost:3100 is not in CHAT_ALLOWED_ORIGINS; ..."); else null.
+   */
+  get statusReason(): string | null {
+    return this.status === "refused" ? this.#reason : null;
   }
 
   /** Who the server says this client is, once connected. */
@@ -275,7 +296,8 @@ export class ChatClient {
       case "hello":
         // A new follower: tell it where things stand.
         if (this.#role === "leader" && this.#inner) {
-          this.#link?.post({ type: "event", event: "status", payload: { status: this.#inner.status }, who: this.#who });
+          const payload = { status: this.#inner.status, reason: this.statusReason ?? undefined };
+          this.#link?.post({ type: "event", event: "status", payload, who: this.#who });
         }
         return;
       case "leader":

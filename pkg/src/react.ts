@@ -26,6 +26,7 @@ import init, {
   type UserRef,
   userKey,
 } from "./index.js";
+import { type Announcement, Announcer, LiveText } from "./announce.js";
 
 export { userKey };
 
@@ -55,6 +56,8 @@ export interface ChatProviderProps {
 export interface ChatState {
   client: ChatClient | null;
   status: Status;
+  /** The server's reason while `status` is `refused` (show it: it names the setting to change). */
+  reason: string | null;
   /** Who the server says we are, once connected. */
   user: UserRef | null;
 }
@@ -83,7 +86,7 @@ export function ChatProvider({
   user: signedIn,
   children,
 }: ChatProviderProps): ReactElement {
-  const [state, setState] = useState<ChatState>({ client: null, status: "idle", user: null });
+  const [state, setState] = useState<ChatState>({ client: null, status: "idle", reason: null, user: null });
   const local = useMemo(() => new EventTarget(), []);
   // A `getToken` written inline changes every render: read the latest one when needed.
   const tokens = useRef(getToken);
@@ -102,15 +105,15 @@ export function ChatProvider({
         user: signedInRole && signedInId !== undefined ? { role: signedInRole, id: signedInId } : undefined,
       });
       client = c;
-      c.on("status", ({ status }) => setState({ client: c, status, user: c.user ?? null }));
+      c.on("status", ({ status, reason }) => setState({ client: c, status, reason: reason ?? null, user: c.user ?? null }));
       c.connect();
-      setState({ client: c, status: c.status, user: c.user ?? null });
+      setState({ client: c, status: c.status, reason: c.statusReason, user: c.user ?? null });
     });
     return () => {
       cancelled = true;
       client?.close();
       client?.free();
-      setState({ client: null, status: "idle", user: null });
+      setState({ client: null, status: "idle", reason: null, user: null });
     };
   }, [url, tokenUrl, signedInRole, signedInId]);
 
@@ -126,8 +129,8 @@ function useShared(): Shared {
 
 /** The client (null until the wasm is loaded, and during server rendering), its status, and who we are. */
 export function useChat(): ChatState {
-  const { client, status, user } = useShared();
-  return { client, status, user };
+  const { client, status, reason, user } = useShared();
+  return { client, status, reason, user };
 }
 
 /** Calls `handler` for every `event` of the client, with the latest `handler` (no resubscribing). */
@@ -458,4 +461,92 @@ export function usePresence(users: UserRef[]): Record<string, boolean> {
 
   useChatEvent("presence", ({ user, online: isOnline }) => setOnline((o) => ({ ...o, [userKey(user)]: isOnline })));
   return online;
+}
+
+export interface AnnouncementsOptions {
+  /** The conversation on screen (null: none). */
+  peer: UserRef | null;
+  /** A person's name as the page shows it. */
+  nameOf?: (user: UserRef) => string;
+  /** The open conversation's messages (`useConversation().messages`): its failed sends are said. */
+  messages?: ThreadMessage[];
+}
+
+/** The texts of a page's two live regions: `polite` (role="status") and `assertive` (role="alert"). */
+export interface Announcements {
+  polite: string;
+  assertive: string;
+}
+
+/**
+ * What the page's screen-reader live regions should say, computed by the SDK (`chat-sdk/announce`):
+ * a new message in the open conversation read out once, one elsewhere named as such, a failed
+ * send and a refused page said at once, a lost and regained connection said once each; never
+ * typing, history pages or the user's own messages. Render both, visually hidden, always
+ * present (a live region added with its text is not read):
+ *
+ *     const said = useAnnouncements({ peer, nameOf, messages: conversation.messages });
+ *     <div role="status" className="visually-hidden">{said.polite}</div>
+ *     <div role="alert" className="visually-hidden">{said.assertive}</div>
+ */
+export function useAnnouncements({ peer, nameOf, messages }: AnnouncementsOptions): Announcements {
+  const { client, user } = useShared();
+  const names = useRef(nameOf);
+  names.current = nameOf;
+  const announcer = useMemo(
+    () => new Announcer({ me: null, nameOf: (u) => (names.current ? names.current(u) : `${u.role} ${u.id}`) }),
+    [],
+  );
+  const texts = useMemo(() => ({ polite: new LiveText(), assertive: new LiveText() }), []);
+  const [said, setSaid] = useState<Announcements>({ polite: "", assertive: "" });
+  const say = useCallback(
+    (a: Announcement | null) => {
+      if (a) setSaid((s) => ({ ...s, [a.politeness]: texts[a.politeness].next(a.text) }));
+    },
+    [texts],
+  );
+  announcer.setMe(user);
+  announcer.setOpen(peer);
+
+  useChatEvent("message", ({ message, live }) => say(announcer.message(message, live)));
+  useChatEvent("caughtUp", ({ count }) => say(announcer.caughtUp(count)));
+  useChatEvent("status", ({ status, reason }) => say(announcer.status(status, reason)));
+  useEffect(() => {
+    if (client) say(announcer.status(client.status, client.statusReason));
+  }, [client, announcer, say]);
+
+  // Sends of the open conversation that turned failed (each once), and failed sends elsewhere.
+  const failed = useRef(new Set<string>());
+  useEffect(() => {
+    for (const m of messages ?? []) {
+      if (m.state !== "failed" || failed.current.has(m.localId)) continue;
+      failed.current.add(m.localId);
+      say(announcer.sendFailed(m.to, m.content, describeFailure(m.error)));
+    }
+  }, [messages, announcer, say]);
+  useChatEvent("failed", ({ id, to, content, error }) => {
+    if (failed.current.has(id) || (messages ?? []).some((m) => m.localId === id)) return;
+    failed.current.add(id);
+    say(announcer.sendFailed(to, content, error.message));
+  });
+  return said;
+}
+
+/** A failed send's reason in words, from the error's code name. */
+function describeFailure(codeName: string | undefined): string {
+  switch (codeName) {
+    case undefined:
+      return "it was refused";
+    case "blocked":
+      return "one of you has blocked the other";
+    case "not_allowed":
+    case "reply_only":
+      return "the school does not allow this message";
+    case "content_too_long":
+      return "it is too long";
+    case "rate_limited":
+      return "too many messages at once; try again";
+    default:
+      return codeName.replace(/_/g, " ");
+  }
 }

@@ -21,7 +21,12 @@ export interface Conversation { peer: UserRef; peerName: string; last: Message; 
 /** A page of history, newest first; pass `next` as `before` for the older page. */
 export interface HistoryPage { messages: Message[]; next: Cursor | null }
 export interface HistoryOptions { before?: Cursor | null; limit?: number }
-export type Status = "idle" | "connecting" | "open" | "reconnecting" | "unauthorized" | "closed";
+/**
+ * `unauthorized`: the server refused the credentials; `refused`: it refuses this page for good
+ * (its origin is not in CHAT_ALLOWED_ORIGINS; the status event's `reason` says which). Both are
+ * final until `connect()` is called again; `reconnecting` is a temporary drop.
+ */
+export type Status = "idle" | "connecting" | "open" | "reconnecting" | "unauthorized" | "closed" | "refused";
 export interface ConnectionOptions {
   /** The chat server: NEXT_PUBLIC_SOCKET_URL as written (http://localhost:4000), or a ws(s):// URL. */
   url: string;
@@ -39,8 +44,9 @@ export interface ConnectionEventMap {
   presence: { user: UserRef; online: boolean };
   /** A message was edited or deleted by its sender: `message` as it is now (`content` is "" once deleted). */
   changed: { message: Message; deleted: boolean };
-  /** The connection status changed; `code` is the protocol error code of a server close. */
-  status: { status: Status; code?: number };
+  /** The connection status changed; `code` is the protocol error code of a server close;
+   * `reason`: the server's sentence when it refuses the page (`refused`), to show as it is. */
+  status: { status: Status; code?: number; reason?: string };
   /** A catch-up after a reconnect finished: how many messages were new, and fresh unread counts. */
   caughtUp: { count: number; conversations: Conversation[] | null };
 }

@@ -17,3 +17,79 @@ test("the guide's socket URL maps to the WebSocket endpoint, as the native clien
   assert.throws(() => websocketUrl("http://"), { name: "TypeError", message: /no host/ });
   assert.throws(() => websocketUrl("https:///chat"), { name: "TypeError", message: /no host/ });
 });
+
+// The screen-reader announcements (chat-sdk/announce): what a live region says, and what it does not.
+import { Announcer, LiveText } from "../dist/announce.js";
+
+const T1 = { role: "teacher", id: 1 };
+const S1 = { role: "student", id: 1 };
+const S2 = { role: "student", id: 2 };
+const names = { "teacher:1": "Ms. Rivera", "student:1": "Ada", "student:2": "Ben" };
+const nameOf = (u) => names[`${u.role}:${u.id}`];
+let n = 0;
+const msg = (from, to, content) => ({ id: `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`, from, to, content, createdAt: n, read: false });
+
+test("a live message in the open conversation is read out once, in full; one elsewhere is named", () => {
+  const a = new Announcer({ me: T1, nameOf });
+  a.setOpen(S1);
+  const m = msg(S1, T1, "Is the  homework\ndue Friday?");
+  assert.deepEqual(a.message(m, true), { politeness: "polite", text: "Ada: Is the homework due Friday?" });
+  // The same message again (another tab relayed it, a catch-up repeats it): nothing.
+  assert.equal(a.message(m, true), null);
+  assert.deepEqual(a.message(msg(S2, T1, "hi"), true), { politeness: "polite", text: "New message from Ben" });
+});
+
+test("own messages, caught-up messages and deleted ones are not read out; a catch-up is summed up", () => {
+  const a = new Announcer({ me: T1, nameOf });
+  a.setOpen(S1);
+  assert.equal(a.message(msg(T1, S1, "from my other tab"), true), null);
+  assert.equal(a.message(msg(S1, T1, "while away"), false), null);
+  assert.equal(a.message(msg(S1, T1, ""), true), null);
+  assert.deepEqual(a.caughtUp(3), { politeness: "polite", text: "3 new messages while you were away" });
+  assert.deepEqual(a.caughtUp(1), { politeness: "polite", text: "1 new message while you were away" });
+  assert.equal(a.caughtUp(0), null);
+  // Before the server says who we are, nothing is attributed to anyone.
+  const b = new Announcer({ me: null, nameOf });
+  assert.equal(b.message(msg(S1, T1, "x"), true), null);
+});
+
+test("long texts are clipped by characters (not UTF-16 units), with an ellipsis", () => {
+  const a = new Announcer({ me: T1, nameOf, maxLength: 12 });
+  a.setOpen(S1);
+  const said = a.message(msg(S1, T1, "😀".repeat(20)), true);
+  assert.equal(said.text, `Ada: ${"😀".repeat(11)}…`);
+});
+
+test("a lost connection is said once per outage, its return once; a refusal at once with the server's reason", () => {
+  const a = new Announcer({ me: T1, nameOf });
+  assert.equal(a.status("connecting"), null);
+  assert.equal(a.status("open"), null, "the first connect is not announced");
+  assert.match(a.status("reconnecting").text, /^Connection lost: reconnecting/);
+  assert.equal(a.status("connecting"), null);
+  assert.equal(a.status("reconnecting"), null, "a second failed attempt says nothing more");
+  assert.equal(a.status("connecting"), null);
+  assert.deepEqual(a.status("open"), { politeness: "polite", text: "Connected again." });
+  const why = "this page's origin http://localhost:3100 is not in CHAT_ALLOWED_ORIGINS";
+  assert.deepEqual(a.status("refused", why), { politeness: "assertive", text: `The chat cannot connect: ${why}` });
+  assert.equal(a.status("unauthorized").politeness, "assertive");
+  assert.equal(a.status("closed"), null);
+});
+
+test("a failed send is assertive and says to whom, why and what", () => {
+  const a = new Announcer({ me: S1, nameOf });
+  assert.deepEqual(a.sendFailed(T1, "see you", "one of you has blocked the other"), {
+    politeness: "assertive",
+    text: 'Your message to Ms. Rivera was not sent: one of you has blocked the other. "see you"',
+  });
+});
+
+test("live region text changes even when the same sentence comes twice", () => {
+  const live = new LiveText();
+  const first = live.next("New message from Ben");
+  const second = live.next("New message from Ben");
+  const third = live.next("New message from Ben");
+  assert.notEqual(first, second);
+  assert.notEqual(second, third);
+  assert.equal(second.trim(), "New message from Ben");
+  assert.equal(live.next("Ada: hi"), "Ada: hi");
+});

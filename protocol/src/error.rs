@@ -61,6 +61,9 @@ codes! {
     UNKNOWN_USER = 12, "unknown_user";
     /// A refreshed token names a different user than the connection's.
     IDENTITY_CHANGED = 13, "identity_changed";
+    /// The browser page's origin is not one the server allows (`CHAT_ALLOWED_ORIGINS`): no
+    /// token or retry helps; the server's settings must change.
+    ORIGIN_NOT_ALLOWED = 14, "origin_not_allowed";
 
     // Request validation: the request is refused, the connection stays open.
     /// The content is empty or only whitespace.

@@ -49,8 +49,9 @@ pub(crate) struct SdkFiles {
     wasm: Bytes,
 }
 
-/// The modules of the package's entry point (`index.js` and what it imports).
-const SDK_MODULES: [&str; 6] = ["index.js", "connection.js", "types.js", "outbox.js", "tabs.js", "chat_sdk.js"];
+/// The modules of the package's entry point (`index.js` and what it imports) and `chat-sdk/announce`.
+const SDK_MODULES: [&str; 7] =
+    ["index.js", "connection.js", "types.js", "outbox.js", "tabs.js", "announce.js", "chat_sdk.js"];
 
 impl SdkFiles {
     /// Reads the package from `dir` (a `pkg/dist` built by `pkg/build.sh`).

@@ -350,7 +350,7 @@ async fn the_demo_has_its_own_host_setting_and_refuses_requests_for_other_hosts(
     let dir = tempdir();
     let sdk = dir.join("sdk");
     std::fs::create_dir_all(&sdk).unwrap();
-    let modules = ["index.js", "connection.js", "types.js", "outbox.js", "tabs.js", "chat_sdk.js"];
+    let modules = ["index.js", "connection.js", "types.js", "outbox.js", "tabs.js", "announce.js", "chat_sdk.js"];
     for file in modules.iter().chain(&["chat_sdk_bg.wasm"]) {
         std::fs::write(sdk.join(file), format!("placeholder {file}")).unwrap();
     }

@@ -266,6 +266,7 @@ impl Session {
         match self.status {
             Status::Closed => Err(ErrorCode::CLIENT_CLOSED),
             Status::Unauthorized => Err(ErrorCode::UNAUTHORIZED),
+            Status::Refused => Err(ErrorCode::ORIGIN_NOT_ALLOWED),
             _ => Ok(()),
         }
     }
@@ -318,7 +319,7 @@ impl Session {
 
     /// The socket closed (or failed to open). `code` is the WebSocket close code, if any.
     pub fn handle_close(&mut self, now: Millis, code: Option<u16>) {
-        if matches!(self.status, Status::Closed | Status::Unauthorized | Status::Idle) {
+        if matches!(self.status, Status::Closed | Status::Unauthorized | Status::Refused | Status::Idle) {
             return;
         }
         let error = code.and_then(ErrorCode::from_close_code);
@@ -340,6 +341,17 @@ impl Session {
             self.timers.stop(Timer::Reconnect);
             self.fail_everything(error, said.as_deref().unwrap_or("the server refused the credentials"));
             self.set_status(Status::Unauthorized);
+            return;
+        }
+        if error == Some(ErrorCode::ORIGIN_NOT_ALLOWED) {
+            // A browser page the server will never take (CHAT_ALLOWED_ORIGINS): retrying cannot
+            // help, and "reconnecting" forever would hide a setting to change.
+            // The server always says which origin and which setting; its code name otherwise.
+            let reason = said.unwrap_or_else(|| ErrorCode::ORIGIN_NOT_ALLOWED.name().into());
+            self.timers.stop(Timer::Reconnect);
+            self.fail_everything(ErrorCode::ORIGIN_NOT_ALLOWED, &reason);
+            self.status = Status::Refused;
+            self.events.push(Event::Refused { code: ErrorCode::ORIGIN_NOT_ALLOWED, reason });
             return;
         }
         if matches!(error, Some(ErrorCode::UNSUPPORTED_VERSION)) {

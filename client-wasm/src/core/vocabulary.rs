@@ -57,6 +57,9 @@ pub enum Status {
     Unauthorized,
     /// Closed by the app.
     Closed,
+    /// The server refuses this page for good (its origin is not allowed): terminal until the
+    /// app calls `connect` again. Last so the numbers of the others stay as they were.
+    Refused,
 }
 
 impl Status {
@@ -70,6 +73,7 @@ impl Status {
             Status::Reconnecting => "reconnecting",
             Status::Unauthorized => "unauthorized",
             Status::Closed => "closed",
+            Status::Refused => "refused",
         }
     }
 }
@@ -222,6 +226,14 @@ impl Request {
 pub enum Event {
     /// The status changed.
     Status(Status),
+    /// The server refused this page for good: the status is now [`Status::Refused`] (this
+    /// event stands for that status change, with the server's reason).
+    Refused {
+        /// Why, as a code (`origin_not_allowed`).
+        code: ErrorCode,
+        /// The server's sentence, e.g. which origin and which setting.
+        reason: String,
+    },
     /// The server welcomed this user.
     Welcome {
         /// Who we are.

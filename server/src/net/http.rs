@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chat_protocol::{MAX_CLIENT_FRAME_BYTES, MAX_SERVER_FRAME_BYTES, PROTOCOL_VERSION};
+use chat_protocol::{ErrorCode, MAX_CLIENT_FRAME_BYTES, MAX_SERVER_FRAME_BYTES, PROTOCOL_VERSION};
 use serde::Serialize;
 
 use crate::delivery::writer::WriterState;
@@ -55,16 +55,16 @@ async fn upgrade(
     // Browsers always send Origin on a WebSocket handshake; refusing unknown ones stops
     // another site's page from opening a socket in a user's name (cross-site WebSocket
     // hijacking). Non-browser clients send no Origin and authenticate by token alone.
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        if !state.config.origins.allows(origin) {
-            tracing::info!(origin, "refused a WebSocket from an origin that is not allowed");
-            return (
-                StatusCode::FORBIDDEN,
-                format!("origin {origin} is not allowed; add it to CHAT_ALLOWED_ORIGINS on the chat server\n"),
-            )
-                .into_response();
-        }
+    // A refused page is still upgraded, then closed at once with `origin_not_allowed` and a
+    // sentence naming the origin and the setting: a browser cannot see an HTTP 403 on the
+    // upgrade (only "closed"), so the SDK would show "reconnecting" forever. Nothing is read
+    // from such a socket: no frame of it is ever looked at, no token checked.
+    let refused = headers.get(header::ORIGIN).and_then(|origin| {
+        let origin = String::from_utf8_lossy(origin.as_bytes());
+        (!state.config.origins.allows(&origin)).then(|| origin.chars().take(120).collect::<String>())
+    });
+    if let Some(origin) = &refused {
+        tracing::info!(origin, "refused a WebSocket from an origin that is not allowed");
     }
     if state.shutdown.is_cancelled() {
         state.metrics.refused("shutting_down");
@@ -74,6 +74,17 @@ async fn upgrade(
         // A second upgrade on one connection cannot happen in HTTP/1.1; refuse it anyway.
         return (StatusCode::BAD_REQUEST, "one WebSocket per connection\n").into_response();
     };
+    if let Some(origin) = refused {
+        state.metrics.error(ErrorCode::ORIGIN_NOT_ALLOWED);
+        let why = format!(
+            "this page's origin {origin} is not in CHAT_ALLOWED_ORIGINS; add it to the chat server's \
+             CHAT_ALLOWED_ORIGINS (comma-separated) and restart it"
+        );
+        return ws.on_upgrade(move |socket| async move {
+            conn::refuse(socket, ErrorCode::ORIGIN_NOT_ALLOWED, &why).await;
+            drop(slot);
+        });
+    }
     let tracker = state.tracker.clone();
     // Small buffers: tungstenite's defaults reserve 128 KiB per connection up front, and our
     // frames are small (BENCHMARKS.md has the per-connection memory). Larger frames just take

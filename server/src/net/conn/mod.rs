@@ -53,6 +53,13 @@ pub(super) fn quiet_hours(state: &AppState, user: UserRef, version: u16) -> Opti
     Some(ServerFrame::QuietHours { windows: hours.windows(now - 2 * DAY, now + 8 * DAY) })
 }
 
+/// Closes a just-upgraded WebSocket the server will not serve, with `code` and `message`,
+/// reading nothing from it.
+pub(crate) async fn refuse(socket: WebSocket, code: ErrorCode, message: &str) {
+    let (mut sink, _stream) = socket.split();
+    close_with(&mut sink, code, message).await;
+}
+
 /// Serves one upgraded WebSocket until it closes. `pending` is the connection's slot among
 /// the unauthenticated ones; it is given up once the hello is accepted.
 pub(crate) async fn serve(socket: WebSocket, state: AppState, pending: PendingSlot) {
