@@ -326,6 +326,19 @@ impl Session {
         // The server's own words for a final refusal (which version to upgrade, which claim
         // of the token is wrong), else ours.
         let said = self.fatal.take().filter(|(c, _)| Some(*c) == error).map(|(_, m)| m);
+        if error == Some(ErrorCode::ORIGIN_NOT_ALLOWED) {
+            // A browser page the server will never take (CHAT_ALLOWED_ORIGINS): retrying cannot
+            // help, and "reconnecting" forever would hide a setting to change. One event says
+            // it, with the reason (no `Disconnected` first: it would show the status reasonless).
+            // The server always says which origin and which setting; its code name otherwise.
+            let reason = said.unwrap_or_else(|| ErrorCode::ORIGIN_NOT_ALLOWED.name().into());
+            self.on_disconnected();
+            self.timers.stop(Timer::Reconnect);
+            self.fail_everything(ErrorCode::ORIGIN_NOT_ALLOWED, &reason);
+            self.status = Status::Refused;
+            self.events.push(Event::Refused { code: ErrorCode::ORIGIN_NOT_ALLOWED, reason });
+            return;
+        }
         self.events.push(Event::Disconnected { code: error });
         self.on_disconnected();
         if let Some(error) = error
@@ -341,17 +354,6 @@ impl Session {
             self.timers.stop(Timer::Reconnect);
             self.fail_everything(error, said.as_deref().unwrap_or("the server refused the credentials"));
             self.set_status(Status::Unauthorized);
-            return;
-        }
-        if error == Some(ErrorCode::ORIGIN_NOT_ALLOWED) {
-            // A browser page the server will never take (CHAT_ALLOWED_ORIGINS): retrying cannot
-            // help, and "reconnecting" forever would hide a setting to change.
-            // The server always says which origin and which setting; its code name otherwise.
-            let reason = said.unwrap_or_else(|| ErrorCode::ORIGIN_NOT_ALLOWED.name().into());
-            self.timers.stop(Timer::Reconnect);
-            self.fail_everything(ErrorCode::ORIGIN_NOT_ALLOWED, &reason);
-            self.status = Status::Refused;
-            self.events.push(Event::Refused { code: ErrorCode::ORIGIN_NOT_ALLOWED, reason });
             return;
         }
         if matches!(error, Some(ErrorCode::UNSUPPORTED_VERSION)) {

@@ -15,9 +15,9 @@ export function SignOut({ user }: { user: UserRef }) {
       }}
     >
       <span className="who">
-        signed in as {user.role} {user.id}
+        Signed in as {user.role} {user.id}
       </span>
-      <button type="submit" className="link">
+      <button type="submit" className="link" id="sign-out">
         Sign out
       </button>
     </form>

@@ -14,14 +14,19 @@ export default async function Home({ searchParams }: { searchParams: Promise<{ e
     <div className="signin">
       <h1>Who are you?</h1>
       <p>Sign in as a teacher or a student. Teacher 1 and student 1 are different people.</p>
-      {error && <p className="error">Pick one of the users below.</p>}
+      {error && (
+        <p className="error" role="alert">
+          Pick one of the users below.
+        </p>
+      )}
       <form action={signIn}>
         <ul>
           {users.map((u) => (
             <li key={`${u.role}-${u.id}`}>
               <button type="submit" name="user" value={`${u.role}-${u.id}`} data-user={`${u.role}-${u.id}`}>
-                {u.name} <small>
-                  {u.role} {u.id}
+                {u.name}{" "}
+                <small>
+                  ({u.role} {u.id})
                 </small>
               </button>
             </li>

@@ -3,14 +3,26 @@
 // Usage: node tests/e2e.mjs APP_URL   (DATABASE_URL: the app's database, for seeding history)
 import { chromium } from "playwright-core";
 import pg from "pg";
+import {
+  axeSource,
+  expectEveryControlReachable,
+  expectFocus,
+  expectNoSideScroll,
+  expectNoViolations,
+  tabTo,
+} from "../../../pkg/test/a11y.mjs";
 
 const base = process.argv[2];
 if (!base) throw new Error("usage: node tests/e2e.mjs APP_URL");
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions"],
-});
+// other.test is this machine under another name: a page origin chat-server does not allow.
+const launch = (extra = []) =>
+  chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions", ...extra],
+  });
+const browser = await launch();
+const axe = axeSource(import.meta.url);
 const T = 15000;
 let passed = 0;
 let failed = 0;
@@ -30,15 +42,15 @@ function check(ok, what) {
 }
 
 /** A browser context signed in as `user` ("teacher-1") through the sign-in page, on /chat. */
-async function signIn(user) {
-  const context = await browser.newContext();
+async function signIn(user, options = {}, { from = browser, url = base } = {}) {
+  const context = await from.newContext(options);
   const page = await context.newPage();
   page.on("pageerror", (e) => errors.push(`[${user}] ${e}`));
   page.on("console", (m) => m.type() === "error" && errors.push(`[${user}] console: ${m.text()}`));
-  await page.goto(`${base}/`);
+  await page.goto(`${url}/`);
   await page.locator(`[data-user="${user}"]`).click();
   await page.waitForURL(/\/chat$/, { timeout: T });
-  await open(page);
+  if (from === browser) await open(page);
   return page;
 }
 const open = (page) => page.locator('#chat[data-status="open"]').waitFor({ timeout: T });
@@ -133,7 +145,7 @@ await test("unread_badges_count_messages_from_each_sender", async () => {
   await teacher2.locator('.msg.mine[data-state="sent"]', { hasText: "Bring your board" }).waitFor({ timeout: T });
   await badge(student, "teacher-2").filter({ hasText: "2" }).waitFor({ timeout: T });
   // The newest conversation moves to the top, with its last message as the preview.
-  const top = student.locator(".contacts li").first();
+  const top = student.locator(".contacts [data-peer]").first();
   check((await top.getAttribute("data-peer")) === "teacher-2", "teacher 2's conversation is first");
   check((await top.locator(".preview").textContent()) === "Bring your board", "preview of the last message");
   // Teacher 1's namesake, student 1, is not teacher 1: teacher 1 got nothing from teacher 2.
@@ -157,7 +169,7 @@ await test("scrolling_up_loads_older_history", async () => {
   const page = await signIn("student-2");
   await page.locator('[data-peer="teacher-2"]').click();
   await page.locator(".msg", { hasText: "old message 75" }).waitFor({ timeout: T });
-  for (let i = 0; i < 10 && (await page.locator(".msg", { hasText: /^old message 1\b/ }).count()) === 0; i++) {
+  for (let i = 0; i < 10 && (await page.locator(".msg", { hasText: /old message 1(?!\d)/ }).count()) === 0; i++) {
     await page.locator("#thread").evaluate((el) => { el.scrollTop = 0; });
     await page.waitForTimeout(400);
   }
@@ -176,12 +188,13 @@ await test("edit_delete_report_mute_and_supervision_through_the_pages", async ()
   await say(teacher, "Bring your calculater");
   await student.locator(".msg.theirs", { hasText: "Bring your calculater" }).waitFor({ timeout: T });
   // The teacher fixes the typo; the student's page shows the new text, marked edited.
-  teacher.once("dialog", (d) => d.accept("Bring your calculator"));
   await teacher.locator(".msg.mine", { hasText: "Bring your calculater" }).locator('[data-action="edit"]').click();
+  await teacher.locator("#ask-text").fill("Bring your calculator");
+  await teacher.locator("#ask-confirm").click();
   await student.locator(".msg.theirs", { hasText: "Bring your calculator" }).filter({ hasText: "edited" }).waitFor({ timeout: T });
   // ...then deletes it: "message deleted" where the text was, on both pages.
-  teacher.once("dialog", (d) => d.accept());
   await teacher.locator(".msg.mine", { hasText: "Bring your calculator" }).locator('[data-action="delete"]').click();
+  await teacher.locator("#ask-confirm").click();
   await student.locator(".msg.theirs .deleted").first().waitFor({ timeout: T });
   await teacher.locator(".msg.mine .deleted").first().waitFor({ timeout: T });
   check((await student.locator(".msg", { hasText: "calculator" }).count()) === 0, "the deleted text is gone from the page");
@@ -189,8 +202,9 @@ await test("edit_delete_report_mute_and_supervision_through_the_pages", async ()
   // The student reports a message; blocking a teacher is not theirs to do (the server says why).
   await say(teacher, "Please stay after class");
   const worrying = student.locator(".msg.theirs", { hasText: "Please stay after class" });
-  student.once("dialog", (d) => d.accept("It worried me"));
   await worrying.locator('[data-action="report"]').click();
+  await student.locator("#ask-text").fill("It worried me");
+  await student.locator("#ask-confirm").click();
   await student.locator("#notice", { hasText: "Reported to staff" }).waitFor({ timeout: T });
   await student.locator("#block", { hasText: "Block Ms. Rivera" }).click();
   await student.locator(".thread-bar .error", { hasText: "report a message instead" }).waitFor({ timeout: T });
@@ -238,6 +252,211 @@ await test("the_prisma_page_names_teacher_1_and_student_1_correctly", async () =
   check((await row("Thank you, Ms. Rivera").locator(".from").textContent()) === "Ada Lovelace (student 1)", "sender of the reply");
   check((await row("Thank you, Ms. Rivera").locator(".to").textContent()) === "Ms. Rivera (teacher 1)", "recipient of the reply");
   check((await row("Chess club at 3").locator(".from").textContent()) === "Mr. Okafor (teacher 2)", "teacher 2's message");
+});
+
+await test("every_page_and_state_passes_axe_wcag_2_2_aa_in_light_and_dark", async () => {
+  for (const colorScheme of ["light", "dark"]) {
+    const visitor = await (await browser.newContext({ colorScheme })).newPage();
+    await visitor.goto(`${base}/`);
+    await expectNoViolations(visitor, axe, `sign-in (${colorScheme})`);
+    await visitor.goto(`${base}/?error=pick`);
+    await expectNoViolations(visitor, axe, `sign-in with an error (${colorScheme})`);
+    await visitor.context().close();
+
+    // Student 3 and teacher 2: a list, an open thread with older history, typing, a failed send,
+    // the reconnecting banner with a pending send, the report dialog, a refused block.
+    const page = await signIn("student-3", { colorScheme });
+    const other = await signIn("teacher-2");
+    await expectNoViolations(page, axe, `chat, no conversation open (${colorScheme})`);
+    await other.locator('[data-peer="student-3"]').click();
+    for (let i = 1; i <= 35; i += 1) await say(other, `Note ${i} (${colorScheme})`);
+    await other.locator('.msg.mine:is([data-state="sent"], [data-state="read"])', { hasText: `Note 35 (${colorScheme})` }).waitFor({ timeout: T });
+    await badge(page, "teacher-2").filter({ hasText: /\d/ }).waitFor({ timeout: T });
+    await expectNoViolations(page, axe, `chat with an unread badge (${colorScheme})`);
+    await page.locator('[data-peer="teacher-2"]').click();
+    await page.locator(".msg.theirs", { hasText: `Note 35 (${colorScheme})` }).waitFor({ timeout: T });
+    await page.locator("#older").waitFor({ timeout: T });
+    await expectNoViolations(page, axe, `an open thread with older history (${colorScheme})`);
+    await other.locator("#composer").pressSequentially("Also");
+    await page.locator("#typing", { hasText: "is typing" }).waitFor({ timeout: T });
+    await expectNoViolations(page, axe, `the peer typing (${colorScheme})`);
+    await other.locator("#composer").fill("");
+    await say(page, "z".repeat(17 * 1024));
+    await page.locator('.msg.mine[data-state="failed"] [data-action="retry"]').waitFor({ timeout: T });
+    await expectNoViolations(page, axe, `a failed send (${colorScheme})`);
+    await page.locator(".msg.theirs", { hasText: `Note 35 (${colorScheme})` }).locator('[data-action="report"]').click();
+    await page.locator("#ask-text").waitFor({ timeout: T });
+    await expectNoViolations(page, axe, `the report dialog (${colorScheme})`);
+    await page.keyboard.press("Escape");
+    await page.locator("#ask-text").waitFor({ state: "detached", timeout: T });
+    await page.locator("#block").click();
+    await page.locator(".thread-bar .error").waitFor({ timeout: T });
+    await expectNoViolations(page, axe, `a refused block (${colorScheme})`);
+    await page.context().setOffline(true);
+    await page.locator("#banner", { hasText: "reconnecting" }).waitFor({ timeout: T });
+    await say(page, `Pending while offline (${colorScheme})`);
+    await page.locator('.msg.mine[data-state="pending"]', { hasText: "Pending while offline" }).waitFor({ timeout: T });
+    await expectNoViolations(page, axe, `the reconnecting banner and a pending send (${colorScheme})`);
+    await page.context().setOffline(false);
+    await open(page);
+    await page.context().close();
+    await other.context().close();
+
+    // The staff pages and the Prisma page, as the supervisor (teacher 1).
+    const staff = await signIn("teacher-1", { colorScheme });
+    await staff.goto(`${base}/messages`);
+    await staff.locator("#recent tr").nth(1).waitFor({ timeout: T });
+    await expectNoViolations(staff, axe, `the Prisma page (${colorScheme})`);
+    await staff.goto(`${base}/supervise`);
+    await staff.locator('#supervise[data-status="open"]').waitFor({ timeout: T });
+    await staff.locator('[data-student="1"]').click();
+    await staff.locator('#supervised-conversations [data-peer="teacher-1"]').click();
+    await staff.locator(".supervised-message").first().waitFor({ timeout: T });
+    await staff.locator(".supervised-message [data-earlier]").first().click();
+    await staff.locator(".supervised-message .earlier").first().waitFor({ timeout: T });
+    await expectNoViolations(staff, axe, `the supervisor's page with a conversation open (${colorScheme})`);
+    await staff.goto(`${base}/reports`);
+    await staff.locator("#reports").waitFor({ timeout: T });
+    await expectNoViolations(staff, axe, `the reports page (${colorScheme})`);
+    await staff.context().close();
+  }
+});
+
+await test("keyboard_only_sign_in_open_read_older_send_report_and_sign_out", async () => {
+  const page = await (await browser.newContext()).newPage();
+  page.on("pageerror", (e) => errors.push(`[keyboard] ${e}`));
+  await page.goto(`${base}/`);
+  // Sign in: Tab to the user, Enter.
+  await tabTo(page, '[data-user="student-2"]');
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/chat$/, { timeout: T });
+  await open(page);
+  // Open the conversation (75 older messages from teacher 2): the focus goes to the message box.
+  await tabTo(page, '[data-peer="teacher-2"]');
+  await page.keyboard.press("Enter");
+  await expectFocus(page, "#composer", "after opening a conversation");
+  await page.locator(".msg", { hasText: "old message 75" }).waitFor({ timeout: T });
+  // Read older history: on to "Load older messages" (the thread's first control: forward
+  // past the send button and round the page is shorter than back through every message's
+  // buttons), Enter, until the first message is there.
+  for (let i = 0; i < 5 && (await page.locator(".msg", { hasText: /old message 1(?!\d)/ }).count()) === 0; i += 1) {
+    if (await page.locator("#older").count()) {
+      await tabTo(page, "#older", { max: 60 });
+      await page.keyboard.press("Enter");
+    }
+    await page.locator(".msg").nth(30 * (i + 1)).or(page.locator(".msg", { hasText: /old message 1(?!\d)/ })).first().waitFor({ timeout: T });
+  }
+  await page.locator(".msg", { hasText: /old message 1(?!\d)/ }).waitFor({ timeout: T });
+  await expectFocus(page, "#thread, #thread *", "after the last older page");
+  // Send: Tab to the box, type, Enter.
+  await tabTo(page, "#composer");
+  await page.keyboard.type("Sent without a mouse");
+  await page.keyboard.press("Enter");
+  await page.locator('.msg.mine[data-state="sent"]', { hasText: "Sent without a mouse" }).waitFor({ timeout: T });
+  // Report the teacher's last message: Shift+Tab to its Report button, Enter, type, confirm.
+  await tabTo(page, '.msg.theirs [data-action="report"]', { back: true });
+  const reported = await page.evaluate(() => document.activeElement.closest(".msg").dataset.id);
+  await page.keyboard.press("Enter");
+  await expectFocus(page, "#ask-text", "the report dialog opened");
+  await page.keyboard.type("Testing the keyboard path");
+  await tabTo(page, "#ask-confirm");
+  await page.keyboard.press("Enter");
+  await page.locator("#notice", { hasText: "Reported to staff" }).waitFor({ timeout: T });
+  await expectFocus(page, `.msg[data-id="${reported}"] [data-action="report"]`, "after the dialog closed");
+  // Sign out: back to the header's button, Enter.
+  await tabTo(page, "#sign-out", { back: true, max: 200 });
+  await page.keyboard.press("Enter");
+  await page.waitForURL(new RegExp(`${base}/?$`), { timeout: T });
+  await page.locator("[data-user]").first().waitFor({ timeout: T });
+  await page.context().close();
+});
+
+await test("a_phone_at_320_px_and_200_percent_zoom_show_one_pane_without_sideways_scroll", async () => {
+  const phone = { viewport: { width: 320, height: 640 }, isMobile: true, hasTouch: true };
+  const visitor = await (await browser.newContext(phone)).newPage();
+  await visitor.goto(`${base}/`);
+  await expectNoSideScroll(visitor, "sign-in at 320 px");
+  await visitor.context().close();
+  const page = await signIn("teacher-2", phone);
+  await expectNoSideScroll(page, "the list at 320 px");
+  await expectEveryControlReachable(page, "the list at 320 px");
+  check(!(await page.locator(".thread-pane").isVisible()), "the thread shows beside the list on a phone");
+  await page.locator('[data-peer="student-2"]').click();
+  await page.locator(".msg", { hasText: "old message 75" }).waitFor({ timeout: T });
+  await say(page, `A long word: ${"abcdefghij".repeat(12)}`);
+  await page.locator('.msg.mine:is([data-state="sent"], [data-state="read"])', { hasText: "A long word" }).waitFor({ timeout: T });
+  check(!(await page.locator(".contacts-nav").isVisible()), "the list shows beside the thread on a phone");
+  await expectNoSideScroll(page, "an open thread at 320 px");
+  await expectEveryControlReachable(page, "an open thread at 320 px");
+  const bubble = await page.locator(".msg.mine").last().boundingBox();
+  check(bubble.width >= 200, `a message at 320 px is ${bubble.width} px wide`);
+  await expectNoViolations(page, axe, "an open thread at 320 px");
+  await page.locator("#back").click();
+  await expectFocus(page, '[data-peer="student-2"]', "after going back to the list");
+  for (const path of ["/messages"]) {
+    await page.goto(`${base}${path}`);
+    await expectNoSideScroll(page, `${path} at 320 px`);
+  }
+  // 200% zoom of a 1280 x 800 window: 640 x 400 CSS px.
+  await page.setViewportSize({ width: 640, height: 400 });
+  await page.goto(`${base}/chat`);
+  await open(page);
+  await expectNoSideScroll(page, "the list at 200% zoom");
+  await page.locator('[data-peer="student-2"]').click();
+  await expectNoSideScroll(page, "an open thread at 200% zoom");
+  await expectEveryControlReachable(page, "an open thread at 200% zoom");
+  await page.context().close();
+});
+
+await test("the_live_region_reads_each_new_message_once_and_never_typing", async () => {
+  const listener = await signIn("teacher-2");
+  await listener.evaluate(() => {
+    window.__said = [];
+    for (const id of ["say-polite", "say-alert"]) {
+      new MutationObserver(() => window.__said.push(`${id}: ${document.getElementById(id).textContent.trim()}`))
+        .observe(document.getElementById(id), { childList: true, characterData: true, subtree: true });
+    }
+  });
+  await listener.locator('[data-peer="student-3"]').click();
+  const speaker = await signIn("student-3");
+  await speaker.locator('[data-peer="teacher-2"]').click();
+  await speaker.locator("#composer").pressSequentially("Is the");
+  await listener.locator("#typing", { hasText: "is typing" }).waitFor({ timeout: T });
+  await say(speaker, "Is the trip on Thursday?");
+  await listener.waitForFunction(() => window.__said.includes("say-polite: Chloé Dubois: Is the trip on Thursday?"), null, { timeout: T });
+  // Another conversation's message is named, not read out.
+  const ben = await signIn("student-2");
+  await ben.locator('[data-peer="teacher-2"]').click();
+  await say(ben, "A question from Ben");
+  await listener.waitForFunction(() => window.__said.includes("say-polite: New message from Ben Carter"), null, { timeout: T });
+  await say(speaker, "Thanks!");
+  await listener.waitForFunction(() => window.__said.includes("say-polite: Chloé Dubois: Thanks!"), null, { timeout: T });
+  const said = await listener.evaluate(() => window.__said);
+  const once = said.filter((x) => x.includes("Is the trip on Thursday?")).length;
+  check(once === 1, `the message was announced ${once} times: ${JSON.stringify(said)}`);
+  check(!said.some((x) => /typing/i.test(x)), `typing was announced: ${JSON.stringify(said)}`);
+  // A failed send is said at once.
+  await say(listener, "q".repeat(17 * 1024));
+  await listener.waitForFunction(() => window.__said.some((x) => x.startsWith("say-alert: Your message to Chloé Dubois was not sent")), null, { timeout: T });
+  for (const p of [listener, speaker, ben]) await p.context().close();
+});
+
+await test("a_page_on_an_origin_the_chat_server_refuses_says_so_for_good", async () => {
+  // The same app on another name (other.test -> 127.0.0.1): its origin is not in
+  // CHAT_ALLOWED_ORIGINS. The page must say which origin and which setting, not "reconnecting".
+  const elsewhere = await launch(["--host-resolver-rules=MAP other.test 127.0.0.1"]);
+  try {
+    const url = base.replace("127.0.0.1", "other.test");
+    const page = await signIn("student-3", {}, { from: elsewhere, url });
+    const origin = new URL(url).origin;
+    await page.locator('#chat[data-status="refused"]').waitFor({ timeout: T });
+    await page.locator("#banner", { hasText: `${origin} is not in CHAT_ALLOWED_ORIGINS` }).waitFor({ timeout: T });
+    await page.waitForFunction((o) => document.getElementById("say-alert").textContent.includes(o), origin, { timeout: T });
+    check((await page.locator("#chat").getAttribute("data-status")) === "refused", "the refusal is final, not a retry loop");
+    await expectNoViolations(page, axe, "the refused-origin banner");
+  } finally {
+    await elsewhere.close();
+  }
 });
 
 if (errors.length) {

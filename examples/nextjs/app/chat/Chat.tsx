@@ -1,6 +1,6 @@
 "use client";
-import { useEffect, useState } from "react";
-import { ChatProvider, useChat, useConversation } from "chat-sdk/react";
+import { useCallback, useEffect, useState } from "react";
+import { ChatProvider, useAnnouncements, useChat, useConversation, userKey } from "chat-sdk/react";
 import type { UserRef } from "chat-sdk";
 import { ContactList } from "./ContactList";
 import { Thread } from "./Thread";
@@ -22,11 +22,36 @@ export function Chat({ socketUrl, me, peers }: { socketUrl: string; me: Person; 
 }
 
 function ChatView({ me, peers }: { me: Person; peers: Person[] }) {
-  const { status } = useChat();
+  const { status, reason } = useChat();
   const [active, setActive] = useState<Person | null>(null);
+  // On a phone one pane shows at a time: the list, or the open conversation.
+  const [pane, setPane] = useState<"list" | "thread">("list");
   const conversation = useConversation(active);
+  const nameOf = useCallback(
+    (u: UserRef) => [me, ...peers].find((p) => p.role === u.role && p.id === u.id)?.name ?? `${u.role} ${u.id}`,
+    [me, peers],
+  );
+  // What a screen reader hears, computed by the SDK: new messages once, failures at once.
+  const said = useAnnouncements({ peer: active, nameOf, messages: conversation.messages });
+
+  const pick = (peer: Person) => {
+    setActive(peer);
+    setPane("thread");
+  };
+  // Opening a conversation puts the keyboard in its message box.
+  useEffect(() => {
+    if (active) document.getElementById("composer")?.focus();
+  }, [active]);
+  const back = () => {
+    setPane("list");
+    // Back where the keyboard was: the conversation's entry in the list.
+    requestAnimationFrame(() => {
+      if (active) document.querySelector<HTMLElement>(`[data-peer="${active.role}-${active.id}"]`)?.focus();
+    });
+  };
+
   return (
-    <div className="chat" id="chat" data-status={status}>
+    <div className="chat" id="chat" data-status={status} data-pane={pane}>
       {status === "reconnecting" && (
         <div className="banner" id="banner">
           Connection lost: reconnecting. Messages you send now are kept and sent when it is back.
@@ -34,14 +59,25 @@ function ChatView({ me, peers }: { me: Person; peers: Person[] }) {
       )}
       {status === "unauthorized" && (
         <div className="banner error" id="banner">
-          The chat server refused your sign-in. Sign in again.
+          The chat server refused your sign-in. Sign out and sign in again.
         </div>
       )}
+      {status === "refused" && (
+        <div className="banner error" id="banner">
+          The chat cannot connect: {reason}
+        </div>
+      )}
+      <div id="say-polite" className="visually-hidden" role="status">
+        {said.polite}
+      </div>
+      <div id="say-alert" className="visually-hidden" role="alert">
+        {said.assertive}
+      </div>
       <div className="panes">
-        <ContactList me={me} peers={peers} active={active} onPick={setActive} />
-        <section className="thread-pane">
-          {active && <BlockButton me={me} peer={active} />}
-          <Thread me={me} peer={active} conversation={conversation} />
+        <ContactList me={me} peers={peers} active={active} onPick={pick} />
+        <section className="thread-pane" aria-labelledby="thread-title">
+          <ThreadBar me={me} peer={active} onBack={back} />
+          <Thread me={me} peer={active} conversation={conversation} nameOf={nameOf} />
           <Composer peer={active} conversation={conversation} />
         </section>
       </div>
@@ -50,15 +86,16 @@ function ChatView({ me, peers }: { me: Person; peers: Person[] }) {
 }
 
 /**
- * Block (a teacher's "mute") the open conversation's person, or lift it. What a role may block is
- * the school's policy, enforced by chat-server: a refusal is shown with the server's reason.
+ * The open conversation's title, the way back to the list (phones), and block (a teacher's
+ * "mute") or lift it. What a role may block is the school's policy, enforced by chat-server: a
+ * refusal is shown with the server's reason.
  */
-function BlockButton({ me, peer }: { me: Person; peer: Person }) {
+function ThreadBar({ me, peer, onBack }: { me: Person; peer: Person | null; onBack: () => void }) {
   const { client, status } = useChat();
   const [blocked, setBlocked] = useState<boolean | null>(null);
   const [why, setWhy] = useState("");
   useEffect(() => {
-    if (!client || status !== "open") return;
+    if (!client || status !== "open" || !peer) return;
     let live = true;
     client.blocks().then(
       (users) => live && setBlocked(users.some((u) => u.role === peer.role && u.id === peer.id)),
@@ -71,7 +108,7 @@ function BlockButton({ me, peer }: { me: Person; peer: Person }) {
   }, [client, status, peer]);
   const word = me.role === "teacher" ? "mute" : "block";
   const toggle = () => {
-    if (!client || blocked === null) return;
+    if (!client || blocked === null || !peer) return;
     const next = !blocked;
     (next ? client.block(peer) : client.unblock(peer)).then(
       () => {
@@ -83,11 +120,28 @@ function BlockButton({ me, peer }: { me: Person; peer: Person }) {
   };
   return (
     <div className="thread-bar">
-      <strong>{peer.name}</strong>
-      <button type="button" id="block" className="small" disabled={blocked === null} onClick={toggle}>
-        {blocked ? `Un${word} ${peer.name}` : `${word[0].toUpperCase()}${word.slice(1)} ${peer.name}`}
+      <button type="button" className="back quiet" id="back" onClick={onBack}>
+        ← Conversations
       </button>
-      {why && <span className="error">{why}</span>}
+      <h2 id="thread-title">{peer ? peer.name : "No conversation open"}</h2>
+      {peer && (
+        <button
+          type="button"
+          id="block"
+          className="small quiet"
+          disabled={blocked === null}
+          aria-pressed={blocked ?? undefined}
+          key={userKey(peer)}
+          onClick={toggle}
+        >
+          {blocked ? `Un${word} ${peer.name}` : `${word[0].toUpperCase()}${word.slice(1)} ${peer.name}`}
+        </button>
+      )}
+      {why && (
+        <p className="error" role="alert">
+          {why}
+        </p>
+      )}
     </div>
   );
 }

@@ -15,7 +15,10 @@ export function Composer({ peer, conversation }: { peer: Person | null; conversa
     send(content);
   };
   return (
-    <form onSubmit={submit}>
+    <form className="composer" onSubmit={submit} aria-label="Send a message">
+      <label htmlFor="composer" className="visually-hidden">
+        {peer ? `Message ${peer.name}` : "Message"}
+      </label>
       <input
         id="composer"
         value={draft}

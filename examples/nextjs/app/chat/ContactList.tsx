@@ -2,7 +2,10 @@
 import { sameUser, useConversations, usePresence, userKey } from "chat-sdk/react";
 import type { Person } from "./Chat";
 
-/** Everyone this user may message: online dot, last message, unread count; the newest conversation first. */
+/**
+ * Everyone this user may message, the newest conversation first: real buttons (keyboard and
+ * screen reader), presence and unread counts in words as well as colour.
+ */
 export function ContactList({
   me,
   peers,
@@ -23,29 +26,48 @@ export function ContactList({
       a.name.localeCompare(b.name),
   );
   return (
-    <ul className="contacts">
-      {ordered.map((p) => {
-        const conversation = byPeer.get(userKey(p));
-        const last = conversation?.last;
-        // The open conversation is being read as it arrives.
-        const unread = sameUser(p, active) ? 0 : (conversation?.unread ?? 0);
-        const isOnline = online[userKey(p)] ?? false;
-        return (
-          <li
-            key={userKey(p)}
-            data-peer={`${p.role}-${p.id}`}
-            className={sameUser(p, active) ? "current" : ""}
-            onClick={() => onPick(p)}
-          >
-            <span className={isOnline ? "dot online" : "dot"} title={isOnline ? "online" : "offline"} />
-            <span className="name">
-              {p.name} <small>{p.role}</small>
-              <span className="preview">{last ? `${sameUser(last.from, me) ? "You: " : ""}${last.content}` : ""}</span>
-            </span>
-            <span className="unread">{unread ? unread : ""}</span>
-          </li>
-        );
-      })}
-    </ul>
+    <nav className="contacts-nav" aria-labelledby="contacts-title">
+      <h2 id="contacts-title">Conversations</h2>
+      <ul className="contacts">
+        {ordered.map((p) => {
+          const conversation = byPeer.get(userKey(p));
+          const last = conversation?.last;
+          // The open conversation is being read as it arrives.
+          const unread = sameUser(p, active) ? 0 : (conversation?.unread ?? 0);
+          const isOnline = online[userKey(p)] ?? false;
+          return (
+            <li key={userKey(p)}>
+              <button
+                type="button"
+                data-peer={`${p.role}-${p.id}`}
+                aria-current={sameUser(p, active) ? "true" : undefined}
+                onClick={() => onPick(p)}
+              >
+                <span className={isOnline ? "dot online" : "dot"} aria-hidden="true" />
+                <span className="name">
+                  {p.name}{" "}
+                  <small>
+                    {p.role} · {isOnline ? "online" : "offline"}
+                  </small>
+                  <span className="preview">
+                    {last ? `${sameUser(last.from, me) ? "You: " : ""}${last.content || "message deleted"}` : ""}
+                  </span>
+                </span>
+                <span className="unread">
+                  {unread ? (
+                    <>
+                      {unread}
+                      <span className="visually-hidden"> unread</span>
+                    </>
+                  ) : (
+                    ""
+                  )}
+                </span>
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+    </nav>
   );
 }

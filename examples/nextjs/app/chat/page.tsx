@@ -21,6 +21,7 @@ export default async function ChatPage() {
   const peers = users.filter((u) => !(u.role === me.role && u.id === me.id) && mayMessage(me.role, u.role)).map(person);
   return (
     <>
+      <h1 className="visually-hidden">Chat</h1>
       <p className="me">
         You are <strong>{me.name}</strong> ({me.role} {me.id})
       </p>

@@ -1,4 +1,5 @@
 import { db } from "@/lib/prisma";
+import { When } from "../When";
 
 export const dynamic = "force-dynamic";
 
@@ -14,20 +15,24 @@ export default async function RecentMessages() {
     <div className="recent">
       <h1>Recent messages</h1>
       <p>Read on the server with Prisma from the Message table chat-server writes to.</p>
+      <div className="table-scroll" tabIndex={0} role="region" aria-labelledby="recent-caption">
       <table id="recent">
+        <caption id="recent-caption">The 50 newest messages, newest first</caption>
         <thead>
           <tr>
-            <th>when</th>
-            <th>from</th>
-            <th>to</th>
-            <th>message</th>
-            <th>read</th>
+            <th scope="col">when</th>
+            <th scope="col">from</th>
+            <th scope="col">to</th>
+            <th scope="col">message</th>
+            <th scope="col">read</th>
           </tr>
         </thead>
         <tbody>
           {messages.map((m) => (
             <tr key={m.id} data-id={m.id}>
-              <td>{m.createdAt.toISOString()}</td>
+              <td>
+                <When at={m.createdAt} />
+              </td>
               <td className="from">
                 {m.sender.name} ({m.sender.role} {m.sender.id})
               </td>
@@ -40,6 +45,7 @@ export default async function RecentMessages() {
           ))}
         </tbody>
       </table>
+      </div>
       {messages.length === 0 && <p>No messages yet.</p>}
     </div>
   );

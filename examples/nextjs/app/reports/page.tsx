@@ -1,6 +1,7 @@
 import { db } from "@/lib/prisma";
 import { getSession, isSupervisor } from "@/lib/session";
 import { redirect } from "next/navigation";
+import { When } from "../When";
 
 export const dynamic = "force-dynamic";
 
@@ -20,20 +21,24 @@ export default async function Reports() {
   return (
     <div className="recent">
       <h1>Reports</h1>
+      <div className="table-scroll" tabIndex={0} role="region" aria-labelledby="reports-caption">
       <table id="reports">
+        <caption id="reports-caption">What students and teachers reported, newest first</caption>
         <thead>
           <tr>
-            <th>when (UTC)</th>
-            <th>reported by</th>
-            <th>written by</th>
-            <th>reason</th>
-            <th>message</th>
+            <th scope="col">when</th>
+            <th scope="col">reported by</th>
+            <th scope="col">written by</th>
+            <th scope="col">reason</th>
+            <th scope="col">message</th>
           </tr>
         </thead>
         <tbody>
           {reports.map((r) => (
             <tr key={r.id.toString()}>
-              <td>{r.at.toISOString()}</td>
+              <td>
+                <When at={r.at} />
+              </td>
               <td>{name(r.reporterRole, r.reporterId)}</td>
               <td>{name(r.reportedRole, r.reportedId)}</td>
               <td className="reason">{r.reason}</td>
@@ -42,12 +47,13 @@ export default async function Reports() {
           ))}
         </tbody>
       </table>
+      </div>
       {reports.length === 0 && <p>No reports.</p>}
       <h2>Recent supervisor reads</h2>
       <ul id="reads">
         {reads.map((a) => (
           <li key={a.id.toString()}>
-            {a.at.toISOString()}: {a.actor} {a.detail} of {a.subjectRole && a.subjectId ? name(a.subjectRole, a.subjectId) : "?"}
+            <When at={a.at} />: {a.actor} {a.detail} of {a.subjectRole && a.subjectId ? name(a.subjectRole, a.subjectId) : "?"}
           </li>
         ))}
       </ul>

@@ -54,6 +54,7 @@ function SuperviseView({ students, names }: { students: Student[]; names: Record
   };
   return (
     <div className="supervise" id="supervise" data-status={status}>
+      <nav aria-label="Students">
       <ul>
         {students.map((s) => (
           <li key={s.id}>
@@ -63,8 +64,13 @@ function SuperviseView({ students, names }: { students: Student[]; names: Record
           </li>
         ))}
       </ul>
-      <section>
-        {error && <p className="error">{error}</p>}
+      </nav>
+      <section aria-label={student ? `${student.name}'s conversations` : "Conversations"}>
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
         {!student && <p>Pick a student.</p>}
         {student && (
           <>
@@ -82,14 +88,15 @@ function SuperviseView({ students, names }: { students: Student[]; names: Record
             <div id="supervised-thread">
               {messages.map((m) => (
                 <p key={m.id} className="supervised-message">
-                  <strong>{name(m.from)}</strong> ({new Date(m.createdAt).toLocaleString()}):{" "}
+                  <strong>{name(m.from)}</strong> (<time dateTime={new Date(m.createdAt).toISOString()}>{new Date(m.createdAt).toLocaleString()}</time>):{" "}
                   {m.content === "" ? <em>deleted by its sender</em> : m.content}{" "}
-                  <button type="button" className="link dark" data-earlier={m.id} onClick={() => showEarlier(m.id)}>
+                  <button type="button" className="small quiet" data-earlier={m.id} onClick={() => showEarlier(m.id)}>
                     earlier texts
                   </button>
                   {earlier[m.id]?.map((r) => (
                     <span key={r.at} className="earlier">
-                      {r.deleted ? "deleted" : "edited"} {new Date(r.at).toLocaleString()}; before: {r.before}
+                      {r.deleted ? "deleted" : "edited"}{" "}
+                      <time dateTime={new Date(r.at).toISOString()}>{new Date(r.at).toLocaleString()}</time>; before: {r.before}
                     </span>
                   ))}
                   {earlier[m.id]?.length === 0 && <span className="earlier">never edited</span>}

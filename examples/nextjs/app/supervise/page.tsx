@@ -21,6 +21,7 @@ export default async function SupervisePage() {
   const students = users.filter((u) => u.role === "student").map((u) => ({ role: "student" as const, id: u.id, name: u.name }));
   return (
     <>
+      <h1>Supervision</h1>
       <p className="me">
         Supervision: every conversation you open here is recorded in the chat&apos;s audit log (who read what, and when), and
         shows in the student&apos;s records export.
