@@ -97,6 +97,8 @@ part "unit and integration tests (real PostgreSQL, real sockets)" cargo test --w
 part "browser: the chat-sdk package, wasm-bindgen-test and Playwright in headless Chromium" bash scripts/browser-tests.sh
 part "npm packages (npm/): chat-server installed with no cargo, x86-64 and arm64 under qemu" bash npm/test.sh
 part "the Next.js example (examples/nextjs): next build, next start, chat-server, Playwright" bash examples/nextjs/tests/run.sh
+# Last: the npm part has built the binaries whose sizes the docs quote.
+part "docs: links, commands, flags, settings, paths and figures still true" python3 scripts/check-docs.py
 
 # One closing line for the whole suite, summed over every test binary above, and the parts
 # that failed (a part can fail before any test runs: a build, a server that does not start).
