@@ -10,6 +10,7 @@ import {
   useContext,
   useEffect,
   useMemo,
+  useReducer,
   useRef,
   useState,
   type ReactElement,
@@ -21,14 +22,15 @@ import init, {
   type ChatEventMap,
   type Conversation,
   type Cursor,
-  type Message,
   type Status,
   type UserRef,
   userKey,
 } from "./index.js";
 import { type Announcement, Announcer, LiveText } from "./announce.js";
+import { type ThreadMessage, emptyThread, threadReducer } from "./thread.js";
 
 export { userKey };
+export type { ThreadMessage };
 
 
 /** Whether two users are the same person (role and id: teacher 1 is not student 1). */
@@ -212,27 +214,6 @@ export function useConversations(): { conversations: Conversation[]; loading: bo
   return { conversations, loading, error };
 }
 
-/** A message as a conversation shows it: stored, or still being sent (or failed to send). */
-export interface ThreadMessage {
-  /** Stable while the message goes from pending to stored: use it as the React key. */
-  localId: string;
-  /** The server's id, once stored. */
-  id: string | null;
-  from: UserRef;
-  to: UserRef;
-  content: string;
-  /** When the server stored it; null while pending. */
-  createdAt: number | null;
-  read: boolean;
-  state: "pending" | "failed" | "stored";
-  /** Why a send failed (the error's `codeName`). */
-  error?: string;
-  /** Deleted by its sender (its `content` is ""): show "message deleted" where the text was. */
-  deleted?: boolean;
-  /** Edited by its sender while this thread was open. */
-  edited?: boolean;
-}
-
 export interface ConversationOptions {
   /** Messages per history page (default 30). */
   pageSize?: number;
@@ -256,20 +237,12 @@ export interface ConversationState {
   setTyping: (on: boolean) => void;
 }
 
-const stored = (m: Message): ThreadMessage => ({ ...m, localId: m.id, state: "stored", deleted: m.content === "" });
-const cursorOf = (m: ThreadMessage): Cursor => ({ at: m.createdAt ?? 0, id: m.id ?? "" });
-const byTime = (a: ThreadMessage, b: ThreadMessage) =>
-  (a.createdAt ?? Infinity) - (b.createdAt ?? Infinity) || ((a.id ?? "") < (b.id ?? "") ? -1 : 1);
-const notAfter = (m: ThreadMessage, c: Cursor) =>
-  m.createdAt !== null && m.id !== null && (m.createdAt < c.at || (m.createdAt === c.at && m.id <= c.id));
-
 /** One conversation: its history page by page, live messages, sends, receipts and typing. */
 export function useConversation(peer: UserRef | null, options: ConversationOptions = {}): ConversationState {
   const { pageSize = 30, markRead: autoRead = true } = options;
   const { client, user, local } = useShared();
-  const [messages, setMessages] = useState<ThreadMessage[]>([]);
-  const [older, setOlder] = useState<Cursor | null>(null);
-  const [peerTyping, setPeerTyping] = useState(false);
+  const [state, dispatch] = useReducer(threadReducer, emptyThread);
+  const { messages, older, peerTyping } = state;
   const loadingOlder = useRef(false);
   // The peer as a value: a new object with the same role and id is the same conversation.
   const peerRole = peer?.role;
@@ -280,6 +253,8 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
   );
   const currentRef = useRef(current);
   currentRef.current = current;
+  const messagesRef = useRef(messages);
+  messagesRef.current = messages;
 
   const markRead = useCallback(
     (upTo: Cursor) => {
@@ -295,28 +270,19 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
 
   // Opening a conversation: its newest page, then read up to the newest message received.
   useEffect(() => {
-    setMessages([]);
-    setOlder(null);
-    setPeerTyping(false);
+    dispatch({ type: "opened" });
     if (!client || !current) return;
     let cancelled = false;
     client.history(current, { limit: pageSize }).then(
       (page) => {
         if (cancelled) return;
-        const items = page.messages.map(stored).reverse();
-        // Keep what was sent or arrived while the page was on its way, and show the sends a
-        // previous page left unacknowledged (restored from storage) as pending.
-        const loaded = new Set(items.map((m) => m.id));
+        // The sends a previous page left unacknowledged (restored from storage) show as pending.
         const restored = client.pendingSends
-          .filter((p) => sameUser(p.to, current) && !loaded.has(p.id))
+          .filter((p) => sameUser(p.to, current))
           .map((p): ThreadMessage => ({ ...p, localId: p.id, from: user ?? p.to, createdAt: null, read: false, state: "pending" }));
-        setMessages((t) => {
-          const kept = t.filter((m) => !loaded.has(m.id) && !restored.some((r) => r.localId === m.localId));
-          return [...items, ...restored, ...kept];
-        });
-        setOlder(page.next);
-        const lastTheirs = [...items].reverse().find((m) => sameUser(m.from, current));
-        if (lastTheirs) markRead(cursorOf(lastTheirs));
+        dispatch({ type: "history", page: page.messages, next: page.next, restored });
+        const lastTheirs = page.messages.find((m) => sameUser(m.from, current));
+        if (lastTheirs) markRead({ at: lastTheirs.createdAt, id: lastTheirs.id });
       },
       () => {},
     );
@@ -326,41 +292,23 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
   }, [client, current, pageSize, markRead, user]);
 
   // A restored send (or one from this page) settled: show it stored, or failed.
-  useChatEvent("sent", ({ message }) =>
-    setMessages((t) =>
-      t.some((m) => m.localId === message.id)
-        ? t.map((m) => (m.localId === message.id ? { ...stored(message), localId: m.localId } : m)).sort(byTime)
-        : t,
-    ),
-  );
-  useChatEvent("failed", ({ id, error }) =>
-    setMessages((t) =>
-      t.map((m) => (m.localId === id && m.state === "pending" ? { ...m, state: "failed", error: error.codeName } : m)),
-    ),
-  );
-
+  useChatEvent("sent", ({ message }) => dispatch({ type: "stored", localId: message.id, message }));
+  useChatEvent("failed", ({ id, error }) => dispatch({ type: "failed", localId: id, error: error.codeName }));
   useChatEvent("message", ({ message }) => {
     const who = currentRef.current;
     if (!who || !(sameUser(message.from, who) || sameUser(message.to, who))) return;
-    setMessages((t) => (t.some((m) => m.id === message.id) ? t : [...t, stored(message)].sort(byTime)));
-    if (sameUser(message.from, who)) {
-      setPeerTyping(false);
-      markRead({ at: message.createdAt, id: message.id });
-    }
+    const fromPeer = sameUser(message.from, who);
+    dispatch({ type: "message", message, fromPeer });
+    if (fromPeer) markRead({ at: message.createdAt, id: message.id });
   });
-  useChatEvent("changed", ({ message, deleted }) =>
-    setMessages((t) =>
-      t.map((m) => (m.id === message.id ? { ...m, content: message.content, deleted, edited: !deleted } : m)),
-    ),
-  );
+  useChatEvent("changed", ({ message, deleted }) => dispatch({ type: "changed", message, deleted }));
   // The SDK's core ends a peer's typing itself when no renewal comes (a closed tab, a lost
   // connection): it says so with a `typing` event like any other.
   useChatEvent("typing", ({ from, on }) => {
-    if (sameUser(from, currentRef.current)) setPeerTyping(on);
+    if (sameUser(from, currentRef.current)) dispatch({ type: "typing", on });
   });
   useChatEvent("read", ({ reader, peer: whose, upTo }) => {
-    if (!sameUser(reader, currentRef.current) || !sameUser(whose, user)) return;
-    setMessages((t) => t.map((m) => (sameUser(m.from, user) && notAfter(m, upTo) ? { ...m, read: true } : m)));
+    if (user && sameUser(reader, currentRef.current) && sameUser(whose, user)) dispatch({ type: "read", me: user, upTo });
   });
 
   const loadOlder = useCallback(async () => {
@@ -369,9 +317,7 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
     loadingOlder.current = true;
     try {
       const page = await client.history(who, { before: older, limit: pageSize });
-      if (!sameUser(who, currentRef.current)) return;
-      setMessages((t) => [...page.messages.map(stored).reverse(), ...t]);
-      setOlder(page.next);
+      if (sameUser(who, currentRef.current)) dispatch({ type: "older", page: page.messages, next: page.next });
     } finally {
       loadingOlder.current = false;
     }
@@ -380,16 +326,10 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
   const deliver = useCallback(
     (item: ThreadMessage) => {
       if (!client) return;
-      setMessages((t) => t.map((m) => (m.localId === item.localId ? { ...m, state: "pending", error: undefined } : m)));
+      dispatch({ type: "sending", localId: item.localId });
       client.send(item.to, item.content).then(
-        (message) =>
-          setMessages((t) =>
-            t.map((m) => (m.localId === item.localId ? { ...stored(message), localId: item.localId } : m)).sort(byTime),
-          ),
-        (e: ChatError) =>
-          setMessages((t) =>
-            t.map((m) => (m.localId === item.localId ? { ...m, state: "failed", error: e.codeName ?? String(e) } : m)),
-          ),
+        (message) => dispatch({ type: "stored", localId: item.localId, message }),
+        (e: ChatError) => dispatch({ type: "failed", localId: item.localId, error: e.codeName ?? String(e) }),
       );
     },
     [client],
@@ -410,7 +350,7 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
         read: false,
         state: "pending",
       };
-      setMessages((t) => [...t, item]);
+      dispatch({ type: "queued", item });
       deliver(item);
     },
     [client, user, deliver],
@@ -418,10 +358,10 @@ export function useConversation(peer: UserRef | null, options: ConversationOptio
 
   const retry = useCallback(
     (localId: string) => {
-      const item = messages.find((m) => m.localId === localId && m.state === "failed");
+      const item = messagesRef.current.find((m) => m.localId === localId && m.state === "failed");
       if (item) deliver(item);
     },
-    [messages, deliver],
+    [deliver],
   );
 
   const setTyping = useCallback(

@@ -93,3 +93,92 @@ test("live region text changes even when the same sentence comes twice", () => {
   assert.equal(second.trim(), "New message from Ben");
   assert.equal(live.next("Ada: hi"), "Ada: hi");
 });
+
+// One conversation's transitions (useConversation's reducer), each on its own.
+import { emptyThread, threadReducer } from "../dist/thread.js";
+
+const ME = { role: "teacher", id: 1 };
+const PEER = { role: "student", id: 1 };
+const stored = (id, at, from = PEER, content = `m${id}`) => ({ id: `id-${id}`, from, to: from === ME ? PEER : ME, content, createdAt: at, read: false });
+const run = (...actions) => actions.reduce(threadReducer, emptyThread);
+const ids = (state) => state.messages.map((m) => m.id ?? m.localId);
+
+test("the newest page comes oldest first and keeps what arrived or was sent while it was on its way", () => {
+  const pending = { localId: "local-1", id: null, from: ME, to: PEER, content: "hi", createdAt: null, read: false, state: "pending" };
+  const state = run(
+    { type: "queued", item: pending },
+    { type: "message", message: stored(3, 30), fromPeer: true },
+    { type: "history", page: [stored(3, 30), stored(2, 20), stored(1, 10)], next: { at: 10, id: "id-1" }, restored: [] },
+  );
+  assert.deepEqual(ids(state), ["id-1", "id-2", "id-3", "local-1"], "the live copy of id-3 is not kept twice");
+  assert.deepEqual(state.older, { at: 10, id: "id-1" });
+});
+
+test("sends restored from storage show pending once, not when the page already has them", () => {
+  const restored = [
+    { localId: "id-9", id: null, from: ME, to: PEER, content: "left over", createdAt: null, read: false, state: "pending" },
+    { localId: "id-2", id: null, from: ME, to: PEER, content: "already stored", createdAt: null, read: false, state: "pending" },
+  ];
+  const state = run({ type: "history", page: [stored(2, 20, ME)], next: null, restored });
+  assert.deepEqual(ids(state), ["id-2", "id-9"]);
+  assert.equal(state.messages[0].state, "stored");
+});
+
+test("a send goes pending, then stored in time order under its local id; a live echo of it is not kept twice", () => {
+  const item = { localId: "local-1", id: null, from: ME, to: PEER, content: "hello", createdAt: null, read: false, state: "pending" };
+  const echo = stored(5, 15, ME, "hello");
+  const state = run(
+    { type: "history", page: [stored(2, 20), stored(1, 10)], next: null, restored: [] },
+    { type: "queued", item },
+    { type: "message", message: echo, fromPeer: false },
+    { type: "stored", localId: "local-1", message: echo },
+  );
+  assert.deepEqual(ids(state), ["id-1", "id-5", "id-2"]);
+  assert.equal(state.messages[1].localId, "local-1", "the React key stays");
+  assert.equal(state.messages[1].state, "stored");
+});
+
+test("a refused send fails with its reason and goes pending again on retry", () => {
+  const item = { localId: "l", id: null, from: ME, to: PEER, content: "x", createdAt: null, read: false, state: "pending" };
+  let state = run({ type: "queued", item }, { type: "failed", localId: "l", error: "blocked" });
+  assert.equal(state.messages[0].state, "failed");
+  assert.equal(state.messages[0].error, "blocked");
+  state = threadReducer(state, { type: "sending", localId: "l" });
+  assert.equal(state.messages[0].state, "pending");
+  assert.equal(state.messages[0].error, undefined);
+  // A failure reported for a message that is not pending (already stored) changes nothing.
+  state = threadReducer(state, { type: "stored", localId: "l", message: stored(7, 70, ME, "x") });
+  assert.equal(threadReducer(state, { type: "failed", localId: "l", error: "late" }).messages[0].state, "stored");
+});
+
+test("older pages go before, without repeats; typing ends when the peer's message arrives", () => {
+  let state = run(
+    { type: "history", page: [stored(3, 30), stored(2, 20)], next: { at: 20, id: "id-2" }, restored: [] },
+    { type: "typing", on: true },
+  );
+  assert.equal(state.peerTyping, true);
+  state = threadReducer(state, { type: "older", page: [stored(2, 20), stored(1, 10)], next: null });
+  assert.deepEqual(ids(state), ["id-1", "id-2", "id-3"]);
+  assert.equal(state.older, null);
+  state = threadReducer(state, { type: "message", message: stored(4, 40), fromPeer: true });
+  assert.equal(state.peerTyping, false);
+  assert.equal(threadReducer(state, { type: "typing", on: false }), state, "no change, no new state");
+});
+
+test("a read receipt marks my messages up to its cursor only; edits and deletions show", () => {
+  let state = run({
+    type: "history",
+    page: [stored(4, 40, ME), stored(3, 30, PEER), stored(2, 30, ME), stored(1, 10, ME)].sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)),
+    next: null,
+    restored: [],
+  });
+  state = threadReducer(state, { type: "read", me: ME, upTo: { at: 30, id: "id-2" } });
+  const read = Object.fromEntries(state.messages.map((m) => [m.id, m.read]));
+  assert.deepEqual(read, { "id-1": true, "id-2": true, "id-3": false, "id-4": false });
+  state = threadReducer(state, { type: "changed", message: { ...stored(1, 10, ME), content: "fixed" }, deleted: false });
+  assert.equal(state.messages[0].content, "fixed");
+  assert.equal(state.messages[0].edited, true);
+  state = threadReducer(state, { type: "changed", message: { ...stored(1, 10, ME), content: "" }, deleted: true });
+  assert.equal(state.messages[0].deleted, true);
+  assert.equal(threadReducer(state, { type: "opened" }), emptyThread);
+});
