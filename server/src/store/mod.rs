@@ -20,25 +20,42 @@ macro_rules! fetch_page {
     };
 }
 
-/// Runs `$pg` on PostgreSQL or `$lite` on SQLite with the same binds, through `$run`
-/// (`fetch_one`, `fetch_all`, ...; `execute` gives the rows affected), bounded by the store's
-/// timeout.
-macro_rules! both {
-    ($store:expr, query, $pg:expr, $lite:expr, [$($bind:expr),*], execute) => {
+/// The one way a [`Store`] call reaches its backend, under the store's timeout: `$body` with
+/// `$s` bound to the backend's own store (`PgStore` or `SqliteStore`: the same tokens compile
+/// against each), or one body per backend where they differ. Yields a future of the body's
+/// `Result`. Every database call of the store goes through it (or through `both!`, which is
+/// this with the SQL picked per backend).
+macro_rules! dispatch {
+    ($store:expr, |$s:ident| $body:expr) => {
+        dispatch!($store, postgres | $s | $body, sqlite | $s | $body)
+    };
+    ($store:expr, postgres |$p:pat_param| $pg:expr, sqlite |$l:pat_param| $lite:expr) => {
         bounded($store.timeout(), async {
-            Ok(match $store {
-                Store::Postgres(s) => sqlx::query($pg)$(.bind($bind))*.execute(s.pool()).await?.rows_affected(),
-                Store::Sqlite(s) => sqlx::query($lite)$(.bind($bind))*.execute(s.pool()).await?.rows_affected(),
-            })
+            match $store {
+                Store::Postgres($p) => $pg,
+                Store::Sqlite($l) => $lite,
+            }
         })
     };
+}
+
+/// [`dispatch!`] of one statement whose SQL differs by backend and nothing else: `$pg` on
+/// PostgreSQL or `$lite` on SQLite with the same binds, through `$run` (`fetch_one`,
+/// `fetch_all`, ...; `execute` gives the rows affected).
+macro_rules! both {
+    ($store:expr, query, $pg:expr, $lite:expr, [$($bind:expr),*], execute) => {
+        dispatch!(
+            $store,
+            postgres |s| Ok(sqlx::query($pg)$(.bind($bind))*.execute(s.pool()).await?.rows_affected()),
+            sqlite |s| Ok(sqlx::query($lite)$(.bind($bind))*.execute(s.pool()).await?.rows_affected())
+        )
+    };
     ($store:expr, $kind:ident, $pg:expr, $lite:expr, [$($bind:expr),*], $run:ident) => {
-        bounded($store.timeout(), async {
-            Ok(match $store {
-                Store::Postgres(s) => sqlx::$kind($pg)$(.bind($bind))*.$run(s.pool()).await?,
-                Store::Sqlite(s) => sqlx::$kind($lite)$(.bind($bind))*.$run(s.pool()).await?,
-            })
-        })
+        dispatch!(
+            $store,
+            postgres |s| Ok(sqlx::$kind($pg)$(.bind($bind))*.$run(s.pool()).await?),
+            sqlite |s| Ok(sqlx::$kind($lite)$(.bind($bind))*.$run(s.pool()).await?)
+        )
     };
 }
 
@@ -214,13 +231,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn find_user(&self, user: UserRef) -> Result<Option<String>, StoreError> {
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.find_user(user).await,
-                Store::Sqlite(s) => s.find_user(user).await,
-            }
-        })
-        .await
+        dispatch!(self, |s| s.find_user(user).await).await
     }
 
     /// Stores a batch atomically, all with `created_at`. The outcome at index `i` belongs
@@ -234,13 +245,7 @@ impl Store {
         batch: &[&NewMessage],
         created_at: Millis,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.insert_batch(batch, created_at).await,
-                Store::Sqlite(s) => s.insert_batch(batch, created_at).await,
-            }
-        })
-        .await
+        dispatch!(self, |s| s.insert_batch(batch, created_at).await).await
     }
 
     /// A page of the conversation between `me` and `peer`, newest first, strictly before
@@ -256,13 +261,7 @@ impl Store {
         limit: u16,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let before = before.unwrap_or(NEWEST);
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.history(me, peer, before, limit).await,
-                Store::Sqlite(s) => s.history(me, peer, before, limit).await,
-            }
-        })
-        .await
+        dispatch!(self, |s| s.history(me, peer, before, limit).await).await
     }
 
     /// Messages to or from `me` strictly after `after`, oldest first, at most `limit`.
@@ -270,13 +269,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn sync(&self, me: UserRef, after: Cursor, limit: u16) -> Result<Vec<StoredMessage>, StoreError> {
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.sync(me, after, limit).await,
-                Store::Sqlite(s) => s.sync(me, after, limit).await,
-            }
-        })
-        .await
+        dispatch!(self, |s| s.sync(me, after, limit).await).await
     }
 
     /// The conversations of `me`, most recent first: those whose last message is strictly
@@ -291,13 +284,7 @@ impl Store {
         limit: u16,
     ) -> Result<Vec<Conversation>, StoreError> {
         let before = before.unwrap_or(NEWEST);
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.conversations(me, before, limit).await,
-                Store::Sqlite(s) => s.conversations(me, before, limit).await,
-            }
-        })
-        .await
+        dispatch!(self, |s| s.conversations(me, before, limit).await).await
     }
 
     /// Marks what `peer` sent `me` up to `up_to` as read; returns how many rows changed.
@@ -305,13 +292,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn mark_read(&self, me: UserRef, peer: UserRef, up_to: Cursor, now: Millis) -> Result<u32, StoreError> {
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.mark_read(me, peer, up_to, now).await,
-                Store::Sqlite(s) => s.mark_read(me, peer, up_to, now).await,
-            }
-        })
-        .await
+        dispatch!(self, |s| s.mark_read(me, peer, up_to, now).await).await
     }
 
     /// Moves the messages committed since the last call into the message log and returns
@@ -324,13 +305,8 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn sequence(&self, after: u64, wait: bool, limit: u16) -> Result<Vec<Logged>, StoreError> {
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.sequence(wait, limit).await,
-                Store::Sqlite(s) => s.log_after(after, limit).await,
-            }
-        })
-        .await
+        dispatch!(self, postgres | s | s.sequence(wait, limit).await, sqlite | s | s.log_after(after, limit).await)
+            .await
     }
 
     /// Whether the log is numbered by a sequencer that [`Store::sequence`] runs (PostgreSQL:
@@ -363,13 +339,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn log_after(&self, after: u64, limit: u16) -> Result<Vec<Logged>, StoreError> {
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.log_after(after, limit).await,
-                Store::Sqlite(s) => s.log_after(after, limit).await,
-            }
-        })
-        .await
+        dispatch!(self, |s| s.log_after(after, limit).await).await
     }
 
     /// Vacuums the message log's inbox (PostgreSQL; nothing on SQLite). The inbox is a queue:
@@ -380,13 +350,7 @@ impl Store {
     /// # Errors
     /// A database error (for example a role that does not own the table).
     pub async fn vacuum_inbox(&self) -> Result<(), StoreError> {
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.vacuum_inbox().await,
-                Store::Sqlite(_) => Ok(()),
-            }
-        })
-        .await
+        dispatch!(self, postgres | s | s.vacuum_inbox().await, sqlite | _ | Ok(())).await
     }
 
     /// The last position of the message log (0 when it is empty).
@@ -394,13 +358,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn log_head(&self) -> Result<u64, StoreError> {
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.log_head().await,
-                Store::Sqlite(s) => s.log_head().await,
-            }
-        })
-        .await
+        dispatch!(self, |s| s.log_head().await).await
     }
 
     /// The messages sent to or by `me` after log position `after`, in log order, at most
@@ -410,13 +368,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn catch_up(&self, me: UserRef, after: u64, limit: u16) -> Result<Vec<LoggedRow>, StoreError> {
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.catch_up(me, after, limit).await,
-                Store::Sqlite(s) => s.catch_up(me, after, limit).await,
-            }
-        })
-        .await
+        dispatch!(self, |s| s.catch_up(me, after, limit).await).await
     }
 
     /// Whether the database answers.
@@ -424,13 +376,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => s.ping().await,
-                Store::Sqlite(s) => s.ping().await,
-            }
-        })
-        .await
+        dispatch!(self, |s| s.ping().await).await
     }
 }
 

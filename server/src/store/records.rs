@@ -144,52 +144,51 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<RecordedMessage>, StoreError> {
         let (at, id) = after.unwrap_or((Millis::MIN, String::new()));
-        let rows: Vec<RecordRow> = bounded(self.timeout(), async {
-            Ok(match self {
-                Store::Postgres(s) => {
-                    // Each direction walks its own index in order; the outer query merges them.
-                    let after = format!(r#"("createdAt", id) > ({PG_MS}, $4)"#);
-                    let at = at.max(-62_135_596_800_000);
-                    sqlx::query_as(&format!(
-                        r#"SELECT {PG_RECORD_COLUMNS} FROM (
-                             (SELECT * FROM "Message" WHERE "senderRole" = $1 AND "senderId" = $2 AND {after}
-                              ORDER BY "createdAt", id LIMIT $5)
-                             UNION ALL
-                             (SELECT * FROM "Message" WHERE "recipientRole" = $1 AND "recipientId" = $2 AND {after}
-                                AND NOT ("senderRole" = $1 AND "senderId" = $2)
-                              ORDER BY "createdAt", id LIMIT $5)
-                           ) m ORDER BY "createdAt", id LIMIT $5"#
-                    ))
-                    .bind(user.role.as_str())
-                    .bind(user.id)
-                    .bind(at)
-                    .bind(id)
-                    .bind(limit_of(limit))
-                    .fetch_all(s.pool())
-                    .await?
-                }
-                Store::Sqlite(s) => {
-                    sqlx::query_as(
-                        r#"SELECT id, "senderRole", "senderId", "recipientRole", "recipientId", content,
-                                  "createdAt", "updatedAt", "isRead" FROM (
-                             SELECT * FROM (SELECT * FROM "Message" WHERE "senderRole" = ?1 AND "senderId" = ?2
-                               AND ("createdAt", id) > (?3, ?4) ORDER BY "createdAt", id LIMIT ?5)
-                             UNION ALL
-                             SELECT * FROM (SELECT * FROM "Message" WHERE "recipientRole" = ?1 AND "recipientId" = ?2
-                               AND ("createdAt", id) > (?3, ?4) AND NOT ("senderRole" = ?1 AND "senderId" = ?2)
-                               ORDER BY "createdAt", id LIMIT ?5)
-                           ) ORDER BY "createdAt", id LIMIT ?5"#,
-                    )
-                    .bind(user.role.as_str())
-                    .bind(user.id)
-                    .bind(at)
-                    .bind(id)
-                    .bind(limit_of(limit))
-                    .fetch_all(s.pool())
-                    .await?
-                }
-            })
-        })
+        let rows: Vec<RecordRow> = dispatch!(
+            self,
+            postgres | s | {
+                // Each direction walks its own index in order; the outer query merges them.
+                let after = format!(r#"("createdAt", id) > ({PG_MS}, $4)"#);
+                let at = at.max(-62_135_596_800_000);
+                Ok(sqlx::query_as(&format!(
+                    r#"SELECT {PG_RECORD_COLUMNS} FROM (
+                         (SELECT * FROM "Message" WHERE "senderRole" = $1 AND "senderId" = $2 AND {after}
+                          ORDER BY "createdAt", id LIMIT $5)
+                         UNION ALL
+                         (SELECT * FROM "Message" WHERE "recipientRole" = $1 AND "recipientId" = $2 AND {after}
+                            AND NOT ("senderRole" = $1 AND "senderId" = $2)
+                          ORDER BY "createdAt", id LIMIT $5)
+                       ) m ORDER BY "createdAt", id LIMIT $5"#
+                ))
+                .bind(user.role.as_str())
+                .bind(user.id)
+                .bind(at)
+                .bind(&id)
+                .bind(limit_of(limit))
+                .fetch_all(s.pool())
+                .await?)
+            },
+            sqlite
+                | s
+                | Ok(sqlx::query_as(
+                    r#"SELECT id, "senderRole", "senderId", "recipientRole", "recipientId", content,
+                          "createdAt", "updatedAt", "isRead" FROM (
+                     SELECT * FROM (SELECT * FROM "Message" WHERE "senderRole" = ?1 AND "senderId" = ?2
+                       AND ("createdAt", id) > (?3, ?4) ORDER BY "createdAt", id LIMIT ?5)
+                     UNION ALL
+                     SELECT * FROM (SELECT * FROM "Message" WHERE "recipientRole" = ?1 AND "recipientId" = ?2
+                       AND ("createdAt", id) > (?3, ?4) AND NOT ("senderRole" = ?1 AND "senderId" = ?2)
+                       ORDER BY "createdAt", id LIMIT ?5)
+                   ) ORDER BY "createdAt", id LIMIT ?5"#,
+                )
+                .bind(user.role.as_str())
+                .bind(user.id)
+                .bind(at)
+                .bind(&id)
+                .bind(limit_of(limit))
+                .fetch_all(s.pool())
+                .await?)
+        )
         .await?;
         rows.into_iter().map(to_record).collect()
     }
@@ -199,32 +198,22 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn user_record_counts(&self, user: UserRef) -> Result<(u64, u64), StoreError> {
-        let (messages, log): (i64, i64) = bounded(self.timeout(), async {
-            let sql = match self {
-                Store::Postgres(_) => {
-                    r#"SELECT (SELECT count(*) FROM "Message" WHERE "senderRole" = $1 AND "senderId" = $2)
-                            + (SELECT count(*) FROM "Message" WHERE "recipientRole" = $1 AND "recipientId" = $2
-                                 AND NOT ("senderRole" = $1 AND "senderId" = $2)),
-                              (SELECT count(*) FROM chat_log WHERE (sender_role = $1 AND sender_id = $2)
-                                 OR (recipient_role = $1 AND recipient_id = $2))"#
-                }
-                Store::Sqlite(_) => {
-                    r#"SELECT (SELECT count(*) FROM "Message" WHERE "senderRole" = ?1 AND "senderId" = ?2)
-                            + (SELECT count(*) FROM "Message" WHERE "recipientRole" = ?1 AND "recipientId" = ?2
-                                 AND NOT ("senderRole" = ?1 AND "senderId" = ?2)),
-                              (SELECT count(*) FROM chat_log WHERE (sender_role = ?1 AND sender_id = ?2)
-                                 OR (recipient_role = ?1 AND recipient_id = ?2))"#
-                }
-            };
-            Ok(match self {
-                Store::Postgres(s) => {
-                    sqlx::query_as(sql).bind(user.role.as_str()).bind(user.id).fetch_one(s.pool()).await?
-                }
-                Store::Sqlite(s) => {
-                    sqlx::query_as(sql).bind(user.role.as_str()).bind(user.id).fetch_one(s.pool()).await?
-                }
-            })
-        })
+        let (messages, log): (i64, i64) = both!(
+            self,
+            query_as,
+            r#"SELECT (SELECT count(*) FROM "Message" WHERE "senderRole" = $1 AND "senderId" = $2)
+                    + (SELECT count(*) FROM "Message" WHERE "recipientRole" = $1 AND "recipientId" = $2
+                         AND NOT ("senderRole" = $1 AND "senderId" = $2)),
+                      (SELECT count(*) FROM chat_log WHERE (sender_role = $1 AND sender_id = $2)
+                         OR (recipient_role = $1 AND recipient_id = $2))"#,
+            r#"SELECT (SELECT count(*) FROM "Message" WHERE "senderRole" = ?1 AND "senderId" = ?2)
+                    + (SELECT count(*) FROM "Message" WHERE "recipientRole" = ?1 AND "recipientId" = ?2
+                         AND NOT ("senderRole" = ?1 AND "senderId" = ?2)),
+                      (SELECT count(*) FROM chat_log WHERE (sender_role = ?1 AND sender_id = ?2)
+                         OR (recipient_role = ?1 AND recipient_id = ?2))"#,
+            [user.role.as_str(), user.id],
+            fetch_one
+        )
         .await?;
         Ok((count(messages), count(log)))
     }
@@ -234,40 +223,21 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn erase_batch(&self, user: UserRef, limit: u32) -> Result<u64, StoreError> {
-        bounded(self.timeout(), async {
-            let done = match self {
-                Store::Postgres(s) => {
-                    sqlx::query(
-                        r#"DELETE FROM "Message" WHERE id = ANY (ARRAY(
-                             (SELECT id FROM "Message" WHERE "senderRole" = $1 AND "senderId" = $2 LIMIT $3)
-                             UNION ALL
-                             (SELECT id FROM "Message" WHERE "recipientRole" = $1 AND "recipientId" = $2 LIMIT $3)))"#,
-                    )
-                    .bind(user.role.as_str())
-                    .bind(user.id)
-                    .bind(limit_of(limit))
-                    .execute(s.pool())
-                    .await?
-                    .rows_affected()
-                }
-                Store::Sqlite(s) => {
-                    sqlx::query(
-                        r#"DELETE FROM "Message" WHERE id IN (
-                             SELECT id FROM (SELECT id FROM "Message" WHERE "senderRole" = ?1 AND "senderId" = ?2 LIMIT ?3)
-                             UNION ALL
-                             SELECT id FROM (SELECT id FROM "Message" WHERE "recipientRole" = ?1 AND "recipientId" = ?2
-                               LIMIT ?3))"#,
-                    )
-                    .bind(user.role.as_str())
-                    .bind(user.id)
-                    .bind(limit_of(limit))
-                    .execute(s.pool())
-                    .await?
-                    .rows_affected()
-                }
-            };
-            Ok(done)
-        })
+        both!(
+            self,
+            query,
+            r#"DELETE FROM "Message" WHERE id = ANY (ARRAY(
+                 (SELECT id FROM "Message" WHERE "senderRole" = $1 AND "senderId" = $2 LIMIT $3)
+                 UNION ALL
+                 (SELECT id FROM "Message" WHERE "recipientRole" = $1 AND "recipientId" = $2 LIMIT $3)))"#,
+            r#"DELETE FROM "Message" WHERE id IN (
+                 SELECT id FROM (SELECT id FROM "Message" WHERE "senderRole" = ?1 AND "senderId" = ?2 LIMIT ?3)
+                 UNION ALL
+                 SELECT id FROM (SELECT id FROM "Message" WHERE "recipientRole" = ?1 AND "recipientId" = ?2
+                   LIMIT ?3))"#,
+            [user.role.as_str(), user.id, limit_of(limit)],
+            execute
+        )
         .await
     }
 
@@ -277,49 +247,40 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn erase_log_batch(&self, user: UserRef, limit: u32) -> Result<u64, StoreError> {
-        let (delete, blank) = match self {
-            Store::Postgres(_) => (
-                "DELETE FROM chat_log WHERE pos = ANY (ARRAY(
+        // The head is kept (blanked) so the log's position never goes back.
+        let removed = both!(
+            self,
+            query,
+            "DELETE FROM chat_log WHERE pos = ANY (ARRAY(
                    (SELECT pos FROM chat_log WHERE sender_role = $1 AND sender_id = $2 LIMIT $3)
                    UNION ALL
                    (SELECT pos FROM chat_log WHERE recipient_role = $1 AND recipient_id = $2 LIMIT $3)))
                  AND pos < (SELECT max(pos) FROM chat_log)",
-                "UPDATE chat_log SET message_id = '', sender_role = '', sender_id = 0, recipient_role = '',
-                        recipient_id = 0
-                 WHERE pos = (SELECT max(pos) FROM chat_log)
-                   AND ((sender_role = $1 AND sender_id = $2) OR (recipient_role = $1 AND recipient_id = $2))",
-            ),
-            Store::Sqlite(_) => (
-                "DELETE FROM chat_log WHERE pos IN (
+            "DELETE FROM chat_log WHERE pos IN (
                    SELECT pos FROM (SELECT pos FROM chat_log WHERE sender_role = ?1 AND sender_id = ?2 LIMIT ?3)
                    UNION ALL
                    SELECT pos FROM (SELECT pos FROM chat_log WHERE recipient_role = ?1 AND recipient_id = ?2 LIMIT ?3))
                  AND pos < (SELECT max(pos) FROM chat_log)",
-                "UPDATE chat_log SET message_id = '', sender_role = '', sender_id = 0, recipient_role = '',
+            [user.role.as_str(), user.id, limit_of(limit)],
+            execute
+        )
+        .await?;
+        let blanked = both!(
+            self,
+            query,
+            "UPDATE chat_log SET message_id = '', sender_role = '', sender_id = 0, recipient_role = '',
+                        recipient_id = 0
+                 WHERE pos = (SELECT max(pos) FROM chat_log)
+                   AND ((sender_role = $1 AND sender_id = $2) OR (recipient_role = $1 AND recipient_id = $2))",
+            "UPDATE chat_log SET message_id = '', sender_role = '', sender_id = 0, recipient_role = '',
                         recipient_id = 0
                  WHERE pos = (SELECT max(pos) FROM chat_log)
                    AND ((sender_role = ?1 AND sender_id = ?2) OR (recipient_role = ?1 AND recipient_id = ?2))",
-            ),
-        };
-        bounded(self.timeout(), async {
-            let mut done = 0;
-            for (sql, bind_limit) in [(delete, true), (blank, false)] {
-                done += match self {
-                    Store::Postgres(s) => {
-                        let q = sqlx::query(sql).bind(user.role.as_str()).bind(user.id);
-                        let q = if bind_limit { q.bind(limit_of(limit)) } else { q };
-                        q.execute(s.pool()).await?.rows_affected()
-                    }
-                    Store::Sqlite(s) => {
-                        let q = sqlx::query(sql).bind(user.role.as_str()).bind(user.id);
-                        let q = if bind_limit { q.bind(limit_of(limit)) } else { q };
-                        q.execute(s.pool()).await?.rows_affected()
-                    }
-                };
-            }
-            Ok(done)
-        })
-        .await
+            [user.role.as_str(), user.id],
+            execute
+        )
+        .await?;
+        Ok(removed + blanked)
     }
 
     /// Removes the message-log inbox rows that name `user` (PostgreSQL: messages committed
@@ -328,23 +289,22 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn erase_inbox(&self, user: UserRef) -> Result<u64, StoreError> {
-        match self {
-            Store::Postgres(s) => {
-                bounded(self.timeout(), async {
-                    Ok(sqlx::query(
-                        "DELETE FROM chat_inbox WHERE (sender_role = $1 AND sender_id = $2)
-                        OR (recipient_role = $1 AND recipient_id = $2)",
-                    )
-                    .bind(user.role.as_str())
-                    .bind(user.id)
-                    .execute(s.pool())
-                    .await?
-                    .rows_affected())
-                })
-                .await
-            }
-            Store::Sqlite(_) => Ok(0),
-        }
+        dispatch!(
+            self,
+            postgres
+                | s
+                | Ok(sqlx::query(
+                    "DELETE FROM chat_inbox WHERE (sender_role = $1 AND sender_id = $2)
+                OR (recipient_role = $1 AND recipient_id = $2)",
+                )
+                .bind(user.role.as_str())
+                .bind(user.id)
+                .execute(s.pool())
+                .await?
+                .rows_affected()),
+            sqlite | _s | Ok(0)
+        )
+        .await
     }
 
     /// After an erasure or a purge: makes what was deleted unreadable where the database can.
@@ -356,17 +316,16 @@ impl Store {
     /// # Errors
     /// A database error (the checkpoint could not run: readers held it).
     pub async fn reclaim(&self) -> Result<bool, StoreError> {
-        match self {
-            Store::Postgres(_) => Ok(true),
-            Store::Sqlite(s) => {
-                bounded(self.timeout(), async {
-                    let (busy, _, _): (i64, i64, i64) =
-                        sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(s.pool()).await?;
-                    Ok(busy == 0)
-                })
-                .await
+        dispatch!(
+            self,
+            postgres | _s | Ok(true),
+            sqlite | s | {
+                let (busy, _, _): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(s.pool()).await?;
+                Ok(busy == 0)
             }
-        }
+        )
+        .await
     }
 
     /// Removes the audit entries written before `before` (`CHAT_AUDIT_RETENTION`, `purge
@@ -375,22 +334,14 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn purge_audit(&self, before: Millis) -> Result<u64, StoreError> {
-        bounded(self.timeout(), async {
-            Ok(match self {
-                Store::Postgres(s) => sqlx::query(
-                    "DELETE FROM chat_audit WHERE at < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'",
-                )
-                .bind(before)
-                .execute(s.pool())
-                .await?
-                .rows_affected(),
-                Store::Sqlite(s) => sqlx::query("DELETE FROM chat_audit WHERE at < ?1")
-                    .bind(before)
-                    .execute(s.pool())
-                    .await?
-                    .rows_affected(),
-            })
-        })
+        both!(
+            self,
+            query,
+            "DELETE FROM chat_audit WHERE at < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'",
+            "DELETE FROM chat_audit WHERE at < ?1",
+            [before],
+            execute
+        )
         .await
     }
 
@@ -401,19 +352,16 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn erase_directory_user(&self, user: UserRef) -> Result<bool, StoreError> {
-        match self {
-            Store::Postgres(_) => Ok(false),
-            Store::Sqlite(s) => {
-                let sql = match user.role {
-                    Role::Teacher => r#"DELETE FROM "Teacher" WHERE id = ?1"#,
-                    Role::Student => r#"DELETE FROM "Student" WHERE id = ?1"#,
-                };
-                bounded(self.timeout(), async {
-                    Ok(sqlx::query(sql).bind(user.id).execute(s.pool()).await?.rows_affected() > 0)
-                })
-                .await
-            }
-        }
+        let sql = match user.role {
+            Role::Teacher => r#"DELETE FROM "Teacher" WHERE id = ?1"#,
+            Role::Student => r#"DELETE FROM "Student" WHERE id = ?1"#,
+        };
+        dispatch!(
+            self,
+            postgres | _s | Ok(false),
+            sqlite | s | Ok(sqlx::query(sql).bind(user.id).execute(s.pool()).await?.rows_affected() > 0)
+        )
+        .await
     }
 
     /// How many messages were created before `before`, and the oldest and newest of their
@@ -422,26 +370,16 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn count_older(&self, before: Millis) -> Result<(u64, Option<Millis>, Option<Millis>), StoreError> {
-        let (n, oldest, newest): (i64, Option<i64>, Option<i64>) = bounded(self.timeout(), async {
-            Ok(match self {
-                Store::Postgres(s) => {
-                    sqlx::query_as(
-                        r#"SELECT count(*), (EXTRACT(EPOCH FROM min("createdAt")) * 1000)::int8,
-                                  (EXTRACT(EPOCH FROM max("createdAt")) * 1000)::int8
-                           FROM "Message" WHERE "createdAt" < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'"#,
-                    )
-                    .bind(before)
-                    .fetch_one(s.pool())
-                    .await?
-                }
-                Store::Sqlite(s) => {
-                    sqlx::query_as(r#"SELECT count(*), min("createdAt"), max("createdAt") FROM "Message" WHERE "createdAt" < ?1"#)
-                        .bind(before)
-                        .fetch_one(s.pool())
-                        .await?
-                }
-            })
-        })
+        let (n, oldest, newest): (i64, Option<i64>, Option<i64>) = both!(
+            self,
+            query_as,
+            r#"SELECT count(*), (EXTRACT(EPOCH FROM min("createdAt")) * 1000)::int8,
+                      (EXTRACT(EPOCH FROM max("createdAt")) * 1000)::int8
+               FROM "Message" WHERE "createdAt" < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'"#,
+            r#"SELECT count(*), min("createdAt"), max("createdAt") FROM "Message" WHERE "createdAt" < ?1"#,
+            [before],
+            fetch_one
+        )
         .await?;
         Ok((count(n), oldest, newest))
     }
@@ -451,30 +389,18 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn purge_batch(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
-        bounded(self.timeout(), async {
-            Ok(match self {
-                Store::Postgres(s) => sqlx::query(
-                    r#"DELETE FROM "Message" WHERE id = ANY (ARRAY(
-                         SELECT id FROM "Message"
-                         WHERE "createdAt" < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'
-                         ORDER BY "createdAt" LIMIT $2))"#,
-                )
-                .bind(before)
-                .bind(limit_of(limit))
-                .execute(s.pool())
-                .await?
-                .rows_affected(),
-                Store::Sqlite(s) => sqlx::query(
-                    r#"DELETE FROM "Message" WHERE id IN (
-                         SELECT id FROM "Message" WHERE "createdAt" < ?1 ORDER BY "createdAt" LIMIT ?2)"#,
-                )
-                .bind(before)
-                .bind(limit_of(limit))
-                .execute(s.pool())
-                .await?
-                .rows_affected(),
-            })
-        })
+        both!(
+            self,
+            query,
+            r#"DELETE FROM "Message" WHERE id = ANY (ARRAY(
+                 SELECT id FROM "Message"
+                 WHERE "createdAt" < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'
+                 ORDER BY "createdAt" LIMIT $2))"#,
+            r#"DELETE FROM "Message" WHERE id IN (
+                 SELECT id FROM "Message" WHERE "createdAt" < ?1 ORDER BY "createdAt" LIMIT ?2)"#,
+            [before, limit_of(limit)],
+            execute
+        )
         .await
     }
 
@@ -486,55 +412,47 @@ impl Store {
     /// A database error.
     pub async fn trim_log(&self, after: u64, limit: u32) -> Result<LogTrim, StoreError> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
-        bounded(self.timeout(), async {
-            let window: Vec<(i64, bool)> = match self {
-                Store::Postgres(s) => {
-                    sqlx::query_as(
-                        r#"SELECT l.pos, NOT EXISTS (SELECT 1 FROM "Message" m WHERE m.id = l.message_id)
-                           FROM chat_log l WHERE l.pos > $1 ORDER BY l.pos LIMIT $2"#,
-                    )
-                    .bind(after)
-                    .bind(limit_of(limit))
-                    .fetch_all(s.pool())
-                    .await?
-                }
-                Store::Sqlite(s) => {
-                    sqlx::query_as(
-                        r#"SELECT l.pos, NOT EXISTS (SELECT 1 FROM "Message" m WHERE m.id = l.message_id)
-                           FROM chat_log l WHERE l.pos > ?1 ORDER BY l.pos LIMIT ?2"#,
-                    )
-                    .bind(after)
-                    .bind(limit_of(limit))
-                    .fetch_all(s.pool())
-                    .await?
-                }
-            };
-            let orphans: Vec<i64> = window.iter().filter(|(_, orphan)| *orphan).map(|(pos, _)| *pos).collect();
-            let last = window.last().map(|(pos, _)| count(*pos));
-            let removed = if orphans.is_empty() {
-                0
-            } else {
-                match self {
-                    Store::Postgres(s) => sqlx::query(
+        let window: Vec<(i64, bool)> = both!(
+            self,
+            query_as,
+            r#"SELECT l.pos, NOT EXISTS (SELECT 1 FROM "Message" m WHERE m.id = l.message_id)
+               FROM chat_log l WHERE l.pos > $1 ORDER BY l.pos LIMIT $2"#,
+            r#"SELECT l.pos, NOT EXISTS (SELECT 1 FROM "Message" m WHERE m.id = l.message_id)
+               FROM chat_log l WHERE l.pos > ?1 ORDER BY l.pos LIMIT ?2"#,
+            [after, limit_of(limit)],
+            fetch_all
+        )
+        .await?;
+        let orphans: Vec<i64> = window.iter().filter(|(_, orphan)| *orphan).map(|(pos, _)| *pos).collect();
+        let last = window.last().map(|(pos, _)| count(*pos));
+        let removed = if orphans.is_empty() {
+            0
+        } else {
+            dispatch!(
+                self,
+                postgres
+                    | s
+                    | Ok(sqlx::query(
                         "DELETE FROM chat_log WHERE pos = ANY ($1) AND pos < (SELECT max(pos) FROM chat_log)",
                     )
                     .bind(&orphans)
                     .execute(s.pool())
                     .await?
-                    .rows_affected(),
-                    Store::Sqlite(s) => sqlx::query(
+                    .rows_affected()),
+                sqlite
+                    | s
+                    | Ok(sqlx::query(
                         "DELETE FROM chat_log WHERE pos IN (SELECT value FROM json_each(?1))
-                           AND pos < (SELECT max(pos) FROM chat_log)",
+                       AND pos < (SELECT max(pos) FROM chat_log)",
                     )
                     .bind(serde_json::to_string(&orphans).unwrap_or_else(|_| "[]".to_owned()))
                     .execute(s.pool())
                     .await?
-                    .rows_affected(),
-                }
-            };
-            Ok(LogTrim { removed, last, orphans: orphans.len() as u64 })
-        })
-        .await
+                    .rows_affected())
+            )
+            .await?
+        };
+        Ok(LogTrim { removed, last, orphans: orphans.len() as u64 })
     }
 
     /// Every audit entry about `user`, oldest first.
@@ -542,31 +460,16 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn audit_about(&self, user: UserRef) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows: Vec<AuditRow> = bounded(self.timeout(), async {
-            Ok(match self {
-                Store::Postgres(s) => {
-                    sqlx::query_as(
-                        "SELECT id, (EXTRACT(EPOCH FROM at) * 1000)::int8, actor, action, subject_role, subject_id,
-                                detail
-                         FROM chat_audit WHERE subject_role = $1 AND subject_id = $2 ORDER BY id",
-                    )
-                    .bind(user.role.as_str())
-                    .bind(user.id)
-                    .fetch_all(s.pool())
-                    .await?
-                }
-                Store::Sqlite(s) => {
-                    sqlx::query_as(
-                        "SELECT id, at, actor, action, subject_role, subject_id, detail
-                         FROM chat_audit WHERE subject_role = ?1 AND subject_id = ?2 ORDER BY id",
-                    )
-                    .bind(user.role.as_str())
-                    .bind(user.id)
-                    .fetch_all(s.pool())
-                    .await?
-                }
-            })
-        })
+        let rows: Vec<AuditRow> = both!(
+            self,
+            query_as,
+            "SELECT id, (EXTRACT(EPOCH FROM at) * 1000)::int8, actor, action, subject_role, subject_id, detail
+             FROM chat_audit WHERE subject_role = $1 AND subject_id = $2 ORDER BY id",
+            "SELECT id, at, actor, action, subject_role, subject_id, detail
+             FROM chat_audit WHERE subject_role = ?1 AND subject_id = ?2 ORDER BY id",
+            [user.role.as_str(), user.id],
+            fetch_all
+        )
         .await?;
         Ok(rows.into_iter().map(to_audit).collect())
     }
@@ -585,39 +488,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let role = subject.map(|u| u.role.as_str());
         let id = subject.map(|u| u.id);
-        bounded(self.timeout(), async {
-            match self {
-                Store::Postgres(s) => {
-                    sqlx::query(
-                        "INSERT INTO chat_audit (at, actor, action, subject_role, subject_id, detail)
-                         VALUES (TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond', $2, $3, $4, $5, $6)",
-                    )
-                    .bind(at)
-                    .bind(actor)
-                    .bind(action)
-                    .bind(role)
-                    .bind(id)
-                    .bind(detail)
-                    .execute(s.pool())
-                    .await?;
-                }
-                Store::Sqlite(s) => {
-                    sqlx::query(
-                        "INSERT INTO chat_audit (at, actor, action, subject_role, subject_id, detail)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )
-                    .bind(at)
-                    .bind(actor)
-                    .bind(action)
-                    .bind(role)
-                    .bind(id)
-                    .bind(detail)
-                    .execute(s.pool())
-                    .await?;
-                }
-            }
-            Ok(())
-        })
+        both!(
+            self,
+            query,
+            "INSERT INTO chat_audit (at, actor, action, subject_role, subject_id, detail)
+             VALUES (TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond', $2, $3, $4, $5, $6)",
+            "INSERT INTO chat_audit (at, actor, action, subject_role, subject_id, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            [at, actor, action, role, id, detail],
+            execute
+        )
         .await
+        .map(|_| ())
     }
 }

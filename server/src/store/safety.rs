@@ -259,101 +259,100 @@ impl Store {
         let (role, uid) = (me.role.as_str(), me.id);
         let cap = i64::try_from(MAX_EDITS).unwrap_or(i64::MAX);
         let edit = kind == "edit";
-        let row: Result<MessageRow, Revised> = bounded(self.timeout(), async {
-            Ok(match self {
-                Store::Postgres(s) => {
-                    let mut tx = s.pool().begin().await?;
-                    let old: Option<(String, String, i32, i64)> = sqlx::query_as(
-                        r#"SELECT content, "recipientRole", "recipientId",
+        let row: Result<MessageRow, Revised> = dispatch!(
+            self,
+            postgres | s | {
+                let mut tx = s.pool().begin().await?;
+                let old: Option<(String, String, i32, i64)> = sqlx::query_as(
+                    r#"SELECT content, "recipientRole", "recipientId",
                                   (SELECT count(*) FROM chat_revision r WHERE r.message_id = m.id
                                      AND r.sender_role = m."senderRole" AND r.sender_id = m."senderId")
                            FROM "Message" m WHERE id = $1 AND "senderRole" = $2 AND "senderId" = $3
                            FOR UPDATE"#,
-                    )
-                    .bind(id.as_str())
-                    .bind(role)
-                    .bind(uid)
-                    .fetch_optional(&mut tx)
-                    .await?;
-                    let Some((old, to_role, to_id, earlier)) = old else { return Ok(Err(Revised::NotYours)) };
-                    if edit && earlier >= cap {
-                        return Ok(Err(Revised::TooMany));
-                    }
-                    sqlx::query(
-                        r#"INSERT INTO chat_revision (message_id, at, kind, content, sender_role, sender_id,
+                )
+                .bind(id.as_str())
+                .bind(role)
+                .bind(uid)
+                .fetch_optional(&mut tx)
+                .await?;
+                let Some((old, to_role, to_id, earlier)) = old else { return Ok(Err(Revised::NotYours)) };
+                if edit && earlier >= cap {
+                    return Ok(Err(Revised::TooMany));
+                }
+                sqlx::query(
+                    r#"INSERT INTO chat_revision (message_id, at, kind, content, sender_role, sender_id,
                                                       recipient_role, recipient_id, message_created)
                            SELECT $1, TIMESTAMP '1970-01-01' + $2::int8 * INTERVAL '1 millisecond', $3, $4, $5, $6,
                                   $7, $8, "createdAt"
                            FROM "Message" WHERE id = $1"#,
-                    )
-                    .bind(id.as_str())
-                    .bind(now)
-                    .bind(kind)
-                    .bind(&old)
-                    .bind(role)
-                    .bind(uid)
-                    .bind(&to_role)
-                    .bind(to_id)
-                    .execute(&mut tx)
-                    .await?;
-                    let row = sqlx::query_as(&format!(
-                        r#"UPDATE "Message" SET content = $2,
+                )
+                .bind(id.as_str())
+                .bind(now)
+                .bind(kind)
+                .bind(&old)
+                .bind(role)
+                .bind(uid)
+                .bind(&to_role)
+                .bind(to_id)
+                .execute(&mut tx)
+                .await?;
+                let row = sqlx::query_as(&format!(
+                    r#"UPDATE "Message" SET content = $2,
                                "updatedAt" = TIMESTAMP '1970-01-01' + $3::int8 * INTERVAL '1 millisecond'
                            WHERE id = $1 RETURNING {PG_MESSAGE}"#
-                    ))
-                    .bind(id.as_str())
-                    .bind(content)
-                    .bind(now)
-                    .fetch_one(&mut tx)
-                    .await?;
-                    tx.commit().await?;
-                    Ok(row)
-                }
-                Store::Sqlite(s) => {
-                    let mut tx = s.pool().begin().await?;
-                    let old: Option<(String, String, i32, i64)> = sqlx::query_as(
-                        r#"SELECT content, "recipientRole", "recipientId",
+                ))
+                .bind(id.as_str())
+                .bind(content)
+                .bind(now)
+                .fetch_one(&mut tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Ok(row))
+            },
+            sqlite | s | {
+                let mut tx = s.pool().begin().await?;
+                let old: Option<(String, String, i32, i64)> = sqlx::query_as(
+                    r#"SELECT content, "recipientRole", "recipientId",
                                   (SELECT count(*) FROM chat_revision r WHERE r.message_id = m.id
                                      AND r.sender_role = m."senderRole" AND r.sender_id = m."senderId")
                            FROM "Message" m WHERE id = ?1 AND "senderRole" = ?2 AND "senderId" = ?3"#,
-                    )
-                    .bind(id.as_str())
-                    .bind(role)
-                    .bind(uid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some((old, to_role, to_id, earlier)) = old else { return Ok(Err(Revised::NotYours)) };
-                    if edit && earlier >= cap {
-                        return Ok(Err(Revised::TooMany));
-                    }
-                    sqlx::query(
-                        r#"INSERT INTO chat_revision (message_id, at, kind, content, sender_role, sender_id,
+                )
+                .bind(id.as_str())
+                .bind(role)
+                .bind(uid)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((old, to_role, to_id, earlier)) = old else { return Ok(Err(Revised::NotYours)) };
+                if edit && earlier >= cap {
+                    return Ok(Err(Revised::TooMany));
+                }
+                sqlx::query(
+                    r#"INSERT INTO chat_revision (message_id, at, kind, content, sender_role, sender_id,
                                                       recipient_role, recipient_id, message_created)
                            SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "createdAt" FROM "Message" WHERE id = ?1"#,
-                    )
-                    .bind(id.as_str())
-                    .bind(now)
-                    .bind(kind)
-                    .bind(&old)
-                    .bind(role)
-                    .bind(uid)
-                    .bind(&to_role)
-                    .bind(to_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    let row = sqlx::query_as(&format!(
-                        r#"UPDATE "Message" SET content = ?2, "updatedAt" = ?3 WHERE id = ?1 RETURNING {LITE_MESSAGE}"#
-                    ))
-                    .bind(id.as_str())
-                    .bind(content)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    Ok(row)
-                }
-            })
-        })
+                )
+                .bind(id.as_str())
+                .bind(now)
+                .bind(kind)
+                .bind(&old)
+                .bind(role)
+                .bind(uid)
+                .bind(&to_role)
+                .bind(to_id)
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query_as(&format!(
+                    r#"UPDATE "Message" SET content = ?2, "updatedAt" = ?3 WHERE id = ?1 RETURNING {LITE_MESSAGE}"#
+                ))
+                .bind(id.as_str())
+                .bind(content)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Ok(row))
+            }
+        )
         .await?;
         match row {
             Ok(row) => Ok(Revised::Changed(to_message(row)?)),
