@@ -4,7 +4,7 @@
 import * as glue from "./chat_sdk.js";
 import { CLIENT_CLOSED, Connection, KINDS, refusal } from "./connection.js";
 import { MemoryOutbox, type Outbox, type PendingSend, openOutbox, clearOutbox } from "./outbox.js";
-import { type CallMessage, Link, type Method, canShare } from "./tabs.js";
+import { type Method, TabGroup, canShare } from "./tabs.js";
 import {
   type ChatError,
   type ConnectionEventMap,
@@ -17,8 +17,6 @@ import {
   type Revision,
   type Status,
   type UserRef,
-  type WireError,
-  chatError,
 } from "./types.js";
 
 export type {
@@ -103,31 +101,19 @@ export interface ChatEventMap extends ConnectionEventMap {
 type Handler<K extends keyof ChatEventMap> = (event: ChatEventMap[K]) => void;
 type AnyHandler = (event: never) => void;
 
-/** Refusals that end a send here but not for good: the next client of this user sends it. */
-const KEEP_ON: readonly string[] = [
-  "client_closed",
-  "unauthorized",
-  "token_expired",
-  "unsupported_version",
-  // The page's origin is refused: a setting to fix, after which the next client sends it.
-  "origin_not_allowed",
-];
+/**
+ * Refusals that end a send here but not for good: the next client of this user sends it. By
+ * their protocol codes (stable numbers): client_closed 62, unauthorized 10, token_expired 11,
+ * unsupported_version 4, and origin_not_allowed 14 (a setting to fix, after which the next
+ * client sends it).
+ */
+const KEEP_ON: readonly number[] = [62, 10, 11, 4, 14];
 /** Message ids remembered per tab to report each once, whichever tab held the connection. */
 const SEEN_IDS = 5_000;
 
 /** A stable string for a user, e.g. as a React key or a record key: `"teacher:1"`. */
 export function userKey(user: UserRef): string {
   return `${user.role}:${user.id}`;
-}
-
-function wireError(e: unknown): WireError {
-  const err = e as Partial<ChatError> | undefined;
-  return {
-    message: String(err?.message ?? e),
-    code: Number(err?.code ?? 0),
-    codeName: String(err?.codeName ?? "internal"),
-    retryable: Boolean(err?.retryable),
-  };
 }
 
 /** The chat client. See the package README for the API and a Next.js example. */
@@ -137,7 +123,8 @@ export class ChatClient {
   /** The wasm client: this tab's own connection (single or leader). */
   #inner: Connection | null = null;
   #role: TabRole = "idle";
-  #link: Link | null = null;
+  /** This tab among the user's tabs (with a `user`, where the browser can share). */
+  #group: TabGroup | null = null;
   #closed = false;
   #status: Status = "idle";
   /** The server's sentence for a final refusal (`refused`), else null. */
@@ -150,8 +137,6 @@ export class ChatClient {
   #chain: Promise<void> = Promise.resolve();
   readonly #pending = new Map<string, PendingSend>();
   readonly #listeners = new Map<string, Set<AnyHandler>>();
-  /** This tab's calls waiting for the leader's answer, by call id (sent again to a new leader). */
-  readonly #calls = new Map<string, { call: CallMessage; resolve: (v: unknown) => void; reject: (e: ChatError) => void }>();
   readonly #seen = new Set<string>();
   /** The newest log position a message event carried: where a tab taking over resumes. */
   #position = 0;
@@ -182,7 +167,7 @@ export class ChatClient {
   /** An event of this tab's own connection: for this tab, and for the follower tabs. */
   #fromServer<K extends keyof ChatEventMap>(event: K, payload: ChatEventMap[K]): void {
     if (event === "status" && this.#inner) this.#who = this.#inner.user ?? this.#who;
-    this.#link?.post({ type: "event", event, payload, who: this.#who });
+    this.#group?.publish(event, payload, this.#who);
     this.#dispatch(event, payload);
   }
 
@@ -256,9 +241,13 @@ export class ChatClient {
     this.#role = "follower";
     this.#status = "connecting";
     this.#dispatch("status", { status: "connecting" });
-    this.#link = new Link(userKey(this.#user), {
-      onLead: () => this.#lead(),
-      onMessage: (message) => this.#fromTab(message),
+    this.#group = new TabGroup(userKey(this.#user), {
+      lead: () => this.#lead(),
+      run: (method, args) => this.#run(method, args),
+      relayed: (event, payload, who) => {
+        if (who) this.#who = who;
+        this.#dispatch(event as keyof ChatEventMap, payload as never);
+      },
     });
   }
 
@@ -267,9 +256,6 @@ export class ChatClient {
     if (this.#closed) return;
     this.#role = "leader";
     await this.#startOwn(this.#position > 0);
-    // This tab's own calls made while it followed, then everyone else's: the new leader says so.
-    for (const { call } of [...this.#calls.values()]) this.#serve(call);
-    this.#link?.post({ type: "leader" });
   }
 
   async #startOwn(resume: boolean): Promise<void> {
@@ -280,60 +266,9 @@ export class ChatClient {
     const fresh = left.filter((send) => !this.#pending.has(send.id));
     if (fresh.length > 0) {
       this.#fromServer("pending", { sends: fresh });
-      for (const send of fresh) this.#deliver(send, false).catch(() => {});
+      for (const send of fresh) this.#deliver(send).catch(() => {});
     }
     inner.connect();
-  }
-
-  /** A message from another tab of this user. */
-  #fromTab(message: import("./tabs.js").TabMessage): void {
-    switch (message.type) {
-      case "event":
-        if (this.#role !== "follower") return;
-        if (message.who) this.#who = message.who;
-        this.#dispatch(message.event as keyof ChatEventMap, message.payload as never);
-        return;
-      case "hello":
-        // A new follower: tell it where things stand.
-        if (this.#role === "leader" && this.#inner) {
-          const payload = { status: this.#inner.status, reason: this.statusReason ?? undefined };
-          this.#link?.post({ type: "event", event: "status", payload, who: this.#who });
-        }
-        return;
-      case "leader":
-        // A new leader: whatever this tab asked of the old one goes again (sends keep their ids).
-        if (this.#role === "follower") for (const { call } of this.#calls.values()) this.#link?.post(call);
-        return;
-      case "call":
-        if (this.#role === "leader") this.#serve(message);
-        return;
-      case "reply": {
-        const waiting = this.#calls.get(message.id);
-        if (!waiting) return;
-        this.#calls.delete(message.id);
-        if (message.error) waiting.reject(chatError(message.error));
-        else waiting.resolve(message.value);
-        return;
-      }
-    }
-  }
-
-  /** Runs a call (another tab's, or this tab's own) on this tab's connection and answers it. */
-  #serve(call: CallMessage): void {
-    const answer = (value: unknown, error?: WireError) => {
-      const own = this.#calls.get(call.id);
-      if (own) {
-        this.#calls.delete(call.id);
-        if (error) own.reject(chatError(error));
-        else own.resolve(value);
-      } else {
-        this.#link?.post({ type: "reply", id: call.id, value, error });
-      }
-    };
-    this.#run(call.method, call.args).then(
-      (value) => answer(value),
-      (e) => answer(undefined, wireError(e)),
-    );
   }
 
   #run(method: Method, args: unknown[]): Promise<unknown> {
@@ -343,7 +278,7 @@ export class ChatClient {
       case "send": {
         const [to, content, id] = args as [UserRef, string, string];
         // Stored by the tab that made it; this tab's outbox sends it and forgets it on the ack.
-        return this.#deliver({ id, to, content, queuedAt: Date.now() }, false);
+        return this.#deliver({ id, to, content, queuedAt: Date.now() });
       }
       default:
         return inner.call(method, args);
@@ -355,12 +290,7 @@ export class ChatClient {
     if (this.#closed) {
       return Promise.reject(refusal(CLIENT_CLOSED, "the client was closed"));
     }
-    if (this.#role !== "follower") return this.#run(method, args) as Promise<T>;
-    return new Promise<T>((resolve, reject) => {
-      const call: CallMessage = { type: "call", id: crypto.randomUUID(), method, args };
-      this.#calls.set(call.id, { call, resolve: resolve as (v: unknown) => void, reject });
-      this.#link?.post(call);
-    });
+    return (this.#group ? this.#group.call(method, args) : this.#run(method, args)) as Promise<T>;
   }
 
   /** Closes the connection for good; pending calls reject with `client_closed` (sends stay stored). */
@@ -368,11 +298,7 @@ export class ChatClient {
     if (this.#closed) return;
     this.#closed = true;
     this.#inner?.close();
-    this.#link?.close();
-    for (const { reject } of this.#calls.values()) {
-      reject(refusal(CLIENT_CLOSED, "the client was closed"));
-    }
-    this.#calls.clear();
+    this.#group?.close(refusal(CLIENT_CLOSED, "the client was closed"));
     if (this.#role === "follower") {
       this.#status = "closed";
       this.#dispatch("status", { status: "closed" });
@@ -392,32 +318,23 @@ export class ChatClient {
    */
   send(to: UserRef, content: string): Promise<Message> {
     const send: PendingSend = { id: this.#inner?.newMessageId() ?? crypto.randomUUID(), to, content, queuedAt: Date.now() };
-    if (this.#role === "follower") {
-      this.#pending.set(send.id, send);
-      const stored = this.#restored.then(() => this.#outbox.put(send)).catch(() => {});
-      return stored
-        .then(() => this.#call<Message>("send", [to, content, send.id]))
-        .then(
-          // The tab that stored it announces `sent` to every tab, this one included.
-          (message) => {
-            this.#pending.delete(send.id);
-            return message;
-          },
-          (error: ChatError) => {
-            this.#pending.delete(send.id);
-            throw error;
-          },
-        );
-    }
-    return this.#deliver(send, true);
+    this.#pending.set(send.id, send);
+    // Stored by the tab that made it, then sent through whichever tab holds the connection
+    // (this one, or the leader): that tab's `#deliver` sends it, and on the ack forgets it and
+    // announces `sent` to every tab, this one included. IndexedDB completes the puts in the
+    // order they were made, so sends reach the connection in that order.
+    return this.#restored
+      .then(() => this.#outbox.put(send))
+      .catch(() => {})
+      .then(() => this.#call<Message>("send", [to, content, send.id]))
+      .finally(() => this.#pending.delete(send.id));
   }
 
-  /** Puts a send through this tab's own connection: stored first (when `store`), forgotten on the ack. */
-  #deliver(send: PendingSend, store: boolean): Promise<Message> {
+  /** Puts a send (stored already) through this tab's own connection; forgotten on the ack. */
+  #deliver(send: PendingSend): Promise<Message> {
     this.#pending.set(send.id, send);
     const queued = this.#chain.then(async () => {
       await this.#restored;
-      if (store) await this.#outbox.put(send).catch(() => {});
       const inner = this.#inner ?? (this.#inner = this.#newInner());
       return inner.send(send.to, send.content, send.id);
     });
@@ -432,7 +349,7 @@ export class ChatClient {
         return message;
       },
       (error: ChatError) => {
-        const keep = KEEP_ON.includes(error?.codeName);
+        const keep = KEEP_ON.includes(error?.code);
         this.#settle(send, !keep);
         if (!keep) this.#fromServer("failed", { id: send.id, to: send.to, content: send.content, error });
         throw error;
