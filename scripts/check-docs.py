@@ -91,7 +91,13 @@ if not os.path.exists(BIN):
 else:
     top = help_of()
     subcommands = set(re.findall(r"^\s{2}([a-z][a-z-]+)\s", top, flags=re.M)) - {"help"}
-    nested = {"users": set(re.findall(r"^\s{2}([a-z][a-z-]+)\s", help_of("users"), flags=re.M))}
+    # Subcommands with subcommands of their own (users, hold): their words, from their help.
+    nested = {}
+    for sub in subcommands:
+        sub_help = help_of(sub)
+        if "\nCommands:" in sub_help:
+            commands_part = sub_help.split("\nCommands:", 1)[1].split("\n\n", 1)[0]
+            nested[sub] = set(re.findall(r"^\s{2}([a-z][a-z-]+)\s", commands_part, flags=re.M)) - {"help"}
     global_flags = set(re.findall(r"(--[a-z][a-z-]+)", top))
     flag_cache = {}
     for page in PAGES:
@@ -111,7 +117,15 @@ else:
                     words = rest.split()
                     if words and not words[0].startswith("-") and words[0] not in nested[sub] and re.match(r"^[a-z]+$", words[0]):
                         problem(page, f"`{span.strip()}`: chat-server {sub} has no subcommand {words[0]!r}")
-                flags = flag_cache.setdefault(sub, set(re.findall(r"(--[a-z][a-z-]+)", help_of(sub))) | global_flags)
+                words = rest.split()
+                inner = words[0] if sub in nested and words and words[0] in nested[sub] else None
+                key = (sub, inner)
+                if key not in flag_cache:
+                    found = set(re.findall(r"(--[a-z][a-z-]+)", help_of(sub))) | global_flags
+                    if inner:
+                        found |= set(re.findall(r"(--[a-z][a-z-]+)", help_of(sub, inner)))
+                    flag_cache[key] = found
+                flags = flag_cache[key]
                 for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", rest):
                     if flag not in flags:
                         problem(page, f"`{span.strip()}`: chat-server {sub} has no flag {flag}")

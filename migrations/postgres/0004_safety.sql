@@ -89,3 +89,16 @@ ALTER TABLE chat_report ADD COLUMN IF NOT EXISTS webhook_attempts integer NOT NU
 ALTER TABLE chat_report ADD COLUMN IF NOT EXISTS webhook_next timestamp(3);
 CREATE INDEX IF NOT EXISTS chat_report_pending_idx ON chat_report (id) WHERE webhook_pending;
 CREATE INDEX IF NOT EXISTS chat_report_message_idx ON chat_report (message_id, reporter_role, reporter_id);
+
+-- Legal holds (`chat-server hold add|list|release`, each audited): a held user's messages, the
+-- earlier texts of those messages and the reports they are in are kept whatever retention says,
+-- and `erase` refuses while the hold stands. One hold per user; releasing deletes the row (the
+-- audit log keeps who placed and released it, when, and why).
+CREATE TABLE IF NOT EXISTS chat_hold (
+    user_role text NOT NULL,
+    user_id integer NOT NULL,
+    reason text NOT NULL,
+    placed_by text NOT NULL,
+    placed_at timestamp(3) NOT NULL,
+    PRIMARY KEY (user_role, user_id)
+);

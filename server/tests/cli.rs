@@ -528,6 +528,57 @@ async fn purge_and_erase_count_first_and_delete_only_with_yes() {
     assert_eq!(actions, ["purge", "erase"]);
 }
 
+/// `hold add|list|release` as an operator runs them: a held student's old messages survive
+/// `purge --yes`, `erase` refuses naming the hold, and after the release both work; every step is
+/// in the audit log, with who and why.
+#[tokio::test]
+async fn a_legal_hold_from_the_command_line_stops_purge_and_erase_until_released() {
+    let db = TestDb::ready().await;
+    app_messages(&db, &[("teacher", 1, "student", 1, "held", 400), ("teacher", 1, "student", 2, "not held", 400)])
+        .await;
+    let dir = tempdir();
+    let hold = |args: &[&str]| {
+        let mut c = cmd(&dir);
+        c.arg("hold").args(args).env("DATABASE_URL", &db.url).env("CHAT_OPERATOR", "dpo");
+        run(&mut c)
+    };
+    let (ok, out) = hold(&["add", "--user", "student:1", "--reason", "  "]);
+    assert!(!ok && out.contains("give the hold a --reason"), "{out}");
+    let (ok, out) = hold(&["add", "--user", "student:1", "--reason", "case 2026-14"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("placed a legal hold on the records of student:1 (1 messages)"), "{out}");
+    let (ok, out) = hold(&["add", "--user", "student:1", "--reason", "again"]);
+    assert!(!ok && out.contains("already under a legal hold placed by operator dpo"), "{out}");
+    let (ok, out) = hold(&["list"]);
+    assert!(ok && out.contains("student:1\tplaced ") && out.contains("by operator dpo\treason: case 2026-14"), "{out}");
+
+    let (ok, out) = run(cmd(&dir).args(["purge", "--older-than", "365d", "--yes"]).env("DATABASE_URL", &db.url));
+    assert!(ok, "{out}");
+    assert!(out.contains("removed 1 messages created before"), "{out}");
+    assert_eq!(db.message_count().await, 1, "the held student's message stays");
+    let (ok, out) = run(cmd(&dir).args(["erase", "--user", "student:1", "--yes"]).env("DATABASE_URL", &db.url));
+    assert!(!ok);
+    assert!(out.contains("student:1 is under a legal hold placed by operator dpo"), "{out}");
+    assert!(out.contains("chat-server hold release --user student:1"), "{out}");
+    assert_eq!(db.message_count().await, 1);
+
+    let (ok, out) = hold(&["release", "--user", "student:1", "--reason", "the case closed"]);
+    assert!(ok && out.contains("released the legal hold on the records of student:1"), "{out}");
+    let (ok, out) = hold(&["release", "--user", "student:1", "--reason", "again"]);
+    assert!(!ok && out.contains("is not under a legal hold"), "{out}");
+    let (ok, out) = hold(&["list"]);
+    assert!(ok && out.contains("no legal holds"), "{out}");
+    let (ok, out) = run(cmd(&dir).args(["erase", "--user", "student:1", "--yes"]).env("DATABASE_URL", &db.url));
+    assert!(ok, "{out}");
+    assert_eq!(db.message_count().await, 0);
+    let audit: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT action, actor, detail FROM chat_audit ORDER BY id").fetch_all(&db.pool).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(actions, ["hold", "purge", "hold-release", "erase"], "{audit:?}");
+    assert_eq!(audit[0].1, "operator dpo");
+    assert!(audit[2].2.contains("released because: the case closed"), "{audit:?}");
+}
+
 #[tokio::test]
 async fn records_commands_refuse_ambiguous_input() {
     let db = TestDb::ready().await;

@@ -423,3 +423,67 @@ async fn erase_removes_the_users_rows_waiting_in_the_inbox() {
     assert_eq!(db.scalar(left).await, 0);
     assert_eq!(db.scalar("SELECT count(*) FROM chat_inbox").await, 1, "the other user's row stays");
 }
+
+/// A legal hold keeps a user's records whatever retention says (their messages either way,
+/// the earlier texts of those messages, the reports they are in) while everyone else's old
+/// records go; erase refuses with a sentence naming the hold; each change is audited; after the
+/// release, retention and erase apply again.
+#[rstest]
+#[tokio::test]
+async fn a_legal_hold_outlives_retention_and_stops_erase_until_released(
+    #[values(Backend::Postgres, Backend::Sqlite)] backend: Backend,
+) {
+    let db = TestStore::ready(backend).await;
+    let store = db.store();
+    let now = now_ms();
+    let old = now - 400 * DAY_MS;
+    let to_held = msg(T1, S1, "to the held student");
+    let from_held = msg(S1, T1, "from the held student");
+    let other = msg(T2, S2, "nobody holds this");
+    let (to_id, other_id) = (to_held.id, other.id);
+    store_at(&store, &[to_held, from_held, other], old).await;
+    sequence_all(&store).await;
+    store.revise(T1, to_id, "to the held student, edited", "edit", old + 1_000).await.unwrap();
+    store.revise(T2, other_id, "nobody holds this, edited", "edit", old + 1_000).await.unwrap();
+    store.insert_report(old + 2_000, to_id, S1, T1, "a held student's report", "x", false).await.unwrap();
+    store.insert_report(old + 2_000, other_id, S2, T2, "another report", "y", false).await.unwrap();
+
+    let placed = records::place_hold(&store, S1, "case 2026-14", "operator dpo", now).await.unwrap();
+    assert!(placed.is_ok(), "{placed:?}");
+    let again = records::place_hold(&store, S1, "another case", "operator x", now).await.unwrap();
+    let existing = again.expect_err("one hold per user");
+    assert_eq!((existing.reason.as_str(), existing.placed_by.as_str()), ("case 2026-14", "operator dpo"));
+    let holds = store.holds().await.unwrap();
+    assert_eq!(holds.len(), 1);
+    assert_eq!((holds[0].user, holds[0].placed_at), (S1, now));
+
+    // Retention: everything old goes but what names the held student.
+    let before = now - 365 * DAY_MS;
+    let counted = records::purge(&store, before, true, "t", now, &mut |_, _| {}).await.unwrap();
+    assert_eq!(counted.messages, 1, "only the message nobody holds counts");
+    let purged = records::purge(&store, before, false, "t", now, &mut |_, _| {}).await.unwrap();
+    assert_eq!((purged.messages, purged.revisions, purged.reports), (1, 1, 1));
+    assert_eq!(messages_of(&db, S1).await, 2, "both of the held student's messages stay");
+    assert_eq!(db.count_id(other_id).await, 0);
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_revision").await, 1, "the held message's earlier text stays");
+    assert_eq!(db.scalar("SELECT count(*) FROM chat_report").await, 1, "the held student's report stays");
+
+    // Erase refuses, saying which hold and how it ends; nothing is removed.
+    let refused = records::erase(&store, S1, false, "t", now, &mut |_, _| {}).await.unwrap_err();
+    let said = refused.to_string();
+    assert!(said.contains("student:1 is under a legal hold placed by operator dpo"), "{said}");
+    assert!(said.contains("case 2026-14") && said.contains("chat-server hold release --user student:1"), "{said}");
+    assert_eq!(messages_of(&db, S1).await, 2);
+
+    // Released (with why): retention and erase apply again. Each step is in the audit log.
+    let released = records::release_hold(&store, S1, "the case closed", "operator dpo", now).await.unwrap();
+    assert_eq!(released.map(|h| h.reason), Some("case 2026-14".to_owned()));
+    assert!(records::release_hold(&store, S1, "twice", "operator dpo", now).await.unwrap().is_none());
+    let purged = records::purge(&store, before, false, "t", now, &mut |_, _| {}).await.unwrap();
+    assert_eq!((purged.messages, purged.revisions, purged.reports), (2, 1, 1));
+    let audit = store.audit_about(S1).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["hold", "hold-release"], "{audit:?}");
+    assert!(audit[1].detail.contains("released because: the case closed"), "{audit:?}");
+    records::erase(&store, S1, false, "t", now, &mut |_, _| {}).await.unwrap();
+}

@@ -38,7 +38,7 @@ use crate::store::db::Database;
 
 pub use check::CheckArgs;
 pub use database::{RoleArg, SetupArgs, UsersArgs, UsersCommand};
-pub use records::{EraseArgs, ExportArgs, OperatorArgs, PurgeArgs};
+pub use records::{EraseArgs, ExportArgs, HoldArgs, HoldCommand, OperatorArgs, PurgeArgs};
 pub use serve::{DemoArgs, ServeArgs, serve_config};
 
 /// The socket-server guide's npm scripts next to the commands that replace them.
@@ -92,6 +92,8 @@ pub enum Command {
     Purge(PurgeArgs),
     /// Remove every message of one user and their data, leaving an audit record (--dry-run to count).
     Erase(EraseArgs),
+    /// Place, list or release legal holds: a held user's records outlive retention and cannot be erased.
+    Hold(HoldArgs),
 }
 
 /// Where the database is.
@@ -137,6 +139,7 @@ pub fn main() -> ExitCode {
             Command::Export(args) => records::export(args).await,
             Command::Purge(args) => records::purge(args).await,
             Command::Erase(args) => records::erase(args).await,
+            Command::Hold(args) => records::hold(args).await,
         }
     });
     match result {

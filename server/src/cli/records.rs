@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::{CmdResult, DbArgs, display_path, open_sqlite, required_database};
 use crate::records::{self, ExportFormat, format_time, parse_age, parse_user, user_text};
@@ -106,6 +106,46 @@ pub struct EraseArgs {
     /// Who asks.
     #[command(flatten)]
     pub operator: OperatorArgs,
+}
+
+/// `hold` options.
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Who asks.
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: HoldCommand,
+}
+
+/// `hold` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Place a legal hold on a user's records: their messages, the earlier texts of those messages
+    /// and the reports they are in are kept whatever retention says, and erase refuses.
+    Add {
+        /// Whose records: the role and the id, e.g. student:1.
+        #[arg(long)]
+        user: String,
+        /// Why, as the school's records should say it (a case or request number).
+        #[arg(long)]
+        reason: String,
+    },
+    /// List the holds in place.
+    List,
+    /// Release a hold: retention and erase apply again. The audit log keeps the hold and why it ended.
+    Release {
+        /// Whose records: the role and the id, e.g. student:1.
+        #[arg(long)]
+        user: String,
+        /// Why the hold ends (the case closed, counsel's instruction).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// The database these commands work on: explicit, with the chat schema in place.
@@ -324,9 +364,89 @@ pub(super) async fn purge(args: PurgeArgs) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+pub(super) async fn hold(args: HoldArgs) -> CmdResult {
+    let store = open(&args.db).await?;
+    let now = crate::now_ms();
+    match args.command {
+        HoldCommand::Add { user, reason } => {
+            let user = parse_user(&user)?;
+            let reason = reason.trim();
+            if reason.is_empty() {
+                return Err("give the hold a --reason (a case or request number): the records must say why".to_owned());
+            }
+            let name = store.find_user(user).await.map_err(|e| e.to_string())?;
+            let (messages, _) = store.user_record_counts(user).await.map_err(|e| e.to_string())?;
+            if messages == 0 && name.is_none() {
+                return Err(format!(
+                    "{} has no messages and is not in users_view: check the role and the id",
+                    user_text(user)
+                ));
+            }
+            match records::place_hold(&store, user, reason, &args.operator.actor(), now)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Ok(_) => println!(
+                    "placed a legal hold on the records of {} ({messages} messages): retention keeps them and erase \
+                     refuses until it is released; recorded in the audit log",
+                    user_text(user)
+                ),
+                Err(existing) => {
+                    return Err(format!(
+                        "{} is already under a legal hold placed by {} on {} (reason: {}); nothing changed",
+                        user_text(user),
+                        existing.placed_by,
+                        format_time(existing.placed_at),
+                        existing.reason
+                    ));
+                }
+            }
+        }
+        HoldCommand::List => {
+            let holds = store.holds().await.map_err(|e| e.to_string())?;
+            if holds.is_empty() {
+                println!("no legal holds");
+            }
+            for hold in holds {
+                println!(
+                    "{}\tplaced {} by {}\treason: {}",
+                    user_text(hold.user),
+                    format_time(hold.placed_at),
+                    hold.placed_by,
+                    hold.reason
+                );
+            }
+        }
+        HoldCommand::Release { user, reason } => {
+            let user = parse_user(&user)?;
+            let reason = reason.trim();
+            if reason.is_empty() {
+                return Err("say why the hold ends with --reason: the records must say why".to_owned());
+            }
+            match records::release_hold(&store, user, reason, &args.operator.actor(), now)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(hold) => println!(
+                    "released the legal hold on the records of {} (placed by {} on {}); retention and erase apply \
+                     again; recorded in the audit log",
+                    user_text(user),
+                    hold.placed_by,
+                    format_time(hold.placed_at)
+                ),
+                None => return Err(format!("{} is not under a legal hold: nothing to release", user_text(user))),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) async fn erase(args: EraseArgs) -> CmdResult {
     let user = parse_user(&args.user)?;
     let store = open(&args.db).await?;
+    if let Some(hold) = store.hold_of(user).await.map_err(|e| e.to_string())? {
+        return Err(records::held_sentence(&hold));
+    }
     let counted = records::erase(&store, user, true, "", 0, &mut |_, _| {}).await.map_err(|e| e.to_string())?;
     let name = store.find_user(user).await.map_err(|e| e.to_string())?;
     if counted.messages == 0 && counted.log_rows == 0 && name.is_none() {

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use chat_protocol::{Millis, Role, UserRef};
 
-use crate::store::{AuditEntry, RecordedMessage, ReportEntry, RevisionEntry, Store, StoreError};
+use crate::store::{AuditEntry, Hold, RecordedMessage, ReportEntry, RevisionEntry, Store, StoreError};
 
 /// Rows a batch deletes or a page reads.
 pub const BATCH: u32 = 1000;
@@ -540,6 +540,67 @@ pub struct EraseReport {
     pub directory: bool,
 }
 
+/// Why `erase` refuses a held user's records, and what ends the refusal.
+#[must_use]
+pub fn held_sentence(hold: &Hold) -> String {
+    format!(
+        "{} is under a legal hold placed by {} on {} (reason: {}): erase refuses while it stands; when the hold \
+         ends, release it with `chat-server hold release --user {}`",
+        user_text(hold.user),
+        hold.placed_by,
+        format_time(hold.placed_at),
+        hold.reason,
+        user_text(hold.user)
+    )
+}
+
+/// Places a hold on `user`'s records (audited); `Ok(Err(existing))` when one already stands.
+///
+/// # Errors
+/// A database error.
+pub async fn place_hold(
+    store: &Store,
+    user: UserRef,
+    reason: &str,
+    actor: &str,
+    now: Millis,
+) -> Result<Result<Hold, Hold>, StoreError> {
+    if !store.place_hold(user, reason, actor, now).await? {
+        let existing = store.hold_of(user).await?;
+        // Released between the two statements: place it again.
+        return match existing {
+            Some(hold) => Ok(Err(hold)),
+            None => Box::pin(place_hold(store, user, reason, actor, now)).await,
+        };
+    }
+    let detail = format!("placed a legal hold on the records of {} (reason: {reason})", user_text(user));
+    store.write_audit(now, actor, "hold", Some(user), &detail).await?;
+    Ok(Ok(Hold { user, reason: reason.to_owned(), placed_by: actor.to_owned(), placed_at: now }))
+}
+
+/// Releases the hold on `user`'s records (audited, with why it ends); `None` when there was none.
+///
+/// # Errors
+/// A database error.
+pub async fn release_hold(
+    store: &Store,
+    user: UserRef,
+    why: &str,
+    actor: &str,
+    now: Millis,
+) -> Result<Option<Hold>, StoreError> {
+    let Some(hold) = store.release_hold(user).await? else { return Ok(None) };
+    let detail = format!(
+        "released the legal hold on the records of {} placed by {} on {} (reason: {}); released because: {why}",
+        user_text(user),
+        hold.placed_by,
+        format_time(hold.placed_at),
+        hold.reason
+    );
+    store.write_audit(now, actor, "hold-release", Some(user), &detail).await?;
+    Ok(Some(hold))
+}
+
 /// Removes every message `user` sent or received, the message-log rows naming them, their
 /// blocks and the reports by or about them, and (SQLite) their directory entry; writes an audit entry with the counts. `progress` hears
 /// (removed so far, total). A dry run only counts.
@@ -554,6 +615,9 @@ pub async fn erase(
     now: Millis,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<EraseReport, StoreError> {
+    if let Some(hold) = store.hold_of(user).await? {
+        return Err(StoreError::Refused(held_sentence(&hold)));
+    }
     let (messages, log_rows) = store.user_record_counts(user).await?;
     if dry_run {
         let directory = store.keeps_users() && store.find_user(user).await?.is_some();

@@ -62,6 +62,7 @@ macro_rules! both {
 #[macro_use]
 mod rows;
 pub mod db;
+mod holds;
 mod pg_db;
 mod postgres;
 mod records;
@@ -71,6 +72,8 @@ pub mod schema;
 mod sqlite;
 pub(crate) mod users;
 
+pub use holds::Hold;
+use holds::{message_not_held, not_held};
 pub use pg_db::{PgDb, PgTx};
 pub use postgres::{CATCH_UP_SQL, CONVERSATIONS_SQL, HISTORY_SQL, PgStore, SYNC_SQL};
 pub use records::{AuditEntry, LogTrim, RecordedMessage};
@@ -158,6 +161,10 @@ pub enum StoreError {
     /// The database did not answer in time.
     #[error("the database did not answer within {0:?}")]
     Timeout(Duration),
+    /// The records may not be changed this way now (a legal hold stands); the sentence says
+    /// why and what to do.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl StoreError {
@@ -183,7 +190,7 @@ impl StoreError {
                 }
                 _ => false,
             },
-            StoreError::BadRow(_) | StoreError::Schema(_) => false,
+            StoreError::BadRow(_) | StoreError::Schema(_) | StoreError::Refused(_) => false,
         }
     }
 }

@@ -370,13 +370,21 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn count_older(&self, before: Millis) -> Result<(u64, Option<Millis>, Option<Millis>), StoreError> {
+        // Held users' messages are not retention's to remove (`chat-server hold`).
+        let held = super::message_not_held();
         let (n, oldest, newest): (i64, Option<i64>, Option<i64>) = both!(
             self,
             query_as,
-            r#"SELECT count(*), (EXTRACT(EPOCH FROM min("createdAt")) * 1000)::int8,
-                      (EXTRACT(EPOCH FROM max("createdAt")) * 1000)::int8
-               FROM "Message" WHERE "createdAt" < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'"#,
-            r#"SELECT count(*), min("createdAt"), max("createdAt") FROM "Message" WHERE "createdAt" < ?1"#,
+            &format!(
+                r#"SELECT count(*), (EXTRACT(EPOCH FROM min("createdAt")) * 1000)::int8,
+                          (EXTRACT(EPOCH FROM max("createdAt")) * 1000)::int8
+                   FROM "Message" m
+                   WHERE "createdAt" < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond' AND {held}"#
+            ),
+            &format!(
+                r#"SELECT count(*), min("createdAt"), max("createdAt") FROM "Message" m
+                   WHERE "createdAt" < ?1 AND {held}"#
+            ),
             [before],
             fetch_one
         )
@@ -389,15 +397,21 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn purge_batch(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
+        // Held users' messages stay (`chat-server hold`).
+        let held = super::message_not_held();
         both!(
             self,
             query,
-            r#"DELETE FROM "Message" WHERE id = ANY (ARRAY(
-                 SELECT id FROM "Message"
-                 WHERE "createdAt" < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'
-                 ORDER BY "createdAt" LIMIT $2))"#,
-            r#"DELETE FROM "Message" WHERE id IN (
-                 SELECT id FROM "Message" WHERE "createdAt" < ?1 ORDER BY "createdAt" LIMIT ?2)"#,
+            &format!(
+                r#"DELETE FROM "Message" WHERE id = ANY (ARRAY(
+                     SELECT id FROM "Message" m
+                     WHERE "createdAt" < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond' AND {held}
+                     ORDER BY "createdAt" LIMIT $2))"#
+            ),
+            &format!(
+                r#"DELETE FROM "Message" WHERE id IN (
+                     SELECT id FROM "Message" m WHERE "createdAt" < ?1 AND {held} ORDER BY "createdAt" LIMIT ?2)"#
+            ),
             [before, limit_of(limit)],
             execute
         )

@@ -251,11 +251,13 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn purge_reports(&self, before: Millis) -> Result<u64, StoreError> {
+        // The reports of a held user, made or about them, stay (`chat-server hold`).
+        let held = super::not_held("reporter_role", "reporter_id", "reported_role", "reported_id");
         both!(
             self,
             query,
-            "DELETE FROM chat_report WHERE at < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'",
-            "DELETE FROM chat_report WHERE at < ?1",
+            &format!("DELETE FROM chat_report WHERE at < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond' AND {held}"),
+            &format!("DELETE FROM chat_report WHERE at < ?1 AND {held}"),
             [before],
             execute
         )

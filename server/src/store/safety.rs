@@ -456,13 +456,17 @@ impl Store {
     /// # Errors
     /// A database error.
     pub async fn purge_revisions(&self, before: Millis) -> Result<u64, StoreError> {
+        // The earlier texts of a held user's messages stay (`chat-server hold`).
+        let held = super::not_held("sender_role", "sender_id", "recipient_role", "recipient_id");
         both!(
             self,
             query,
-            "DELETE FROM chat_revision
-             WHERE message_created < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'
-                OR at < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'",
-            "DELETE FROM chat_revision WHERE message_created < ?1 OR at < ?1",
+            &format!(
+                "DELETE FROM chat_revision
+                 WHERE (message_created < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond'
+                        OR at < TIMESTAMP '1970-01-01' + $1::int8 * INTERVAL '1 millisecond') AND {held}"
+            ),
+            &format!("DELETE FROM chat_revision WHERE (message_created < ?1 OR at < ?1) AND {held}"),
             [before],
             execute
         )

@@ -82,11 +82,11 @@ pub async fn apply(pool: &PgDb, schema: &str, only: Option<Part>) -> Result<Appl
         let audit_existed = relation_exists(&mut tx, "chat_audit").await?;
         sqlx::raw_sql(SAFETY_SQL).execute(&mut tx).await?;
         applied.steps.push(if audit_existed {
-            format!("audit log {schema}.chat_audit, chat_block, chat_report and chat_revision are in place")
+            format!("audit log {schema}.chat_audit, chat_block, chat_report, chat_revision and chat_hold are in place")
         } else {
             format!(
-                "created the audit log {schema}.chat_audit, chat_block (blocks), chat_report (reports) and \
-                 chat_revision (edits and deletions)"
+                "created the audit log {schema}.chat_audit, chat_block (blocks), chat_report (reports), \
+                 chat_revision (edits and deletions) and chat_hold (legal holds)"
             )
         });
     }
@@ -283,18 +283,18 @@ pub async fn inspect(pool: &PgDb, schema: &str) -> Result<Report, sqlx::Error> {
     let audit_ok: bool = sqlx::query_scalar(
         "SELECT to_regclass('chat_audit') IS NOT NULL AND to_regclass('\"Message_createdAt_idx\"') IS NOT NULL
             AND to_regclass('chat_block') IS NOT NULL AND to_regclass('chat_report') IS NOT NULL
-            AND to_regclass('chat_revision') IS NOT NULL",
+            AND to_regclass('chat_revision') IS NOT NULL AND to_regclass('chat_hold') IS NOT NULL",
     )
     .fetch_one(pool)
     .await?;
     if audit_ok {
         report.ok.push(format!(
-            "safety tables {schema}.chat_audit, chat_block, chat_report, chat_revision, and the index retention deletes by"
+            "safety tables {schema}.chat_audit, chat_block, chat_report, chat_revision, chat_hold, and the index retention deletes by"
         ));
     } else {
         report.problems.push(Finding {
             problem: format!(
-                "the safety tables ({schema}.chat_audit, chat_block, chat_report, chat_revision) or the index \"Message_createdAt_idx\" are missing (new in this version)"
+                "the safety tables ({schema}.chat_audit, chat_block, chat_report, chat_revision, chat_hold) or the index \"Message_createdAt_idx\" are missing (new in this version)"
             ),
             fix: "chat-server setup --only message".into(),
         });
