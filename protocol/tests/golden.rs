@@ -123,6 +123,7 @@ fn roles_and_error_codes_keep_their_wire_values() {
         (ErrorCode::TOKEN_EXPIRED, 11),
         (ErrorCode::UNKNOWN_USER, 12),
         (ErrorCode::IDENTITY_CHANGED, 13),
+        (ErrorCode::ORIGIN_NOT_ALLOWED, 14),
         (ErrorCode::CONTENT_EMPTY, 20),
         (ErrorCode::CONTENT_TOO_LONG, 21),
         (ErrorCode::CONTENT_INVALID, 22),
