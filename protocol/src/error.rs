@@ -99,6 +99,8 @@ codes! {
     REPLY_ONLY = 35, "reply_only";
     /// No message with this id was sent to this user (what a report must name).
     UNKNOWN_MESSAGE = 36, "unknown_message";
+    /// The school's moderation rules refuse this text; the message says why, in words the UI shows.
+    CONTENT_BLOCKED = 37, "content_blocked";
 
     // Flow control.
     /// Too many requests; slow down and retry.

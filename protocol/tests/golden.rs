@@ -139,6 +139,7 @@ fn roles_and_error_codes_keep_their_wire_values() {
         (ErrorCode::BLOCKED, 34),
         (ErrorCode::REPLY_ONLY, 35),
         (ErrorCode::UNKNOWN_MESSAGE, 36),
+        (ErrorCode::CONTENT_BLOCKED, 37),
         (ErrorCode::RATE_LIMITED, 40),
         (ErrorCode::SLOW_CONSUMER, 41),
         (ErrorCode::SERVER_FULL, 42),

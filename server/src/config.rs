@@ -254,6 +254,8 @@ pub struct Safety {
     pub edit_window: Duration,
     /// Quiet hours for students (`CHAT_QUIET_HOURS`, `CHAT_TIMEZONE`); `None`: none.
     pub quiet_hours: Option<QuietHours>,
+    /// The school's moderation rules (`CHAT_MODERATION_RULES`), reloaded on SIGHUP.
+    pub moderation: crate::moderation::Moderation,
 }
 
 impl Safety {
@@ -269,6 +271,7 @@ impl Default for Safety {
             report_webhook: None,
             edit_window: Duration::from_secs(Safety::DEFAULT_EDIT_WINDOW_MINUTES * 60),
             quiet_hours: None,
+            moderation: crate::moderation::Moderation::default(),
         }
     }
 }

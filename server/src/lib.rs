@@ -27,6 +27,7 @@ pub mod config;
 pub(crate) mod delivery;
 pub(crate) mod demo;
 pub(crate) mod metrics;
+pub mod moderation;
 mod net;
 pub mod records;
 pub mod server;

@@ -601,3 +601,63 @@ async fn records_commands_refuse_ambiguous_input() {
     assert!(!ok);
     assert!(out.contains("DATABASE_URL is not set"), "{out}");
 }
+
+/// `CHAT_MODERATION_RULES` as an operator uses it: a broken file stops `serve` at start with
+/// what is wrong; with a good one, SIGHUP reads the file again (a broken version leaves the
+/// rules in force and the log says why).
+#[cfg(unix)]
+#[test]
+fn moderation_rules_are_checked_at_start_and_read_again_on_sighup() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempdir();
+    let rules = dir.join("rules.toml");
+    std::fs::write(&rules, "[[rule]]\nname = \"threats\"\naction = \"ban\"\nwords = [\"kill you\"]\n").unwrap();
+    let (ok, out) = run(cmd(&dir).arg("serve").env("CHAT_TOKEN_SECRET", SECRET).env("CHAT_MODERATION_RULES", &rules));
+    assert!(!ok);
+    assert!(out.contains("rules.toml are not valid") && out.contains("unknown variant `ban`"), "{out}");
+
+    std::fs::write(&rules, "[[rule]]\nname = \"threats\"\naction = \"block\"\nwords = [\"kill you\"]\n").unwrap();
+    let mut child = cmd(&dir)
+        .arg("serve")
+        .env("NO_COLOR", "1")
+        .env("CHAT_TOKEN_SECRET", SECRET)
+        .env("SOCKET_PORT", "0")
+        .env("CHAT_MODERATION_RULES", &rules)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let mut wait_for = |wanted: &str| loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no {wanted:?} in:\n{log}"));
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains(wanted) {
+            return line;
+        }
+    };
+    let loaded = wait_for("moderation rules loaded");
+    assert!(loaded.contains("patterns=1"), "{loaded}");
+    wait_for("listening");
+    let hup = || assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+    std::fs::write(&rules, "[[rule]]\nname = \"x\"\naction = \"block\"\npatterns = [\"(\"]\n").unwrap();
+    hup();
+    let kept = wait_for("the rules in force stay");
+    assert!(kept.contains("not a regular expression"), "{kept}");
+    std::fs::write(&rules, "[[rule]]\nname = \"t\"\naction = \"block\"\nwords = [\"kill you\", \"hurt you\"]\n")
+        .unwrap();
+    hup();
+    let again = wait_for("moderation rules read again");
+    assert!(again.contains("patterns=2"), "{again}");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}

@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::{Blocking, Origins, Policy, QuietHours, Safety, ServeConfig, ServerLimits, TokenRules};
 use crate::delivery::bus::{BusConfig, BusKeys, NatsAuth};
 use crate::demo;
+use crate::moderation::{Moderation, Rules};
 use crate::server::{self, shutdown_signal};
 use crate::store::db::{DEFAULT_DB_POOL, Database, DbTarget, explain_connect_error};
 use crate::store::schema;
@@ -168,6 +169,10 @@ pub struct ServeArgs {
     /// The school's time zone for quiet hours (an IANA name, e.g. America/New_York).
     #[arg(long, env = "CHAT_TIMEZONE", default_value = "UTC")]
     pub timezone: String,
+    /// The school's moderation rules: a TOML file of word and pattern lists (docs/safety.md),
+    /// read again on SIGHUP without a restart.
+    #[arg(long, env = "CHAT_MODERATION_RULES")]
+    pub moderation_rules: Option<PathBuf>,
 }
 
 /// `demo` options.
@@ -312,12 +317,55 @@ pub fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
                 None => None,
                 Some(hours) => Some(QuietHours::parse(&hours, &args.timezone)?),
             },
+            moderation: match args.moderation_rules.as_deref().filter(|p| !p.as_os_str().is_empty()) {
+                None => Moderation::default(),
+                Some(path) => {
+                    let rules = Rules::load(path)?;
+                    tracing::info!(
+                        file = %path.display(),
+                        rules = rules.rules().len(),
+                        patterns = rules.pattern_count,
+                        "moderation rules loaded (send SIGHUP to read them again)"
+                    );
+                    Moderation::new(Some(rules))
+                }
+            },
         },
     })
 }
 
+/// Reads the moderation rules again on every SIGHUP; a file that no longer reads leaves the
+/// rules in force, and the log says why.
+fn reload_on_hangup(moderation: &Moderation) {
+    #[cfg(unix)]
+    {
+        let moderation = moderation.clone();
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut hangups) => {
+                tokio::spawn(async move {
+                    while hangups.recv().await.is_some() {
+                        match moderation.reload() {
+                            Ok(Some(patterns)) => tracing::info!(patterns, "moderation rules read again (SIGHUP)"),
+                            Ok(None) => {
+                                tracing::info!("SIGHUP: no moderation rules to read (CHAT_MODERATION_RULES is not set)")
+                            }
+                            Err(e) => tracing::error!("{e}; the rules in force stay"),
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: the moderation rules are read at start only")
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = moderation;
+}
+
 pub(super) async fn serve(args: ServeArgs) -> CmdResult {
     let config = serve_config(&args)?;
+    reload_on_hangup(&config.safety.moderation);
     if std::env::var_os("CHAT_OUTBOUND_QUEUE").is_some() {
         tracing::warn!(
             "CHAT_OUTBOUND_QUEUE (frames) is no longer read: the queue is bounded in bytes by CHAT_OUTBOUND_BYTES \

@@ -17,6 +17,7 @@ use super::{DRAIN_TIMEOUT, MAX_THROTTLE, Stream};
 use crate::delivery::announce::Notice;
 use crate::delivery::outbox::ConnControl;
 use crate::delivery::writer::WriteRequest;
+use crate::moderation::Verdict;
 use crate::store::NewMessage;
 use axum::extract::ws::Message;
 
@@ -241,7 +242,10 @@ impl Connection {
     }
 
     async fn on_send(&mut self, req: u32, msg: NewMessage) {
-        if !self.check_peer(req, msg.to) || !self.check_safety(req, msg.to, true).await {
+        if !self.check_peer(req, msg.to)
+            || !self.check_safety(req, msg.to, true).await
+            || !self.check_content(req, &msg.content)
+        {
             return;
         }
         match self.state.users.name(msg.to).await {
@@ -260,6 +264,19 @@ impl Connection {
                 "the server is shutting down; retry"
             };
             self.error(req, code, why);
+        }
+    }
+
+    /// The school's moderation rules on a text about to be stored (a send, an edit): `false`
+    /// (and the rule's sentence sent back) when a rule blocks it.
+    pub(super) fn check_content(&self, req: u32, content: &str) -> bool {
+        match self.state.config.safety.moderation.check(content) {
+            Verdict::Allow => true,
+            Verdict::Block { rule, message } => {
+                tracing::info!(user = ?self.me, rule, "a text was blocked by the moderation rules");
+                self.error(req, ErrorCode::CONTENT_BLOCKED, message);
+                false
+            }
         }
     }
 

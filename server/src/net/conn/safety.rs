@@ -346,6 +346,13 @@ impl Connection {
         if content.is_some() && !self.check_safety(req, current.to, false).await {
             return;
         }
+        // An edit is held to the same words as a send (no sending "hi" and editing it into what
+        // the rules refuse).
+        if let Some(text) = &content
+            && !self.check_content(req, text)
+        {
+            return;
+        }
         if window_ms == 0 || now > current.created_at.saturating_add(window_ms) {
             let why = if window_ms == 0 {
                 "this school does not let messages be edited or deleted once sent".to_owned()
