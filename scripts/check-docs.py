@@ -10,7 +10,8 @@
 - the figures that drift are the build's: the `chat-server --version` example, and the npm
   binary sizes (when npm/build.sh has built them).
 
-Usage: python3 scripts/check-docs.py [CHAT_SERVER_BIN]   (default target/debug/chat-server)
+Usage: python3 scripts/check-docs.py [CHAT_SERVER_BIN]   (default $CARGO_TARGET_DIR/debug/chat-server,
+       else target/debug/chat-server)
 Prints one line per problem and exits 1 if there is any.
 """
 import glob
@@ -21,7 +22,12 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.chdir(ROOT)
-BIN = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CHAT_SERVER_BIN", "target/debug/chat-server")
+BIN = (
+    sys.argv[1]
+    if len(sys.argv) > 1
+    else os.environ.get("CHAT_SERVER_BIN")
+    or os.path.join(os.environ.get("CARGO_TARGET_DIR") or "target", "debug", "chat-server")
+)
 
 PAGES = sorted(
     set(

@@ -98,7 +98,8 @@ part "browser: the chat-sdk package, wasm-bindgen-test and Playwright in headles
 part "npm packages (npm/): chat-server installed with no cargo, x86-64 and arm64 under qemu" bash npm/test.sh
 part "the Next.js example (examples/nextjs): next build, next start, chat-server, Playwright" bash examples/nextjs/tests/run.sh
 # Last: the npm part has built the binaries whose sizes the docs quote.
-part "docs: links, commands, flags, settings, paths and figures still true" python3 scripts/check-docs.py
+part "docs: links, commands, flags, settings, paths and figures still true" \
+  python3 scripts/check-docs.py "${CARGO_TARGET_DIR:-target}/debug/chat-server"
 
 # One closing line for the whole suite, summed over every test binary above, and the parts
 # that failed (a part can fail before any test runs: a build, a server that does not start).
