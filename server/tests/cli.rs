@@ -617,7 +617,7 @@ fn moderation_rules_are_checked_at_start_and_read_again_on_sighup() {
     assert!(out.contains("rules.toml are not valid") && out.contains("unknown variant `ban`"), "{out}");
 
     std::fs::write(&rules, "[[rule]]\nname = \"threats\"\naction = \"block\"\nwords = [\"kill you\"]\n").unwrap();
-    let mut child = cmd(&dir)
+    let child = cmd(&dir)
         .arg("serve")
         .env("NO_COLOR", "1")
         .env("CHAT_TOKEN_SECRET", SECRET)
@@ -627,8 +627,10 @@ fn moderation_rules_are_checked_at_start_and_read_again_on_sighup() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed when the test ends, whichever way it ends.
+    let mut served = Served { child, addr: String::new(), head: String::new() };
     let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = served.child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = tx.send(line);
@@ -648,7 +650,8 @@ fn moderation_rules_are_checked_at_start_and_read_again_on_sighup() {
     let loaded = wait_for("moderation rules loaded");
     assert!(loaded.contains("patterns=1"), "{loaded}");
     wait_for("listening");
-    let hup = || assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+    let pid = served.child.id().to_string();
+    let hup = || assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     std::fs::write(&rules, "[[rule]]\nname = \"x\"\naction = \"block\"\npatterns = [\"(\"]\n").unwrap();
     hup();
     let kept = wait_for("the rules in force stay");
@@ -658,6 +661,5 @@ fn moderation_rules_are_checked_at_start_and_read_again_on_sighup() {
     hup();
     let again = wait_for("moderation rules read again");
     assert!(again.contains("patterns=2"), "{again}");
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
+    drop(served);
 }
