@@ -62,6 +62,20 @@ export async function expectNoSideScroll(page, state) {
   if (scroll > width) throw new Error(`${state}: scrolls sideways (${scroll} > ${width} CSS px) ${widest}`);
 }
 
+/**
+ * Starts recording every text the page's live regions take (`say-polite`, `say-alert`), in
+ * order, as "id: text" in `window.__said`: what a screen reader would have been told.
+ */
+export function recordAnnouncements(page, ids = ["say-polite", "say-alert"]) {
+  return page.evaluate((ids) => {
+    window.__said = [];
+    for (const id of ids) {
+      new MutationObserver(() => window.__said.push(`${id}: ${document.getElementById(id).textContent.trim()}`))
+        .observe(document.getElementById(id), { childList: true, characterData: true, subtree: true });
+    }
+  }, ids);
+}
+
 /** What has the keyboard focus now, as a short description. */
 export function focused(page) {
   return page.evaluate(() => {

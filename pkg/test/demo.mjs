@@ -13,6 +13,7 @@ import {
   expectFocus,
   expectNoSideScroll,
   expectNoViolations,
+  recordAnnouncements,
   tabTo,
 } from "./a11y.mjs";
 import { launchChromium, runner } from "./runner.mjs";
@@ -274,14 +275,7 @@ await test("the_live_region_reads_each_new_message_once_and_never_typing", async
   const teacher = await newPage("listener");
   await teacher.goto(`${base}/?as=teacher-1`);
   await opened(teacher);
-  // Every text the live regions take, in order.
-  await teacher.evaluate(() => {
-    window.__said = [];
-    for (const id of ["say-polite", "say-alert"]) {
-      new MutationObserver(() => window.__said.push(`${id}: ${document.getElementById(id).textContent.trim()}`))
-        .observe(document.getElementById(id), { childList: true, characterData: true, subtree: true });
-    }
-  });
+  await recordAnnouncements(teacher);
   await teacher.locator('[data-peer="student-1"]').click();
   const student = await newPage("speaker");
   await student.goto(`${base}/?as=student-1`);

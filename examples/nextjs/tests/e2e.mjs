@@ -9,6 +9,7 @@ import {
   expectFocus,
   expectNoSideScroll,
   expectNoViolations,
+  recordAnnouncements,
   tabTo,
 } from "../../../pkg/test/a11y.mjs";
 
@@ -410,13 +411,7 @@ await test("a_phone_at_320_px_and_200_percent_zoom_show_one_pane_without_sideway
 
 await test("the_live_region_reads_each_new_message_once_and_never_typing", async () => {
   const listener = await signIn("teacher-2");
-  await listener.evaluate(() => {
-    window.__said = [];
-    for (const id of ["say-polite", "say-alert"]) {
-      new MutationObserver(() => window.__said.push(`${id}: ${document.getElementById(id).textContent.trim()}`))
-        .observe(document.getElementById(id), { childList: true, characterData: true, subtree: true });
-    }
-  });
+  await recordAnnouncements(listener);
   await listener.locator('[data-peer="student-3"]').click();
   const speaker = await signIn("student-3");
   await speaker.locator('[data-peer="teacher-2"]').click();
